@@ -1,0 +1,35 @@
+namespace BackingChain.Chain;
+
+/// <summary>The stable finding codes (DESIGN.md). They never change meaning between versions.</summary>
+public static class FindingCodes
+{
+    /// <summary>A header is malformed.</summary>
+    public const string MalformedHeader = "malformed-header";
+
+    /// <summary>A header uses an incompatible feature the library (and qemu 7.2) does not know.</summary>
+    public const string UnsupportedFeature = "unsupported-feature";
+
+    /// <summary>A referenced image is missing or not allowed by the policy; the two are not told apart.</summary>
+    public const string UnreachableImage = "unreachable-image";
+
+    /// <summary>A backing reference leads back into the chain.</summary>
+    public const string BackingLoop = "backing-loop";
+
+    /// <summary>The chain exceeds the depth limit.</summary>
+    public const string ChainTooDeep = "chain-too-deep";
+
+    /// <summary>A layer whose format was probed names other files that are not trusted.</summary>
+    public const string ProbedFormatWithReferences = "probed-format-with-references";
+
+    /// <summary>A reference uses a protocol or <c>json:</c> name, not followed without a source for it.</summary>
+    public const string ProtocolReference = "protocol-reference";
+
+    /// <summary>A qcow2 image keeps its data in an external data file.</summary>
+    public const string ExternalDataFile = "external-data-file";
+
+    /// <summary>A VMDK descriptor names extent files.</summary>
+    public const string ExternalExtent = "external-extent";
+
+    /// <summary>A declared or recorded format does not match the content.</summary>
+    public const string FormatMismatch = "format-mismatch";
+}

@@ -1,0 +1,16 @@
+namespace BackingChain.Chain;
+
+/// <summary>
+/// Facts particular to one format, as qemu reports them under <c>format-specific</c>. The concrete types
+/// live with their formats (for example <see cref="Formats.Qcow2.Qcow2FormatInfo"/>).
+/// </summary>
+public abstract class FormatSpecificInfo
+{
+    /// <summary>Initializes the base.</summary>
+    protected FormatSpecificInfo()
+    {
+    }
+
+    /// <summary>The kind name qemu prints as <c>format-specific.type</c> (<c>"qcow2"</c>, <c>"vmdk"</c>, <c>"luks"</c>).</summary>
+    public abstract string Kind { get; }
+}

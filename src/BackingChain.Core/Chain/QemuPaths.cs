@@ -1,0 +1,107 @@
+using System;
+
+namespace BackingChain.Chain;
+
+/// <summary>
+/// qemu's rules (block.c, POSIX build) for turning a stored name into the name it opens:
+/// <c>path_has_protocol</c>, <c>path_is_absolute</c> and <c>path_combine</c>. No normalisation, no
+/// symlink resolution: <c>sub/dir/../../base.raw</c> stays as it is, like qemu's <c>full-backing-filename</c>.
+/// </summary>
+internal static class QemuPaths
+{
+    private const string JsonPrefix = "json:";
+
+    /// <summary>True when a <c>:</c> occurs before any <c>/</c>.</summary>
+    public static bool HasProtocol(ReadOnlySpan<char> name)
+    {
+        int colon = name.IndexOf(':');
+        if (colon < 0)
+        {
+            return false;
+        }
+
+        int slash = name.IndexOf('/');
+        return slash < 0 || colon < slash;
+    }
+
+    /// <summary>Classifies a stored name. Windows paths are recognised so they are never opened as POSIX paths.</summary>
+    public static ReferenceKind Classify(string name)
+    {
+        if (name.StartsWith(JsonPrefix, StringComparison.Ordinal))
+        {
+            return ReferenceKind.Json;
+        }
+
+        if (IsWindowsPath(name))
+        {
+            return ReferenceKind.WindowsPath;
+        }
+
+        if (HasProtocol(name))
+        {
+            return ReferenceKind.Protocol;
+        }
+
+        return name.StartsWith('/') ? ReferenceKind.AbsolutePath : ReferenceKind.RelativePath;
+    }
+
+    /// <summary>The protocol prefix of a name (<c>"nbd"</c> for <c>nbd://h/x</c>), or <see langword="null"/>.</summary>
+    public static string? GetProtocol(string name)
+    {
+        if (!HasProtocol(name))
+        {
+            return null;
+        }
+
+        return name[..name.IndexOf(':')];
+    }
+
+    /// <summary>
+    /// qemu's <c>bdrv_make_absolute_filename</c>: a protocol or absolute name is kept; a relative one is
+    /// appended to the directory part of <paramref name="referrer"/>, the referring image's name as it was opened.
+    /// </summary>
+    public static string? Combine(string referrer, string name)
+    {
+        if (name.Length == 0)
+        {
+            return null;
+        }
+
+        if (HasProtocol(name) || name.StartsWith('/'))
+        {
+            return name;
+        }
+
+        return string.Concat(DirectoryPrefix(referrer), name);
+    }
+
+    /// <summary>The prefix of <paramref name="referrer"/> up to its last <c>/</c>, never cutting into a <c>proto:</c> prefix.</summary>
+    private static ReadOnlySpan<char> DirectoryPrefix(string referrer)
+    {
+        int start = 0;
+        if (HasProtocol(referrer))
+        {
+            start = referrer.IndexOf(':') + 1;
+        }
+
+        int slash = referrer.LastIndexOf('/');
+        int cut = slash + 1 > start ? slash + 1 : start;
+        return referrer.AsSpan(0, cut);
+    }
+
+    private static bool IsWindowsPath(string name)
+    {
+        // "C:\dir\x", "C:/dir/x", "\\server\share\x", "\\?\C:\x", or a relative name that only uses backslashes.
+        if (name.Length >= 3 && char.IsAsciiLetter(name[0]) && name[1] == ':' && (name[2] == '\\' || name[2] == '/'))
+        {
+            return true;
+        }
+
+        if (name.StartsWith(@"\\", StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        return name.Contains('\\', StringComparison.Ordinal) && !name.Contains('/', StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,31 @@
+using System.Collections.Immutable;
+using BackingChain.Formats.Qcow2;
+using BackingChain.Formats.Raw;
+
+namespace BackingChain.Formats;
+
+/// <summary>
+/// Every format reader, in qemu 7.2's driver-list order (probe ties go to the earlier one). Raw comes last:
+/// it always scores 1, the fallback.
+/// </summary>
+internal static class FormatReaders
+{
+    public static ImmutableArray<IImageFormatReader> All { get; } =
+    [
+        Qcow2FormatReader.Instance,
+        RawFormatReader.Instance,
+    ];
+
+    public static IImageFormatReader? Get(ImageFormat format)
+    {
+        foreach (IImageFormatReader reader in All)
+        {
+            if (reader.Format == format)
+            {
+                return reader;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,29 @@
+using System.Collections.Generic;
+using BackingChain.Chain;
+
+namespace BackingChain.Formats;
+
+/// <summary>What a format reader found: header facts and the names the image stores, not yet resolved.</summary>
+internal sealed class LayerFacts
+{
+    public HeaderError Error { get; init; }
+
+    public string? ErrorMessage { get; init; }
+
+    public long VirtualSize { get; init; }
+
+    public int? ClusterSize { get; init; }
+
+    public bool? DirtyFlag { get; init; }
+
+    public bool Encrypted { get; init; }
+
+    public FormatSpecificInfo? FormatSpecific { get; init; }
+
+    public List<StoredReference> References { get; } = [];
+
+    public static LayerFacts Failed(HeaderError error, string message) => new() { Error = error, ErrorMessage = message };
+}
+
+/// <summary>A name as an image stores it.</summary>
+internal readonly record struct StoredReference(string Name, ReferenceRole Role, string? RecordedFormat);

@@ -1,0 +1,48 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain.Sources;
+
+namespace BackingChain.Formats;
+
+/// <summary>What a format reader gets: the source and its first bytes, already read once for the probe.</summary>
+internal sealed class LayerReadContext
+{
+    public LayerReadContext(IImageSource source, ReadOnlyMemory<byte> head)
+    {
+        Source = source;
+        Head = head;
+    }
+
+    public IImageSource Source { get; }
+
+    /// <summary>The first bytes of the image (up to <see cref="ImageReadLimits.HeadLength"/>).</summary>
+    public ReadOnlyMemory<byte> Head { get; }
+
+    /// <summary>Whether <see cref="Head"/> holds the whole image.</summary>
+    public bool HeadIsWholeImage => Head.Length >= Source.Length;
+
+    /// <summary>Reads up to <paramref name="length"/> bytes at <paramref name="offset"/>, bounded by the limits and the image size.</summary>
+    public async ValueTask<ReadOnlyMemory<byte>> ReadAsync(long offset, int length, CancellationToken cancellationToken)
+    {
+        if (offset < 0 || offset >= Source.Length || length <= 0)
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
+
+        if (length > ImageReadLimits.MaxMetadataRead)
+        {
+            throw new ImageFormatException(HeaderError.InvalidSize, $"Refusing to read {length} bytes of metadata (limit {ImageReadLimits.MaxMetadataRead}).");
+        }
+
+        int count = (int)Math.Min(length, Source.Length - offset);
+        if (offset == 0 && count <= Head.Length)
+        {
+            return Head[..count];
+        }
+
+        byte[] buffer = new byte[count];
+        int read = await Source.ReadAtAsync(offset, buffer, cancellationToken).ConfigureAwait(false);
+        return buffer.AsMemory(0, read);
+    }
+}

@@ -1,0 +1,90 @@
+using System;
+using System.Collections.Immutable;
+using BackingChain.Chain;
+
+namespace BackingChain.Formats.Luks;
+
+/// <summary>What qemu reports about a LUKS header (<c>QCryptoBlockInfoLUKS</c>), for luks images and LUKS-encrypted qcow2.</summary>
+public sealed class LuksFormatInfo : FormatSpecificInfo
+{
+    /// <inheritdoc/>
+    public override string Kind => "luks";
+
+    /// <summary>qemu's cipher algorithm name, e.g. <c>"aes-256"</c>.</summary>
+    public required string CipherAlgorithm { get; init; }
+
+    /// <summary>The cipher mode, e.g. <c>"xts"</c>.</summary>
+    public required string CipherMode { get; init; }
+
+    /// <summary>The IV generator, e.g. <c>"plain64"</c>.</summary>
+    public required string IvGeneratorAlgorithm { get; init; }
+
+    /// <summary>The IV generator's hash (ESSIV only), or <see langword="null"/>.</summary>
+    public string? IvGeneratorHashAlgorithm { get; init; }
+
+    /// <summary>The hash, e.g. <c>"sha256"</c>.</summary>
+    public required string HashAlgorithm { get; init; }
+
+    /// <summary>Offset of the payload in bytes.</summary>
+    public long PayloadOffset { get; init; }
+
+    /// <summary>PBKDF2 iterations of the master key digest.</summary>
+    public uint MasterKeyIterations { get; init; }
+
+    /// <summary>The volume UUID.</summary>
+    public required string Uuid { get; init; }
+
+    /// <summary>The eight key slots.</summary>
+    public ImmutableArray<LuksKeySlot> Slots { get; init; } = ImmutableArray<LuksKeySlot>.Empty;
+
+    /// <summary>Builds the info qemu would report from a parsed header.</summary>
+    /// <param name="data">The buffer that was parsed.</param>
+    /// <param name="header">The parsed header.</param>
+    /// <returns>The info.</returns>
+    public static LuksFormatInfo FromHeader(ReadOnlySpan<byte> data, in Luks1Header header)
+    {
+        string cipherName = Luks1Header.GetCipherName(data);
+        string fullMode = Luks1Header.GetCipherMode(data);
+
+        // "xts-plain64" -> mode xts, ivgen plain64; "cbc-essiv:sha256" -> cbc, essiv, sha256.
+        int dash = fullMode.IndexOf('-', StringComparison.Ordinal);
+        string mode = dash < 0 ? fullMode : fullMode[..dash];
+        string ivgen = dash < 0 ? "plain" : fullMode[(dash + 1)..];
+        string? ivgenHash = null;
+        int colon = ivgen.IndexOf(':', StringComparison.Ordinal);
+        if (colon >= 0)
+        {
+            ivgenHash = ivgen[(colon + 1)..];
+            ivgen = ivgen[..colon];
+        }
+
+        // XTS uses two keys of half the master key's length.
+        uint keyBytes = mode == "xts" ? header.KeyBytes / 2 : header.KeyBytes;
+        var slots = ImmutableArray.CreateBuilder<LuksKeySlot>(LuksLayout.KeySlotCount);
+        for (int i = 0; i < LuksLayout.KeySlotCount; i++)
+        {
+            slots.Add(Luks1Header.GetKeySlot(data, i));
+        }
+
+        return new LuksFormatInfo
+        {
+            CipherAlgorithm = QemuCipherName(cipherName, keyBytes),
+            CipherMode = mode,
+            IvGeneratorAlgorithm = ivgen,
+            IvGeneratorHashAlgorithm = ivgenHash,
+            HashAlgorithm = Luks1Header.GetHashSpec(data),
+            PayloadOffset = header.PayloadOffset,
+            MasterKeyIterations = header.MasterKeyDigestIterations,
+            Uuid = Luks1Header.GetUuid(data),
+            Slots = slots.MoveToImmutable(),
+        };
+    }
+
+    private static string QemuCipherName(string cipher, uint keyBytes) => (cipher, keyBytes) switch
+    {
+        ("cast5", 16) => "cast5-128",
+        ("sm4", 16) => "sm4",
+        ("aes" or "serpent" or "twofish", 16 or 24 or 32) => $"{cipher}-{keyBytes * 8}",
+        _ => $"{cipher}-{keyBytes * 8}",
+    };
+}

@@ -1,0 +1,48 @@
+using System.Collections.Immutable;
+using BackingChain.Chain;
+using BackingChain.Formats.Luks;
+
+namespace BackingChain.Formats.Qcow2;
+
+/// <summary>What qemu reports for a qcow2 image under <c>format-specific</c> (<c>ImageInfoSpecificQCow2</c>).</summary>
+public sealed class Qcow2FormatInfo : FormatSpecificInfo
+{
+    /// <inheritdoc/>
+    public override string Kind => "qcow2";
+
+    /// <summary>"0.10" for version 2, "1.1" for version 3.</summary>
+    public required string Compat { get; init; }
+
+    /// <summary>The refcount width in bits.</summary>
+    public int RefcountBits { get; init; }
+
+    /// <summary>The compression type.</summary>
+    public Qcow2CompressionType CompressionType { get; init; }
+
+    /// <summary>Whether lazy refcounts are on (v3 only; <see langword="null"/> for v2).</summary>
+    public bool? LazyRefcounts { get; init; }
+
+    /// <summary>Whether the corrupt bit is set (v3 only).</summary>
+    public bool? Corrupt { get; init; }
+
+    /// <summary>Whether L2 entries are extended (v3 only).</summary>
+    public bool? ExtendedL2 { get; init; }
+
+    /// <summary>The external data file name as stored, when the extension is present (v3 only).</summary>
+    public string? DataFile { get; init; }
+
+    /// <summary>Whether the data file is raw; present exactly when the external data file bit is set.</summary>
+    public bool? DataFileRaw { get; init; }
+
+    /// <summary>"aes" or "luks" when encrypted, else <see langword="null"/>.</summary>
+    public string? EncryptionFormat { get; init; }
+
+    /// <summary>The LUKS header facts, for LUKS encryption whose header could be read.</summary>
+    public LuksFormatInfo? Luks { get; init; }
+
+    /// <summary>Persistent dirty bitmaps.</summary>
+    public ImmutableArray<Qcow2Bitmap> Bitmaps { get; init; } = ImmutableArray<Qcow2Bitmap>.Empty;
+
+    /// <summary>Internal snapshots.</summary>
+    public ImmutableArray<Qcow2Snapshot> Snapshots { get; init; } = ImmutableArray<Qcow2Snapshot>.Empty;
+}

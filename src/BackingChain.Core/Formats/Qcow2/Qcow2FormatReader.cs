@@ -1,0 +1,203 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Immutable;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain.Chain;
+using BackingChain.Formats.Luks;
+
+namespace BackingChain.Formats.Qcow2;
+
+/// <summary>Reads a qcow2 layer: the header, its extensions, and what <c>qemu-img info</c> shows beyond them.</summary>
+internal sealed class Qcow2FormatReader : IImageFormatReader
+{
+    public static Qcow2FormatReader Instance { get; } = new();
+
+    public ImageFormat Format => ImageFormat.Qcow2;
+
+    /// <summary>qcow2_probe: the magic and a version of at least 2.</summary>
+    public int Probe(ReadOnlySpan<byte> head, string? fileName) =>
+        head.Length >= Qcow2Layout.FullHeaderLength
+        && BinaryPrimitives.ReadUInt32BigEndian(head) == Qcow2Layout.Magic
+        && BinaryPrimitives.ReadUInt32BigEndian(head[Qcow2Layout.VersionOffset..]) >= 2 ? 100 : 0;
+
+    public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
+    {
+        ReadOnlyMemory<byte> data = context.Head;
+        bool wholeImage = context.HeadIsWholeImage;
+        Qcow2Header header;
+        while (true)
+        {
+            HeaderError error = Qcow2Header.Read(data.Span, wholeImage, out header, out int required);
+            if (error == HeaderError.Truncated && !wholeImage && required > data.Length)
+            {
+                // The extensions or the backing name lie past the first read; they are within cluster 0 (<= 2 MiB).
+                data = await context.ReadAsync(0, required, cancellationToken).ConfigureAwait(false);
+                wholeImage = data.Length >= context.Source.Length;
+                continue;
+            }
+
+            if (error != HeaderError.None)
+            {
+                return LayerFacts.Failed(error, Qcow2Messages.Describe(error, data.Span));
+            }
+
+            break;
+        }
+
+        ReadOnlySpan<byte> span = data.Span;
+        string? backingName = header.GetBackingFileName(span);
+        string? backingFormat = header.GetBackingFormat(span);
+        string? dataFile = header.Version >= 3 ? header.GetExternalDataFileName(span) : null;
+
+        LuksFormatInfo? luks = null;
+        if (header.CryptMethod == Qcow2EncryptionMethod.Luks && header.HasEncryptionHeader)
+        {
+            ReadOnlyMemory<byte> luksData = await context.ReadAsync((long)header.EncryptionHeaderOffset, LuksLayout.HeaderLength, cancellationToken).ConfigureAwait(false);
+            if (Luks1Header.TryParse(luksData.Span, out Luks1Header luksHeader, out _))
+            {
+                luks = LuksFormatInfo.FromHeader(luksData.Span, luksHeader);
+            }
+        }
+
+        ImmutableArray<Qcow2Bitmap> bitmaps = header.HasBitmapsExtension
+            ? await ReadBitmapsAsync(context, header, cancellationToken).ConfigureAwait(false)
+            : ImmutableArray<Qcow2Bitmap>.Empty;
+        ImmutableArray<Qcow2Snapshot> snapshots = header.NbSnapshots > 0
+            ? await ReadSnapshotsAsync(context, header, cancellationToken).ConfigureAwait(false)
+            : ImmutableArray<Qcow2Snapshot>.Empty;
+
+        bool v3 = header.Version >= 3;
+        var info = new Qcow2FormatInfo
+        {
+            Compat = v3 ? "1.1" : "0.10",
+            RefcountBits = header.RefcountBits,
+            CompressionType = header.CompressionType,
+            LazyRefcounts = v3 ? header.HasLazyRefcounts : null,
+            Corrupt = v3 ? header.IsCorrupt : null,
+            ExtendedL2 = v3 ? header.HasExtendedL2 : null,
+            DataFile = dataFile,
+            DataFileRaw = v3 && header.HasExternalDataFile ? header.IsExternalDataRaw : null,
+            EncryptionFormat = header.CryptMethod switch
+            {
+                Qcow2EncryptionMethod.Aes => "aes",
+                Qcow2EncryptionMethod.Luks => "luks",
+                _ => null,
+            },
+            Luks = luks,
+            Bitmaps = bitmaps,
+            Snapshots = snapshots,
+        };
+
+        var facts = new LayerFacts
+        {
+            VirtualSize = (long)header.VirtualSize,
+            ClusterSize = header.ClusterSize,
+            DirtyFlag = header.IsDirty,
+            Encrypted = header.CryptMethod != Qcow2EncryptionMethod.None,
+            FormatSpecific = info,
+        };
+
+        if (backingName is { Length: > 0 })
+        {
+            facts.References.Add(new StoredReference(backingName, ReferenceRole.BackingFile, backingFormat));
+        }
+
+        // The data file holds the guest's data: a reference like the backing file. Always raw.
+        if (header.HasExternalDataFile && dataFile is { Length: > 0 })
+        {
+            facts.References.Add(new StoredReference(dataFile, ReferenceRole.ExternalDataFile, "raw"));
+        }
+
+        return facts;
+    }
+
+    /// <summary>Bitmap directory entries: table offset u64, table size u32, flags u32, type u8, granularity bits u8, name size u16, extra size u32, extra, name, pad to 8.</summary>
+    private static async ValueTask<ImmutableArray<Qcow2Bitmap>> ReadBitmapsAsync(LayerReadContext context, Qcow2Header header, CancellationToken cancellationToken)
+    {
+        const int EntryHeaderSize = 24;
+        ReadOnlyMemory<byte> directory = await context.ReadAsync((long)header.BitmapDirectoryOffset, (int)header.BitmapDirectorySize, cancellationToken).ConfigureAwait(false);
+        var bitmaps = ImmutableArray.CreateBuilder<Qcow2Bitmap>();
+        int offset = 0;
+        for (uint i = 0; i < header.NbBitmaps; i++)
+        {
+            ReadOnlySpan<byte> span = directory.Span;
+            if (offset + EntryHeaderSize > span.Length)
+            {
+                break;
+            }
+
+            uint flags = BinaryPrimitives.ReadUInt32BigEndian(span[(offset + 12)..]);
+            int granularityBits = span[offset + 17];
+            int nameSize = BinaryPrimitives.ReadUInt16BigEndian(span[(offset + 18)..]);
+            uint extraSize = BinaryPrimitives.ReadUInt32BigEndian(span[(offset + 20)..]);
+            long nameStart = (long)offset + EntryHeaderSize + extraSize;
+            if (granularityBits > 63 || nameStart + nameSize > span.Length)
+            {
+                break;
+            }
+
+            string name = Encoding.UTF8.GetString(span.Slice((int)nameStart, nameSize));
+            bitmaps.Add(new Qcow2Bitmap(name, 1L << granularityBits, (flags & 1) != 0, (flags & 2) != 0));
+            offset = (int)((nameStart + nameSize + 7) & ~7L);
+        }
+
+        return bitmaps.ToImmutable();
+    }
+
+    /// <summary>QCowSnapshotHeader entries (block/qcow2.h), each followed by extra data, id and name, padded to 8.</summary>
+    private static async ValueTask<ImmutableArray<Qcow2Snapshot>> ReadSnapshotsAsync(LayerReadContext context, Qcow2Header header, CancellationToken cancellationToken)
+    {
+        const int ExtraIcountEnd = 24;
+        var snapshots = ImmutableArray.CreateBuilder<Qcow2Snapshot>();
+        long offset = (long)header.SnapshotsOffset;
+        for (uint i = 0; i < header.NbSnapshots; i++)
+        {
+            ReadOnlyMemory<byte> fixedPart = await context.ReadAsync(offset, Qcow2Layout.SnapshotHeaderSize, cancellationToken).ConfigureAwait(false);
+            if (fixedPart.Length < Qcow2Layout.SnapshotHeaderSize)
+            {
+                break;
+            }
+
+            ReadOnlySpan<byte> f = fixedPart.Span;
+            int idSize = BinaryPrimitives.ReadUInt16BigEndian(f[12..]);
+            int nameSize = BinaryPrimitives.ReadUInt16BigEndian(f[14..]);
+            uint dateSeconds = BinaryPrimitives.ReadUInt32BigEndian(f[16..]);
+            uint dateNanoseconds = BinaryPrimitives.ReadUInt32BigEndian(f[20..]);
+            ulong vmClock = BinaryPrimitives.ReadUInt64BigEndian(f[24..]);
+            long vmStateSize = BinaryPrimitives.ReadUInt32BigEndian(f[32..]);
+            uint extraSize = BinaryPrimitives.ReadUInt32BigEndian(f[36..]);
+            if (extraSize > 1024)
+            {
+                break; // qemu's QCOW_MAX_SNAPSHOT_EXTRA_DATA
+            }
+
+            int restLength = (int)extraSize + idSize + nameSize;
+            ReadOnlyMemory<byte> restMemory = await context.ReadAsync(offset + Qcow2Layout.SnapshotHeaderSize, restLength, cancellationToken).ConfigureAwait(false);
+            ReadOnlySpan<byte> rest = restMemory.Span;
+            if (rest.Length < restLength)
+            {
+                break;
+            }
+
+            long icount = -1;
+            if (extraSize >= sizeof(ulong))
+            {
+                vmStateSize = BinaryPrimitives.ReadInt64BigEndian(rest);
+            }
+
+            if (extraSize >= ExtraIcountEnd)
+            {
+                icount = BinaryPrimitives.ReadInt64BigEndian(rest[16..]);
+            }
+
+            string id = Encoding.UTF8.GetString(rest.Slice((int)extraSize, idSize));
+            string name = Encoding.UTF8.GetString(rest.Slice((int)extraSize + idSize, nameSize));
+            snapshots.Add(new Qcow2Snapshot(id, name, vmStateSize, dateSeconds, dateNanoseconds, vmClock, icount));
+            offset += (Qcow2Layout.SnapshotHeaderSize + restLength + 7) & ~7L;
+        }
+
+        return snapshots.ToImmutable();
+    }
+}

@@ -1,0 +1,584 @@
+using System;
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
+using System.Text;
+using static BackingChain.Formats.Qcow2.Qcow2Layout;
+
+namespace BackingChain.Formats.Qcow2;
+
+/// <summary>
+/// A qcow2 (version 2 or 3) header with its header extensions, validated as qemu 7.2 validates it on open.
+/// </summary>
+/// <remarks>
+/// Parsing allocates nothing: names (backing file, backing format, external data file) stay as ranges
+/// into the buffer that was parsed, and are turned into strings only by the <c>Get…</c> methods, which
+/// take that same buffer. Pass the image's first cluster, or the whole file when it is shorter.
+/// </remarks>
+public readonly struct Qcow2Header
+{
+    /// <summary>The format version: 2 (compat 0.10) or 3 (compat 1.1).</summary>
+    public uint Version { get; init; }
+
+    /// <summary>Offset of the backing file name in the file, or 0 when there is none.</summary>
+    public ulong BackingFileOffset { get; init; }
+
+    /// <summary>Length in bytes of the backing file name.</summary>
+    public uint BackingFileSize { get; init; }
+
+    /// <summary>log2 of the cluster size (9 to 21).</summary>
+    public uint ClusterBits { get; init; }
+
+    /// <summary>The virtual size field, in bytes, as stored.</summary>
+    public ulong Size { get; init; }
+
+    /// <summary>The encryption method.</summary>
+    public Qcow2EncryptionMethod CryptMethod { get; init; }
+
+    /// <summary>Number of entries of the active L1 table.</summary>
+    public uint L1Size { get; init; }
+
+    /// <summary>Offset of the active L1 table.</summary>
+    public ulong L1TableOffset { get; init; }
+
+    /// <summary>Offset of the refcount table.</summary>
+    public ulong RefcountTableOffset { get; init; }
+
+    /// <summary>Number of clusters the refcount table occupies.</summary>
+    public uint RefcountTableClusters { get; init; }
+
+    /// <summary>Number of internal snapshots.</summary>
+    public uint NbSnapshots { get; init; }
+
+    /// <summary>Offset of the snapshot table.</summary>
+    public ulong SnapshotsOffset { get; init; }
+
+    /// <summary>Incompatible feature bits (v3; 0 for v2).</summary>
+    public Qcow2IncompatibleFeatures IncompatibleFeatures { get; init; }
+
+    /// <summary>Compatible feature bits (v3; 0 for v2).</summary>
+    public Qcow2CompatibleFeatures CompatibleFeatures { get; init; }
+
+    /// <summary>Autoclear feature bits (v3; 0 for v2).</summary>
+    public Qcow2AutoclearFeatures AutoclearFeatures { get; init; }
+
+    /// <summary>log2 of the refcount width in bits (4 for v2).</summary>
+    public uint RefcountOrder { get; init; }
+
+    /// <summary>Length of the header proper; header extensions start here (72 for v2).</summary>
+    public uint HeaderLength { get; init; }
+
+    /// <summary>The compression type (zlib for v2 and for short v3 headers).</summary>
+    public Qcow2CompressionType CompressionType { get; init; }
+
+    /// <summary>Where the backing file name lies in the parsed buffer (empty when there is none).</summary>
+    public Range BackingFileNameRange { get; init; }
+
+    /// <summary>Where the backing format name (extension 0xE2792ACA) lies in the parsed buffer, if present.</summary>
+    public Range BackingFormatRange { get; init; }
+
+    /// <summary>Where the external data file name (extension "DATA") lies in the parsed buffer, if present.</summary>
+    public Range ExternalDataFileRange { get; init; }
+
+    /// <summary>Where the feature name table (extension 0x6803F857) lies in the parsed buffer, if present.</summary>
+    public Range FeatureNameTableRange { get; init; }
+
+    /// <summary>Whether the backing format extension is present.</summary>
+    public bool HasBackingFormat { get; init; }
+
+    /// <summary>Whether the external data file extension is present.</summary>
+    public bool HasExternalDataFileName { get; init; }
+
+    /// <summary>Whether a bitmaps extension was read (it is ignored unless autoclear bit 0 is set, as qemu does).</summary>
+    public bool HasBitmapsExtension { get; init; }
+
+    /// <summary>Number of persistent bitmaps (bitmaps extension).</summary>
+    public uint NbBitmaps { get; init; }
+
+    /// <summary>Size of the bitmap directory (bitmaps extension).</summary>
+    public ulong BitmapDirectorySize { get; init; }
+
+    /// <summary>Offset of the bitmap directory (bitmaps extension).</summary>
+    public ulong BitmapDirectoryOffset { get; init; }
+
+    /// <summary>Whether the full-disk-encryption header pointer extension is present.</summary>
+    public bool HasEncryptionHeader { get; init; }
+
+    /// <summary>Offset of the LUKS header area (full-disk-encryption extension).</summary>
+    public ulong EncryptionHeaderOffset { get; init; }
+
+    /// <summary>Length of the LUKS header area (full-disk-encryption extension).</summary>
+    public ulong EncryptionHeaderLength { get; init; }
+
+    /// <summary>Number of header extensions with a magic qemu 7.2 does not know (kept, not interpreted).</summary>
+    public int UnknownExtensionCount { get; init; }
+
+    /// <summary>The cluster size in bytes.</summary>
+    public int ClusterSize => 1 << (int)ClusterBits;
+
+    /// <summary>The virtual size qemu reports: <see cref="Size"/> rounded down to whole 512-byte sectors.</summary>
+    public ulong VirtualSize => Size & ~511UL;
+
+    /// <summary>Whether the image names a backing file (an empty name counts as none, as in qemu).</summary>
+    public bool HasBackingFile => BackingFileNameRange.End.Value > BackingFileNameRange.Start.Value;
+
+    /// <summary>The refcount width in bits.</summary>
+    public int RefcountBits => 1 << (int)RefcountOrder;
+
+    /// <summary>Whether the dirty bit is set.</summary>
+    public bool IsDirty => (IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0;
+
+    /// <summary>Whether the corrupt bit is set.</summary>
+    public bool IsCorrupt => (IncompatibleFeatures & Qcow2IncompatibleFeatures.Corrupt) != 0;
+
+    /// <summary>Whether guest data lives in an external data file (incompatible bit 2).</summary>
+    public bool HasExternalDataFile => (IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0;
+
+    /// <summary>Whether L2 entries are extended (subclusters).</summary>
+    public bool HasExtendedL2 => (IncompatibleFeatures & Qcow2IncompatibleFeatures.ExtendedL2) != 0;
+
+    /// <summary>Whether lazy refcounts are enabled.</summary>
+    public bool HasLazyRefcounts => (CompatibleFeatures & Qcow2CompatibleFeatures.LazyRefcounts) != 0;
+
+    /// <summary>Whether the external data file is a valid raw image (autoclear bit 1).</summary>
+    public bool IsExternalDataRaw => (AutoclearFeatures & Qcow2AutoclearFeatures.RawExternalData) != 0;
+
+    /// <summary>Whether the bitmaps extension is consistent (autoclear bit 0).</summary>
+    public bool HasConsistentBitmaps => (AutoclearFeatures & Qcow2AutoclearFeatures.Bitmaps) != 0;
+
+    /// <summary>Decodes the backing file name from the buffer that was parsed.</summary>
+    /// <param name="data">The same buffer given to <see cref="TryParse(ReadOnlySpan{byte}, out Qcow2Header, out HeaderError)"/>.</param>
+    /// <returns>The stored name, or <see langword="null"/> when there is none.</returns>
+    public string? GetBackingFileName(ReadOnlySpan<byte> data) =>
+        HasBackingFile ? DecodeCString(data[BackingFileNameRange]) : null;
+
+    /// <summary>Decodes the backing format name (for example <c>"raw"</c>), or <see langword="null"/> when none is recorded.</summary>
+    /// <param name="data">The buffer that was parsed.</param>
+    /// <returns>The recorded backing format, or <see langword="null"/>.</returns>
+    public string? GetBackingFormat(ReadOnlySpan<byte> data) =>
+        HasBackingFormat ? DecodeCString(data[BackingFormatRange]) : null;
+
+    /// <summary>Decodes the external data file name, or <see langword="null"/> when the extension is absent.</summary>
+    /// <param name="data">The buffer that was parsed.</param>
+    /// <returns>The stored data file name, or <see langword="null"/>.</returns>
+    public string? GetExternalDataFileName(ReadOnlySpan<byte> data) =>
+        HasExternalDataFileName ? DecodeCString(data[ExternalDataFileRange]) : null;
+
+    /// <summary>Parses a qcow2 header; never throws for bad data.</summary>
+    /// <param name="data">The image's first cluster, or the whole file when it is shorter.</param>
+    /// <param name="header">The header, when parsing succeeded.</param>
+    /// <param name="error">What is wrong, when it did not.</param>
+    /// <returns><see langword="true"/> when the header is valid.</returns>
+    public static bool TryParse(ReadOnlySpan<byte> data, out Qcow2Header header, out HeaderError error)
+    {
+        error = Read(data, dataReachesEndOfFile: false, out header, out _);
+        return error == HeaderError.None;
+    }
+
+    /// <summary>Parses a qcow2 header.</summary>
+    /// <param name="data">The image's first cluster, or the whole file when it is shorter.</param>
+    /// <returns>The header.</returns>
+    /// <exception cref="ImageFormatException">The data is not a valid qcow2 header.</exception>
+    public static Qcow2Header Parse(ReadOnlySpan<byte> data)
+    {
+        HeaderError error = Read(data, dataReachesEndOfFile: false, out Qcow2Header header, out _);
+        if (error != HeaderError.None)
+        {
+            ThrowInvalid(error, data);
+        }
+
+        return header;
+    }
+
+    /// <summary>
+    /// The one parsing core. When the buffer stops before a structure the header points at, it returns
+    /// <see cref="HeaderError.Truncated"/> with the length it needs, unless the buffer is the whole file:
+    /// then, as qemu's short reads do, the missing bytes count as zeros.
+    /// </summary>
+    internal static HeaderError Read(ReadOnlySpan<byte> data, bool dataReachesEndOfFile, out Qcow2Header header, out int requiredLength)
+    {
+        header = default;
+        requiredLength = FullHeaderLength;
+        if (data.Length < V2HeaderLength && !dataReachesEndOfFile)
+        {
+            return HeaderError.Truncated;
+        }
+
+        // qemu reads a fixed 112-byte structure; a short file reads as zeros past its end.
+        Span<byte> fixedHeader = stackalloc byte[FullHeaderLength];
+        fixedHeader.Clear();
+        data[..Math.Min(data.Length, FullHeaderLength)].CopyTo(fixedHeader);
+
+        if (BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[MagicOffset..]) != Magic)
+        {
+            return HeaderError.BadMagic;
+        }
+
+        uint version = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[VersionOffset..]);
+        if (version is < 2 or > 3)
+        {
+            return HeaderError.UnsupportedVersion;
+        }
+
+        ulong backingFileOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[BackingFileOffsetOffset..]);
+        uint backingFileSize = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[BackingFileSizeOffset..]);
+        uint clusterBits = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[ClusterBitsOffset..]);
+        ulong size = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[SizeOffset..]);
+        uint cryptMethod = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[CryptMethodOffset..]);
+        uint l1Size = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[L1SizeOffset..]);
+        ulong l1TableOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[L1TableOffsetOffset..]);
+        ulong refcountTableOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[RefcountTableOffsetOffset..]);
+        uint refcountTableClusters = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[RefcountTableClustersOffset..]);
+        uint nbSnapshots = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[NbSnapshotsOffset..]);
+        ulong snapshotsOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[SnapshotsOffsetOffset..]);
+
+        ulong incompatible = 0, compatible = 0, autoclear = 0;
+        uint refcountOrder = V2RefcountOrder;
+        uint headerLength = V2HeaderLength;
+        byte compressionType = 0;
+        if (version == 3)
+        {
+            incompatible = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[IncompatibleFeaturesOffset..]);
+            compatible = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[CompatibleFeaturesOffset..]);
+            autoclear = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[AutoclearFeaturesOffset..]);
+            refcountOrder = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[RefcountOrderOffset..]);
+            headerLength = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[HeaderLengthOffset..]);
+        }
+
+        // "Unsupported cluster size: 2^N"
+        if (clusterBits is < MinClusterBits or > MaxClusterBits)
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        uint clusterSize = 1u << (int)clusterBits;
+
+        // "qcow2 header too short" / "qcow2 header exceeds cluster size"
+        if (headerLength < (version == 3 ? V3MinimumHeaderLength : V2HeaderLength) || headerLength > clusterSize)
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        if (headerLength > CompressionTypeOffset)
+        {
+            compressionType = fixedHeader[CompressionTypeOffset];
+        }
+
+        // "Invalid backing file offset"
+        if (backingFileOffset > clusterSize)
+        {
+            return HeaderError.InvalidOffset;
+        }
+
+        // "Unsupported qcow2 feature(s): ..."
+        if ((incompatible & ~(ulong)Qcow2IncompatibleFeatures.Known) != 0)
+        {
+            header = new Qcow2Header { Version = version, IncompatibleFeatures = (Qcow2IncompatibleFeatures)incompatible };
+            return HeaderError.UnsupportedFeature;
+        }
+
+        // "Reference count entry width too large; may not exceed 64 bits"
+        if (refcountOrder > MaxRefcountOrder)
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        // "Unsupported encryption method: N"
+        if (cryptMethod > (uint)Qcow2EncryptionMethod.Luks)
+        {
+            return HeaderError.UnsupportedFeature;
+        }
+
+        // validate_compression_type: only zlib and zstd, and feature bit 3 set exactly when not zlib.
+        bool compressionBit = (incompatible & (ulong)Qcow2IncompatibleFeatures.CompressionType) != 0;
+        if (compressionType > (byte)Qcow2CompressionType.Zstd)
+        {
+            return HeaderError.UnsupportedFeature;
+        }
+
+        if (compressionBit != (compressionType != (byte)Qcow2CompressionType.Zlib))
+        {
+            return HeaderError.Inconsistent;
+        }
+
+        // Subclusters (cluster/32) must be at least 512 bytes.
+        bool extendedL2 = (incompatible & (ulong)Qcow2IncompatibleFeatures.ExtendedL2) != 0;
+        if (extendedL2 && clusterBits < MinClusterBitsForExtendedL2)
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        // "Image does not contain a reference count table" / "Reference count table too large"
+        if (refcountTableClusters == 0 || refcountTableClusters > (ulong)(MaxRefcountTableBytes >> (int)clusterBits))
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        if (!IsValidTable(refcountTableOffset, refcountTableClusters, clusterSize, clusterSize))
+        {
+            return HeaderError.InvalidOffset;
+        }
+
+        // "Too many snapshots" / "Invalid snapshot table offset"
+        if (nbSnapshots > MaxSnapshots)
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        if (!IsValidTable(snapshotsOffset, nbSnapshots, SnapshotHeaderSize, clusterSize))
+        {
+            return HeaderError.InvalidOffset;
+        }
+
+        // "Active L1 table too large" / "L1 table is too small" / "Image is too big"
+        if (l1Size > MaxL1TableBytes / L1EntrySize)
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        int l2Bits = (int)clusterBits - (extendedL2 ? 4 : 3);
+        int bytesPerL1EntryBits = (int)clusterBits + l2Bits;
+        ulong l1Needed = (size >> bytesPerL1EntryBits) + ((size & ((1UL << bytesPerL1EntryBits) - 1)) != 0 ? 1UL : 0UL);
+        if (l1Needed > int.MaxValue)
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        if (l1Size < l1Needed)
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        if (!IsValidTable(l1TableOffset, l1Size, L1EntrySize, clusterSize))
+        {
+            return HeaderError.InvalidOffset;
+        }
+
+        // "data-file-raw requires a data file"
+        if ((autoclear & (ulong)Qcow2AutoclearFeatures.RawExternalData) != 0
+            && (incompatible & (ulong)Qcow2IncompatibleFeatures.ExternalDataFile) == 0)
+        {
+            return HeaderError.Inconsistent;
+        }
+
+        var result = new Qcow2Header
+        {
+            Version = version,
+            BackingFileOffset = backingFileOffset,
+            BackingFileSize = backingFileSize,
+            ClusterBits = clusterBits,
+            Size = size,
+            CryptMethod = (Qcow2EncryptionMethod)cryptMethod,
+            L1Size = l1Size,
+            L1TableOffset = l1TableOffset,
+            RefcountTableOffset = refcountTableOffset,
+            RefcountTableClusters = refcountTableClusters,
+            NbSnapshots = nbSnapshots,
+            SnapshotsOffset = snapshotsOffset,
+            IncompatibleFeatures = (Qcow2IncompatibleFeatures)incompatible,
+            CompatibleFeatures = (Qcow2CompatibleFeatures)compatible,
+            AutoclearFeatures = (Qcow2AutoclearFeatures)autoclear,
+            RefcountOrder = refcountOrder,
+            HeaderLength = headerLength,
+            CompressionType = (Qcow2CompressionType)compressionType,
+        };
+
+        // Header extensions run from header_length to the backing name, or to the end of cluster 0.
+        int extensionsEnd = backingFileOffset != 0 ? (int)backingFileOffset : (int)clusterSize;
+        HeaderError extensionError = ReadExtensions(data, dataReachesEndOfFile, (int)headerLength, extensionsEnd, ref result, out requiredLength);
+        if (extensionError != HeaderError.None)
+        {
+            return extensionError;
+        }
+
+        if (backingFileOffset != 0)
+        {
+            // "Backing file name too long"
+            if (backingFileSize > Math.Min(MaxBackingFileNameLength, clusterSize - (uint)backingFileOffset))
+            {
+                return HeaderError.InvalidSize;
+            }
+
+            int nameStart = (int)backingFileOffset;
+            int nameEnd = nameStart + (int)backingFileSize;
+            if (nameEnd > data.Length)
+            {
+                if (!dataReachesEndOfFile)
+                {
+                    requiredLength = nameEnd;
+                    return HeaderError.Truncated;
+                }
+
+                nameEnd = Math.Max(nameStart, data.Length);
+                nameStart = Math.Min(nameStart, nameEnd);
+            }
+
+            result = result with { BackingFileNameRange = new Range(nameStart, CStringEnd(data, nameStart, nameEnd)) };
+        }
+
+        header = result;
+        requiredLength = 0;
+        return HeaderError.None;
+    }
+
+    private static HeaderError ReadExtensions(ReadOnlySpan<byte> data, bool dataReachesEndOfFile, int offset, int end, ref Qcow2Header header, out int requiredLength)
+    {
+        requiredLength = 0;
+        int unknown = 0;
+        while (offset < end)
+        {
+            if (offset + ExtensionHeaderSize > data.Length)
+            {
+                if (!dataReachesEndOfFile)
+                {
+                    requiredLength = offset + ExtensionHeaderSize;
+                    return HeaderError.Truncated;
+                }
+
+                // Past the end of the file qemu reads zeros: an end-of-extensions marker.
+                break;
+            }
+
+            uint magic = BinaryPrimitives.ReadUInt32BigEndian(data[offset..]);
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(data[(offset + sizeof(uint))..]);
+            offset += ExtensionHeaderSize;
+
+            // "Header extension too large"
+            if (offset > end || length > (uint)(end - offset))
+            {
+                return HeaderError.InvalidExtension;
+            }
+
+            if (magic == ExtensionEnd)
+            {
+                break;
+            }
+
+            int dataEnd = offset + (int)length;
+            if (dataEnd > data.Length && magic != ExtensionFeatureNameTable)
+            {
+                if (!dataReachesEndOfFile)
+                {
+                    requiredLength = dataEnd;
+                    return HeaderError.Truncated;
+                }
+
+                return HeaderError.InvalidExtension;
+            }
+
+            ReadOnlySpan<byte> payload = magic == ExtensionFeatureNameTable ? default : data[offset..dataEnd];
+            switch (magic)
+            {
+                case ExtensionBackingFormat:
+                    // "ext_backing_format: len=N too large (>=16)"
+                    if (length >= BackingFormatBufferSize)
+                    {
+                        return HeaderError.InvalidExtension;
+                    }
+
+                    header = header with { HasBackingFormat = true, BackingFormatRange = new Range(offset, CStringEnd(data, offset, dataEnd)) };
+                    break;
+
+                case ExtensionFeatureNameTable:
+                    // Only used to word error messages; it may be longer than what the caller read.
+                    header = header with { FeatureNameTableRange = new Range(offset, Math.Min(dataEnd, data.Length)) };
+                    break;
+
+                case ExtensionBitmaps:
+                    // qemu ignores the extension (with a warning) unless autoclear bit 0 says it is consistent,
+                    // and ignores it in v2 images.
+                    if (!header.HasConsistentBitmaps || header.Version < 3)
+                    {
+                        break;
+                    }
+
+                    if (length != BitmapsExtensionSize)
+                    {
+                        return HeaderError.InvalidExtension;
+                    }
+
+                    uint nbBitmaps = BinaryPrimitives.ReadUInt32BigEndian(payload);
+                    uint reserved = BinaryPrimitives.ReadUInt32BigEndian(payload[sizeof(uint)..]);
+                    ulong directorySize = BinaryPrimitives.ReadUInt64BigEndian(payload[(2 * sizeof(uint))..]);
+                    ulong directoryOffset = BinaryPrimitives.ReadUInt64BigEndian(payload[(2 * sizeof(uint) + sizeof(ulong))..]);
+                    if (reserved != 0 || nbBitmaps == 0 || nbBitmaps > MaxBitmaps
+                        || directorySize > MaxBitmapDirectorySize
+                        || (directoryOffset & (ulong)(header.ClusterSize - 1)) != 0)
+                    {
+                        return HeaderError.InvalidExtension;
+                    }
+
+                    header = header with
+                    {
+                        HasBitmapsExtension = true,
+                        NbBitmaps = nbBitmaps,
+                        BitmapDirectorySize = directorySize,
+                        BitmapDirectoryOffset = directoryOffset,
+                    };
+                    break;
+
+                case ExtensionFullDiskEncryption:
+                    // "CRYPTO header extension only expected with LUKS encryption method" / size must be 16.
+                    if (header.CryptMethod != Qcow2EncryptionMethod.Luks || length != FullDiskEncryptionExtensionSize)
+                    {
+                        return HeaderError.InvalidExtension;
+                    }
+
+                    ulong encryptionOffset = BinaryPrimitives.ReadUInt64BigEndian(payload);
+                    ulong encryptionLength = BinaryPrimitives.ReadUInt64BigEndian(payload[sizeof(ulong)..]);
+                    if ((encryptionOffset & (ulong)(header.ClusterSize - 1)) != 0
+                        || encryptionOffset > long.MaxValue || encryptionLength > long.MaxValue - encryptionOffset)
+                    {
+                        return HeaderError.InvalidExtension;
+                    }
+
+                    header = header with { HasEncryptionHeader = true, EncryptionHeaderOffset = encryptionOffset, EncryptionHeaderLength = encryptionLength };
+                    break;
+
+                case ExtensionExternalDataFile:
+                    header = header with { HasExternalDataFileName = true, ExternalDataFileRange = new Range(offset, CStringEnd(data, offset, dataEnd)) };
+                    break;
+
+                default:
+                    unknown++;
+                    break;
+            }
+
+            // The payload is padded to a multiple of 8; the padding may run past 'end' (qemu then stops the loop).
+            long next = offset + (((long)length + (ExtensionAlignment - 1)) & ~(long)(ExtensionAlignment - 1));
+            offset = next > end ? end : (int)next;
+        }
+
+        header = header with { UnknownExtensionCount = unknown };
+        return HeaderError.None;
+    }
+
+    /// <summary>qemu's validate_table_offset: no overflow of offset + size, and cluster aligned.</summary>
+    private static bool IsValidTable(ulong offset, ulong entries, ulong entrySize, uint clusterSize)
+    {
+        if (entries > long.MaxValue / entrySize)
+        {
+            return false;
+        }
+
+        ulong size = entries * entrySize;
+        if (offset > long.MaxValue || long.MaxValue - (long)size < (long)offset)
+        {
+            return false;
+        }
+
+        return (offset & (clusterSize - 1)) == 0;
+    }
+
+    /// <summary>qemu keeps names as C strings, so an embedded NUL ends them.</summary>
+    private static int CStringEnd(ReadOnlySpan<byte> data, int start, int end)
+    {
+        int nul = data[start..end].IndexOf((byte)0);
+        return nul < 0 ? end : start + nul;
+    }
+
+    private static string DecodeCString(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
+
+    [DoesNotReturn]
+    private static void ThrowInvalid(HeaderError error, ReadOnlySpan<byte> data) =>
+        throw new ImageFormatException(error, Qcow2Messages.Describe(error, data));
+}

@@ -1,0 +1,23 @@
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain.Chain;
+
+namespace BackingChain.Sources;
+
+/// <summary>Opens local POSIX paths (relative names are relative to the process's working directory, as in qemu).</summary>
+public sealed class FileImageSourceProvider : IImageSourceProvider
+{
+    /// <summary>The shared instance.</summary>
+    public static FileImageSourceProvider Instance { get; } = new();
+
+    /// <inheritdoc/>
+    public bool CanOpen(ImageReference reference)
+    {
+        System.ArgumentNullException.ThrowIfNull(reference);
+        return reference.IsLocalPath;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<IImageSource> OpenAsync(string name, CancellationToken cancellationToken = default) =>
+        new(FileImageSource.Open(name));
+}
