@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace BackingChain.Chain;
 
 /// <summary>
@@ -6,11 +8,14 @@ namespace BackingChain.Chain;
 /// </summary>
 public abstract class FormatSpecificInfo
 {
-    /// <summary>Initializes the base.</summary>
-    protected FormatSpecificInfo()
+    /// <summary>Initializes the base. Only the library's formats derive from this class.</summary>
+    private protected FormatSpecificInfo()
     {
     }
 
     /// <summary>The kind name qemu prints as <c>format-specific.type</c> (<c>"qcow2"</c>, <c>"vmdk"</c>, <c>"luks"</c>).</summary>
     public abstract string Kind { get; }
+
+    /// <summary>Writes the members of qemu's <c>format-specific.data</c> object (7.2 names) into an open object.</summary>
+    internal abstract void WriteQemuData(Utf8JsonWriter writer);
 }

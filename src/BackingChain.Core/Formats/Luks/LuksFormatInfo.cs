@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Immutable;
+using System.Text.Json;
 using BackingChain.Chain;
 
 namespace BackingChain.Formats.Luks;
@@ -78,6 +79,39 @@ public sealed class LuksFormatInfo : FormatSpecificInfo
             Uuid = Luks1Header.GetUuid(data),
             Slots = slots.MoveToImmutable(),
         };
+    }
+
+    /// <inheritdoc/>
+    internal override void WriteQemuData(Utf8JsonWriter writer)
+    {
+        writer.WriteString("cipher-alg", CipherAlgorithm);
+        writer.WriteString("cipher-mode", CipherMode);
+        writer.WriteString("ivgen-alg", IvGeneratorAlgorithm);
+        if (IvGeneratorHashAlgorithm is not null)
+        {
+            writer.WriteString("ivgen-hash-alg", IvGeneratorHashAlgorithm);
+        }
+
+        writer.WriteString("hash-alg", HashAlgorithm);
+        writer.WriteNumber("payload-offset", PayloadOffset);
+        writer.WriteNumber("master-key-iters", MasterKeyIterations);
+        writer.WriteString("uuid", Uuid);
+        writer.WriteStartArray("slots");
+        foreach (LuksKeySlot slot in Slots)
+        {
+            writer.WriteStartObject();
+            writer.WriteBoolean("active", slot.Active);
+            if (slot.Active)
+            {
+                writer.WriteNumber("iters", slot.Iterations);
+                writer.WriteNumber("stripes", slot.Stripes);
+            }
+
+            writer.WriteNumber("key-offset", slot.KeyOffset);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
     }
 
     private static string QemuCipherName(string cipher, uint keyBytes) => (cipher, keyBytes) switch

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json;
 using BackingChain.Chain;
 using BackingChain.Formats.Luks;
 
@@ -45,4 +46,70 @@ public sealed class Qcow2FormatInfo : FormatSpecificInfo
 
     /// <summary>Internal snapshots.</summary>
     public ImmutableArray<Qcow2Snapshot> Snapshots { get; init; } = ImmutableArray<Qcow2Snapshot>.Empty;
+
+    /// <inheritdoc/>
+    internal override void WriteQemuData(Utf8JsonWriter writer)
+    {
+        writer.WriteString("compat", Compat);
+        writer.WriteString("compression-type", CompressionType == Qcow2CompressionType.Zstd ? "zstd" : "zlib");
+        if (LazyRefcounts is bool lazy)
+        {
+            writer.WriteBoolean("lazy-refcounts", lazy);
+        }
+
+        if (!Bitmaps.IsEmpty)
+        {
+            writer.WriteStartArray("bitmaps");
+            foreach (Qcow2Bitmap bitmap in Bitmaps)
+            {
+                writer.WriteStartObject();
+                writer.WriteStartArray("flags");
+                if (bitmap.InUse)
+                {
+                    writer.WriteStringValue("in-use");
+                }
+
+                if (bitmap.Auto)
+                {
+                    writer.WriteStringValue("auto");
+                }
+
+                writer.WriteEndArray();
+                writer.WriteString("name", bitmap.Name);
+                writer.WriteNumber("granularity", bitmap.Granularity);
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+        }
+
+        writer.WriteNumber("refcount-bits", RefcountBits);
+        if (EncryptionFormat is not null)
+        {
+            writer.WriteStartObject("encrypt");
+            writer.WriteString("format", EncryptionFormat);
+            Luks?.WriteQemuData(writer);
+            writer.WriteEndObject();
+        }
+
+        if (DataFile is not null)
+        {
+            writer.WriteString("data-file", DataFile);
+        }
+
+        if (DataFileRaw is bool raw)
+        {
+            writer.WriteBoolean("data-file-raw", raw);
+        }
+
+        if (Corrupt is bool corrupt)
+        {
+            writer.WriteBoolean("corrupt", corrupt);
+        }
+
+        if (ExtendedL2 is bool extended)
+        {
+            writer.WriteBoolean("extended-l2", extended);
+        }
+    }
 }

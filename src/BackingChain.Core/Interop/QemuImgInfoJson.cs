@@ -1,0 +1,182 @@
+using System;
+using System.Buffers;
+using System.IO;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using BackingChain.Chain;
+using BackingChain.Formats.Qcow2;
+
+namespace BackingChain.Interop;
+
+/// <summary>
+/// Writes <c>qemu-img info --output=json [--backing-chain]</c> as qemu-img 7.2 does: the same field names,
+/// the same optional fields present or absent, 4-space indentation.
+/// </summary>
+public static class QemuImgInfoJson
+{
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Indented = true,
+        IndentSize = 4,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>Formats one layer as a qemu-img <c>ImageInfo</c> object.</summary>
+    /// <param name="layer">The layer.</param>
+    /// <returns>The JSON text.</returns>
+    public static string Format(ChainLayer layer)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            Write(writer, layer);
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Formats a chain as qemu-img's <c>--backing-chain</c> array, top first.</summary>
+    /// <param name="chain">The chain.</param>
+    /// <returns>The JSON text.</returns>
+    public static string Format(ImageChain chain)
+    {
+        ArgumentNullException.ThrowIfNull(chain);
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            Write(writer, chain);
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Writes a chain as a JSON array of <c>ImageInfo</c> objects.</summary>
+    /// <param name="writer">The writer.</param>
+    /// <param name="chain">The chain.</param>
+    public static void Write(Utf8JsonWriter writer, ImageChain chain)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(chain);
+        writer.WriteStartArray();
+        foreach (ChainLayer layer in chain.Layers)
+        {
+            Write(writer, layer);
+        }
+
+        writer.WriteEndArray();
+    }
+
+    /// <summary>Writes one layer as an <c>ImageInfo</c> object.</summary>
+    /// <param name="writer">The writer.</param>
+    /// <param name="layer">The layer.</param>
+    public static void Write(Utf8JsonWriter writer, ChainLayer layer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(layer);
+        writer.WriteStartObject();
+
+        if (layer.FormatSpecific is Qcow2FormatInfo { Snapshots.IsEmpty: false } qcow2)
+        {
+            writer.WriteStartArray("snapshots");
+            foreach (Qcow2Snapshot snapshot in qcow2.Snapshots)
+            {
+                writer.WriteStartObject();
+                if (snapshot.InstructionCount != -1)
+                {
+                    writer.WriteNumber("icount", snapshot.InstructionCount);
+                }
+
+                writer.WriteNumber("vm-clock-nsec", snapshot.VmClockNanoseconds % 1_000_000_000);
+                writer.WriteString("name", snapshot.Name);
+                writer.WriteNumber("date-sec", snapshot.DateSeconds);
+                writer.WriteNumber("date-nsec", snapshot.DateNanoseconds);
+                writer.WriteNumber("vm-clock-sec", snapshot.VmClockNanoseconds / 1_000_000_000);
+                writer.WriteString("id", snapshot.Id);
+                writer.WriteNumber("vm-state-size", snapshot.VmStateSize);
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+        }
+
+        writer.WriteNumber("virtual-size", layer.VirtualSize);
+        writer.WriteString("filename", layer.Filename);
+        if (layer.ClusterSize is int clusterSize)
+        {
+            writer.WriteNumber("cluster-size", clusterSize);
+        }
+
+        writer.WriteString("format", layer.Format.GetQemuName());
+        if (layer.ActualSize is long actualSize)
+        {
+            writer.WriteNumber("actual-size", actualSize);
+        }
+
+        if (layer.FormatSpecific is { } specific)
+        {
+            writer.WriteStartObject("format-specific");
+            writer.WriteString("type", specific.Kind);
+            writer.WriteStartObject("data");
+            specific.WriteQemuData(writer);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+
+        if (layer.Encrypted)
+        {
+            writer.WriteBoolean("encrypted", true);
+        }
+
+        // qemu shows a backing file for qcow2/qcow/qed and a VMDK parent; it ignores VHD/VHDX parent locators.
+        foreach (ImageReference reference in layer.References)
+        {
+            if (reference.Role is ReferenceRole.BackingFile or ReferenceRole.VmdkParent)
+            {
+                if (reference.FullName is not null)
+                {
+                    writer.WriteString("full-backing-filename", reference.FullName);
+                }
+
+                writer.WriteString("backing-filename", reference.StoredName);
+                if (reference.RecordedFormat is not null)
+                {
+                    writer.WriteString("backing-filename-format", reference.RecordedFormat);
+                }
+
+                break;
+            }
+        }
+
+        if (layer.DirtyFlag is bool dirty)
+        {
+            writer.WriteBoolean("dirty-flag", dirty);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    /// <summary>Writes a chain's JSON to a stream, followed by a newline.</summary>
+    /// <param name="stream">The stream.</param>
+    /// <param name="chain">The chain.</param>
+    /// <param name="backingChain">Whether to write the whole chain as an array (<c>--backing-chain</c>) or only the top object.</param>
+    public static void Write(Stream stream, ImageChain chain, bool backingChain)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(chain);
+        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        {
+            if (backingChain)
+            {
+                Write(writer, chain);
+            }
+            else if (!chain.Layers.IsEmpty)
+            {
+                Write(writer, chain.Layers[0]);
+            }
+        }
+
+        stream.WriteByte((byte)'\n');
+    }
+}
