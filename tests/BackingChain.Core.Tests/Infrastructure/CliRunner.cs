@@ -1,0 +1,33 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+
+namespace BackingChain.Tests.Infrastructure;
+
+/// <summary>Runs the built <c>backing-chain</c> CLI as a separate process, as users run it.</summary>
+internal static class CliRunner
+{
+    private static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "backing-chain.dll");
+
+    public static (int ExitCode, string StandardOutput, string StandardError) Run(string workingDirectory, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(Dll);
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using Process process = Process.Start(start)!;
+        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout, stderr.Result);
+    }
+}
