@@ -107,6 +107,9 @@ public sealed class ImageChainResolver
         private readonly HashSet<ImageSourceIdentity> _visited = [];
         private readonly byte[] _head = ArrayPool<byte>.Shared.Rent(ImageReadLimits.HeadLength);
 
+        // Side references a format reader already opened through the gate (VMDK extents), so they are not checked twice.
+        private readonly HashSet<(int Layer, string Name)> _gated = [];
+
         public Walk(ImageChainResolver resolver) => _resolver = resolver;
 
         private TrustPolicy Policy => _resolver._options.Policy;
@@ -203,7 +206,11 @@ public sealed class ImageChainResolver
             LayerFacts facts;
             try
             {
-                facts = await reader.ReadAsync(new LayerReadContext(source, head), cancellationToken).ConfigureAwait(false);
+                var context = new LayerReadContext(
+                    source,
+                    head,
+                    (stored, token) => OpenSideReferenceAsync(source, formatSource, stored, index, token));
+                facts = await reader.ReadAsync(context, cancellationToken).ConfigureAwait(false);
             }
             catch (ImageFormatException ex)
             {
@@ -278,6 +285,11 @@ public sealed class ImageChainResolver
                     continue;
                 }
 
+                if (_gated.Contains((index, reference.StoredName)))
+                {
+                    continue;
+                }
+
                 if (reference.Role == ReferenceRole.ExternalDataFile)
                 {
                     _findings.Add(new ChainFinding(FindingCodes.ExternalDataFile, index, $"'{layer.Filename}' keeps its data in the external file '{reference.StoredName}'."));
@@ -294,6 +306,17 @@ public sealed class ImageChainResolver
                     _opened.Remove(opened);
                 }
             }
+        }
+
+        /// <summary>A format reader needs a file the image names (before the layer exists): the same gate, judged by the layer's format source.</summary>
+        private async ValueTask<IImageSource?> OpenSideReferenceAsync(
+            IImageSource referrer, FormatSource formatSource, StoredReference stored, int index, CancellationToken cancellationToken)
+        {
+            _gated.Add((index, stored.Name));
+            var reference = new ImageReference(stored.Name, stored.Role, stored.RecordedFormat, QemuPaths.Classify(stored.Name), QemuPaths.Combine(referrer.Name, stored.Name));
+            var provisional = new ChainLayer { Filename = referrer.Name, Format = ImageFormat.Unknown, FormatSource = formatSource };
+            (IImageSource? source, _, _, _) = await OpenReferenceAsync(provisional, reference, index, cancellationToken).ConfigureAwait(false);
+            return source;
         }
 
         /// <summary>The gate: classify, ask the policy, and only then open.</summary>

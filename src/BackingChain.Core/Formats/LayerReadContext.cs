@@ -8,11 +8,22 @@ namespace BackingChain.Formats;
 /// <summary>What a format reader gets: the source and its first bytes, already read once for the probe.</summary>
 internal sealed class LayerReadContext
 {
-    public LayerReadContext(IImageSource source, ReadOnlyMemory<byte> head)
+    private readonly Func<StoredReference, CancellationToken, ValueTask<IImageSource?>>? _openReference;
+
+    public LayerReadContext(IImageSource source, ReadOnlyMemory<byte> head, Func<StoredReference, CancellationToken, ValueTask<IImageSource?>>? openReference = null)
     {
         Source = source;
         Head = head;
+        _openReference = openReference;
     }
+
+    /// <summary>
+    /// Opens a file this image names and needs in order to be described (a VMDK extent, for example), through
+    /// the resolver's trust gate. Returns <see langword="null"/> when it is missing, refused or not a local name;
+    /// the resolver then records the finding. The resolver owns and disposes the source.
+    /// </summary>
+    public ValueTask<IImageSource?> OpenReferenceAsync(StoredReference reference, CancellationToken cancellationToken) =>
+        _openReference is null ? new ValueTask<IImageSource?>((IImageSource?)null) : _openReference(reference, cancellationToken);
 
     public IImageSource Source { get; }
 
