@@ -285,11 +285,6 @@ public sealed class ImageChainResolver
                     continue;
                 }
 
-                if (_gated.Contains((index, reference.StoredName)))
-                {
-                    continue;
-                }
-
                 if (reference.Role == ReferenceRole.ExternalDataFile)
                 {
                     _findings.Add(new ChainFinding(FindingCodes.ExternalDataFile, index, $"'{layer.Filename}' keeps its data in the external file '{reference.StoredName}'."));
@@ -297,6 +292,11 @@ public sealed class ImageChainResolver
                 else if (reference.Role == ReferenceRole.VmdkExtent)
                 {
                     _findings.Add(new ChainFinding(FindingCodes.ExternalExtent, index, $"'{layer.Filename}' names the extent file '{reference.StoredName}'."));
+                }
+
+                if (_gated.Contains((index, reference.StoredName)))
+                {
+                    continue;
                 }
 
                 (IImageSource? opened, _, _, _) = await OpenReferenceAsync(layer, reference, index, cancellationToken).ConfigureAwait(false);
