@@ -110,6 +110,9 @@ public sealed class ImageChainResolver
         // Side references a format reader already opened through the gate (VMDK extents), so they are not checked twice.
         private readonly HashSet<(int Layer, string Name)> _gated = [];
 
+        // Digests computed once per image when the policy pins digests.
+        private readonly Dictionary<ImageSourceIdentity, string> _digests = [];
+
         public Walk(ImageChainResolver resolver) => _resolver = resolver;
 
         private TrustPolicy Policy => _resolver._options.Policy;
@@ -249,9 +252,10 @@ public sealed class ImageChainResolver
             }
 
             string? digest = null;
-            if (Policy.PinsDigests)
+            if (Policy.PinsDigests && !_digests.TryGetValue(source.Identity, out digest))
             {
                 digest = await HashAsync(source, cancellationToken).ConfigureAwait(false);
+                _digests[source.Identity] = digest;
             }
 
             var layer = new ChainLayer
@@ -351,6 +355,18 @@ public sealed class ImageChainResolver
             bool allowed = trusted
                 || (authentic && !Policy.RestrictToTrustedLocations)
                 || Policy.FollowUntrustedReferences;
+            if (!allowed && Policy.PinsDigests && reference.IsLocalPath)
+            {
+                // A pinned digest may vouch for an image anywhere: open it only to hash it (regular files and
+                // block devices only), and read nothing from it unless the digest matches.
+                IImageSource? pinned = await TryOpenPinnedAsync(provider, name, cancellationToken).ConfigureAwait(false);
+                if (pinned is not null)
+                {
+                    _opened.Add(pinned);
+                    return (pinned, null, null, false);
+                }
+            }
+
             if (!allowed)
             {
                 // Missing and not allowed read the same, so the caller learns nothing about files it may not see.
@@ -376,6 +392,29 @@ public sealed class ImageChainResolver
                 _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
                 return (null, ChainEnding.Missing, message, false);
             }
+        }
+
+        private async ValueTask<IImageSource?> TryOpenPinnedAsync(IImageSourceProvider provider, string name, CancellationToken cancellationToken)
+        {
+            IImageSource source;
+            try
+            {
+                source = await provider.OpenAsync(name, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+
+            string digest = await HashAsync(source, cancellationToken).ConfigureAwait(false);
+            if (Policy.IsDigestTrusted(digest))
+            {
+                _digests[source.Identity] = digest;
+                return source;
+            }
+
+            source.Dispose();
+            return null;
         }
 
         private static async ValueTask<string> HashAsync(IImageSource source, CancellationToken cancellationToken)

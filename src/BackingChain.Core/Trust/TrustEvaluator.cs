@@ -42,6 +42,13 @@ public static class TrustEvaluator
             ChainLayer? below = i + 1 < chain.Layers.Length ? chain.Layers[i + 1] : null;
             (TrustDecision decision, TrustReason reason) = Judge(layer, below, policy, unreachableLayers.Contains(i));
             verdicts.Add(new LayerVerdict(i, layer.Filename, layer.Format, layer.FormatSource, decision, reason));
+        }
+
+        for (int i = 0; i < chain.Layers.Length; i++)
+        {
+            ChainLayer layer = chain.Layers[i];
+            ChainLayer? below = i + 1 < chain.Layers.Length ? chain.Layers[i + 1] : null;
+            TrustReason reason = verdicts[i].Reason;
 
             if (reason == TrustReason.ProbedWithUntrustedReferences)
             {
@@ -51,8 +58,11 @@ public static class TrustEvaluator
                     $"The format of '{layer.Filename}' was probed as {layer.Format.GetQemuName()} and it names {Describe(layer.References)} that {(layer.References.Length == 1 ? "is" : "are")} not trusted; a guest could have written that header."));
             }
 
-            // The one fix qemu-img can make: record the backing format in the image above a probed layer.
+            // The one fix qemu-img can make: record the backing format in the image above a probed layer. Only
+            // when the probed layer passed the rule: recording the format of a header a guest may have forged
+            // (a probed qcow2 naming untrusted files) would bless the attack.
             if (below is not null && below.FormatSource == FormatSource.Probed && layer.Backing is { } backing
+                && verdicts[i + 1].Decision == TrustDecision.Accepted
                 && QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format))
             {
                 remediation.Add(QemuImgRebaseCommand.Format(layer.Format, below.Format, backing.StoredName, layer.Filename));
