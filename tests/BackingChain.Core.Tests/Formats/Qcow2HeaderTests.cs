@@ -212,6 +212,35 @@ public sealed class Qcow2HeaderTests
     }
 
     [QemuImgFact]
+    public void Rejects_a_repeated_extension_where_qemu_silently_keeps_the_last()
+    {
+        using var dir = new ScratchDirectory();
+        byte[] image = Overlay(dir, "0.10");
+        // v2 overlay: backing-format extension at 0x48 ("raw", padded to 8), end marker at 0x58, name at 0x60.
+        // Write a second backing-format extension ("qcow2") over the end marker; the name moves to 0x70.
+        byte[] second = [0xE2, 0x79, 0x2A, 0xCA, 0, 0, 0, 5, (byte)'q', (byte)'c', (byte)'o', (byte)'w', (byte)'2', 0, 0, 0];
+        second.CopyTo(image, 0x58);
+        "base.raw"u8.CopyTo(image.AsSpan(0x70));
+        BinaryPrimitives.WriteUInt64BigEndian(image.AsSpan(8), 0x70);
+        File.WriteAllBytes(dir["dup.qcow2"], image);
+
+        Assert.False(Qcow2Header.TryParse(image, out _, out HeaderError error));
+        Assert.Equal(HeaderError.InvalidExtension, error);
+        Assert.Equal("qcow2", (string)QemuImg.Info(dir.Path, "dup.qcow2")["backing-filename-format"]!); // qemu keeps the last
+    }
+
+    [QemuImgFact]
+    public void A_backing_name_cut_by_the_end_of_the_file_is_truncated()
+    {
+        using var dir = new ScratchDirectory();
+        byte[] image = Overlay(dir);
+
+        HeaderError error = Qcow2Header.Read(image.AsSpan(0, 0x214), dataReachesEndOfFile: true, out _, out _);
+
+        Assert.Equal(HeaderError.Truncated, error);
+    }
+
+    [QemuImgFact]
     public void Asks_for_more_bytes_when_given_less_than_the_header_region()
     {
         using var dir = new ScratchDirectory();

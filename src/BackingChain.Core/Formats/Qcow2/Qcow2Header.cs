@@ -191,8 +191,9 @@ public readonly struct Qcow2Header
 
     /// <summary>
     /// The one parsing core. When the buffer stops before a structure the header points at, it returns
-    /// <see cref="HeaderError.Truncated"/> with the length it needs, unless the buffer is the whole file:
-    /// then, as qemu's short reads do, the missing bytes count as zeros.
+    /// <see cref="HeaderError.Truncated"/> with the length it needs. When the buffer is the whole file, only
+    /// the fixed header may run past its end (read as zeros, as qemu's short read does); a backing name or
+    /// an extension cut by the end of the file stays truncated, where qemu would invent zeros.
     /// </summary>
     internal static HeaderError Read(ReadOnlySpan<byte> data, bool dataReachesEndOfFile, out Qcow2Header header, out int requiredLength)
     {
@@ -402,14 +403,8 @@ public readonly struct Qcow2Header
             int nameEnd = nameStart + (int)backingFileSize;
             if (nameEnd > data.Length)
             {
-                if (!dataReachesEndOfFile)
-                {
-                    requiredLength = nameEnd;
-                    return HeaderError.Truncated;
-                }
-
-                nameEnd = Math.Max(nameStart, data.Length);
-                nameStart = Math.Min(nameStart, nameEnd);
+                requiredLength = nameEnd;
+                return HeaderError.Truncated;
             }
 
             result = result with { BackingFileNameRange = new Range(nameStart, CStringEnd(data, nameStart, nameEnd)) };
@@ -424,18 +419,15 @@ public readonly struct Qcow2Header
     {
         requiredLength = 0;
         int unknown = 0;
+        uint seen = 0;
         while (offset < end)
         {
             if (offset + ExtensionHeaderSize > data.Length)
             {
-                if (!dataReachesEndOfFile)
-                {
-                    requiredLength = offset + ExtensionHeaderSize;
-                    return HeaderError.Truncated;
-                }
-
-                // Past the end of the file qemu reads zeros: an end-of-extensions marker.
-                break;
+                // qemu would read zeros past the end of the file and call it the end marker; a file cut
+                // inside its own header region is truncated, and we say so.
+                requiredLength = offset + ExtensionHeaderSize;
+                return HeaderError.Truncated;
             }
 
             uint magic = BinaryPrimitives.ReadUInt32BigEndian(data[offset..]);
@@ -454,16 +446,29 @@ public readonly struct Qcow2Header
             }
 
             int dataEnd = offset + (int)length;
-            if (dataEnd > data.Length && magic != ExtensionFeatureNameTable)
+            if (dataEnd > data.Length && (magic != ExtensionFeatureNameTable || dataReachesEndOfFile))
             {
-                if (!dataReachesEndOfFile)
-                {
-                    requiredLength = dataEnd;
-                    return HeaderError.Truncated;
-                }
+                requiredLength = dataEnd;
+                return HeaderError.Truncated;
+            }
 
+            // The spec allows each extension type at most once; qemu silently keeps the last one, which lets
+            // two readers of the same image disagree. A repeated known extension is malformed.
+            uint seenBit = magic switch
+            {
+                ExtensionBackingFormat => 1u,
+                ExtensionFeatureNameTable => 2u,
+                ExtensionBitmaps => 4u,
+                ExtensionFullDiskEncryption => 8u,
+                ExtensionExternalDataFile => 16u,
+                _ => 0u,
+            };
+            if ((seen & seenBit) != 0)
+            {
                 return HeaderError.InvalidExtension;
             }
+
+            seen |= seenBit;
 
             ReadOnlySpan<byte> payload = magic == ExtensionFeatureNameTable ? default : data[offset..dataEnd];
             switch (magic)
