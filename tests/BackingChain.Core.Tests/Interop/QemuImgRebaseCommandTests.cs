@@ -1,0 +1,34 @@
+using System.IO;
+using BackingChain.Interop;
+using BackingChain.Tests.Infrastructure;
+
+namespace BackingChain.Tests.Interop;
+
+public sealed class QemuImgRebaseCommandTests
+{
+    [Theory]
+    [InlineData("base.qcow2", "base.qcow2")]
+    [InlineData("/var/lib/images/base-1.2_x.qcow2", "/var/lib/images/base-1.2_x.qcow2")]
+    [InlineData("with space.qcow2", "'with space.qcow2'")]
+    [InlineData("it's.qcow2", "'it'\\''s.qcow2'")]
+    [InlineData("$(rm -rf ~).qcow2", "'$(rm -rf ~).qcow2'")]
+    [InlineData("", "''")]
+    public void Quotes_for_a_posix_shell(string argument, string expected) =>
+        Assert.Equal(expected, QemuImgRebaseCommand.Quote(argument));
+
+    [QemuImgFact]
+    public void The_command_runs_through_a_shell_and_records_the_format()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "it's base.qcow2", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "it's base.qcow2", "-F", "qcow2", "top.qcow2");
+        string command = QemuImgRebaseCommand.Format(ImageFormat.Qcow2, ImageFormat.Qcow2, "it's base.qcow2", "top.qcow2");
+
+        using var shell = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sh", ["-c", command]) { WorkingDirectory = dir.Path })!;
+        shell.WaitForExit();
+
+        Assert.Equal(0, shell.ExitCode);
+        Assert.Equal("it's base.qcow2", (string)QemuImg.Info(dir.Path, "top.qcow2")["backing-filename"]!);
+        Assert.True(File.Exists(dir["top.qcow2"]));
+    }
+}
