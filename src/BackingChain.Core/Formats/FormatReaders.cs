@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
+using BackingChain.Formats.Qcow;
 using BackingChain.Formats.Qcow2;
+using BackingChain.Formats.Qed;
 using BackingChain.Formats.Raw;
 
 namespace BackingChain.Formats;
@@ -13,6 +15,8 @@ internal static class FormatReaders
     public static ImmutableArray<IImageFormatReader> All { get; } =
     [
         Qcow2FormatReader.Instance,
+        QcowFormatReader.Instance,
+        QedFormatReader.Instance,
         RawFormatReader.Instance,
     ];
 
