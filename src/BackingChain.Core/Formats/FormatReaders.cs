@@ -3,6 +3,7 @@ using BackingChain.Formats.Qcow;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Formats.Qed;
 using BackingChain.Formats.Raw;
+using BackingChain.Formats.Vmdk;
 
 namespace BackingChain.Formats;
 
@@ -17,6 +18,7 @@ internal static class FormatReaders
         Qcow2FormatReader.Instance,
         QcowFormatReader.Instance,
         QedFormatReader.Instance,
+        VmdkFormatReader.Instance,
         RawFormatReader.Instance,
     ];
 
