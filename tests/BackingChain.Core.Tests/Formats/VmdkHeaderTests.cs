@@ -119,8 +119,9 @@ public sealed class VmdkHeaderTests
     public void Descriptor_rules_follow_qemu(string label, string text, HeaderError expected)
     {
         _ = label;
-        VmdkDescriptor.TryParse(Encoding.ASCII.GetBytes(text), out _, out HeaderError error);
+        bool ok = VmdkDescriptor.TryParse(Encoding.ASCII.GetBytes(text), out _, out HeaderError error);
         Assert.Equal(expected, error);
+        Assert.Equal(expected == HeaderError.None, ok);
     }
 
     [Fact]
