@@ -266,7 +266,7 @@ public sealed class ImageChainResolver
                 ProbedFormat = probed,
                 Identity = source.Identity,
                 VirtualSize = facts.VirtualSize,
-                ActualSize = source.AllocatedSize,
+                ActualSize = source.AllocatedSize + facts.AdditionalAllocatedSize,
                 ClusterSize = facts.ClusterSize,
                 DirtyFlag = facts.DirtyFlag,
                 Encrypted = facts.Encrypted,

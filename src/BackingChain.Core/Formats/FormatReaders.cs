@@ -1,6 +1,9 @@
 using System.Collections.Immutable;
+using BackingChain.Formats.Qcow;
 using BackingChain.Formats.Qcow2;
+using BackingChain.Formats.Qed;
 using BackingChain.Formats.Raw;
+using BackingChain.Formats.Vmdk;
 
 namespace BackingChain.Formats;
 
@@ -13,6 +16,9 @@ internal static class FormatReaders
     public static ImmutableArray<IImageFormatReader> All { get; } =
     [
         Qcow2FormatReader.Instance,
+        QcowFormatReader.Instance,
+        QedFormatReader.Instance,
+        VmdkFormatReader.Instance,
         RawFormatReader.Instance,
     ];
 

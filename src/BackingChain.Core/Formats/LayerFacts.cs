@@ -20,6 +20,12 @@ internal sealed class LayerFacts
 
     public FormatSpecificInfo? FormatSpecific { get; init; }
 
+    /// <summary>
+    /// Bytes allocated by other files the reader opened that qemu counts in the image's <c>actual-size</c>
+    /// (VMDK extents: qemu adds every extent file to the descriptor's own size).
+    /// </summary>
+    public long AdditionalAllocatedSize { get; init; }
+
     public List<StoredReference> References { get; } = [];
 
     public static LayerFacts Failed(HeaderError error, string message) => new() { Error = error, ErrorMessage = message };

@@ -1,0 +1,438 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain.Chain;
+using BackingChain.Sources;
+using static BackingChain.Formats.Vmdk.VmdkLayout;
+
+namespace BackingChain.Formats.Vmdk;
+
+/// <summary>
+/// Reads a VMDK layer as qemu 7.2's <c>vmdk_open</c> does: a sparse file ("KDMV"/"COWD") is its own single
+/// extent with the descriptor at 0x200; anything else is a descriptor file whose extents are opened through
+/// the resolver's trust gate (<see cref="LayerReadContext.OpenReferenceAsync"/>), never directly.
+/// </summary>
+internal sealed class VmdkFormatReader : IImageFormatReader
+{
+    public static VmdkFormatReader Instance { get; } = new();
+
+    public ImageFormat Format => ImageFormat.Vmdk;
+
+    /// <summary>vmdk_probe: a sparse magic, or a text whose first line that is not a comment or blank is <c>version=1|2|3</c>.</summary>
+    public int Probe(ReadOnlySpan<byte> head, string? fileName)
+    {
+        if (head.Length < sizeof(uint))
+        {
+            return 0;
+        }
+
+        uint magic = BinaryPrimitives.ReadUInt32BigEndian(head);
+        if (magic is Vmdk4Magic or Vmdk3Magic)
+        {
+            return 100;
+        }
+
+        int p = 0;
+        while (p < head.Length)
+        {
+            if (head[p] == (byte)'#')
+            {
+                // A comment line: skip through its newline.
+                int newline = head[p..].IndexOf((byte)'\n');
+                p = newline < 0 ? head.Length + 1 : p + newline + 1;
+                continue;
+            }
+
+            if (head[p] == (byte)' ')
+            {
+                // Only lines of spaces (optionally ending in \r) may come before "version=": not empty lines.
+                while (p < head.Length && head[p] == (byte)' ')
+                {
+                    p++;
+                }
+
+                if (p < head.Length && head[p] == (byte)'\r')
+                {
+                    p++;
+                }
+
+                if (p >= head.Length || head[p] != (byte)'\n')
+                {
+                    return 0;
+                }
+
+                p++;
+                continue;
+            }
+
+            ReadOnlySpan<byte> rest = head[p..];
+            return IsVersionLine(rest, "\n"u8) || IsVersionLine(rest, "\r\n"u8) ? 100 : 0;
+        }
+
+        return 0;
+    }
+
+    public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
+    {
+        IImageSource source = context.Source;
+
+        // "File is too small, not a valid image"
+        if (source.Length < sizeof(uint) || context.Head.Length < sizeof(uint))
+        {
+            return LayerFacts.Failed(HeaderError.Truncated, "File is too small, not a valid image");
+        }
+
+        uint magic = BinaryPrimitives.ReadUInt32BigEndian(context.Head.Span);
+        var extents = new List<VmdkExtentInfo>();
+        var references = new List<StoredReference>();
+        string createType;
+        long additionalAllocated = 0;
+        if (magic is Vmdk4Magic or Vmdk3Magic)
+        {
+            SparseResult sparse = await ReadSparseAsync(source, magic, cancellationToken).ConfigureAwait(false);
+            if (sparse.Error != HeaderError.None)
+            {
+                return LayerFacts.Failed(sparse.Error, sparse.Message!);
+            }
+
+            if (sparse.DescriptorOffset is ulong descriptorSector)
+            {
+                // A descriptor container: the text at desc_offset is a descriptor file (identity still at 0x200).
+                ulong offset = descriptorSector << SectorShift;
+                if (descriptorSector > long.MaxValue >> SectorShift)
+                {
+                    return LayerFacts.Failed(HeaderError.InvalidOffset, "Could not read from file");
+                }
+
+                ReadOnlyMemory<byte> body = await ReadZeroPaddedAsync(source, (long)offset, (int)Math.Min(source.Length, MaxDescriptorLength), cancellationToken).ConfigureAwait(false);
+                ReadOnlyMemory<byte> identity = await ReadZeroPaddedAsync(source, EmbeddedDescriptorOffset, DescriptorWindowLength, cancellationToken).ConfigureAwait(false);
+                DescriptorResult result = await ReadDescriptorFileAsync(context, body, identity, extents, references, cancellationToken).ConfigureAwait(false);
+                if (result.Error != HeaderError.None)
+                {
+                    return LayerFacts.Failed(result.Error, result.Message!);
+                }
+
+                createType = result.CreateType!;
+                additionalAllocated = result.AllocatedSize;
+            }
+            else
+            {
+                // The file is its own single extent; qemu names the create type itself and shows no extent type.
+                extents.Add(new VmdkExtentInfo
+                {
+                    Filename = source.Name,
+                    Format = "",
+                    VirtualSize = sparse.CapacitySectors * SectorSize,
+                    ClusterSize = sparse.GrainSectors * SectorSize,
+                    Compressed = sparse.Compressed,
+                });
+                createType = sparse.Compressed ? "streamOptimized" : magic == Vmdk4Magic ? "monolithicSparse" : "";
+            }
+
+            ReadOnlyMemory<byte> window = await ReadZeroPaddedAsync(source, EmbeddedDescriptorOffset, DescriptorWindowLength, cancellationToken).ConfigureAwait(false);
+            return Finish(window, createType, extents, references, additionalAllocated);
+        }
+        else
+        {
+            // A descriptor file: qemu reads at most 1 MiB - 1 of it.
+            ReadOnlyMemory<byte> body = await context.ReadAsync(0, (int)Math.Min(source.Length, MaxDescriptorLength), cancellationToken).ConfigureAwait(false);
+            DescriptorResult result = await ReadDescriptorFileAsync(context, body, body, extents, references, cancellationToken).ConfigureAwait(false);
+            if (result.Error != HeaderError.None)
+            {
+                return LayerFacts.Failed(result.Error, result.Message!);
+            }
+
+            return Finish(body, result.CreateType!, extents, references, result.AllocatedSize);
+        }
+    }
+
+    /// <summary>Reads CID, parentCID and the parent hint, and assembles the facts qemu-img info shows.</summary>
+    private static LayerFacts Finish(ReadOnlyMemory<byte> window, string createType, List<VmdkExtentInfo> extents, List<StoredReference> references, long additionalAllocated)
+    {
+        HeaderError error = VmdkDescriptor.ReadIdentity(window.Span, out uint cid, out uint parentCid, out Range hint);
+        if (error != HeaderError.None)
+        {
+            return LayerFacts.Failed(error, error == HeaderError.InvalidSize ? "parentFileNameHint is too long" : "Invalid argument (the descriptor's CID, parentCID or parentFileNameHint cannot be read)");
+        }
+
+        long virtualSize = 0;
+        foreach (VmdkExtentInfo extent in extents)
+        {
+            if (extent.VirtualSize > long.MaxValue - virtualSize)
+            {
+                return LayerFacts.Failed(HeaderError.InvalidSize, "The extents add up to more than 2^63 bytes");
+            }
+
+            virtualSize += extent.VirtualSize;
+        }
+
+        // vmdk_co_get_info: only when every extent is like the first (flat, compressed, grain size) does qemu
+        // report the info, and with it the dirty flag (always false) and the first extent's grain size.
+        bool uniform = true;
+        VmdkExtentInfo first = extents[0];
+        for (int i = 1; i < extents.Count; i++)
+        {
+            VmdkExtentInfo other = extents[i];
+            bool sameKind = (first.ClusterSize is null) == (other.ClusterSize is null)
+                && first.Compressed == other.Compressed
+                && (first.ClusterSize is null || first.ClusterSize == other.ClusterSize);
+            uniform &= sameKind;
+        }
+
+        var facts = new LayerFacts
+        {
+            VirtualSize = virtualSize,
+            ClusterSize = uniform && first.ClusterSize is long grain && grain > 0 ? (int)grain : null,
+            DirtyFlag = uniform ? false : null,
+            FormatSpecific = new VmdkFormatInfo
+            {
+                CreateType = createType,
+                Cid = cid,
+                ParentCid = parentCid,
+                Extents = [.. extents],
+            },
+            AdditionalAllocatedSize = additionalAllocated,
+        };
+
+        // The parent comes first: it is the layer's backing reference. qemu forces its format to vmdk.
+        ReadOnlySpan<byte> hintBytes = window.Span[hint];
+        if (!hintBytes.IsEmpty)
+        {
+            facts.References.Add(new StoredReference(Encoding.UTF8.GetString(hintBytes), ReferenceRole.VmdkParent, "vmdk"));
+        }
+
+        facts.References.AddRange(references);
+        return facts;
+    }
+
+    /// <summary>vmdk_open_desc_file and vmdk_parse_extents: the create type, then every extent, opened through the gate.</summary>
+    private static async ValueTask<DescriptorResult> ReadDescriptorFileAsync(
+        LayerReadContext context, ReadOnlyMemory<byte> body, ReadOnlyMemory<byte> identity,
+        List<VmdkExtentInfo> extents, List<StoredReference> references, CancellationToken cancellationToken)
+    {
+        HeaderError error = VmdkDescriptor.Read(body.Span, identity.Span, out VmdkDescriptor descriptor, out Range errorLine);
+        if (error != HeaderError.None)
+        {
+            return new DescriptorResult(error, VmdkDescriptor.Describe(error, body.Span, errorLine), null, 0);
+        }
+
+        string createType = descriptor.GetCreateType(body.Span);
+        List<(VmdkExtentLine Line, string Name)> lines = CollectExtents(body.Span);
+        var opened = new Dictionary<string, IImageSource?>(StringComparer.Ordinal);
+        long allocated = 0;
+        string directory = DirectoryPrefix(context.Source.Name);
+        foreach ((VmdkExtentLine line, string name) in lines)
+        {
+            string path = name.StartsWith('/') ? name : directory + name;
+            var reference = new StoredReference(name, ReferenceRole.VmdkExtent, line.IsFlat ? "raw" : "vmdk");
+            if (!opened.TryGetValue(name, out IImageSource? extentSource))
+            {
+                extentSource = await context.OpenReferenceAsync(reference, cancellationToken).ConfigureAwait(false);
+                opened[name] = extentSource;
+                references.Add(reference);
+            }
+
+            if (extentSource is null)
+            {
+                // The gate has recorded why (missing, refused or not a local name); qemu fails the open too.
+                return new DescriptorResult(HeaderError.Inconsistent, $"Could not open '{path}': missing, or not allowed by the trust policy", null, 0);
+            }
+
+            allocated += extentSource.AllocatedSize ?? 0;
+            if (line.IsFlat)
+            {
+                if (line.Sectors > long.MaxValue / SectorSize)
+                {
+                    return new DescriptorResult(HeaderError.InvalidSize, $"Invalid extent line: the size of '{name}' is out of range", null, 0);
+                }
+
+                extents.Add(new VmdkExtentInfo { Filename = path, Format = line.TypeName, VirtualSize = line.Sectors * SectorSize });
+                continue;
+            }
+
+            SparseResult sparse = line.Type == VmdkExtentType.SeSparse
+                ? await ReadSeSparseAsync(extentSource, cancellationToken).ConfigureAwait(false)
+                : await ReadSparseExtentAsync(extentSource, cancellationToken).ConfigureAwait(false);
+            if (sparse.Error != HeaderError.None)
+            {
+                return new DescriptorResult(sparse.Error, $"Could not open '{path}': {sparse.Message}", null, 0);
+            }
+
+            extents.Add(new VmdkExtentInfo
+            {
+                Filename = path,
+                Format = line.TypeName,
+                VirtualSize = sparse.CapacitySectors * SectorSize,
+                ClusterSize = sparse.GrainSectors * SectorSize,
+                Compressed = sparse.Compressed,
+            });
+
+            // A compressed extent makes qemu call the whole image stream-optimized.
+            if (sparse.Compressed)
+            {
+                createType = "streamOptimized";
+            }
+        }
+
+        return new DescriptorResult(HeaderError.None, null, createType, allocated);
+    }
+
+    private static List<(VmdkExtentLine Line, string Name)> CollectExtents(ReadOnlySpan<byte> body)
+    {
+        var lines = new List<(VmdkExtentLine, string)>();
+        foreach (VmdkExtentLine line in VmdkDescriptor.EnumerateExtents(body))
+        {
+            lines.Add((line, Encoding.UTF8.GetString(body[line.FileNameRange])));
+        }
+
+        return lines;
+    }
+
+    /// <summary>An extent file named SPARSE or VMFSSPARSE: "KDMV" or "COWD", nothing else ("Image not in VMDK format").</summary>
+    private static async ValueTask<SparseResult> ReadSparseExtentAsync(IImageSource source, CancellationToken cancellationToken)
+    {
+        if (source.Length < sizeof(uint))
+        {
+            return SparseResult.Failed(HeaderError.Truncated, "File is too small, not a valid image");
+        }
+
+        ReadOnlyMemory<byte> first = await ReadZeroPaddedAsync(source, 0, sizeof(uint), cancellationToken).ConfigureAwait(false);
+        uint magic = BinaryPrimitives.ReadUInt32BigEndian(first.Span);
+        if (magic is not (Vmdk4Magic or Vmdk3Magic))
+        {
+            return SparseResult.Failed(HeaderError.BadMagic, "Image not in VMDK format");
+        }
+
+        SparseResult result = await ReadSparseAsync(source, magic, cancellationToken).ConfigureAwait(false);
+        if (result.Error == HeaderError.None && result.DescriptorOffset is not null)
+        {
+            // qemu would parse this nested descriptor as part of the outer one (and could recurse); refused here.
+            return SparseResult.Failed(HeaderError.UnsupportedFeature, "a sparse extent that is itself a descriptor container is not supported");
+        }
+
+        return result;
+    }
+
+    /// <summary>vmdk_open_vmdk4 / vmdk_open_vmfs_sparse on one file.</summary>
+    private static async ValueTask<SparseResult> ReadSparseAsync(IImageSource source, uint magic, CancellationToken cancellationToken)
+    {
+        ReadOnlyMemory<byte> sector = await ReadZeroPaddedAsync(source, 0, SectorSize, cancellationToken).ConfigureAwait(false);
+        long fileSectors = (source.Length + SectorSize - 1) / SectorSize;
+        if (magic == Vmdk3Magic)
+        {
+            HeaderError cowdError = VmdkCowdHeader.Read(sector.Span, out VmdkCowdHeader cowd);
+            return cowdError != HeaderError.None
+                ? SparseResult.Failed(cowdError, VmdkSparseHeader.Describe(cowdError))
+                : new SparseResult(HeaderError.None, null, cowd.DiskSectors, cowd.Granularity, false, null);
+        }
+
+        HeaderError error = VmdkSparseHeader.Read(sector.Span, out VmdkSparseHeader header);
+        if (error != HeaderError.None)
+        {
+            return SparseResult.Failed(error, VmdkSparseHeader.Describe(error));
+        }
+
+        if (header.IsDescriptorContainer)
+        {
+            return new SparseResult(HeaderError.None, null, 0, 0, false, header.DescriptorOffset);
+        }
+
+        if (header.IsGrainDirectoryAtEnd)
+        {
+            // The footer: 1536 bytes ending 1024 bytes before the end (footer marker, header, end-of-stream marker).
+            long footerOffset = fileSectors * SectorSize - FooterDistanceFromEnd;
+            if (footerOffset < 0)
+            {
+                return SparseResult.Failed(HeaderError.Truncated, "Failed to read footer");
+            }
+
+            ReadOnlyMemory<byte> footer = await ReadZeroPaddedAsync(source, footerOffset, FooterLength, cancellationToken).ConfigureAwait(false);
+            error = VmdkSparseHeader.ReadFooter(footer.Span, out header);
+            if (error != HeaderError.None)
+            {
+                return SparseResult.Failed(error, VmdkSparseHeader.Describe(error));
+            }
+        }
+
+        // "File truncated, expecting at least N bytes"
+        if ((ulong)fileSectors < header.GrainOffset)
+        {
+            return SparseResult.Failed(HeaderError.Truncated, "File truncated, expecting at least " + (header.GrainOffset * SectorSize) + " bytes");
+        }
+
+        return new SparseResult(HeaderError.None, null, (long)header.Capacity, (long)header.Granularity, header.IsCompressed, null);
+    }
+
+    /// <summary>vmdk_open_se_sparse: the constant header, then the volatile header it points at.</summary>
+    private static async ValueTask<SparseResult> ReadSeSparseAsync(IImageSource source, CancellationToken cancellationToken)
+    {
+        ReadOnlyMemory<byte> sector = await ReadZeroPaddedAsync(source, 0, SectorSize, cancellationToken).ConfigureAwait(false);
+        HeaderError error = VmdkSeSparseHeader.Read(sector.Span, out VmdkSeSparseHeader header);
+        if (error != HeaderError.None)
+        {
+            return SparseResult.Failed(error, "Invalid seSparse const header");
+        }
+
+        if (header.VolatileHeaderOffset > long.MaxValue >> SectorShift)
+        {
+            return SparseResult.Failed(HeaderError.InvalidOffset, "Could not read volatile header");
+        }
+
+        ReadOnlyMemory<byte> volatileHeader = await ReadZeroPaddedAsync(source, (long)header.VolatileHeaderOffset * SectorSize, SectorSize, cancellationToken).ConfigureAwait(false);
+        error = VmdkSeSparseHeader.CheckVolatileHeader(volatileHeader.Span);
+        return error != HeaderError.None
+            ? SparseResult.Failed(error, "Invalid seSparse volatile header")
+            : new SparseResult(HeaderError.None, null, (long)header.Capacity, (long)header.GrainSize, false, null);
+    }
+
+    /// <summary>A positional read that, like qemu's reads of a file, gives zeros past its end.</summary>
+    private static async ValueTask<ReadOnlyMemory<byte>> ReadZeroPaddedAsync(IImageSource source, long offset, int length, CancellationToken cancellationToken)
+    {
+        byte[] buffer = new byte[length];
+        if (offset < source.Length)
+        {
+            int wanted = (int)Math.Min(length, source.Length - offset);
+            int total = 0;
+            while (total < wanted)
+            {
+                int read = await source.ReadAtAsync(offset + total, buffer.AsMemory(total, wanted - total), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                total += read;
+            }
+        }
+
+        return buffer;
+    }
+
+    /// <summary>bdrv_dirname of a plain file: its name up to and including the last '/'.</summary>
+    private static string DirectoryPrefix(string name)
+    {
+        int slash = name.LastIndexOf('/');
+        return slash < 0 ? "" : name[..(slash + 1)];
+    }
+
+    private static bool IsVersionLine(ReadOnlySpan<byte> rest, ReadOnlySpan<byte> newline)
+    {
+        ReadOnlySpan<byte> prefix = "version="u8;
+        int length = prefix.Length + 1 + newline.Length;
+        return rest.Length >= length
+            && rest.StartsWith(prefix)
+            && rest[prefix.Length] is (byte)'1' or (byte)'2' or (byte)'3'
+            && rest.Slice(prefix.Length + 1, newline.Length).SequenceEqual(newline);
+    }
+
+    private readonly record struct SparseResult(HeaderError Error, string? Message, long CapacitySectors, long GrainSectors, bool Compressed, ulong? DescriptorOffset)
+    {
+        public static SparseResult Failed(HeaderError error, string message) => new(error, message, 0, 0, false, null);
+    }
+
+    private readonly record struct DescriptorResult(HeaderError Error, string? Message, string? CreateType, long AllocatedSize);
+}
