@@ -112,12 +112,30 @@ internal sealed class CommandLine
                     break;
                 case "--target" when line.Command == "xml":
                     line.Target = Value();
+                    if (!IsDeviceName(line.Target))
+                    {
+                        error = "--target needs a device name such as vda";
+                        return null;
+                    }
+
                     break;
                 case "-b" when line.Command == "rebase":
                     line.BackingName = Value();
+                    if (line.BackingName is null)
+                    {
+                        error = "option -b needs a backing file name";
+                        return null;
+                    }
+
                     break;
                 case "-F" when line.Command == "rebase":
                     line.BackingFormat = Value();
+                    if (line.BackingFormat is null)
+                    {
+                        error = "option -F needs a format";
+                        return null;
+                    }
+
                     break;
                 default:
                     if (arg.StartsWith('-') && arg.Length > 1)
@@ -149,7 +167,42 @@ internal sealed class CommandLine
             return null;
         }
 
+        if (line.Command == "rebase")
+        {
+            // As qemu-img 6.1+: a backing file needs its format (-F), except when it is removed (-b '').
+            if (line.BackingName is null)
+            {
+                error = "rebase needs -b BACKING (and -F BACKING_FMT)";
+                return null;
+            }
+
+            if (line.BackingName.Length > 0 && line.BackingFormat is null)
+            {
+                error = "backing format must be specified (-F BACKING_FMT)";
+                return null;
+            }
+        }
+
         return line;
+    }
+
+    /// <summary>libvirt's deviceName pattern for a disk target: <c>[a-zA-Z0-9_\.\-\\:/]+</c>.</summary>
+    private static bool IsDeviceName(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return false;
+        }
+
+        foreach (char c in text)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-' or '\\' or ':' or '/'))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static bool IsHex(string text)

@@ -1,0 +1,26 @@
+namespace BackingChain.Editing;
+
+/// <summary>Why <see cref="BackingFileEditor"/> refused to change an image. Stable: values are never renumbered.</summary>
+public enum BackingEditError
+{
+    /// <summary>The image is neither qcow2 nor QED, the two formats whose backing name can be changed in place.</summary>
+    UnsupportedFormat = 1,
+
+    /// <summary>The image's header is malformed, so rewriting it could make things worse.</summary>
+    MalformedHeader,
+
+    /// <summary>The image uses a feature the editor does not know (an unknown incompatible or compatible bit), or is marked corrupt.</summary>
+    UnsupportedFeature,
+
+    /// <summary>The backing name is empty, contains a NUL, or is longer than the format allows (qcow2: 1023 bytes; QED: 4095).</summary>
+    InvalidBackingName,
+
+    /// <summary>The backing format is not a format name qemu knows, or is 16 bytes or longer (qemu keeps it in a 16-byte buffer).</summary>
+    InvalidBackingFormat,
+
+    /// <summary>The header, its extensions and the new name do not fit in the header area (qcow2: cluster 0).</summary>
+    DoesNotFit,
+
+    /// <summary>A qcow2 image whose external data file is marked raw (<c>data_file_raw</c>) cannot have a backing file.</summary>
+    RawDataFileWithBacking,
+}

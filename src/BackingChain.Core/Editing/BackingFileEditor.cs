@@ -1,0 +1,312 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using System.IO;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain.Formats.Qcow2;
+using BackingChain.Internal;
+using Microsoft.Win32.SafeHandles;
+
+namespace BackingChain.Editing;
+
+/// <summary>
+/// Changes the backing file name and backing format recorded in a qcow2 or QED image, in place, as
+/// <c>qemu-img rebase -u</c> does: only the header (and, for qcow2, its extensions) is rewritten; guest
+/// data is not touched and the backing image is not opened.
+/// </summary>
+/// <remarks>
+/// <para>Writes are ordered and flushed one by one so that a crash leaves the old or the new backing
+/// file (the orders are explained on the internal planners). The image is opened exclusively for the
+/// edit; qemu's own byte-range locks are not checked, so do not edit an image a running VM uses.</para>
+/// <para>Local files complete synchronously; the methods are asynchronous for the sake of callers.</para>
+/// </remarks>
+public static class BackingFileEditor
+{
+    /// <summary>The longest backing name qemu accepts in a qcow2 image, in bytes.</summary>
+    public const int MaxQcow2BackingNameLength = Qcow2Layout.MaxBackingFileNameLength;
+
+    /// <summary>The longest backing format name qemu can keep (it uses a 16-byte buffer with a NUL), in bytes.</summary>
+    public const int MaxBackingFormatLength = Qcow2Layout.BackingFormatBufferSize - 1;
+
+    private const int ProbeLength = Qcow2Layout.FullHeaderLength;
+
+    /// <summary>Records <paramref name="backingName"/> and <paramref name="backingFormat"/> in the image, like <c>qemu-img rebase -u -b NAME -F FMT IMAGE</c>.</summary>
+    /// <param name="imagePath">The qcow2 or QED image to change.</param>
+    /// <param name="backingName">The backing name to store, verbatim (relative names are relative to the image's directory).</param>
+    /// <param name="backingFormat">The backing image's format, as a qemu driver name such as <c>raw</c> or <c>qcow2</c>.</param>
+    /// <param name="cancellationToken">Cancels the edit before anything is written.</param>
+    /// <returns>
+    /// <see langword="true"/> when the format was recorded; <see langword="false"/> for a QED image and a
+    /// format other than raw, which QED cannot record (qemu then probes the backing image, as it does after
+    /// its own rebase).
+    /// </returns>
+    /// <exception cref="ArgumentNullException">An argument is <see langword="null"/>.</exception>
+    /// <exception cref="BackingEditException">The change was refused (see <see cref="BackingEditException.Error"/>); nothing was written.</exception>
+    /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
+    /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
+    /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
+    public static ValueTask<bool> SetBackingFileAsync(string imagePath, string backingName, string backingFormat, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(imagePath);
+        ArgumentNullException.ThrowIfNull(backingName);
+        ArgumentNullException.ThrowIfNull(backingFormat);
+        cancellationToken.ThrowIfCancellationRequested();
+        byte[] name = EncodeName(backingName);
+        CheckFormat(backingFormat);
+        using SafeFileHandle handle = OpenForEdit(imagePath);
+        ImageHeader header = ReadHeader(handle);
+        bool recorded = Apply(handle, header, name, backingFormat);
+        return ValueTask.FromResult(recorded);
+    }
+
+    /// <summary>Removes the backing file (and its format) from the image, like <c>qemu-img rebase -u -b '' IMAGE</c>. The image then stands alone.</summary>
+    /// <param name="imagePath">The qcow2 or QED image to change.</param>
+    /// <param name="cancellationToken">Cancels the edit before anything is written.</param>
+    /// <returns>A task that completes when the header is written and flushed.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="imagePath"/> is <see langword="null"/>.</exception>
+    /// <exception cref="BackingEditException">The change was refused; nothing was written.</exception>
+    /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
+    /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
+    /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
+    public static ValueTask RemoveBackingFileAsync(string imagePath, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(imagePath);
+        cancellationToken.ThrowIfCancellationRequested();
+        using SafeFileHandle handle = OpenForEdit(imagePath);
+        Apply(handle, ReadHeader(handle), null, null);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Repairs an image's backing name after a move of everything under <paramref name="oldRoot"/> to
+    /// <paramref name="newRoot"/>: the name is recomputed with <see cref="BackingNames.Relocate"/> and
+    /// written when it changed. The recorded backing format (or its absence) is kept.
+    /// </summary>
+    /// <param name="imagePath">The image at its new location.</param>
+    /// <param name="oldImagePath">Where the image was before the move.</param>
+    /// <param name="oldRoot">The directory that was moved.</param>
+    /// <param name="newRoot">Where it was moved to.</param>
+    /// <param name="cancellationToken">Cancels the edit before anything is written.</param>
+    /// <returns>The backing name now stored, or <see langword="null"/> when the image has no backing file.</returns>
+    /// <remarks>
+    /// Relative paths are made absolute against the working directory; the new locations are made
+    /// canonical (symlinks resolved) so that a relative name means the same to the kernel as to this
+    /// computation. The old locations no longer exist, so they are only folded lexically.
+    /// </remarks>
+    /// <exception cref="ArgumentNullException">An argument is <see langword="null"/>.</exception>
+    /// <exception cref="BackingEditException">The change was refused (for example, the new name does not fit); nothing was written.</exception>
+    /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
+    /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
+    /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
+    public static ValueTask<string?> RelocateAsync(string imagePath, string oldImagePath, string oldRoot, string newRoot, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(imagePath);
+        ArgumentNullException.ThrowIfNull(oldImagePath);
+        ArgumentNullException.ThrowIfNull(oldRoot);
+        ArgumentNullException.ThrowIfNull(newRoot);
+        cancellationToken.ThrowIfCancellationRequested();
+
+        string newImage = Canonical(Path.GetFullPath(imagePath), fileItself: false);
+        string newRootFull = Canonical(Path.GetFullPath(newRoot), fileItself: true);
+        using SafeFileHandle handle = OpenForEdit(imagePath);
+        ImageHeader header = ReadHeader(handle);
+        (string? stored, string? format) = ReadBacking(handle, header);
+        if (stored is null)
+        {
+            return ValueTask.FromResult<string?>(null);
+        }
+
+        string relocated = BackingNames.Relocate(stored, Path.GetFullPath(oldImagePath), newImage, Path.GetFullPath(oldRoot), newRootFull);
+        if (!string.Equals(relocated, stored, StringComparison.Ordinal))
+        {
+            Apply(handle, header, EncodeName(relocated), format);
+        }
+
+        return ValueTask.FromResult<string?>(relocated);
+    }
+
+    private static bool Apply(SafeFileHandle handle, ImageHeader header, byte[]? name, string? format)
+    {
+        List<HeaderWrite> writes;
+        bool recorded = true;
+        if (header.IsQcow2)
+        {
+            if (name is not null && name.Length > MaxQcow2BackingNameLength)
+            {
+                throw new BackingEditException(BackingEditError.InvalidBackingName, $"the backing file name is {name.Length} bytes long; qcow2 allows at most {MaxQcow2BackingNameLength}");
+            }
+
+            byte[]? formatBytes = format is null ? null : Encoding.ASCII.GetBytes(format);
+            writes = Qcow2BackingEdit.Plan(header.Bytes, header.ReachesEndOfFile, name, formatBytes);
+        }
+        else
+        {
+            if (name is not null && name.Length > QedBackingEdit.MaxBackingNameLength)
+            {
+                throw new BackingEditException(BackingEditError.InvalidBackingName, $"the backing file name is {name.Length} bytes long; QED allows at most {QedBackingEdit.MaxBackingNameLength}");
+            }
+
+            bool raw = string.Equals(format, "raw", StringComparison.Ordinal);
+            recorded = format is null || raw;
+            writes = QedBackingEdit.Plan(header.Bytes, name, raw);
+        }
+
+        foreach (HeaderWrite write in writes)
+        {
+            RandomAccess.Write(handle, write.Data, write.Offset);
+            RandomAccess.FlushToDisk(handle);
+        }
+
+        return recorded;
+    }
+
+    private static (string? Name, string? Format) ReadBacking(SafeFileHandle handle, ImageHeader header)
+    {
+        if (header.IsQcow2)
+        {
+            HeaderError error = Qcow2Header.Read(header.Bytes, header.ReachesEndOfFile, out Qcow2Header parsed, out _);
+            if (error != HeaderError.None)
+            {
+                throw new BackingEditException(
+                    error == HeaderError.UnsupportedFeature ? BackingEditError.UnsupportedFeature : BackingEditError.MalformedHeader,
+                    $"the qcow2 header cannot be read ({error}); it is left as it is");
+            }
+
+            return (parsed.GetBackingFileName(header.Bytes), parsed.GetBackingFormat(header.Bytes));
+        }
+
+        ReadOnlySpan<byte> qed = header.Bytes;
+        ulong features = BinaryPrimitives.ReadUInt64LittleEndian(qed[16..]);
+        if ((features & 1) == 0)
+        {
+            return (null, null);
+        }
+
+        uint offset = BinaryPrimitives.ReadUInt32LittleEndian(qed[56..]);
+        uint size = BinaryPrimitives.ReadUInt32LittleEndian(qed[60..]);
+        if (size > QedBackingEdit.MaxBackingNameLength)
+        {
+            throw new BackingEditException(BackingEditError.MalformedHeader, "the QED backing file name is too long; it is left as it is");
+        }
+
+        byte[] name = new byte[size];
+        if (ReadFully(handle, name, offset) != name.Length)
+        {
+            throw new BackingEditException(BackingEditError.MalformedHeader, "the QED backing file name lies past the end of the file; it is left as it is");
+        }
+
+        int nul = Array.IndexOf(name, (byte)0);
+        string text = Encoding.UTF8.GetString(name, 0, nul < 0 ? name.Length : nul);
+        return (text.Length == 0 ? null : text, (features & 4) != 0 ? "raw" : null);
+    }
+
+    private static ImageHeader ReadHeader(SafeFileHandle handle)
+    {
+        long length = RandomAccess.GetLength(handle);
+        byte[] start = new byte[ProbeLength];
+        int read = ReadFully(handle, start, 0);
+        if (read >= sizeof(uint) && BinaryPrimitives.ReadUInt32BigEndian(start) == Qcow2Layout.Magic)
+        {
+            uint version = read >= 8 ? BinaryPrimitives.ReadUInt32BigEndian(start.AsSpan(4)) : 0;
+            if (version is not (2 or 3))
+            {
+                throw new BackingEditException(BackingEditError.UnsupportedFormat, $"qcow version {version} images cannot record a backing format; only qcow2 (version 2 or 3) and QED can be changed in place");
+            }
+
+            if (!Qcow2BackingEdit.TryGetClusterSize(start.AsSpan(0, read), out int clusterSize))
+            {
+                throw new BackingEditException(BackingEditError.MalformedHeader, "the qcow2 header is malformed (cluster size); it is left as it is");
+            }
+
+            int wanted = (int)Math.Min(clusterSize, length);
+            byte[] cluster0 = new byte[wanted];
+            int got = ReadFully(handle, cluster0, 0);
+            return new ImageHeader(true, cluster0.AsMemory(0, got), length <= clusterSize);
+        }
+
+        if (read >= QedBackingEdit.HeaderSize && BinaryPrimitives.ReadUInt32LittleEndian(start) == QedBackingEdit.Magic)
+        {
+            return new ImageHeader(false, start.AsMemory(0, QedBackingEdit.HeaderSize), false);
+        }
+
+        throw new BackingEditException(BackingEditError.UnsupportedFormat, "the image is neither qcow2 nor QED; only those formats can record a backing file in place");
+    }
+
+    private static SafeFileHandle OpenForEdit(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+
+        // Refuse FIFOs and character devices before open(2) can block on them.
+        if (UnixFileStatus.TryGet(path, out UnixFileStatus status) && !status.IsRegularFile && !status.IsBlockDevice)
+        {
+            throw new IOException($"'{path}' is not a regular file or block device.");
+        }
+
+        return File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+    }
+
+    private static int ReadFully(SafeFileHandle handle, Span<byte> buffer, long offset)
+    {
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int read = RandomAccess.Read(handle, buffer[total..], offset + total);
+            if (read == 0)
+            {
+                break;
+            }
+
+            total += read;
+        }
+
+        return total;
+    }
+
+    private static byte[] EncodeName(string name)
+    {
+        if (name.Length == 0)
+        {
+            throw new BackingEditException(BackingEditError.InvalidBackingName, "the backing file name is empty; remove the backing file instead");
+        }
+
+        if (name.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new BackingEditException(BackingEditError.InvalidBackingName, "the backing file name contains a NUL character");
+        }
+
+        return Encoding.UTF8.GetBytes(name);
+    }
+
+    private static void CheckFormat(string format)
+    {
+        if (Encoding.UTF8.GetByteCount(format) > MaxBackingFormatLength)
+        {
+            throw new BackingEditException(BackingEditError.InvalidBackingFormat, $"the backing format name '{format}' is too long (qemu keeps at most {MaxBackingFormatLength} bytes)");
+        }
+
+        if (!ImageFormatNames.TryParse(format, out _))
+        {
+            throw new BackingEditException(BackingEditError.InvalidBackingFormat, $"Invalid format name: '{format}'");
+        }
+    }
+
+    /// <summary>The canonical form of a path whose directory (or, with <paramref name="fileItself"/>, the path itself) exists.</summary>
+    private static string Canonical(string fullPath, bool fileItself)
+    {
+        if (fileItself)
+        {
+            return RealPath.TryResolve(fullPath) ?? fullPath;
+        }
+
+        string? directory = Path.GetDirectoryName(fullPath);
+        string? resolved = directory is null ? null : RealPath.TryResolve(directory);
+        return resolved is null ? fullPath : Path.Join(resolved, Path.GetFileName(fullPath));
+    }
+
+    private readonly record struct ImageHeader(bool IsQcow2, ReadOnlyMemory<byte> Memory, bool ReachesEndOfFile)
+    {
+        public ReadOnlySpan<byte> Bytes => Memory.Span;
+    }
+}

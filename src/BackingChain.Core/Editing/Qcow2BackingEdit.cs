@@ -1,0 +1,301 @@
+using System;
+using System.Buffers.Binary;
+using System.Collections.Generic;
+using BackingChain.Formats.Qcow2;
+using static BackingChain.Formats.Qcow2.Qcow2Layout;
+
+namespace BackingChain.Editing;
+
+/// <summary>
+/// Plans the rewrite of a qcow2 header that <c>qemu-img rebase -u</c> performs (qemu 7.2
+/// <c>qcow2_change_backing_file</c> and <c>qcow2_update_header</c>): new backing format extension,
+/// the other extensions kept, end marker, then the backing name. A pure function from cluster 0 to an
+/// ordered list of writes, so the order can be tested without a disk.
+/// </summary>
+/// <remarks>
+/// <para>Layout (as qemu writes it): header fields up to <c>header_length</c> untouched except the
+/// backing pointer and the autoclear bits; then the backing format extension, the external data file
+/// name, the encryption header pointer, the feature name table, the bitmaps extension, the unknown
+/// extensions in their original order, the end marker, and the backing name right after it. Extension
+/// payloads are copied byte for byte; only their order is qemu's. Unlike qemu, the feature name table
+/// is kept as found rather than regenerated (and not added when absent).</para>
+/// <para>Order of writes, each followed by a flush, and what a crash after each one leaves:</para>
+/// <list type="number">
+/// <item>Unknown autoclear bits are cleared first, as the spec requires of any writer. Nothing else changes meaning.</item>
+/// <item>If the new extension area would reach the bytes of the old name, the old name is first copied
+/// to unused bytes further into cluster 0, and the backing pointer (offset and size, 12 bytes inside the
+/// first sector, so one atomic sector write) is moved to that copy. The image still means exactly what it meant.</item>
+/// <item>The new extension area, end marker and new name are written from <c>header_length</c> on. The
+/// pointer still names the intact old name, and the old bound (the old name's offset) lies past the new end
+/// marker, so a complete write leaves the old name with the new backing format, which for the usual fix
+/// (same name, format added) is already the new state. This is the one window where a torn write can mix
+/// old and new extension records; qemu's own single write of the cluster has the same window, but there
+/// the backing pointer can also dangle.</item>
+/// <item>The backing pointer is switched to the new name: the atomic commit of the name.</item>
+/// <item>The bytes after the new name that the old layout (or the parked copy) used are zeroed, as qemu
+/// zeroes the rest of the cluster. Nothing reads them.</item>
+/// </list>
+/// <para>Removing the backing file commits first (pointer to 0: no backing; a stale format extension is
+/// ignored without a backing file), then rewrites the extensions without the format.</para>
+/// </remarks>
+internal static class Qcow2BackingEdit
+{
+    private const int PointerOffset = BackingFileOffsetOffset;
+
+    /// <summary>The autoclear bits qemu 7.2 knows; any other one must be cleared before the image is written.</summary>
+    private const Qcow2AutoclearFeatures KnownAutoclear = Qcow2AutoclearFeatures.Bitmaps | Qcow2AutoclearFeatures.RawExternalData;
+
+    /// <summary>Reads what the plan needs from the first 112 bytes: the cluster size (bounded to 2 MiB by the format).</summary>
+    public static bool TryGetClusterSize(ReadOnlySpan<byte> start, out int clusterSize)
+    {
+        clusterSize = 0;
+        if (start.Length < V2HeaderLength || BinaryPrimitives.ReadUInt32BigEndian(start) != Magic)
+        {
+            return false;
+        }
+
+        uint bits = BinaryPrimitives.ReadUInt32BigEndian(start[ClusterBitsOffset..]);
+        if (bits is < MinClusterBits or > MaxClusterBits)
+        {
+            return false;
+        }
+
+        clusterSize = 1 << (int)bits;
+        return true;
+    }
+
+    /// <summary>Plans the writes that set (or, with a <see langword="null"/> name, remove) the backing file.</summary>
+    /// <param name="cluster0">Cluster 0, or the whole file when it is shorter.</param>
+    /// <param name="readsToEndOfFile">Whether <paramref name="cluster0"/> is the whole file.</param>
+    /// <param name="name">The new backing name (UTF-8, already checked for length and NULs), or <see langword="null"/> to remove it.</param>
+    /// <param name="format">The new backing format (ASCII, already checked), or <see langword="null"/> to record none (relocation keeps a missing format missing).</param>
+    /// <returns>The writes, in order.</returns>
+    /// <exception cref="BackingEditException">The header is malformed, uses an unknown feature, or the result does not fit.</exception>
+    public static List<HeaderWrite> Plan(ReadOnlySpan<byte> cluster0, bool readsToEndOfFile, byte[]? name, byte[]? format)
+    {
+        HeaderError error = Qcow2Header.Read(cluster0, readsToEndOfFile, out Qcow2Header header, out _);
+        if (error == HeaderError.UnsupportedFeature)
+        {
+            throw new BackingEditException(BackingEditError.UnsupportedFeature, "the image uses a qcow2 feature that is not supported; it is left as it is");
+        }
+
+        if (error != HeaderError.None)
+        {
+            throw new BackingEditException(BackingEditError.MalformedHeader, $"the qcow2 header is malformed ({error}); it is left as it is");
+        }
+
+        if (header.IsCorrupt)
+        {
+            // qemu refuses to open a corrupt image read/write.
+            throw new BackingEditException(BackingEditError.UnsupportedFeature, "the image is marked corrupt; repair it with 'qemu-img check -r all' first");
+        }
+
+        if (name is not null && header.IsExternalDataRaw)
+        {
+            throw new BackingEditException(BackingEditError.RawDataFileWithBacking, "a backing file cannot be used with a raw external data file (data_file_raw)");
+        }
+
+        int clusterSize = header.ClusterSize;
+        int headerLength = (int)header.HeaderLength;
+        int oldOffset = (int)header.BackingFileOffset;
+        int oldSize = oldOffset == 0 ? 0 : (int)header.BackingFileSize;
+        CheckNothingElseInCluster0(header);
+        if (oldOffset != 0 && (oldOffset < headerLength || oldOffset + oldSize > cluster0.Length))
+        {
+            throw new BackingEditException(BackingEditError.MalformedHeader, "the backing file name overlaps the header or lies past the end of the file");
+        }
+
+        // The extensions as qemu reads them: from header_length to the old name (or the end of cluster 0), up to the end marker.
+        int bound = oldOffset != 0 ? oldOffset : clusterSize;
+        var dataFiles = new List<Range>();
+        var encryption = new List<Range>();
+        var featureTables = new List<Range>();
+        var bitmaps = new List<Range>();
+        var unknown = new List<Range>();
+        int position = headerLength;
+        while (position < bound && position + ExtensionHeaderSize <= cluster0.Length)
+        {
+            uint magic = BinaryPrimitives.ReadUInt32BigEndian(cluster0[position..]);
+            int length = (int)BinaryPrimitives.ReadUInt32BigEndian(cluster0[(position + sizeof(uint))..]);
+            if (magic == ExtensionEnd)
+            {
+                position += ExtensionHeaderSize;
+                break;
+            }
+
+            // The whole record, header included, so it can be copied verbatim. The parser already bounded the length.
+            int end = position + ExtensionHeaderSize + length;
+            if (end > cluster0.Length)
+            {
+                throw new BackingEditException(BackingEditError.MalformedHeader, "a qcow2 header extension runs past the end of the file");
+            }
+
+            var record = new Range(position, end);
+            switch (magic)
+            {
+                case ExtensionBackingFormat:
+                    break; // replaced (or dropped when the backing file is removed)
+                case ExtensionExternalDataFile:
+                    dataFiles.Add(record);
+                    break;
+                case ExtensionFullDiskEncryption:
+                    encryption.Add(record);
+                    break;
+                case ExtensionFeatureNameTable:
+                    featureTables.Add(record);
+                    break;
+                case ExtensionBitmaps:
+                    // qemu drops a bitmaps extension it does not honour (autoclear bit 0 clear) when it rewrites the header.
+                    if (header.HasConsistentBitmaps && header.Version >= 3)
+                    {
+                        bitmaps.Add(record);
+                    }
+
+                    break;
+                default:
+                    unknown.Add(record);
+                    break;
+            }
+
+            position = (int)Math.Min(bound, (long)end + Padding(length));
+        }
+
+        int oldUsedEnd = Math.Max(position, oldOffset + oldSize);
+
+        // Build the new area in place over a copy of cluster 0.
+        byte[] image = new byte[clusterSize];
+        cluster0[..Math.Min(cluster0.Length, clusterSize)].CopyTo(image);
+        Array.Clear(image, headerLength, clusterSize - headerLength);
+        int cursor = headerLength;
+        if (name is not null && format is not null)
+        {
+            cursor = AddExtension(image, cursor, ExtensionBackingFormat, format);
+        }
+
+        foreach (List<Range> group in (List<Range>[])[dataFiles, encryption, featureTables, bitmaps, unknown])
+        {
+            foreach (Range record in group)
+            {
+                ReadOnlySpan<byte> bytes = cluster0[record];
+                cursor = AddExtension(image, cursor, BinaryPrimitives.ReadUInt32BigEndian(bytes), bytes[ExtensionHeaderSize..]);
+            }
+        }
+
+        cursor = AddExtension(image, cursor, ExtensionEnd, []);
+        int nameOffset = cursor;
+        if (name is not null)
+        {
+            if (name.Length > clusterSize - cursor)
+            {
+                throw DoesNotFit(clusterSize);
+            }
+
+            name.CopyTo(image, cursor);
+            cursor += name.Length;
+        }
+
+        int newEnd = cursor;
+        var writes = new List<HeaderWrite>();
+        if (header.Version >= 3 && (header.AutoclearFeatures & ~KnownAutoclear) != 0)
+        {
+            writes.Add(new HeaderWrite(AutoclearFeaturesOffset, BigEndian((ulong)(header.AutoclearFeatures & KnownAutoclear))));
+        }
+
+        byte[] newArea = image[headerLength..newEnd];
+        int zeroEnd = oldUsedEnd;
+        if (name is null)
+        {
+            writes.Add(new HeaderWrite(PointerOffset, Pointer(0, 0)));
+            writes.Add(new HeaderWrite(headerLength, newArea));
+        }
+        else
+        {
+            if (oldOffset != 0 && newEnd > oldOffset)
+            {
+                int parked = Align(Math.Max(oldUsedEnd, newEnd));
+                if (parked + oldSize <= clusterSize)
+                {
+                    writes.Add(new HeaderWrite(parked, cluster0.Slice(oldOffset, oldSize).ToArray()));
+                    writes.Add(new HeaderWrite(PointerOffset, Pointer(parked, oldSize)));
+                    zeroEnd = Math.Max(zeroEnd, parked + oldSize);
+                    writes.Add(new HeaderWrite(headerLength, newArea));
+                    writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
+                }
+                else
+                {
+                    // No room to park the old name: one write from the pointer to the end of the new name, as qemu does.
+                    byte[] whole = image[PointerOffset..newEnd];
+                    Pointer(nameOffset, name.Length).CopyTo(whole, 0);
+                    writes.Add(new HeaderWrite(PointerOffset, whole));
+                }
+            }
+            else
+            {
+                writes.Add(new HeaderWrite(headerLength, newArea));
+                writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
+            }
+        }
+
+        zeroEnd = Math.Min(zeroEnd, clusterSize);
+        if (zeroEnd > newEnd)
+        {
+            writes.Add(new HeaderWrite(newEnd, new byte[zeroEnd - newEnd]));
+        }
+
+        return writes;
+    }
+
+    /// <summary>
+    /// Writing cluster 0 is only safe if no other metadata lives there; qemu prevents that with its overlap
+    /// checks, a crafted image might not.
+    /// </summary>
+    private static void CheckNothingElseInCluster0(Qcow2Header header)
+    {
+        ulong cluster = (ulong)header.ClusterSize;
+        bool overlaps = header.RefcountTableOffset < cluster
+            || (header.L1Size > 0 && header.L1TableOffset < cluster)
+            || (header.NbSnapshots > 0 && header.SnapshotsOffset < cluster)
+            || (header.HasBitmapsExtension && header.BitmapDirectoryOffset < cluster)
+            || (header.HasEncryptionHeader && header.EncryptionHeaderOffset < cluster);
+        if (overlaps)
+        {
+            throw new BackingEditException(BackingEditError.MalformedHeader, "other qcow2 metadata lies in the header cluster; it is left as it is");
+        }
+    }
+
+    private static int AddExtension(byte[] image, int cursor, uint magic, ReadOnlySpan<byte> payload)
+    {
+        long end = (long)cursor + ExtensionHeaderSize + payload.Length + Padding(payload.Length);
+        if (end > image.Length)
+        {
+            throw DoesNotFit(image.Length);
+        }
+
+        BinaryPrimitives.WriteUInt32BigEndian(image.AsSpan(cursor), magic);
+        BinaryPrimitives.WriteUInt32BigEndian(image.AsSpan(cursor + sizeof(uint)), (uint)payload.Length);
+        payload.CopyTo(image.AsSpan(cursor + ExtensionHeaderSize));
+        return (int)end;
+    }
+
+    private static int Padding(int length) => (ExtensionAlignment - (length % ExtensionAlignment)) % ExtensionAlignment;
+
+    private static int Align(int offset) => (offset + ExtensionAlignment - 1) & ~(ExtensionAlignment - 1);
+
+    private static byte[] Pointer(int offset, int size)
+    {
+        byte[] bytes = new byte[sizeof(ulong) + sizeof(uint)];
+        BinaryPrimitives.WriteUInt64BigEndian(bytes, (ulong)offset);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(sizeof(ulong)), (uint)size);
+        return bytes;
+    }
+
+    private static byte[] BigEndian(ulong value)
+    {
+        byte[] bytes = new byte[sizeof(ulong)];
+        BinaryPrimitives.WriteUInt64BigEndian(bytes, value);
+        return bytes;
+    }
+
+    private static BackingEditException DoesNotFit(int clusterSize) =>
+        new(BackingEditError.DoesNotFit, $"the header extensions and the backing file name do not fit in the first cluster ({clusterSize} bytes)");
+}

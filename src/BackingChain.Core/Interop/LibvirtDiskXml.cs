@@ -1,0 +1,290 @@
+using System;
+using System.IO;
+using System.Text;
+using System.Xml;
+using BackingChain.Chain;
+using BackingChain.Internal;
+using BackingChain.Trust;
+
+namespace BackingChain.Interop;
+
+/// <summary>
+/// Writes a libvirt <c>&lt;disk&gt;</c> element that spells out a whole backing chain: the top image as
+/// <c>&lt;source&gt;</c>, every layer below it as a nested <c>&lt;backingStore&gt;</c> with its
+/// <c>&lt;format&gt;</c>, and an empty <c>&lt;backingStore/&gt;</c> at the end, so that neither libvirt nor
+/// qemu probes anything (libvirt, docs/kbase/backing_chains.rst; schema domaincommon.rng).
+/// </summary>
+/// <remarks>
+/// <para>Only a chain that is complete and judged safe by the trust policy is written. The XML turns
+/// every format into an explicit declaration, so writing a probed format that the policy did not accept
+/// would launder a guess — possibly one a guest planted — into a trusted fact; and a chain without its
+/// terminator would let libvirt probe again. Layers must be local files (or block devices) in formats
+/// libvirt can name, and must not name other files (a qcow2 external data file or VMDK extents), which
+/// libvirt 9.0's XML cannot describe. <see cref="CanWrite"/> says why a chain is refused.</para>
+/// <para>Sources are absolute, as libvirt requires: relative names are joined to the current directory,
+/// which must be the one the chain was resolved from (qemu opens them relative to it). <c>.</c> and
+/// <c>..</c> are folded only when the folded path is the same file; otherwise the joined path is kept
+/// verbatim. Written with <see cref="XmlWriter"/>, so names are escaped and the code is trim- and AOT-safe.</para>
+/// </remarks>
+public static class LibvirtDiskXml
+{
+    /// <summary>The target device used when none is given.</summary>
+    public const string DefaultTarget = "vda";
+
+    /// <summary>libvirt refuses chains deeper than this (libxml2's nesting limit, bz 1524278).</summary>
+    private const int MaxLayers = 200;
+
+    /// <summary>Decides whether a chain can be written, and if not, why.</summary>
+    /// <param name="chain">The resolved chain.</param>
+    /// <param name="policy">The trust policy the chain is judged by; <see cref="TrustPolicy.Default"/> when <see langword="null"/>.</param>
+    /// <param name="reason">A one-line reason when the chain cannot be written; otherwise <see langword="null"/>.</param>
+    /// <returns><see langword="true"/> when <see cref="Write"/> will accept the chain.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="chain"/> is <see langword="null"/>.</exception>
+    public static bool CanWrite(ImageChain chain, TrustPolicy? policy, out string? reason)
+    {
+        ArgumentNullException.ThrowIfNull(chain);
+        reason = Check(chain, policy ?? TrustPolicy.Default);
+        return reason is null;
+    }
+
+    /// <summary>Writes the <c>&lt;disk&gt;</c> element for a chain.</summary>
+    /// <param name="writer">Where to write the element.</param>
+    /// <param name="chain">A complete chain, as the resolver returned it.</param>
+    /// <param name="target">The guest device name (<c>dev</c> of <c>&lt;target&gt;</c>), such as <c>vda</c>; the bus follows from its prefix (vd: virtio, sd: scsi, hd: ide, xvd: xen).</param>
+    /// <param name="policy">The trust policy the chain is judged by; <see cref="TrustPolicy.Default"/> when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="writer"/> or <paramref name="chain"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">The chain cannot be written (see <see cref="CanWrite"/>), or <paramref name="target"/> is not a valid device name.</exception>
+    public static void Write(XmlWriter writer, ImageChain chain, string target = DefaultTarget, TrustPolicy? policy = null)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(chain);
+        if (!IsValidTarget(target))
+        {
+            throw new ArgumentException($"'{target}' is not a valid target device name.", nameof(target));
+        }
+
+        string? reason = Check(chain, policy ?? TrustPolicy.Default);
+        if (reason is not null)
+        {
+            throw new ArgumentException(reason, nameof(chain));
+        }
+
+        ChainLayer top = chain.Layers[0];
+        (string topType, string topPath) = Locate(top.Filename);
+        writer.WriteStartElement("disk");
+        writer.WriteAttributeString("type", topType);
+        writer.WriteAttributeString("device", "disk");
+        writer.WriteStartElement("driver");
+        writer.WriteAttributeString("name", "qemu");
+        writer.WriteAttributeString("type", top.Format.GetQemuName());
+        writer.WriteEndElement();
+        WriteSource(writer, topType, topPath);
+
+        for (int i = 1; i < chain.Layers.Length; i++)
+        {
+            ChainLayer layer = chain.Layers[i];
+            (string type, string path) = Locate(layer.Filename);
+            writer.WriteStartElement("backingStore");
+            writer.WriteAttributeString("type", type);
+            writer.WriteStartElement("format");
+            writer.WriteAttributeString("type", layer.Format.GetQemuName());
+            writer.WriteEndElement();
+            WriteSource(writer, type, path);
+        }
+
+        // The terminator: nothing below the last layer, so nothing is probed.
+        writer.WriteStartElement("backingStore");
+        writer.WriteEndElement();
+        for (int i = 1; i < chain.Layers.Length; i++)
+        {
+            writer.WriteEndElement();
+        }
+
+        writer.WriteStartElement("target");
+        writer.WriteAttributeString("dev", target);
+        string? bus = BusFor(target);
+        if (bus is not null)
+        {
+            writer.WriteAttributeString("bus", bus);
+        }
+
+        writer.WriteEndElement();
+        writer.WriteEndElement();
+    }
+
+    /// <summary>Returns the <c>&lt;disk&gt;</c> element for a chain as indented text, without an XML declaration.</summary>
+    /// <param name="chain">A complete chain, as the resolver returned it.</param>
+    /// <param name="target">The guest device name, such as <c>vda</c>.</param>
+    /// <param name="policy">The trust policy the chain is judged by; <see cref="TrustPolicy.Default"/> when <see langword="null"/>.</param>
+    /// <returns>The element, ending with a newline.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="chain"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException">The chain cannot be written (see <see cref="CanWrite"/>), or <paramref name="target"/> is not a valid device name.</exception>
+    public static string ToXml(ImageChain chain, string target = DefaultTarget, TrustPolicy? policy = null)
+    {
+        var text = new StringBuilder();
+        var settings = new XmlWriterSettings
+        {
+            OmitXmlDeclaration = true,
+            Indent = true,
+            IndentChars = "  ",
+            NewLineChars = "\n",
+            ConformanceLevel = ConformanceLevel.Fragment,
+        };
+        using (var writer = XmlWriter.Create(text, settings))
+        {
+            Write(writer, chain, target, policy);
+        }
+
+        return text.Append('\n').ToString();
+    }
+
+    private static string? Check(ImageChain chain, TrustPolicy policy)
+    {
+        if (chain.Layers.IsEmpty)
+        {
+            return chain.ErrorMessage ?? "the image could not be read";
+        }
+
+        if (!chain.IsComplete)
+        {
+            return $"the backing chain is not complete, so libvirt would have to probe: {chain.ErrorMessage ?? chain.Ending.ToString()}";
+        }
+
+        if (chain.Layers.Length > MaxLayers)
+        {
+            return $"libvirt does not support backing chains more than {MaxLayers} layers deep";
+        }
+
+        TrustReport report = TrustEvaluator.Evaluate(chain, policy);
+        if (!report.IsSafe)
+        {
+            foreach (LayerVerdict verdict in report.Layers)
+            {
+                if (verdict.Decision != TrustDecision.Accepted)
+                {
+                    return $"'{verdict.Filename}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.ToString().ToLowerInvariant()}) is not trusted ({verdict.Reason}); its format will not be declared to libvirt";
+                }
+            }
+
+            return "the backing chain is not safe to use";
+        }
+
+        foreach (ChainLayer layer in chain.Layers)
+        {
+            if (LibvirtFormatName(layer.Format) is null)
+            {
+                return $"libvirt has no name for the format of '{layer.Filename}' ({layer.Format.GetQemuName()})";
+            }
+
+            if (QemuPaths.Classify(layer.Filename) is not (ReferenceKind.AbsolutePath or ReferenceKind.RelativePath))
+            {
+                return $"'{layer.Filename}' is not a local file; only local files and block devices are written";
+            }
+
+            ImageReference? backing = layer.Backing;
+            foreach (ImageReference reference in layer.References)
+            {
+                if (!ReferenceEquals(reference, backing))
+                {
+                    return $"'{layer.Filename}' names another file ('{reference.StoredName}', {reference.Role}) that libvirt's disk XML cannot describe";
+                }
+            }
+
+            // storageFormatBacking: the only formats qemu (and libvirt) give a backing image.
+            if (backing is not null && layer.Format is not (ImageFormat.Qcow2 or ImageFormat.Qcow or ImageFormat.Qed or ImageFormat.Vmdk))
+            {
+                return $"'{layer.Filename}' is {layer.Format.GetQemuName()}, which qemu cannot give a backing image";
+            }
+
+            if (!IsXmlText(layer.Filename))
+            {
+                return "the name of a layer contains characters XML cannot carry";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>libvirt's storageFormat names (storagecommon.rng) for the formats the library reads.</summary>
+    private static string? LibvirtFormatName(ImageFormat format) => format switch
+    {
+        ImageFormat.Raw or ImageFormat.Qcow2 or ImageFormat.Qcow or ImageFormat.Qed or ImageFormat.Vmdk
+            or ImageFormat.Vpc or ImageFormat.Vdi or ImageFormat.Luks or ImageFormat.Bochs
+            or ImageFormat.Cloop or ImageFormat.Dmg => format.GetQemuName(),
+        _ => null,
+    };
+
+    /// <summary>The source type and absolute path of a layer opened by <paramref name="opened"/> (relative to the current directory).</summary>
+    private static (string Type, string Path) Locate(string opened)
+    {
+        string joined = opened.StartsWith('/') ? opened : Path.Join(Environment.CurrentDirectory, opened);
+        string path = joined;
+        string folded = Path.GetFullPath(joined);
+        if (!string.Equals(folded, joined, StringComparison.Ordinal)
+            && string.Equals(RealPath.TryResolve(joined), folded, StringComparison.Ordinal))
+        {
+            // Folding is safe when no symlink is involved: then the canonical path is the folded one.
+            // (Only the path that was opened is resolved; nothing new is looked up.)
+            path = folded;
+        }
+
+        bool block = UnixFileStatus.TryGet(path, out UnixFileStatus status) && status.IsBlockDevice;
+        return (block ? "block" : "file", path);
+    }
+
+    private static void WriteSource(XmlWriter writer, string type, string path)
+    {
+        writer.WriteStartElement("source");
+        writer.WriteAttributeString(type == "block" ? "dev" : "file", path);
+        writer.WriteEndElement();
+    }
+
+    private static string? BusFor(string target) => target switch
+    {
+        _ when target.StartsWith("vd", StringComparison.Ordinal) => "virtio",
+        _ when target.StartsWith("sd", StringComparison.Ordinal) => "scsi",
+        _ when target.StartsWith("hd", StringComparison.Ordinal) => "ide",
+        _ when target.StartsWith("xvd", StringComparison.Ordinal) => "xen",
+        _ => null,
+    };
+
+    /// <summary>libvirt's deviceName pattern: <c>[a-zA-Z0-9_\.\-\\:/]+</c>.</summary>
+    private static bool IsValidTarget(string? target)
+    {
+        if (string.IsNullOrEmpty(target))
+        {
+            return false;
+        }
+
+        foreach (char c in target)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-' or '\\' or ':' or '/'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsXmlText(string text)
+    {
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (XmlConvert.IsXmlChar(text[i]))
+            {
+                continue;
+            }
+
+            if (i + 1 < text.Length && XmlConvert.IsXmlSurrogatePair(text[i + 1], text[i]))
+            {
+                i++;
+                continue;
+            }
+
+            return false;
+        }
+
+        return true;
+    }
+}
