@@ -243,12 +243,7 @@ public sealed class ImageChainResolver
             var references = ImmutableArray.CreateBuilder<ImageReference>(facts.References.Count);
             foreach (StoredReference stored in facts.References)
             {
-                references.Add(new ImageReference(
-                    stored.Name,
-                    stored.Role,
-                    stored.RecordedFormat,
-                    QemuPaths.Classify(stored.Name),
-                    QemuPaths.Combine(source.Name, stored.Name)));
+                references.Add(QemuPaths.ToReference(source.Name, stored.Name, stored.Role, stored.RecordedFormat));
             }
 
             string? digest = null;
@@ -317,7 +312,7 @@ public sealed class ImageChainResolver
             IImageSource referrer, FormatSource formatSource, StoredReference stored, int index, CancellationToken cancellationToken)
         {
             _gated.Add((index, stored.Name));
-            var reference = new ImageReference(stored.Name, stored.Role, stored.RecordedFormat, QemuPaths.Classify(stored.Name), QemuPaths.Combine(referrer.Name, stored.Name));
+            ImageReference reference = QemuPaths.ToReference(referrer.Name, stored.Name, stored.Role, stored.RecordedFormat);
             var provisional = new ChainLayer { Filename = referrer.Name, Format = ImageFormat.Unknown, FormatSource = formatSource };
             (IImageSource? source, _, _, _) = await OpenReferenceAsync(provisional, reference, index, cancellationToken).ConfigureAwait(false);
             return source;

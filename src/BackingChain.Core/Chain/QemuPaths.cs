@@ -75,6 +75,27 @@ internal static class QemuPaths
         return string.Concat(DirectoryPrefix(referrer), name);
     }
 
+    /// <summary>
+    /// Turns a name an image stores into a reference. Backing names follow qemu's protocol rules; data-file and
+    /// extent names are literal file names (qemu 7.2.13 opens them with <c>parse_filename = false</c>), so a
+    /// colon or a <c>json:</c> prefix there is just part of a file name.
+    /// </summary>
+    public static ImageReference ToReference(string referrer, string name, ReferenceRole role, string? recordedFormat)
+    {
+        if (role is not (ReferenceRole.ExternalDataFile or ReferenceRole.VmdkExtent))
+        {
+            return new ImageReference(name, role, recordedFormat, Classify(name), Combine(referrer, name));
+        }
+
+        ReferenceKind kind = IsWindowsPath(name) ? ReferenceKind.WindowsPath
+            : name.StartsWith('/') ? ReferenceKind.AbsolutePath
+            : ReferenceKind.RelativePath;
+        string? fullName = name.Length == 0 ? null
+            : kind == ReferenceKind.AbsolutePath ? name
+            : string.Concat(DirectoryPrefix(referrer), name);
+        return new ImageReference(name, role, recordedFormat, kind, fullName);
+    }
+
     /// <summary>The prefix of <paramref name="referrer"/> up to its last <c>/</c>, never cutting into a <c>proto:</c> prefix.</summary>
     private static ReadOnlySpan<char> DirectoryPrefix(string referrer)
     {

@@ -43,4 +43,17 @@ public sealed class QemuPathsTests
     [InlineData("plain", false)]
     public void Path_has_protocol_when_a_colon_comes_before_any_slash(string name, bool expected) =>
         Assert.Equal(expected, QemuPaths.HasProtocol(name));
+
+    [Theory]
+    [InlineData("dir/top.qcow2", "a:b.raw", ReferenceRole.ExternalDataFile, ReferenceKind.RelativePath, "dir/a:b.raw")]
+    [InlineData("dir/top.vmdk", "json:{}", ReferenceRole.VmdkExtent, ReferenceKind.RelativePath, "dir/json:{}")]
+    [InlineData("dir/top.qcow2", "/abs/d.raw", ReferenceRole.ExternalDataFile, ReferenceKind.AbsolutePath, "/abs/d.raw")]
+    [InlineData("dir/top.qcow2", "a:b.raw", ReferenceRole.BackingFile, ReferenceKind.Protocol, "a:b.raw")]
+    public void Data_file_and_extent_names_are_literal_file_names(string referrer, string name, ReferenceRole role, ReferenceKind kind, string fullName)
+    {
+        ImageReference reference = QemuPaths.ToReference(referrer, name, role, null);
+
+        Assert.Equal(kind, reference.Kind);
+        Assert.Equal(fullName, reference.FullName);
+    }
 }
