@@ -226,7 +226,7 @@ public static class BackingFileEditor
             return new ImageHeader(true, cluster0.AsMemory(0, got), length <= clusterSize);
         }
 
-        if (read >= QedBackingEdit.HeaderSize && BinaryPrimitives.ReadUInt32LittleEndian(start) == QedBackingEdit.Magic)
+        if (read >= QedBackingEdit.HeaderSize && BinaryPrimitives.ReadUInt32LittleEndian(start) == Formats.Qed.QedLayout.Magic)
         {
             return new ImageHeader(false, start.AsMemory(0, QedBackingEdit.HeaderSize), false);
         }

@@ -1,6 +1,8 @@
 using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
+using BackingChain.Formats.Qed;
+using static BackingChain.Formats.Qed.QedLayout;
 
 namespace BackingChain.Editing;
 
@@ -20,29 +22,15 @@ namespace BackingChain.Editing;
 /// </remarks>
 internal static class QedBackingEdit
 {
-    public const uint Magic = 0x00444551; // "QED\0" read little-endian
-    public const int HeaderSize = 64;
+    /// <summary>The 64-byte header; the backing name goes right after it.</summary>
+    public const int HeaderSize = QedLayout.HeaderLength;
 
-    private const int ClusterSizeOffset = 4;
-    private const int TableSizeOffset = 8;
-    private const int HeaderClustersOffset = 12;
-    private const int FeaturesOffset = 16;
-    private const int CompatFeaturesOffset = 24;
-    private const int AutoclearFeaturesOffset = 32;
-    private const int BackingFilenameOffsetOffset = 56;
-    private const int BackingFilenameSizeOffset = 60;
-
-    private const ulong FeatureBackingFile = 1UL << 0;
-    private const ulong FeatureNeedCheck = 1UL << 1;
-    private const ulong FeatureBackingFormatNoProbe = 1UL << 2;
-    private const ulong KnownFeatures = FeatureBackingFile | FeatureNeedCheck | FeatureBackingFormatNoProbe;
-
-    private const uint MinClusterSize = 4 * 1024;
-    private const uint MaxClusterSize = 64 * 1024 * 1024;
-    private const uint MaxTableSize = 16;
+    private const ulong FeatureBackingFile = (ulong)QedFeatures.BackingFile;
+    private const ulong FeatureBackingFormatNoProbe = (ulong)QedFeatures.BackingFormatNoProbe;
+    private const ulong KnownFeatures = (ulong)QedFeatures.Known;
 
     /// <summary>qemu reads the name into a PATH_MAX buffer with its terminating NUL.</summary>
-    public const int MaxBackingNameLength = 4095;
+    public const int MaxBackingNameLength = (int)BackingFilenameBufferSize - 1;
 
     private const int Alignment = 8;
 
@@ -61,7 +49,7 @@ internal static class QedBackingEdit
 
         uint clusterSize = BinaryPrimitives.ReadUInt32LittleEndian(header[ClusterSizeOffset..]);
         uint tableSize = BinaryPrimitives.ReadUInt32LittleEndian(header[TableSizeOffset..]);
-        uint headerClusters = BinaryPrimitives.ReadUInt32LittleEndian(header[HeaderClustersOffset..]);
+        uint headerClusters = BinaryPrimitives.ReadUInt32LittleEndian(header[HeaderSizeOffset..]);
         ulong features = BinaryPrimitives.ReadUInt64LittleEndian(header[FeaturesOffset..]);
         ulong compatFeatures = BinaryPrimitives.ReadUInt64LittleEndian(header[CompatFeaturesOffset..]);
         uint oldOffset = BinaryPrimitives.ReadUInt32LittleEndian(header[BackingFilenameOffsetOffset..]);
