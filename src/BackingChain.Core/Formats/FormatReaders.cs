@@ -3,6 +3,7 @@ using BackingChain.Formats.Qcow;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Formats.Qed;
 using BackingChain.Formats.Raw;
+using BackingChain.Formats.Vhdx;
 using BackingChain.Formats.Vmdk;
 using BackingChain.Formats.Vpc;
 
@@ -23,6 +24,7 @@ internal static class FormatReaders
         QcowFormatReader.Instance,
         VmdkFormatReader.Instance,
         VpcFormatReader.Instance,
+        VhdxFormatReader.Instance,
         RawFormatReader.Instance,
     ];
 
