@@ -196,9 +196,15 @@ internal sealed class VhdxFormatReader : IImageFormatReader
 
         ulong virtualDiskSize = BinaryPrimitives.ReadUInt64LittleEndian(sizeBytes);
         uint logicalSectorSize = BinaryPrimitives.ReadUInt32LittleEndian(logicalBytes);
-        if (blockSize is < MinBlockSize or > MaxBlockSize || logicalSectorSize is not (512 or 4096))
+        if (blockSize is < MinBlockSize or > MaxBlockSize)
         {
             return Fail(HeaderError.InvalidSize, InvalidArgument);
+        }
+
+        // [MS-VHDX] allows 512 and 4096; qemu 7.2 supports only 512 (verified: 4096 gives "Operation not supported").
+        if (logicalSectorSize != SupportedLogicalSectorSize)
+        {
+            return Fail(HeaderError.UnsupportedFeature, NotSupported);
         }
 
         uint sectorsPerBlock = blockSize / logicalSectorSize;
@@ -208,8 +214,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
             return Fail(HeaderError.InvalidSize, InvalidArgument);
         }
 
-        // qemu 7.2 keeps total_sectors = size >> log2(logical sector size), then reports total_sectors * 512.
-        ulong totalSectors = virtualDiskSize >> BitOperations.Log2(logicalSectorSize);
+        ulong totalSectors = virtualDiskSize / SupportedLogicalSectorSize;
         if (totalSectors > long.MaxValue / 512)
         {
             return Fail(HeaderError.InvalidSize, "File too large");
@@ -244,6 +249,8 @@ internal sealed class VhdxFormatReader : IImageFormatReader
 
     /// <summary>"loge", the signature of a log entry header.</summary>
     private const uint LogEntrySignature = 0x65676F6C;
+
+    private const uint SupportedLogicalSectorSize = 512;
 
     private const int FileParametersIndex = 0;
     private const int VirtualDiskSizeIndex = 1;
