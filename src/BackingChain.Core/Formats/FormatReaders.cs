@@ -3,6 +3,7 @@ using BackingChain.Formats.Qcow;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Formats.Qed;
 using BackingChain.Formats.Raw;
+using BackingChain.Formats.Vdi;
 using BackingChain.Formats.Vhdx;
 using BackingChain.Formats.Vmdk;
 using BackingChain.Formats.Vpc;
@@ -20,6 +21,7 @@ internal static class FormatReaders
     public static ImmutableArray<IImageFormatReader> All { get; } =
     [
         QedFormatReader.Instance,
+        VdiFormatReader.Instance,
         Qcow2FormatReader.Instance,
         QcowFormatReader.Instance,
         VmdkFormatReader.Instance,
