@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using BackingChain.Formats.Luks;
 using BackingChain.Formats.Qcow;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Formats.Qed;
@@ -27,6 +28,7 @@ internal static class FormatReaders
         VmdkFormatReader.Instance,
         VpcFormatReader.Instance,
         VhdxFormatReader.Instance,
+        LuksFormatReader.Instance,
         RawFormatReader.Instance,
     ];
 
