@@ -1,5 +1,9 @@
 using System.Collections.Immutable;
+using BackingChain.Formats.Bochs;
+using BackingChain.Formats.Cloop;
+using BackingChain.Formats.Dmg;
 using BackingChain.Formats.Luks;
+using BackingChain.Formats.Parallels;
 using BackingChain.Formats.Qcow;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Formats.Qed;
@@ -21,6 +25,7 @@ internal static class FormatReaders
 {
     public static ImmutableArray<IImageFormatReader> All { get; } =
     [
+        ParallelsFormatReader.Instance,
         QedFormatReader.Instance,
         VdiFormatReader.Instance,
         Qcow2FormatReader.Instance,
@@ -29,6 +34,9 @@ internal static class FormatReaders
         VpcFormatReader.Instance,
         VhdxFormatReader.Instance,
         LuksFormatReader.Instance,
+        BochsFormatReader.Instance,
+        DmgFormatReader.Instance,
+        CloopFormatReader.Instance,
         RawFormatReader.Instance,
     ];
 
