@@ -55,8 +55,13 @@ public sealed class LuksFormatInfo : FormatSpecificInfo
         int colon = ivgen.IndexOf(':', StringComparison.Ordinal);
         if (colon >= 0)
         {
+            // qemu parses the hash for every IV generator but reports it only for ESSIV (qcrypto_block_luks_get_info).
             ivgenHash = ivgen[(colon + 1)..];
             ivgen = ivgen[..colon];
+            if (ivgen != "essiv")
+            {
+                ivgenHash = null;
+            }
         }
 
         // XTS uses two keys of half the master key's length.
