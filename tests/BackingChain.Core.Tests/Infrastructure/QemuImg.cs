@@ -31,6 +31,16 @@ internal static class QemuImg
     public static string Run(string workingDirectory, params string[] arguments)
     {
         (int exit, string stdout, string stderr) = TryRun(workingDirectory, arguments);
+
+        // qemu-img calibrates LUKS PBKDF2 iterations by CPU time over iter-time; on a loaded machine a short
+        // iter-time can fail with "Unable to get accurate CPU usage". That is the oracle's problem, not the
+        // image's: try again a few times.
+        for (int attempt = 0; exit != 0 && stderr.Contains("Unable to get accurate CPU usage", StringComparison.Ordinal) && attempt < 5; attempt++)
+        {
+            System.Threading.Thread.Sleep(100 * (attempt + 1));
+            (exit, stdout, stderr) = TryRun(workingDirectory, arguments);
+        }
+
         if (exit != 0)
         {
             throw new InvalidOperationException($"qemu-img {string.Join(' ', arguments)} failed ({exit}): {stderr}");
