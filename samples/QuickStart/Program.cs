@@ -1,32 +1,113 @@
-// The README's quick start, compiled. A test checks that the README shows exactly the code between the
-// "snippet" markers below, so the two cannot drift apart.
+// The README's quick starts, compiled. A test checks that the README shows exactly the code between each
+// "snippet" marker pair below, so the two cannot drift apart. Run: QuickStart inspect|check|xml|fix FILE [...]
 using System;
+using System.IO;
+using System.Threading.Tasks;
 using BackingChain;
 using BackingChain.Chain;
+using BackingChain.Editing;
+using BackingChain.Formats.Qcow2;
+using BackingChain.Interop;
 using BackingChain.Trust;
 
-string path = args.Length > 0 ? args[0] : "samples/demo/top.qcow2";
-
-// snippet: check-chain
-var policy = new TrustPolicy { TrustedRoots = ["/var/lib/libvirt/images"] };
-var resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = policy });
-
-// Declare the top image's format (like qemu-img -f); everything below it is read with the
-// formats the overlays recorded, or probed and then judged by the policy.
-ImageChain chain = resolver.Resolve(path, ImageFormat.Qcow2);
-TrustReport report = TrustEvaluator.Evaluate(chain, policy);
-
-foreach (ChainLayer layer in chain.Layers)
+if (args.Length < 2)
 {
-    Console.WriteLine($"{layer.Filename}: {layer.Format.GetQemuName()} ({layer.FormatSource}), {layer.VirtualSize} bytes");
+    Console.Error.WriteLine("usage: QuickStart inspect|check|xml|fix FILE [BACKING FORMAT]");
+    return 2;
 }
 
-foreach (ChainFinding finding in report.Findings)
+string path = args[1];
+return args[0] switch
 {
-    Console.WriteLine($"{finding.Code}: {finding.Message}");
+    "inspect" => Inspect(path),
+    "check" => Check(path),
+    "xml" => Xml(path),
+    "fix" => await FixAsync(path, args[2], args[3]),
+    _ => 2,
+};
+
+static int Inspect(string path)
+{
+    // snippet: inspect-file
+    // Read only the header: a span in, a struct out, nothing allocated while parsing.
+    byte[] head = new byte[64 * 1024];
+    using (FileStream file = File.OpenRead(path))
+    {
+        head = head[..file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false)];
+    }
+
+    if (Qcow2Header.TryParse(head, out Qcow2Header header, out HeaderError error))
+    {
+        Console.WriteLine($"qcow2 v{header.Version}, {header.VirtualSize} bytes, cluster {header.ClusterSize}");
+        Console.WriteLine($"backing file: {header.GetBackingFileName(head) ?? "(none)"} ({header.GetBackingFormat(head) ?? "format not recorded"})");
+    }
+    else
+    {
+        Console.WriteLine($"not a valid qcow2 header: {error}");
+    }
+
+    // Or the whole chain, described as `qemu-img info --output=json --backing-chain` would describe it.
+    ImageChain chain = new ImageChainResolver().Resolve(path);
+    Console.WriteLine(QemuImgInfoJson.Format(chain));
+    // end snippet
+    return 0;
 }
 
-Console.WriteLine(report.IsSafe ? "safe to use" : "NOT safe to use");
-// end snippet
+static int Check(string path)
+{
+    // snippet: check-chain
+    var policy = new TrustPolicy { TrustedRoots = ["/var/lib/libvirt/images"] };
+    var resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = policy });
 
-return report.IsSafe ? 0 : 1;
+    // Declare the top image's format (like qemu-img -f); everything below it is read with the
+    // formats the overlays recorded, or probed and then judged by the policy.
+    ImageChain chain = resolver.Resolve(path, ImageFormat.Qcow2);
+    TrustReport report = TrustEvaluator.Evaluate(chain, policy);
+
+    foreach (ChainLayer layer in chain.Layers)
+    {
+        Console.WriteLine($"{layer.Filename}: {layer.Format.GetQemuName()} ({layer.FormatSource}), {layer.VirtualSize} bytes");
+    }
+
+    foreach (ChainFinding finding in report.Findings)
+    {
+        Console.WriteLine($"{finding.Code}: {finding.Message}");
+    }
+
+    foreach (string command in report.Remediation)
+    {
+        Console.WriteLine($"fix with: {command}");
+    }
+
+    Console.WriteLine(report.IsSafe ? "safe to use" : "NOT safe to use");
+    // end snippet
+    return report.IsSafe ? 0 : 1;
+}
+
+static int Xml(string path)
+{
+    // snippet: libvirt-xml
+    // The whole chain as nested <backingStore> elements, so libvirt probes nothing. Only a complete chain
+    // that the policy judges safe is written.
+    ImageChain chain = new ImageChainResolver().Resolve(path, ImageFormat.Qcow2);
+    if (!LibvirtDiskXml.CanWrite(chain, TrustPolicy.Default, out string? reason))
+    {
+        Console.Error.WriteLine($"no XML: {reason}");
+        return 1;
+    }
+
+    Console.WriteLine(LibvirtDiskXml.ToXml(chain, target: "vdb"));
+    // end snippet
+    return 0;
+}
+
+static async Task<int> FixAsync(string path, string backingName, string backingFormat)
+{
+    // snippet: fix-backing-format
+    // Record the backing format the overlay lacks, in place, as `qemu-img rebase -u -b NAME -F FMT` does:
+    // only the header and its extensions are rewritten.
+    bool recorded = await BackingFileEditor.SetBackingFileAsync(path, backingName, backingFormat);
+    Console.WriteLine(recorded ? "backing format recorded" : "this format cannot record that backing format");
+    // end snippet
+    return recorded ? 0 : 1;
+}

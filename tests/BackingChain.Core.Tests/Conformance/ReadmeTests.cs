@@ -28,12 +28,78 @@ public sealed partial class ReadmeTests
         string readme = File.ReadAllText(Path.Combine(RepositoryRoot, "README.md"));
         string sample = File.ReadAllText(Path.Combine(RepositoryRoot, "samples", "QuickStart", "Program.cs"));
 
-        Match inReadme = ReadmeSnippet().Match(readme);
-        Match inSample = SampleSnippet().Match(sample);
+        MatchCollection inReadme = ReadmeSnippet().Matches(readme);
+        var inSample = new System.Collections.Generic.Dictionary<string, string>();
+        foreach (Match match in SampleSnippet().Matches(sample))
+        {
+            inSample[match.Groups["name"].Value] = Dedent(match.Groups["code"].Value);
+        }
 
-        Assert.True(inReadme.Success, "README has no check-chain snippet");
-        Assert.True(inSample.Success, "the sample has no check-chain snippet");
-        Assert.Equal(inSample.Groups["code"].Value.Trim(), inReadme.Groups["code"].Value.Trim());
+        Assert.True(inReadme.Count >= 4, $"README shows {inReadme.Count} snippets");
+        Assert.Equal(inSample.Count, inReadme.Count);
+        foreach (Match match in inReadme)
+        {
+            string name = match.Groups["name"].Value;
+            Assert.True(inSample.ContainsKey(name), $"README snippet '{name}' is not in the sample");
+            Assert.Equal(inSample[name], match.Groups["code"].Value.Trim('\n'));
+        }
+    }
+
+    [QemuImgFact]
+    public void The_quick_start_sample_runs_on_a_chain_made_by_qemu_img()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-o", "compat=0.10", "-b", "base.raw", "-F", "raw", "top.qcow2");
+        byte[] bytes = File.ReadAllBytes(dir["top.qcow2"]);
+        Array.Clear(bytes, 0x48, 8); // drop the recorded backing format
+        File.WriteAllBytes(dir["top.qcow2"], bytes);
+
+        (int inspect, string inspectOut, _) = QuickStart(dir.Path, "inspect", "top.qcow2");
+        (int check, string checkOut, _) = QuickStart(dir.Path, "check", "top.qcow2");
+        (int fix, _, _) = QuickStart(dir.Path, "fix", "top.qcow2", "base.raw", "raw");
+        (int xml, string xmlOut, _) = QuickStart(dir.Path, "xml", "top.qcow2");
+
+        Assert.Equal(0, inspect);
+        Assert.Contains("backing file: base.raw (format not recorded)", inspectOut, StringComparison.Ordinal);
+        Assert.Equal(0, check);
+        Assert.Contains("fix with: qemu-img rebase -f qcow2 -F raw -b base.raw -u top.qcow2", checkOut, StringComparison.Ordinal);
+        Assert.Equal(0, fix);
+        Assert.Equal("raw", (string)QemuImg.Info(dir.Path, "top.qcow2")["backing-filename-format"]!);
+        Assert.Equal(0, xml);
+        Assert.Contains("<backingStore />", xmlOut, StringComparison.Ordinal);
+    }
+
+    private static (int ExitCode, string StandardOutput, string StandardError) QuickStart(string workingDirectory, params string[] arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "QuickStart.dll"));
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout, stderr.Result);
+    }
+
+    private static string Dedent(string code)
+    {
+        string[] lines = code.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            lines[i] = lines[i].StartsWith("    ", StringComparison.Ordinal) ? lines[i][4..] : lines[i];
+        }
+
+        return string.Join('\n', lines).Trim('\n');
     }
 
     [QemuImgFact]
@@ -48,9 +114,9 @@ public sealed partial class ReadmeTests
         Qcow2ConformanceTests.AssertSameInfo(RepositoryRoot, "samples/demo/top.qcow2", backingChain: true);
     }
 
-    [GeneratedRegex(@"<!-- snippet: check-chain -->\s*```csharp\n(?<code>.*?)```", RegexOptions.Singleline)]
+    [GeneratedRegex(@"<!-- snippet: (?<name>[\w-]+) -->\s*```csharp\n(?<code>.*?)```", RegexOptions.Singleline)]
     private static partial Regex ReadmeSnippet();
 
-    [GeneratedRegex(@"// snippet: check-chain\n(?<code>.*?)// end snippet", RegexOptions.Singleline)]
+    [GeneratedRegex(@"// snippet: (?<name>[\w-]+)\n(?<code>.*?)    // end snippet", RegexOptions.Singleline)]
     private static partial Regex SampleSnippet();
 }
