@@ -1,0 +1,377 @@
+using System;
+using System.Buffers;
+using System.Collections.Immutable;
+using System.IO;
+using System.IO.Pipelines;
+using System.Security.Cryptography;
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain.Chain;
+using BackingChain.Detection;
+using BackingChain.Formats;
+using BackingChain.Trust;
+
+namespace BackingChain.Streaming;
+
+/// <summary>
+/// The upload gate: inspects a forward-only upload (an HTTP request body, for example) as it streams past and
+/// says what it is, what it names and whether it may be used, holding only a bounded window of it.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <b>Memory.</b> Of the upload, only the first <see cref="UploadInspectionOptions.HeadWindowLength"/> bytes
+/// (default 4 MiB; only the 512 probe bytes when the upload is raw) and the last
+/// <see cref="UploadInspectionOptions.TailWindowLength"/> bytes (default 64 KiB, kept in a ring) are held, in
+/// pooled arrays, so the buffers held at once never exceed head window + tail window + 64 KiB (each array
+/// rounded up to the pool's power-of-two size). Every buffer the reader returns is consumed whole
+/// (<c>AdvanceTo(buffer.End)</c>), so the pipe never accumulates the upload either. The format reader then runs
+/// over the retained bytes through the same format-reader code that reads files; a read
+/// outside the windows is never satisfied by buffering more: it becomes an <c>unsupported-feature</c> finding and
+/// a rejection (<see cref="UploadVerdictReason.MetadataOutsideWindow"/>).
+/// </para>
+/// <para>
+/// <b>Verdict.</b> An upload is a single image whose references cannot be followed from the upload. It is
+/// rejected when: its length differs from <see cref="UploadInspectionOptions.ExpectedLength"/>; its format has
+/// no reader; its metadata lies outside the windows; its header uses an unknown incompatible feature or is
+/// malformed; its format was probed (not declared), is not raw and it names any file (libvirt's rule — a guest
+/// may have written that header, and an upload is not the place to trust one); or it names a file the policy
+/// does not trust (backing file, external data file, extent, parent), or a protocol or <c>json:</c> name. A
+/// declared raw upload is accepted whatever its first sector says (a <c>format-mismatch</c> finding records
+/// what it probes as). Everything else is accepted.
+/// </para>
+/// <para>The inspector reads the pipe to its end but does not complete it; the caller owns the reader.</para>
+/// </remarks>
+/// <example>
+/// Gating an ASP.NET Core upload while storing it:
+/// <code>
+/// await using FileStream file = File.Create(temporaryPath);
+/// var options = new UploadInspectionOptions
+/// {
+///     DeclaredFormat = ImageFormat.Qcow2,
+///     ExpectedLength = request.ContentLength,
+///     Name = finalPath,
+/// };
+/// UploadInspection inspection = await ImageUploadInspector.InspectAsync(request.BodyReader, file, options, cancellationToken);
+/// if (!inspection.IsAccepted)
+/// {
+///     File.Delete(temporaryPath);
+///     return Results.UnprocessableEntity(inspection.Findings);
+/// }
+/// </code>
+/// </example>
+public static class ImageUploadInspector
+{
+    private const string DefaultName = "upload";
+
+    /// <summary>Reads an upload to its end, keeping only the header windows, and judges it.</summary>
+    /// <param name="reader">The upload; read to its end, not completed.</param>
+    /// <param name="options">Settings; <see cref="UploadInspectionOptions.Default"/> when <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the inspection.</param>
+    /// <returns>The inspection, with its verdict. Problems with the image are findings, never exceptions.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="reader"/> is <see langword="null"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled, or a pending read was canceled.</exception>
+    /// <exception cref="IOException">The upload failed (for example, the connection was reset).</exception>
+    public static ValueTask<UploadInspection> InspectAsync(PipeReader reader, UploadInspectionOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        return InspectCoreAsync(reader, null, options ?? UploadInspectionOptions.Default, cancellationToken);
+    }
+
+    /// <summary>Reads an upload to its end, copying every byte to <paramref name="destination"/> as it passes, and judges it.</summary>
+    /// <param name="reader">The upload; read to its end, not completed.</param>
+    /// <param name="destination">Where the upload is stored; written in order, flushed at the end, not disposed.</param>
+    /// <param name="options">Settings; <see cref="UploadInspectionOptions.Default"/> when <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the inspection.</param>
+    /// <returns>The inspection, with its verdict. Delete what was stored when it is rejected.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="reader"/> or <paramref name="destination"/> is <see langword="null"/>.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was canceled, or a pending read was canceled.</exception>
+    /// <exception cref="IOException">The upload or the destination failed.</exception>
+    public static ValueTask<UploadInspection> InspectAsync(PipeReader reader, Stream destination, UploadInspectionOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(destination);
+        return InspectCoreAsync(reader, destination, options ?? UploadInspectionOptions.Default, cancellationToken);
+    }
+
+    private static async ValueTask<UploadInspection> InspectCoreAsync(PipeReader reader, Stream? destination, UploadInspectionOptions options, CancellationToken cancellationToken)
+    {
+        using var windows = new RetainedWindows(options.HeadWindowLength, options.TailWindowLength);
+        using IncrementalHash? hash = options.ComputeSha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+
+        await PumpAsync(reader, destination, windows, hash, options.DeclaredFormat, cancellationToken).ConfigureAwait(false);
+        if (destination is not null)
+        {
+            await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        windows.Complete();
+        string? sha256 = hash is null ? null : Convert.ToHexStringLower(hash.GetHashAndReset());
+        return await JudgeAsync(windows, options, sha256, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The read loop: every buffer is offered to the windows (and the destination and hash), then consumed
+    /// whole, so neither the pipe nor the inspector accumulates the upload. Chunk boundaries never matter: the
+    /// windows see one byte sequence whatever the segmentation.
+    /// </summary>
+    private static async ValueTask PumpAsync(
+        PipeReader reader, Stream? destination, RetainedWindows windows, IncrementalHash? hash, ImageFormat? declared, CancellationToken cancellationToken)
+    {
+        bool headLimitDecided = false;
+        while (true)
+        {
+            ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            if (result.IsCanceled)
+            {
+                // Someone called CancelPendingRead: the upload is abandoned, not finished.
+                throw new OperationCanceledException("The upload read was canceled.");
+            }
+
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            try
+            {
+                foreach (ReadOnlyMemory<byte> segment in buffer)
+                {
+                    if (destination is not null)
+                    {
+                        // The segment's memory stays valid until AdvanceTo, so it can be written without a copy.
+                        await destination.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    hash?.AppendData(segment.Span);
+                    ReadOnlySpan<byte> span = segment.Span;
+                    if (!headLimitDecided)
+                    {
+                        // Stop exactly at the probe length, decide how much head the format needs, then go on.
+                        int take = (int)Math.Min(span.Length, ImageFormatDetector.ProbeLength - windows.Length);
+                        windows.Append(span[..take]);
+                        span = span[take..];
+                        if (windows.Length >= ImageFormatDetector.ProbeLength)
+                        {
+                            headLimitDecided = true;
+                            if (IsRaw(declared, windows.Head.Span))
+                            {
+                                windows.LimitHead(ImageFormatDetector.ProbeLength);
+                            }
+                        }
+                    }
+
+                    windows.Append(span);
+                }
+            }
+            finally
+            {
+                // consumed == examined == the whole buffer: nothing is left for the pipe to hold on to.
+                reader.AdvanceTo(buffer.End);
+            }
+
+            if (result.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Raw needs no header beyond the probe: declared raw, or probed raw when nothing is declared.</summary>
+    private static bool IsRaw(ImageFormat? declared, ReadOnlySpan<byte> probe) =>
+        (declared ?? ImageFormatDetector.Detect(probe)) == ImageFormat.Raw;
+
+    private static async ValueTask<UploadInspection> JudgeAsync(RetainedWindows windows, UploadInspectionOptions options, string? sha256, CancellationToken cancellationToken)
+    {
+        string name = options.Name ?? DefaultName;
+        var judgement = new Judgement();
+        var source = new RetainedWindowSource(windows, name);
+
+        ReadOnlyMemory<byte> head = windows.Head[..Math.Min(ImageReadLimits.HeadLength, windows.HeadCount)];
+        ImageFormat probed = ImageFormatDetector.Detect(head.Span, fileName: null, imageLength: windows.Length);
+        ImageFormat? declared = options.DeclaredFormat;
+        ImageFormat used = declared ?? probed;
+        FormatSource formatSource = declared is null ? FormatSource.Probed : FormatSource.Declared;
+
+        if (options.ExpectedLength is long expected && expected != windows.Length)
+        {
+            string how = windows.Length < expected ? "ended after" : "carried";
+            judgement.Reject(UploadVerdictReason.LengthMismatch, FindingCodes.MalformedHeader, $"The upload {how} {windows.Length} bytes, but {expected} were announced.");
+        }
+
+        if (declared is ImageFormat d && d != probed)
+        {
+            string use = d == ImageFormat.Raw ? "it is used as raw, and nothing in it is read as a header" : "it is read as declared";
+            judgement.Note(FindingCodes.FormatMismatch, $"'{name}' is declared {d.GetQemuName()} but its content probes as {probed.GetQemuName()}; {use}.");
+        }
+
+        ChainLayer? layer = null;
+        IImageFormatReader? reader = FormatReaders.Get(used);
+        if (reader is null)
+        {
+            judgement.Reject(UploadVerdictReason.UnsupportedFormat, FindingCodes.UnsupportedFeature, $"'{name}': format '{used.GetQemuName()}' is not supported.");
+        }
+        else
+        {
+            LayerFacts facts = await ReadFactsAsync(reader, source, head, cancellationToken).ConfigureAwait(false);
+            if (source.HasMisses)
+            {
+                (long offset, long length) = source.Misses[0];
+                string stopped = facts.Error == HeaderError.None ? "" : $" The reader stopped: {facts.ErrorMessage}";
+                judgement.Reject(
+                    UploadVerdictReason.MetadataOutsideWindow,
+                    FindingCodes.UnsupportedFeature,
+                    $"'{name}' ({used.GetQemuName()}) keeps metadata at offset {offset} ({length} bytes), outside the bytes kept while streaming (the first {windows.HeadCount} and the last {windows.TailCount}); raise the head or tail window (at most {UploadInspectionOptions.MaxWindowLength} bytes) to inspect it.{stopped}");
+            }
+            else if (facts.Error != HeaderError.None)
+            {
+                bool unsupported = facts.Error == HeaderError.UnsupportedFeature;
+                judgement.Reject(
+                    unsupported ? UploadVerdictReason.UnsupportedFeature : UploadVerdictReason.MalformedHeader,
+                    unsupported ? FindingCodes.UnsupportedFeature : FindingCodes.MalformedHeader,
+                    $"Could not open '{name}': {facts.ErrorMessage}");
+            }
+
+            if (facts.Error == HeaderError.None)
+            {
+                layer = BuildLayer(facts, source, name, options.Name is not null, used, formatSource, probed, sha256);
+                JudgeReferences(layer, options.Policy, judgement);
+            }
+        }
+
+        UploadVerdictReason reason = judgement.Rejection ?? AcceptReason(declared, used, layer);
+        TrustDecision verdict = judgement.Rejection is null ? TrustDecision.Accepted : TrustDecision.Rejected;
+        return new UploadInspection(verdict, reason, used, formatSource, probed, windows.Length, layer, judgement.Findings.ToImmutable(), sha256, windows.PeakBufferBytes);
+    }
+
+    private static async ValueTask<LayerFacts> ReadFactsAsync(IImageFormatReader reader, RetainedWindowSource source, ReadOnlyMemory<byte> head, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // No reference opener: an upload's references are judged, never opened.
+            var context = new LayerReadContext(source, head);
+            return await reader.ReadAsync(context, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ImageFormatException ex)
+        {
+            return LayerFacts.Failed(ex.Error, ex.Message);
+        }
+    }
+
+    private static ChainLayer BuildLayer(LayerFacts facts, RetainedWindowSource source, string name, bool named, ImageFormat used, FormatSource formatSource, ImageFormat probed, string? sha256)
+    {
+        var references = ImmutableArray.CreateBuilder<ImageReference>(facts.References.Count);
+        foreach (StoredReference stored in facts.References)
+        {
+            ReferenceKind kind = QemuPaths.Classify(stored.Name);
+
+            // Without the name the upload will have, a relative reference has no directory to be relative to.
+            string? fullName = !named && kind == ReferenceKind.RelativePath ? null : QemuPaths.Combine(name, stored.Name);
+            references.Add(new ImageReference(stored.Name, stored.Role, stored.RecordedFormat, kind, fullName));
+        }
+
+        return new ChainLayer
+        {
+            Filename = name,
+            Format = used,
+            FormatSource = formatSource,
+            ProbedFormat = probed,
+            Identity = source.Identity,
+            VirtualSize = facts.VirtualSize,
+            ClusterSize = facts.ClusterSize,
+            DirtyFlag = facts.DirtyFlag,
+            Encrypted = facts.Encrypted,
+            References = references.MoveToImmutable(),
+            FormatSpecific = facts.FormatSpecific,
+            Sha256 = sha256,
+        };
+    }
+
+    /// <summary>
+    /// References of an upload are judged, never followed: a probed non-raw image may name nothing at all, and a
+    /// declared one only files in trusted locations (protocol, <c>json:</c> and Windows names never are).
+    /// </summary>
+    private static void JudgeReferences(ChainLayer layer, TrustPolicy policy, Judgement judgement)
+    {
+        foreach (ImageReference reference in layer.References)
+        {
+            if (reference.Role == ReferenceRole.ExternalDataFile)
+            {
+                judgement.Note(FindingCodes.ExternalDataFile, $"'{layer.Filename}' keeps its data in the external file '{reference.StoredName}'.");
+            }
+            else if (reference.Role == ReferenceRole.VmdkExtent)
+            {
+                judgement.Note(FindingCodes.ExternalExtent, $"'{layer.Filename}' names the extent file '{reference.StoredName}'.");
+            }
+        }
+
+        if (layer.References.IsEmpty)
+        {
+            return;
+        }
+
+        if (layer.FormatSource == FormatSource.Probed && layer.Format != ImageFormat.Raw)
+        {
+            judgement.Reject(
+                UploadVerdictReason.ProbedWithReferences,
+                FindingCodes.ProbedFormatWithReferences,
+                $"The format of '{layer.Filename}' was probed as {layer.Format.GetQemuName()} and it names {Describe(layer.References)}; a guest could have written that header. Declare the format to inspect it as such.");
+            return;
+        }
+
+        foreach (ImageReference reference in layer.References)
+        {
+            if (!reference.IsLocalPath)
+            {
+                judgement.Reject(
+                    UploadVerdictReason.ReferenceNotAllowed,
+                    FindingCodes.ProtocolReference,
+                    $"'{layer.Filename}' names '{reference.StoredName}' ({reference.Role}), a {reference.Kind.ToString().ToLowerInvariant()} reference; an upload may not name one.");
+            }
+            else if (!policy.IsLocationTrusted(reference))
+            {
+                // Missing and not allowed read the same, so an uploader learns nothing about the host's files.
+                judgement.Reject(
+                    UploadVerdictReason.ReferenceNotAllowed,
+                    FindingCodes.UnreachableImage,
+                    $"'{layer.Filename}' names '{reference.StoredName}' ({reference.Role}): missing, or not allowed by the trust policy.");
+            }
+        }
+    }
+
+    private static UploadVerdictReason AcceptReason(ImageFormat? declared, ImageFormat used, ChainLayer? layer)
+    {
+        bool hasReferences = layer is not null && !layer.References.IsEmpty;
+        return declared switch
+        {
+            ImageFormat.Raw => UploadVerdictReason.DeclaredRaw,
+            not null => hasReferences ? UploadVerdictReason.DeclaredWithTrustedReferences : UploadVerdictReason.DeclaredWithoutReferences,
+            null => used == ImageFormat.Raw ? UploadVerdictReason.ProbedRaw : UploadVerdictReason.ProbedWithoutReferences,
+        };
+    }
+
+    private static string Describe(ImmutableArray<ImageReference> references)
+    {
+        var parts = new string[references.Length];
+        for (int i = 0; i < references.Length; i++)
+        {
+            parts[i] = $"'{references[i].StoredName}' ({references[i].Role})";
+        }
+
+        return string.Join(", ", parts);
+    }
+
+    /// <summary>Findings in order, and the highest-priority rejection so far (the enum's order is the priority).</summary>
+    private sealed class Judgement
+    {
+        public ImmutableArray<ChainFinding>.Builder Findings { get; } = ImmutableArray.CreateBuilder<ChainFinding>();
+
+        public UploadVerdictReason? Rejection { get; private set; }
+
+        public void Note(string code, string message) => Findings.Add(new ChainFinding(code, 0, message));
+
+        public void Reject(UploadVerdictReason reason, string code, string message)
+        {
+            Note(code, message);
+            if (Rejection is null || reason < Rejection)
+            {
+                Rejection = reason;
+            }
+        }
+    }
+}

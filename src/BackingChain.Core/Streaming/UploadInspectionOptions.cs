@@ -1,0 +1,106 @@
+using System;
+using BackingChain.Trust;
+
+namespace BackingChain.Streaming;
+
+/// <summary>Settings of <see cref="ImageUploadInspector"/>. The defaults are the safe ones.</summary>
+public sealed class UploadInspectionOptions
+{
+    /// <summary>The default head window: 4 MiB, enough for a qcow2 cluster 0 of the largest cluster size (2 MiB) and for the regions VHDX and VMDK keep near the start.</summary>
+    public const int DefaultHeadWindowLength = 4 * 1024 * 1024;
+
+    /// <summary>The default tail window: 64 KiB, enough for the trailers kept at the end (VHD footer, DMG <c>koly</c>, VMDK stream-optimized footer).</summary>
+    public const int DefaultTailWindowLength = 64 * 1024;
+
+    /// <summary>The largest head or tail window that may be configured: 64 MiB.</summary>
+    public const int MaxWindowLength = 64 * 1024 * 1024;
+
+    /// <summary>The smallest head window: the 512 bytes qemu's probe reads.</summary>
+    public const int MinHeadWindowLength = 512;
+
+    private readonly int _headWindowLength = DefaultHeadWindowLength;
+    private readonly int _tailWindowLength = DefaultTailWindowLength;
+    private readonly long? _expectedLength;
+
+    /// <summary>Gets the shared default options: format probed, <see cref="TrustPolicy.Default"/>, default windows.</summary>
+    public static UploadInspectionOptions Default { get; } = new();
+
+    /// <summary>
+    /// Gets the format the caller declares for the upload (like <c>qemu-img -f</c>), or <see langword="null"/> to
+    /// probe it. A declared format is used whatever the content says; a declared raw upload names nothing.
+    /// </summary>
+    public ImageFormat? DeclaredFormat { get; init; }
+
+    /// <summary>
+    /// Gets the name the upload will be stored under, or <see langword="null"/>. Relative references are resolved
+    /// against its directory (qemu's rule) before the policy judges them; without a name they cannot be resolved
+    /// and only the policy's <see cref="TrustPolicy.Callback"/> can trust them. Also used in messages.
+    /// </summary>
+    public string? Name { get; init; }
+
+    /// <summary>
+    /// Gets the trust policy that judges the files the upload names. Default <see cref="TrustPolicy.Default"/>,
+    /// which trusts no location, so every reference is rejected. Only the policy's trusted roots and callback are
+    /// consulted: references of an upload are never followed, so its follow settings do not apply.
+    /// </summary>
+    public TrustPolicy Policy { get; init; } = TrustPolicy.Default;
+
+    /// <summary>
+    /// Gets the number of leading bytes kept for the format reader. Default
+    /// <see cref="DefaultHeadWindowLength"/>; between <see cref="MinHeadWindowLength"/> and
+    /// <see cref="MaxWindowLength"/>. A raw upload keeps only the 512 bytes of the probe.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
+    public int HeadWindowLength
+    {
+        get => _headWindowLength;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, MinHeadWindowLength);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, MaxWindowLength);
+            _headWindowLength = value;
+        }
+    }
+
+    /// <summary>
+    /// Gets the number of trailing bytes kept (in a ring, while streaming) for formats whose metadata is at the end.
+    /// Default <see cref="DefaultTailWindowLength"/>; between 0 and <see cref="MaxWindowLength"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
+    public int TailWindowLength
+    {
+        get => _tailWindowLength;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, MaxWindowLength);
+            _tailWindowLength = value;
+        }
+    }
+
+    /// <summary>
+    /// Gets whether to compute the SHA-256 of the whole upload as it streams past (reported in
+    /// <see cref="UploadInspection.Sha256"/>, ready to be pinned with <see cref="TrustPolicy.TrustedDigests"/>
+    /// once the upload is stored). Default <see langword="false"/>: hashing costs CPU on every byte.
+    /// </summary>
+    public bool ComputeSha256 { get; init; }
+
+    /// <summary>
+    /// Gets the length the sender announced (an HTTP <c>Content-Length</c>, for example), or <see langword="null"/>.
+    /// An upload that ends before it, or carries more, is rejected with <see cref="UploadVerdictReason.LengthMismatch"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public long? ExpectedLength
+    {
+        get => _expectedLength;
+        init
+        {
+            if (value is long length)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(length);
+            }
+
+            _expectedLength = value;
+        }
+    }
+}
