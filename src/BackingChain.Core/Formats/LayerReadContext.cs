@@ -52,6 +52,11 @@ internal sealed class LayerReadContext
             return Head[..count];
         }
 
+        if (Source is IRetainedImageSource retained)
+        {
+            return retained.GetRetained(offset, count);
+        }
+
         byte[] buffer = new byte[count];
         int read = await Source.ReadAtAsync(offset, buffer, cancellationToken).ConfigureAwait(false);
         return buffer.AsMemory(0, read);

@@ -1,0 +1,14 @@
+using System;
+
+namespace BackingChain.Formats;
+
+/// <summary>
+/// A source whose readable bytes are already held in memory (the streaming inspector's retained windows). The
+/// read context takes a view from it instead of allocating a buffer and copying, so a header that asks for a
+/// large range the source does not hold costs nothing.
+/// </summary>
+internal interface IRetainedImageSource
+{
+    /// <summary>The bytes of a range already clipped to the image length, or an empty view when they are not all held.</summary>
+    ReadOnlyMemory<byte> GetRetained(long offset, int count);
+}
