@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Formats;
 using BackingChain.Sources;
 
 namespace BackingChain.Streaming;
@@ -12,7 +13,7 @@ namespace BackingChain.Streaming;
 /// that was not retained returns nothing and is recorded as a miss; the inspector turns misses into a
 /// finding and a rejection instead of ever buffering more.
 /// </summary>
-internal sealed class RetainedWindowSource : IImageSource
+internal sealed class RetainedWindowSource : IImageSource, IRetainedImageSource
 {
     private const int MaxRecordedMisses = 16;
 
