@@ -251,6 +251,12 @@ public static class ImageUploadInspector
         {
             return LayerFacts.Failed(ex.Error, ex.Message);
         }
+        catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or OverflowException or DivideByZeroException)
+        {
+            // A reader must only throw ImageFormatException; if hostile bytes still trip a runtime check, the gate
+            // fails closed with a finding instead of turning an upload into a server error.
+            return LayerFacts.Failed(HeaderError.Inconsistent, $"the {reader.Format.GetQemuName()} reader could not read this header ({ex.GetType().Name}).");
+        }
     }
 
     private static ChainLayer BuildLayer(LayerFacts facts, RetainedWindowSource source, string name, bool named, ImageFormat used, FormatSource formatSource, ImageFormat probed, string? sha256)

@@ -1,0 +1,447 @@
+using System;
+using System.Buffers.Binary;
+using System.IO;
+using System.IO.Pipelines;
+using System.Linq;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain.Chain;
+using BackingChain.Streaming;
+using BackingChain.Tests.Infrastructure;
+using BackingChain.Trust;
+using static BackingChain.Tests.Streaming.UploadTestHelpers;
+
+namespace BackingChain.Tests.Streaming;
+
+public sealed class ImageUploadInspectorTests
+{
+    private const long TwoGiB = 2L * 1024 * 1024 * 1024;
+    private const int MiB = 1024 * 1024;
+
+    [Fact]
+    public async Task InspectAsync_EmptyUpload_IsAcceptedAsProbedRaw()
+    {
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync([]);
+
+        Assert.Equal(TrustDecision.Accepted, inspection.Verdict);
+        Assert.Equal(UploadVerdictReason.ProbedRaw, inspection.Reason);
+        Assert.Equal(ImageFormat.Raw, inspection.Format);
+        Assert.Equal(0, inspection.Length);
+        Assert.Equal(0, inspection.VirtualSize);
+        Assert.Empty(inspection.Findings);
+    }
+
+    [Fact]
+    public async Task InspectAsync_RawBytes_VirtualSizeIsLengthRoundedUpTo512()
+    {
+        byte[] data = Enumerable.Range(0, 10_000).Select(i => (byte)(i * 31 + 7)).ToArray();
+
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync(data);
+
+        Assert.True(inspection.IsAccepted);
+        Assert.Equal(UploadVerdictReason.ProbedRaw, inspection.Reason);
+        Assert.Equal(10_000, inspection.Length);
+        Assert.Equal(10_240, inspection.VirtualSize);
+        Assert.Null(inspection.DeclaredFormat);
+    }
+
+    [Fact]
+    public async Task InspectAsync_TwoGiBOfZeros_StreamsWithoutHoldingIt()
+    {
+        var reader = ChunkedPipeReader.PrefixThenZeros([], TwoGiB, MiB);
+        var options = new UploadInspectionOptions { ExpectedLength = TwoGiB };
+
+        UploadInspection inspection = await ImageUploadInspector.InspectAsync(reader, options);
+
+        Assert.True(inspection.IsAccepted);
+        Assert.Equal(UploadVerdictReason.ProbedRaw, inspection.Reason);
+        Assert.Equal(TwoGiB, inspection.Length);
+        Assert.Equal(TwoGiB, inspection.VirtualSize);
+
+        // Raw keeps only the probe (in the first, 64 KiB, head buffer) and the 64 KiB tail ring.
+        Assert.True(inspection.PeakBufferBytes <= 128 * 1024, $"held {inspection.PeakBufferBytes} bytes");
+        Assert.True(reader.MaxBufferLength <= MiB, $"the pipe held {reader.MaxBufferLength} bytes");
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_TwoGiBQcow2Upload_HoldsOnlyItsWindows()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "2G");
+        byte[] header = File.ReadAllBytes(dir["image.qcow2"]);
+
+        // The qcow2 header followed by 2 GiB of zeros, as a fully preallocated image would arrive.
+        var reader = ChunkedPipeReader.PrefixThenZeros(header, TwoGiB, MiB);
+        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2, ExpectedLength = TwoGiB };
+
+        UploadInspection inspection = await ImageUploadInspector.InspectAsync(reader, options);
+
+        Assert.True(inspection.IsAccepted, Describe(inspection));
+        Assert.Equal(UploadVerdictReason.DeclaredWithoutReferences, inspection.Reason);
+        Assert.Equal(TwoGiB, inspection.VirtualSize);
+        Assert.Equal(TwoGiB, inspection.Length);
+        long bound = UploadInspectionOptions.DefaultHeadWindowLength + UploadInspectionOptions.DefaultTailWindowLength + (64 * 1024);
+        Assert.True(inspection.PeakBufferBytes <= bound, $"held {inspection.PeakBufferBytes} bytes, bound {bound}");
+        Assert.True(reader.MaxBufferLength <= MiB);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_GuestWrittenQcow2HeaderInRawDisk_DeclaredRawIsAccepted()
+    {
+        byte[] disk = GuestDiskWithQcow2Header("/etc/passwd");
+
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync(disk, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Raw });
+
+        Assert.Equal(TrustDecision.Accepted, inspection.Verdict);
+        Assert.Equal(UploadVerdictReason.DeclaredRaw, inspection.Reason);
+        Assert.Equal(ImageFormat.Raw, inspection.Format);
+        Assert.Equal(ImageFormat.Raw, inspection.DeclaredFormat);
+        Assert.Equal(ImageFormat.Qcow2, inspection.ProbedFormat);
+        Assert.Equal(disk.Length, inspection.VirtualSize);
+        Assert.Empty(inspection.References);
+        ChainFinding mismatch = Assert.Single(inspection.Findings);
+        Assert.Equal(FindingCodes.FormatMismatch, mismatch.Code);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_GuestWrittenQcow2HeaderInRawDisk_UndeclaredIsRejectedWithTheReference()
+    {
+        byte[] disk = GuestDiskWithQcow2Header("/etc/passwd");
+
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync(disk);
+
+        Assert.Equal(TrustDecision.Rejected, inspection.Verdict);
+        Assert.Equal(UploadVerdictReason.ProbedWithReferences, inspection.Reason);
+        Assert.Equal(ImageFormat.Qcow2, inspection.Format);
+        Assert.Equal(FormatSource.Probed, inspection.FormatSource);
+        ImageReference reference = Assert.Single(inspection.References);
+        Assert.Equal("/etc/passwd", reference.StoredName);
+        Assert.Equal(ReferenceRole.BackingFile, reference.Role);
+        Assert.Equal(ReferenceKind.AbsolutePath, reference.Kind);
+        Assert.Equal("raw", reference.RecordedFormat);
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.ProbedFormatWithReferences && f.Message.Contains("/etc/passwd", StringComparison.Ordinal));
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_ProbedQcow2WithTrustedBacking_IsStillRejected()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "top.qcow2", "1M");
+        var options = new UploadInspectionOptions { Name = dir["upload.qcow2"], Policy = new TrustPolicy { TrustedRoots = [dir.Path] } };
+
+        UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["top.qcow2"]), 4096, options);
+
+        Assert.Equal(UploadVerdictReason.ProbedWithReferences, inspection.Reason);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_DeclaredQcow2WithBackingInTrustedRoot_IsAccepted()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "top.qcow2", "1M");
+        var options = new UploadInspectionOptions
+        {
+            DeclaredFormat = ImageFormat.Qcow2,
+            Name = dir["upload.qcow2"],
+            Policy = new TrustPolicy { TrustedRoots = [dir.Path] },
+        };
+
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync(File.ReadAllBytes(dir["top.qcow2"]), options, smallestChunk: 7);
+
+        Assert.True(inspection.IsAccepted, Describe(inspection));
+        Assert.Equal(UploadVerdictReason.DeclaredWithTrustedReferences, inspection.Reason);
+        ImageReference reference = Assert.Single(inspection.References);
+        Assert.Equal(ReferenceKind.RelativePath, reference.Kind);
+        Assert.Equal(dir["base.raw"], reference.FullName);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_DeclaredQcow2NamingHostFile_IsRejectedAsUnreachable()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", "top.qcow2", "1M");
+        var options = new UploadInspectionOptions
+        {
+            DeclaredFormat = ImageFormat.Qcow2,
+            Policy = new TrustPolicy { TrustedRoots = [dir.Path] },
+        };
+
+        UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["top.qcow2"]), 4096, options);
+
+        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        ChainFinding finding = Assert.Single(inspection.Findings);
+        Assert.Equal(FindingCodes.UnreachableImage, finding.Code);
+        Assert.Contains("missing, or not allowed", finding.Message, StringComparison.Ordinal);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_RelativeBackingWithoutUploadName_CannotBeTrusted()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "top.qcow2", "1M");
+        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2, Policy = new TrustPolicy { TrustedRoots = [dir.Path] } };
+
+        UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["top.qcow2"]), 4096, options);
+
+        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        Assert.Null(Assert.Single(inspection.References).FullName);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_ExternalDataFile_IsReportedAndRejected()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-o", "data_file=data.raw", "image.qcow2", "1M");
+
+        UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["image.qcow2"]), 4096, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2 });
+
+        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        ImageReference reference = Assert.Single(inspection.References);
+        Assert.Equal(ReferenceRole.ExternalDataFile, reference.Role);
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.ExternalDataFile);
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.UnreachableImage);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_ProtocolBacking_IsRejectedEvenWhenTheCallbackTrustsEverything()
+    {
+        using var dir = new ScratchDirectory();
+        const string Placeholder = "xxxxxxxxxxxxxxxxxxxxxxxxx";
+        const string Protocol = "nbd://attacker.example/x";
+        File.WriteAllBytes(dir[Placeholder[..Protocol.Length]], new byte[512]);
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", Placeholder[..Protocol.Length], "-F", "raw", "top.qcow2", "1M");
+        byte[] image = Replace(File.ReadAllBytes(dir["top.qcow2"]), Placeholder[..Protocol.Length], Protocol);
+        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2, Policy = new TrustPolicy { Callback = new TrustEverything() } };
+
+        UploadInspection inspection = await InspectAsync(image, 7, options);
+
+        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        Assert.Equal(ReferenceKind.Protocol, Assert.Single(inspection.References).Kind);
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.ProtocolReference);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_UnknownIncompatibleFeature_IsRejected()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
+        byte[] image = File.ReadAllBytes(dir["image.qcow2"]);
+        image[72] |= 0x80; // incompatible_features bit 63
+
+        UploadInspection inspection = await InspectAsync(image, 4096);
+
+        Assert.Equal(UploadVerdictReason.UnsupportedFeature, inspection.Reason);
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.UnsupportedFeature);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_UploadCutInsideTheHeader_IsMalformed()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", "image.qcow2", "1M");
+        byte[] image = File.ReadAllBytes(dir["image.qcow2"]).AsSpan(0, 150).ToArray();
+
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync(image, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2 });
+
+        Assert.Equal(TrustDecision.Rejected, inspection.Verdict);
+        Assert.Equal(UploadVerdictReason.MalformedHeader, inspection.Reason);
+        Assert.Null(inspection.VirtualSize);
+        Assert.Equal(150, inspection.Length);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_UploadShorterThanAnnounced_IsRejected()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
+        byte[] full = File.ReadAllBytes(dir["image.qcow2"]);
+        byte[] cut = full.AsSpan(0, full.Length - 1000).ToArray();
+
+        UploadInspection inspection = await InspectAsync(cut, 4096, new UploadInspectionOptions { ExpectedLength = full.Length });
+
+        Assert.Equal(UploadVerdictReason.LengthMismatch, inspection.Reason);
+        Assert.Equal(1048576, inspection.VirtualSize); // the header was still read and reported
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.MalformedHeader && f.Message.Contains("ended after", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task InspectAsync_UploadLongerThanAnnounced_IsRejected()
+    {
+        UploadInspection inspection = await InspectAsync(new byte[2000], 7, new UploadInspectionOptions { ExpectedLength = 1000 });
+
+        Assert.Equal(UploadVerdictReason.LengthMismatch, inspection.Reason);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_SnapshotTableOutsideTheWindows_IsRejectedNotBuffered()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
+        QemuImg.Run(dir.Path, "snapshot", "-c", "first", "image.qcow2");
+        byte[] image = File.ReadAllBytes(dir["image.qcow2"]);
+        var small = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2, HeadWindowLength = 64 * 1024, TailWindowLength = 0 };
+
+        UploadInspection narrow = await InspectWithEveryChunkSizeAsync(image, small, smallestChunk: 7);
+
+        Assert.Equal(UploadVerdictReason.MetadataOutsideWindow, narrow.Reason);
+        ChainFinding finding = Assert.Single(narrow.Findings);
+        Assert.Equal(FindingCodes.UnsupportedFeature, finding.Code);
+        Assert.Contains("outside the bytes kept", finding.Message, StringComparison.Ordinal);
+        Assert.True(narrow.PeakBufferBytes <= 64 * 1024);
+        Assert.Equal(1048576, narrow.VirtualSize);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_SnapshotTableInsideTheDefaultHead_IsAccepted()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
+        QemuImg.Run(dir.Path, "snapshot", "-c", "first", "image.qcow2");
+
+        UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["image.qcow2"]), 4096);
+
+        Assert.True(inspection.IsAccepted, Describe(inspection));
+        Assert.Equal(UploadVerdictReason.ProbedWithoutReferences, inspection.Reason);
+    }
+
+    [Fact]
+    public async Task InspectAsync_UnknownDeclaredFormat_IsRejectedAsUnsupported()
+    {
+        UploadInspection inspection = await InspectAsync(new byte[4096], 4096, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Unknown });
+
+        Assert.Equal(UploadVerdictReason.UnsupportedFormat, inspection.Reason);
+        Assert.Null(inspection.Layer);
+    }
+
+    [Fact]
+    public async Task InspectAsync_DeclaredQcow2OverZeros_IsMalformedWithAMismatchFinding()
+    {
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync(new byte[3000], new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2 });
+
+        Assert.Equal(UploadVerdictReason.MalformedHeader, inspection.Reason);
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.FormatMismatch);
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.MalformedHeader);
+    }
+
+    [Fact]
+    public async Task InspectAsync_CopiesEveryByteToTheDestinationAndHashesThem()
+    {
+        byte[] data = RandomNumberGenerator.GetBytes(300_000);
+        using var destination = new MemoryStream();
+        var reader = ChunkedPipeReader.Over(data, 7919);
+
+        UploadInspection inspection = await ImageUploadInspector.InspectAsync(reader, destination, new UploadInspectionOptions { ComputeSha256 = true });
+
+        Assert.Equal(data, destination.ToArray());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(data)), inspection.Sha256);
+    }
+
+    [Fact]
+    public async Task InspectAsync_CanceledBeforeStart_Throws()
+    {
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            async () => await ImageUploadInspector.InspectAsync(ChunkedPipeReader.Over(new byte[100], 10), null, cts.Token));
+    }
+
+    [Fact]
+    public async Task InspectAsync_CanceledMidStream_ThrowsAndStopsReading()
+    {
+        using var cts = new CancellationTokenSource();
+        var reader = ChunkedPipeReader.PrefixThenZeros([], TwoGiB, 4096);
+        reader.AfterChunk = produced =>
+        {
+            if (produced >= 1024 * 1024)
+            {
+                cts.Cancel();
+            }
+        };
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            async () => await ImageUploadInspector.InspectAsync(reader, null, cts.Token));
+        Assert.Equal(1024 * 1024, reader.Produced);
+    }
+
+    [Fact]
+    public async Task InspectAsync_PendingReadCanceled_Throws()
+    {
+        var reader = ChunkedPipeReader.Over(new byte[100_000], 1000);
+        reader.CancelPendingRead();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await ImageUploadInspector.InspectAsync(reader));
+    }
+
+    [Fact]
+    public async Task InspectAsync_OverARealPipe_MatchesTheChunkedReader()
+    {
+        byte[] data = RandomNumberGenerator.GetBytes(200_000);
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8192, resumeWriterThreshold: 4096, useSynchronizationContext: false));
+        Task writer = Task.Run(async () =>
+        {
+            for (int offset = 0; offset < data.Length; offset += 1237)
+            {
+                await pipe.Writer.WriteAsync(data.AsMemory(offset, Math.Min(1237, data.Length - offset)));
+            }
+
+            await pipe.Writer.CompleteAsync();
+        });
+
+        UploadInspection viaPipe = await ImageUploadInspector.InspectAsync(pipe.Reader);
+        await writer;
+        UploadInspection viaChunks = await InspectAsync(data, 4096);
+
+        Assert.Equal(Describe(viaChunks), Describe(viaPipe));
+    }
+
+    [Fact]
+    public async Task InspectAsync_ReaderFailure_Propagates()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(new byte[1000]);
+        await pipe.Writer.CompleteAsync(new IOException("connection reset"));
+
+        await Assert.ThrowsAsync<IOException>(async () => await ImageUploadInspector.InspectAsync(pipe.Reader));
+    }
+
+    [Fact]
+    public void Options_RejectWindowsOutOfRange()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new UploadInspectionOptions { HeadWindowLength = 511 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new UploadInspectionOptions { HeadWindowLength = UploadInspectionOptions.MaxWindowLength + 1 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new UploadInspectionOptions { TailWindowLength = -1 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new UploadInspectionOptions { ExpectedLength = -1 });
+    }
+
+    /// <summary>A raw guest disk whose guest wrote a qcow2 header (made by qemu-img) naming <paramref name="backing"/> into sector 0.</summary>
+    internal static byte[] GuestDiskWithQcow2Header(string backing)
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", backing, "-F", "raw", "evil.qcow2", "1M");
+        byte[] header = File.ReadAllBytes(dir["evil.qcow2"]).AsSpan(0, 4096).ToArray();
+        byte[] disk = new byte[1024 * 1024];
+        header.CopyTo(disk, 0);
+        Assert.Equal(0x514649FBu, BinaryPrimitives.ReadUInt32BigEndian(disk));
+        return disk;
+    }
+
+    private static byte[] Replace(byte[] image, string from, string to)
+    {
+        byte[] needle = Encoding.ASCII.GetBytes(from);
+        int at = image.AsSpan().IndexOf(needle);
+        Assert.True(at > 0);
+        Encoding.ASCII.GetBytes(to).CopyTo(image, at);
+        return image;
+    }
+
+    private sealed class TrustEverything : IImageTrust
+    {
+        public bool IsTrusted(ImageReference reference, string? canonicalPath) => true;
+    }
+}
