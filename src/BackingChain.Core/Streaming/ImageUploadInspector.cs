@@ -121,13 +121,15 @@ public static class ImageUploadInspector
         while (true)
         {
             ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadOnlySequence<byte> buffer = result.Buffer;
             if (result.IsCanceled)
             {
-                // Someone called CancelPendingRead: the upload is abandoned, not finished.
+                // Someone called CancelPendingRead: the upload is abandoned, not finished. Nothing of this buffer was
+                // used, so none of it is consumed and the reader is left ready for its owner's next read.
+                reader.AdvanceTo(buffer.Start);
                 throw new OperationCanceledException("The upload read was canceled.");
             }
 
-            ReadOnlySequence<byte> buffer = result.Buffer;
             try
             {
                 foreach (ReadOnlyMemory<byte> segment in buffer)

@@ -96,7 +96,9 @@ internal sealed class ChunkedPipeReader : PipeReader
         if (_cancelNext)
         {
             _cancelNext = false;
-            return new ReadResult(ReadOnlySequence<byte>.Empty, isCanceled: true, isCompleted: false);
+            _lastBuffer = Build(_pending);
+            _inRead = true;
+            return new ReadResult(_lastBuffer, isCanceled: true, isCompleted: false);
         }
 
         if (_examinedAll && Produced < _length)

@@ -379,6 +379,20 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
+    public async Task InspectAsync_PendingReadCanceledOnARealPipe_LeavesTheReaderUsable()
+    {
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(new byte[1000]);
+        pipe.Reader.CancelPendingRead();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await ImageUploadInspector.InspectAsync(pipe.Reader));
+
+        ReadResult next = await pipe.Reader.ReadAsync();
+        Assert.Equal(1000, next.Buffer.Length);
+        pipe.Reader.AdvanceTo(next.Buffer.End);
+    }
+
+    [Fact]
     public async Task InspectAsync_OverARealPipe_MatchesTheChunkedReader()
     {
         byte[] data = RandomNumberGenerator.GetBytes(200_000);
