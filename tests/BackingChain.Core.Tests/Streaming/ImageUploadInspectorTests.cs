@@ -297,6 +297,25 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
+    public async Task InspectAsync_SnapshotTableAtTheEnd_IsServedFromTheTailRing()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
+        QemuImg.Run(dir.Path, "snapshot", "-c", "first", "image.qcow2");
+        byte[] image = File.ReadAllBytes(dir["image.qcow2"]);
+        ulong snapshotsOffset = BinaryPrimitives.ReadUInt64BigEndian(image.AsSpan(64));
+        Assert.True((long)snapshotsOffset > 64 * 1024 && image.Length - (long)snapshotsOffset < 64 * 1024, "qemu-img put the snapshot table elsewhere");
+        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2, HeadWindowLength = 64 * 1024, TailWindowLength = 64 * 1024 };
+
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync(image, options, smallestChunk: 7);
+
+        Assert.True(inspection.IsAccepted, Describe(inspection));
+        var info = (BackingChain.Formats.Qcow2.Qcow2FormatInfo)inspection.Layer!.FormatSpecific!;
+        Assert.Equal("first", Assert.Single(info.Snapshots).Name);
+        Assert.True(inspection.PeakBufferBytes <= 128 * 1024);
+    }
+
+    [QemuImgFact]
     public async Task InspectAsync_SnapshotTableInsideTheDefaultHead_IsAccepted()
     {
         using var dir = new ScratchDirectory();
