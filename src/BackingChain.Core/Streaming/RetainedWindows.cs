@@ -180,15 +180,16 @@ internal sealed class RetainedWindows : IDisposable
 
     public void Dispose()
     {
+        // Cleared on return: the bytes are a guest's disk, and pooled arrays are handed to unrelated code next.
         if (_head.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(_head);
+            ArrayPool<byte>.Shared.Return(_head, clearArray: true);
             _head = [];
         }
 
         if (_ring is not null)
         {
-            ArrayPool<byte>.Shared.Return(_ring);
+            ArrayPool<byte>.Shared.Return(_ring, clearArray: true);
             _ring = null;
         }
 
@@ -211,7 +212,7 @@ internal sealed class RetainedWindows : IDisposable
         _head.AsSpan(0, _headCount).CopyTo(grown);
         if (_head.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(_head);
+            ArrayPool<byte>.Shared.Return(_head, clearArray: true);
         }
 
         _head = grown;

@@ -316,6 +316,33 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
+    public async Task InspectAsync_HeaderAskingFor64MiBOutsideTheWindows_AllocatesNothingLikeIt()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "2G");
+        QemuImg.Run(dir.Path, "bitmap", "--add", "image.qcow2", "b1");
+        byte[] header = File.ReadAllBytes(dir["image.qcow2"]);
+
+        // Point the bitmap directory at 1 GiB and make it as large as qemu allows (1024 * 65535 bytes).
+        int extension = FindExtension(header, 0x23852875);
+        BinaryPrimitives.WriteUInt64BigEndian(header.AsSpan(extension + 8 + 8), 1024UL * 65535);
+        BinaryPrimitives.WriteUInt64BigEndian(header.AsSpan(extension + 8 + 16), 1UL << 30);
+        var reader = ChunkedPipeReader.PrefixThenZeros(header, TwoGiB, MiB);
+        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2 };
+
+        // Everything here completes synchronously, so the thread's allocation counter sees the whole inspection.
+        int thread = Environment.CurrentManagedThreadId;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        UploadInspection inspection = await ImageUploadInspector.InspectAsync(reader, options);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(thread, Environment.CurrentManagedThreadId);
+
+        Assert.Equal(UploadVerdictReason.MetadataOutsideWindow, inspection.Reason);
+        Assert.Contains("offset 1073741824", Assert.Single(inspection.Findings).Message, StringComparison.Ordinal);
+        Assert.True(allocated < 16 * MiB, $"allocated {allocated} bytes");
+    }
+
+    [QemuImgFact]
     public async Task InspectAsync_SnapshotTableInsideTheDefaultHead_IsAccepted()
     {
         using var dir = new ScratchDirectory();
@@ -462,6 +489,22 @@ public sealed class ImageUploadInspectorTests
         header.CopyTo(disk, 0);
         Assert.Equal(0x514649FBu, BinaryPrimitives.ReadUInt32BigEndian(disk));
         return disk;
+    }
+
+    private static int FindExtension(byte[] qcow2, uint type)
+    {
+        int offset = (int)BinaryPrimitives.ReadUInt32BigEndian(qcow2.AsSpan(100));
+        while (true)
+        {
+            uint found = BinaryPrimitives.ReadUInt32BigEndian(qcow2.AsSpan(offset));
+            Assert.NotEqual(0u, found);
+            if (found == type)
+            {
+                return offset;
+            }
+
+            offset += 8 + (int)((BinaryPrimitives.ReadUInt32BigEndian(qcow2.AsSpan(offset + 4)) + 7) & ~7u);
+        }
     }
 
     private static byte[] Replace(byte[] image, string from, string to)
