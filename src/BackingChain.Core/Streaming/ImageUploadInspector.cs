@@ -1,5 +1,6 @@
 using System;
 using System.Buffers;
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.IO;
 using System.IO.Pipelines;
@@ -9,6 +10,7 @@ using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Detection;
 using BackingChain.Formats;
+using BackingChain.Sources;
 using BackingChain.Trust;
 
 namespace BackingChain.Streaming;
@@ -203,6 +205,7 @@ public static class ImageUploadInspector
         }
 
         ChainLayer? layer = null;
+        ImmutableArray<ImageReference> references = ImmutableArray<ImageReference>.Empty;
         IImageFormatReader? reader = FormatReaders.Get(used);
         if (reader is null)
         {
@@ -210,7 +213,21 @@ public static class ImageUploadInspector
         }
         else
         {
-            LayerFacts facts = await ReadFactsAsync(reader, source, head, cancellationToken).ConfigureAwait(false);
+            var needed = new List<StoredReference>();
+            LayerFacts facts = await ReadFactsAsync(reader, source, head, needed, cancellationToken).ConfigureAwait(false);
+            string? resolveAgainst = options.Name;
+            if (facts.Error == HeaderError.None)
+            {
+                references = Classify(facts.References, resolveAgainst);
+                layer = BuildLayer(facts, source, name, used, formatSource, probed, references, sha256);
+            }
+            else if (needed.Count > 0)
+            {
+                // The reader had to open a file the image names (a VMDK extent) to describe it, and uploads open
+                // nothing: report what it names and judge that, rather than the reader's "could not open".
+                references = Classify(needed, resolveAgainst);
+            }
+
             if (source.HasMisses)
             {
                 (long offset, long length) = source.Misses[0];
@@ -220,7 +237,7 @@ public static class ImageUploadInspector
                     FindingCodes.UnsupportedFeature,
                     $"'{name}' ({used.GetQemuName()}) keeps metadata at offset {offset} ({length} bytes), outside the bytes kept while streaming (the first {windows.HeadCount} and the last {windows.TailCount}); raise the head or tail window (at most {UploadInspectionOptions.MaxWindowLength} bytes) to inspect it.{stopped}");
             }
-            else if (facts.Error != HeaderError.None)
+            else if (facts.Error != HeaderError.None && needed.Count == 0)
             {
                 bool unsupported = facts.Error == HeaderError.UnsupportedFeature;
                 judgement.Reject(
@@ -229,24 +246,33 @@ public static class ImageUploadInspector
                     $"Could not open '{name}': {facts.ErrorMessage}");
             }
 
-            if (facts.Error == HeaderError.None)
+            JudgeReferences(name, used, formatSource, references, options.Policy, judgement);
+            if (facts.Error != HeaderError.None && needed.Count > 0 && judgement.Rejection is null)
             {
-                layer = BuildLayer(facts, source, name, options.Name is not null, used, formatSource, probed, sha256);
-                JudgeReferences(layer, options.Policy, judgement);
+                // Every file it names is trusted, but it cannot be described without opening one.
+                judgement.Reject(
+                    UploadVerdictReason.ReferenceNotAllowed,
+                    FindingCodes.UnreachableImage,
+                    $"'{name}' can only be described by opening '{needed[0].Name}' ({needed[0].Role}), and an upload's references are never opened.");
             }
         }
 
-        UploadVerdictReason reason = judgement.Rejection ?? AcceptReason(declared, used, layer);
+        UploadVerdictReason reason = judgement.Rejection ?? AcceptReason(declared, used, references);
         TrustDecision verdict = judgement.Rejection is null ? TrustDecision.Accepted : TrustDecision.Rejected;
-        return new UploadInspection(verdict, reason, used, formatSource, probed, windows.Length, layer, judgement.Findings.ToImmutable(), sha256, windows.PeakBufferBytes);
+        return new UploadInspection(verdict, reason, used, formatSource, probed, windows.Length, layer, references, judgement.Findings.ToImmutable(), sha256, windows.PeakBufferBytes);
     }
 
-    private static async ValueTask<LayerFacts> ReadFactsAsync(IImageFormatReader reader, RetainedWindowSource source, ReadOnlyMemory<byte> head, CancellationToken cancellationToken)
+    private static async ValueTask<LayerFacts> ReadFactsAsync(
+        IImageFormatReader reader, RetainedWindowSource source, ReadOnlyMemory<byte> head, List<StoredReference> needed, CancellationToken cancellationToken)
     {
         try
         {
-            // No reference opener: an upload's references are judged, never opened.
-            var context = new LayerReadContext(source, head);
+            // The opener records what the reader asks for and opens nothing: an upload's references are judged, never followed.
+            var context = new LayerReadContext(source, head, (reference, _) =>
+            {
+                needed.Add(reference);
+                return new ValueTask<IImageSource?>((IImageSource?)null);
+            });
             return await reader.ReadAsync(context, cancellationToken).ConfigureAwait(false);
         }
         catch (ImageFormatException ex)
@@ -261,19 +287,27 @@ public static class ImageUploadInspector
         }
     }
 
-    private static ChainLayer BuildLayer(LayerFacts facts, RetainedWindowSource source, string name, bool named, ImageFormat used, FormatSource formatSource, ImageFormat probed, string? sha256)
+    /// <summary>Classifies stored names by qemu's rules; relative ones resolve against the upload's future name, when given.</summary>
+    private static ImmutableArray<ImageReference> Classify(IReadOnlyList<StoredReference> stored, string? resolveAgainst)
     {
-        var references = ImmutableArray.CreateBuilder<ImageReference>(facts.References.Count);
-        foreach (StoredReference stored in facts.References)
+        var references = ImmutableArray.CreateBuilder<ImageReference>(stored.Count);
+        foreach (StoredReference reference in stored)
         {
-            ReferenceKind kind = QemuPaths.Classify(stored.Name);
+            ReferenceKind kind = QemuPaths.Classify(reference.Name);
 
             // Without the name the upload will have, a relative reference has no directory to be relative to.
-            string? fullName = !named && kind == ReferenceKind.RelativePath ? null : QemuPaths.Combine(name, stored.Name);
-            references.Add(new ImageReference(stored.Name, stored.Role, stored.RecordedFormat, kind, fullName));
+            string? fullName = resolveAgainst is null
+                ? (kind == ReferenceKind.RelativePath ? null : QemuPaths.Combine("", reference.Name))
+                : QemuPaths.Combine(resolveAgainst, reference.Name);
+            references.Add(new ImageReference(reference.Name, reference.Role, reference.RecordedFormat, kind, fullName));
         }
 
-        return new ChainLayer
+        return references.MoveToImmutable();
+    }
+
+    private static ChainLayer BuildLayer(
+        LayerFacts facts, RetainedWindowSource source, string name, ImageFormat used, FormatSource formatSource, ImageFormat probed, ImmutableArray<ImageReference> references, string? sha256) =>
+        new()
         {
             Filename = name,
             Format = used,
@@ -284,52 +318,51 @@ public static class ImageUploadInspector
             ClusterSize = facts.ClusterSize,
             DirtyFlag = facts.DirtyFlag,
             Encrypted = facts.Encrypted,
-            References = references.MoveToImmutable(),
+            References = references,
             FormatSpecific = facts.FormatSpecific,
             Sha256 = sha256,
         };
-    }
 
     /// <summary>
     /// References of an upload are judged, never followed: a probed non-raw image may name nothing at all, and a
     /// declared one only files in trusted locations (protocol, <c>json:</c> and Windows names never are).
     /// </summary>
-    private static void JudgeReferences(ChainLayer layer, TrustPolicy policy, Judgement judgement)
+    private static void JudgeReferences(string name, ImageFormat format, FormatSource formatSource, ImmutableArray<ImageReference> references, TrustPolicy policy, Judgement judgement)
     {
-        foreach (ImageReference reference in layer.References)
+        foreach (ImageReference reference in references)
         {
             if (reference.Role == ReferenceRole.ExternalDataFile)
             {
-                judgement.Note(FindingCodes.ExternalDataFile, $"'{layer.Filename}' keeps its data in the external file '{reference.StoredName}'.");
+                judgement.Note(FindingCodes.ExternalDataFile, $"'{name}' keeps its data in the external file '{reference.StoredName}'.");
             }
             else if (reference.Role == ReferenceRole.VmdkExtent)
             {
-                judgement.Note(FindingCodes.ExternalExtent, $"'{layer.Filename}' names the extent file '{reference.StoredName}'.");
+                judgement.Note(FindingCodes.ExternalExtent, $"'{name}' names the extent file '{reference.StoredName}'.");
             }
         }
 
-        if (layer.References.IsEmpty)
+        if (references.IsEmpty)
         {
             return;
         }
 
-        if (layer.FormatSource == FormatSource.Probed && layer.Format != ImageFormat.Raw)
+        if (formatSource == FormatSource.Probed && format != ImageFormat.Raw)
         {
             judgement.Reject(
                 UploadVerdictReason.ProbedWithReferences,
                 FindingCodes.ProbedFormatWithReferences,
-                $"The format of '{layer.Filename}' was probed as {layer.Format.GetQemuName()} and it names {Describe(layer.References)}; a guest could have written that header. Declare the format to inspect it as such.");
+                $"The format of '{name}' was probed as {format.GetQemuName()} and it names {Describe(references)}; a guest could have written that header. Declare the format to inspect it as such.");
             return;
         }
 
-        foreach (ImageReference reference in layer.References)
+        foreach (ImageReference reference in references)
         {
             if (!reference.IsLocalPath)
             {
                 judgement.Reject(
                     UploadVerdictReason.ReferenceNotAllowed,
                     FindingCodes.ProtocolReference,
-                    $"'{layer.Filename}' names '{reference.StoredName}' ({reference.Role}), a {reference.Kind.ToString().ToLowerInvariant()} reference; an upload may not name one.");
+                    $"'{name}' names '{reference.StoredName}' ({reference.Role}), a {reference.Kind.ToString().ToLowerInvariant()} reference; an upload may not name one.");
             }
             else if (!policy.IsLocationTrusted(reference))
             {
@@ -337,14 +370,14 @@ public static class ImageUploadInspector
                 judgement.Reject(
                     UploadVerdictReason.ReferenceNotAllowed,
                     FindingCodes.UnreachableImage,
-                    $"'{layer.Filename}' names '{reference.StoredName}' ({reference.Role}): missing, or not allowed by the trust policy.");
+                    $"'{name}' names '{reference.StoredName}' ({reference.Role}): missing, or not allowed by the trust policy.");
             }
         }
     }
 
-    private static UploadVerdictReason AcceptReason(ImageFormat? declared, ImageFormat used, ChainLayer? layer)
+    private static UploadVerdictReason AcceptReason(ImageFormat? declared, ImageFormat used, ImmutableArray<ImageReference> references)
     {
-        bool hasReferences = layer is not null && !layer.References.IsEmpty;
+        bool hasReferences = !references.IsEmpty;
         return declared switch
         {
             ImageFormat.Raw => UploadVerdictReason.DeclaredRaw,

@@ -18,6 +18,7 @@ public sealed class UploadInspection
         ImageFormat probedFormat,
         long length,
         ChainLayer? layer,
+        ImmutableArray<ImageReference> references,
         ImmutableArray<ChainFinding> findings,
         string? sha256,
         long peakBufferBytes)
@@ -29,6 +30,7 @@ public sealed class UploadInspection
         ProbedFormat = probedFormat;
         Length = length;
         Layer = layer;
+        References = references.IsDefault ? ImmutableArray<ImageReference>.Empty : references;
         Findings = findings.IsDefault ? ImmutableArray<ChainFinding>.Empty : findings;
         Sha256 = sha256;
         PeakBufferBytes = peakBufferBytes;
@@ -63,9 +65,10 @@ public sealed class UploadInspection
 
     /// <summary>
     /// Gets every file the image names (backing file first), classified, with role and recorded format. Empty
-    /// for a declared raw upload, whose content is guest data.
+    /// for a declared raw upload, whose content is guest data. Filled even when the header could not be fully
+    /// read because describing it needed one of these files (a VMDK descriptor's extents).
     /// </summary>
-    public ImmutableArray<ImageReference> References => Layer?.References ?? ImmutableArray<ImageReference>.Empty;
+    public ImmutableArray<ImageReference> References { get; }
 
     /// <summary>Gets the findings, with the stable codes of <see cref="FindingCodes"/>; every one concerns layer 0.</summary>
     public ImmutableArray<ChainFinding> Findings { get; }

@@ -225,6 +225,65 @@ public sealed class ImageUploadInspectorTests
         Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.ProtocolReference);
     }
 
+    [QemuImgTheory]
+    [InlineData(null, UploadVerdictReason.ProbedWithReferences)]
+    [InlineData(ImageFormat.Vmdk, UploadVerdictReason.ReferenceNotAllowed)]
+    public async Task InspectAsync_VmdkDescriptorNamingAnExtent_IsRejectedWithTheExtent(ImageFormat? declared, UploadVerdictReason expected)
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", "image.vmdk", "1M");
+
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync(File.ReadAllBytes(dir["image.vmdk"]), new UploadInspectionOptions { DeclaredFormat = declared });
+
+        Assert.Equal(expected, inspection.Reason);
+        Assert.Equal(ImageFormat.Vmdk, inspection.Format);
+        ImageReference extent = Assert.Single(inspection.References);
+        Assert.Equal(ReferenceRole.VmdkExtent, extent.Role);
+        Assert.Equal("image-flat.vmdk", extent.StoredName);
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.ExternalExtent);
+        Assert.DoesNotContain(inspection.Findings, f => f.Code == FindingCodes.MalformedHeader);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_VmdkDescriptorNamingATrustedExtent_IsStillRejectedBecauseNothingIsOpened()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", "image.vmdk", "1M");
+        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Vmdk, Name = dir["image.vmdk"], Policy = new TrustPolicy { TrustedRoots = [dir.Path] } };
+
+        UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["image.vmdk"]), 4096, options);
+
+        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.UnreachableImage && f.Message.Contains("never opened", StringComparison.Ordinal));
+    }
+
+    [QemuImgTheory]
+    [InlineData("qcow")]
+    [InlineData("qed")]
+    public async Task InspectAsync_OtherFormatsWithBacking_FollowTheSameRule(string format)
+    {
+        Assert.True(ImageFormatNames.TryParse(format, out ImageFormat imageFormat));
+        if (BackingChain.Formats.FormatReaders.Get(imageFormat) is null)
+        {
+            return; // the reader has not landed on this branch
+        }
+
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", format, "-b", "base.raw", "-F", "raw", "top.img", "1M");
+        byte[] image = File.ReadAllBytes(dir["top.img"]);
+        var trusted = new TrustPolicy { TrustedRoots = [dir.Path] };
+
+        UploadInspection probed = await InspectWithEveryChunkSizeAsync(image, new UploadInspectionOptions { Name = dir["top.img"], Policy = trusted });
+        UploadInspection declared = await InspectAsync(image, 4096, new UploadInspectionOptions { DeclaredFormat = imageFormat, Name = dir["top.img"], Policy = trusted });
+        UploadInspection untrusted = await InspectAsync(image, 4096, new UploadInspectionOptions { DeclaredFormat = imageFormat, Name = "/srv/uploads/top.img", Policy = trusted });
+
+        Assert.Equal(UploadVerdictReason.ProbedWithReferences, probed.Reason);
+        Assert.Equal("base.raw", Assert.Single(probed.References).StoredName);
+        Assert.Equal(UploadVerdictReason.DeclaredWithTrustedReferences, declared.Reason);
+        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, untrusted.Reason);
+    }
+
     [QemuImgFact]
     public async Task InspectAsync_UnknownIncompatibleFeature_IsRejected()
     {
