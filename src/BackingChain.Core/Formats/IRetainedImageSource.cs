@@ -10,6 +10,7 @@ namespace BackingChain.Formats;
 /// </summary>
 internal interface IRetainedImageSource
 {
-    /// <summary>The bytes of a range already clipped to the image length, or an empty view when they are not all held.</summary>
+    /// <summary>The bytes of a range already clipped to the image length.</summary>
+    /// <exception cref="ImageFormatException">The source does not hold all of them (never a short read, which readers would take for the end of the file).</exception>
     ReadOnlyMemory<byte> GetRetained(long offset, int count);
 }
