@@ -10,9 +10,13 @@ namespace BackingChain.Streaming;
 /// <summary>
 /// An <see cref="IImageSource"/> over what an upload retained, once it has ended: the format readers read it
 /// exactly as they read a file, so one parse path serves spans, files and streams. A read that needs a byte
-/// that was not retained returns nothing and is recorded as a miss; the inspector turns misses into a
-/// finding and a rejection instead of ever buffering more.
+/// that was not retained is recorded as a miss and fails with <see cref="ImageFormatException"/>; the inspector
+/// turns misses into a finding and a rejection instead of ever buffering more.
 /// </summary>
+/// <remarks>
+/// A miss throws rather than returning a short read: readers take a short read for the end of the file, and one
+/// that re-reads until a structure fits would loop forever on a range that can never be served.
+/// </remarks>
 internal sealed class RetainedWindowSource : IImageSource, IRetainedImageSource
 {
     private const int MaxRecordedMisses = 16;
@@ -59,14 +63,12 @@ internal sealed class RetainedWindowSource : IImageSource, IRetainedImageSource
             return new ValueTask<int>(count);
         }
 
-        RecordMiss(offset, count);
-        return new ValueTask<int>(0);
+        throw Miss(offset, count);
     }
 
     /// <summary>
-    /// The zero-copy path: the retained bytes of a range as one piece of memory, or an empty one (and a
-    /// recorded miss) when they were not all retained. Saves readers from allocating a buffer for a range
-    /// that cannot be served.
+    /// The zero-copy path: the retained bytes of a range as one piece of memory; a range not wholly retained is a
+    /// miss. Saves readers from allocating a buffer for a range that cannot be served.
     /// </summary>
     public ReadOnlyMemory<byte> GetRetained(long offset, int count)
     {
@@ -90,8 +92,7 @@ internal sealed class RetainedWindowSource : IImageSource, IRetainedImageSource
             return joined;
         }
 
-        RecordMiss(offset, count);
-        return ReadOnlyMemory<byte>.Empty;
+        throw Miss(offset, count);
     }
 
     public void Dispose()
@@ -99,7 +100,7 @@ internal sealed class RetainedWindowSource : IImageSource, IRetainedImageSource
         // The windows belong to the inspector, which returns their buffers.
     }
 
-    private void RecordMiss(long offset, long length)
+    private ImageFormatException Miss(long offset, long length)
     {
         // Count every miss but keep only the first few ranges, so a reader that loops cannot grow the list.
         MissCount++;
@@ -107,5 +108,9 @@ internal sealed class RetainedWindowSource : IImageSource, IRetainedImageSource
         {
             _misses.Add((offset, length));
         }
+
+        return new ImageFormatException(
+            HeaderError.Truncated,
+            $"bytes {offset}..{offset + length} of '{Name}' were not kept while it streamed (the first {_windows.HeadCount} and the last {_windows.TailCount} bytes were)");
     }
 }

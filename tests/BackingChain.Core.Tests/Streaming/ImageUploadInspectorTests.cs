@@ -352,7 +352,28 @@ public sealed class ImageUploadInspectorTests
         Assert.Equal(FindingCodes.UnsupportedFeature, finding.Code);
         Assert.Contains("outside the bytes kept", finding.Message, StringComparison.Ordinal);
         Assert.True(narrow.PeakBufferBytes <= 64 * 1024);
-        Assert.Equal(1048576, narrow.VirtualSize);
+    }
+
+    [QemuImgFact]
+    public async Task InspectAsync_BackingNameBeyondTheHeadWindow_EndsWithAFindingNotALoop()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-o", "cluster_size=2M", "-b", "/etc/passwd", "-F", "raw", "image.qcow2", "1M");
+        byte[] image = File.ReadAllBytes(dir["image.qcow2"]);
+
+        // Move the backing name deep into cluster 0 (qemu allows it anywhere in the first cluster).
+        const int NameOffset = 1024 * 1024;
+        Assert.True(image.Length > NameOffset + 64);
+        BinaryPrimitives.WriteUInt64BigEndian(image.AsSpan(8), NameOffset);
+        Encoding.ASCII.GetBytes("/etc/passwd").CopyTo(image, NameOffset);
+        var narrow = new UploadInspectionOptions { HeadWindowLength = 64 * 1024, TailWindowLength = 0 };
+
+        UploadInspection outside = await InspectWithEveryChunkSizeAsync(image, narrow, smallestChunk: 7);
+        UploadInspection inside = await InspectAsync(image, 4096);
+
+        Assert.Equal(UploadVerdictReason.MetadataOutsideWindow, outside.Reason);
+        Assert.Equal(UploadVerdictReason.ProbedWithReferences, inside.Reason);
+        Assert.Equal("/etc/passwd", Assert.Single(inside.References).StoredName);
     }
 
     [QemuImgFact]
