@@ -26,10 +26,11 @@ namespace BackingChain.Streaming;
 /// <see cref="UploadInspectionOptions.TailWindowLength"/> bytes (default 64 KiB, kept in a ring) are held, in
 /// pooled arrays, so the buffers held at once never exceed head window + tail window + 64 KiB (each array
 /// rounded up to the pool's power-of-two size). Every buffer the reader returns is consumed whole
-/// (<c>AdvanceTo(buffer.End)</c>), so the pipe never accumulates the upload either. The format reader then runs
-/// over the retained bytes through the same format-reader code that reads files; a read
-/// outside the windows is never satisfied by buffering more: it becomes an <c>unsupported-feature</c> finding and
-/// a rejection (<see cref="UploadVerdictReason.MetadataOutsideWindow"/>).
+/// (<c>AdvanceTo(buffer.End)</c>), so the pipe never accumulates the upload either. Once the upload ends, the
+/// format reader runs over the retained bytes through the same code that reads files; a read outside the windows
+/// is never satisfied by buffering more: it becomes an <c>unsupported-feature</c> finding and a rejection
+/// (<see cref="UploadVerdictReason.MetadataOutsideWindow"/>). Readers take views of the retained bytes rather
+/// than buffers of their own, so a header asking for a large range costs nothing.
 /// </para>
 /// <para>
 /// <b>Verdict.</b> An upload is a single image whose references cannot be followed from the upload. It is
@@ -37,9 +38,12 @@ namespace BackingChain.Streaming;
 /// no reader; its metadata lies outside the windows; its header uses an unknown incompatible feature or is
 /// malformed; its format was probed (not declared), is not raw and it names any file (libvirt's rule — a guest
 /// may have written that header, and an upload is not the place to trust one); or it names a file the policy
-/// does not trust (backing file, external data file, extent, parent), or a protocol or <c>json:</c> name. A
-/// declared raw upload is accepted whatever its first sector says (a <c>format-mismatch</c> finding records
-/// what it probes as). Everything else is accepted.
+/// does not trust (backing file, external data file, extent, parent), or a protocol or <c>json:</c> name; or it
+/// can only be described by opening a file it names (a VMDK descriptor's extents), since nothing an upload names
+/// is ever opened. A declared raw upload is accepted whatever its first sector says (a <c>format-mismatch</c>
+/// finding records what it probes as). Everything else is accepted. When several rules apply, every finding is
+/// reported and <see cref="UploadInspection.Reason"/> names the first rule in the order of
+/// <see cref="UploadVerdictReason"/>.
 /// </para>
 /// <para>The inspector reads the pipe to its end but does not complete it; the caller owns the reader.</para>
 /// </remarks>
