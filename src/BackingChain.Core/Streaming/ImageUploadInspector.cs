@@ -22,7 +22,7 @@ namespace BackingChain.Streaming;
 /// <remarks>
 /// <para>
 /// <b>Memory.</b> Of the upload, only the first <see cref="UploadInspectionOptions.HeadWindowLength"/> bytes
-/// (default 4 MiB; only the 512 probe bytes when the upload is raw) and the last
+/// (default 4 MiB; only the 4 KiB thorough detection looks at when the upload is raw) and the last
 /// <see cref="UploadInspectionOptions.TailWindowLength"/> bytes (default 64 KiB, kept in a ring) are held, in
 /// pooled arrays, so the buffers held at once never exceed head window + tail window + 64 KiB (each array
 /// rounded up to the pool's power-of-two size). Every buffer the reader returns is consumed whole
@@ -40,7 +40,8 @@ namespace BackingChain.Streaming;
 /// may have written that header, and an upload is not the place to trust one); or it names a file the policy
 /// does not trust (backing file, external data file, extent, parent), or a protocol or <c>json:</c> name; or it
 /// can only be described by opening a file it names (a VMDK descriptor's extents), since nothing an upload names
-/// is ever opened. A declared raw upload is accepted whatever its first sector says (a <c>format-mismatch</c>
+/// is ever opened; or its format was probed and its content carries several formats' signatures (a polyglot,
+/// found by thorough detection over the head and tail windows). A declared raw upload is accepted whatever its first sector says (a <c>format-mismatch</c>
 /// finding records what it probes as). Everything else is accepted. When several rules apply, every finding is
 /// reported and <see cref="UploadInspection.Reason"/> names the first rule in the order of
 /// <see cref="UploadVerdictReason"/>.
@@ -159,7 +160,7 @@ public static class ImageUploadInspector
                             headLimitDecided = true;
                             if (IsRaw(declared, windows.Head.Span))
                             {
-                                windows.LimitHead(ImageFormatDetector.ProbeLength);
+                                windows.LimitHead(ImageFormatDetector.ThoroughHeadLength);
                             }
                         }
                     }
@@ -180,7 +181,10 @@ public static class ImageUploadInspector
         }
     }
 
-    /// <summary>Raw needs no header beyond the probe: declared raw, or probed raw when nothing is declared.</summary>
+    /// <summary>
+    /// Raw needs no header: declared raw, or probed raw when nothing is declared. It keeps only the head that thorough
+    /// detection looks at.
+    /// </summary>
     private static bool IsRaw(ImageFormat? declared, ReadOnlySpan<byte> probe) =>
         (declared ?? ImageFormatDetector.Detect(probe)) == ImageFormat.Raw;
 
@@ -191,7 +195,10 @@ public static class ImageUploadInspector
         var source = new RetainedWindowSource(windows, name);
 
         ReadOnlyMemory<byte> head = windows.Head[..Math.Min(ImageReadLimits.HeadLength, windows.HeadCount)];
-        ImageFormat probed = ImageFormatDetector.Detect(head.Span, fileName: null, imageLength: windows.Length);
+
+        // Never the file name: an uploader chooses it (security.md, anchor 11).
+        ThoroughDetection detection = DetectThorough(windows);
+        ImageFormat probed = detection.QemuFormat;
         ImageFormat? declared = options.DeclaredFormat;
         ImageFormat used = declared ?? probed;
         FormatSource formatSource = declared is null ? FormatSource.Probed : FormatSource.Declared;
@@ -202,11 +209,7 @@ public static class ImageUploadInspector
             judgement.Reject(UploadVerdictReason.LengthMismatch, FindingCodes.MalformedHeader, $"The upload {how} {windows.Length} bytes, but {expected} were announced.");
         }
 
-        if (declared is ImageFormat d && d != probed)
-        {
-            string use = d == ImageFormat.Raw ? "it is used as raw, and nothing in it is read as a header" : "it is read as declared";
-            judgement.Note(FindingCodes.FormatMismatch, $"'{name}' is declared {d.GetQemuName()} but its content probes as {probed.GetQemuName()}; {use}.");
-        }
+        NoteContent(name, declared, detection, judgement);
 
         ChainLayer? layer = null;
         ImmutableArray<ImageReference> references = ImmutableArray<ImageReference>.Empty;
@@ -263,7 +266,75 @@ public static class ImageUploadInspector
 
         UploadVerdictReason reason = judgement.Rejection ?? AcceptReason(declared, used, references);
         TrustDecision verdict = judgement.Rejection is null ? TrustDecision.Accepted : TrustDecision.Rejected;
-        return new UploadInspection(verdict, reason, used, formatSource, probed, windows.Length, layer, references, judgement.Findings.ToImmutable(), sha256, windows.PeakBufferBytes);
+        return new UploadInspection(verdict, reason, used, formatSource, detection, windows.Length, layer, references, judgement.Findings.ToImmutable(), sha256, windows.PeakBufferBytes);
+    }
+
+    /// <summary>Thorough detection over the retained head and the true last bytes of the upload, as far as they were kept.</summary>
+    private static ThoroughDetection DetectThorough(RetainedWindows windows)
+    {
+        ReadOnlySpan<byte> head = windows.Head.Span[..Math.Min(ImageFormatDetector.ThoroughHeadLength, windows.HeadCount)];
+        Span<byte> tail = stackalloc byte[ImageFormatDetector.ThoroughTailLength];
+        int wanted = (int)Math.Min(tail.Length, windows.Length);
+        if (!windows.TryCopy(windows.Length - wanted, tail[..wanted]))
+        {
+            // A tail window smaller than the detector's: give it what there is.
+            wanted = Math.Min(wanted, windows.TailCount);
+            windows.Tail.Span[^wanted..].CopyTo(tail);
+        }
+
+        return ImageFormatDetector.DetectThorough(head, tail[..wanted], windows.Length);
+    }
+
+    /// <summary>
+    /// What the content shows beyond qemu's probe. A declared format is used whatever the content says, so a
+    /// difference is only noted; an undeclared upload carrying several formats' signatures is ambiguous and
+    /// rejected, as OpenStack's inspector does ("Multiple formats detected").
+    /// </summary>
+    private static void NoteContent(string name, ImageFormat? declared, ThoroughDetection detection, Judgement judgement)
+    {
+        if (detection.IsPolyglot)
+        {
+            string found = DescribeSignatures(detection);
+            if (declared is ImageFormat d)
+            {
+                judgement.Note(FindingCodes.FormatMismatch, $"'{name}' carries the signatures of several formats ({found}); it is read as declared ({d.GetQemuName()}).");
+            }
+            else
+            {
+                judgement.Reject(UploadVerdictReason.AmbiguousContent, FindingCodes.FormatMismatch, $"'{name}' carries the signatures of several formats ({found}); declare its format to use it.");
+            }
+
+            return;
+        }
+
+        if (declared is ImageFormat declaredFormat)
+        {
+            if (declaredFormat != detection.Format)
+            {
+                string use = declaredFormat == ImageFormat.Raw ? "it is used as raw, and nothing in it is read as a header" : "it is read as declared";
+                judgement.Note(FindingCodes.FormatMismatch, $"'{name}' is declared {declaredFormat.GetQemuName()} but its content shows {detection.Format.GetQemuName()} ({DescribeSignatures(detection)}); {use}.");
+            }
+        }
+        else if (detection.DiffersFromQemu)
+        {
+            judgement.Note(FindingCodes.FormatMismatch, $"'{name}' shows {detection.Format.GetQemuName()} ({DescribeSignatures(detection)}), but qemu's probe reads it as {detection.QemuFormat.GetQemuName()}, which is how it is judged.");
+        }
+    }
+
+    private static string DescribeSignatures(ThoroughDetection detection)
+    {
+        if (detection.Signatures.IsEmpty)
+        {
+            return "no format signature";
+        }
+
+        var parts = new string[detection.Signatures.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            parts[i] = detection.Signatures[i].Description;
+        }
+
+        return string.Join("; ", parts);
     }
 
     private static async ValueTask<LayerFacts> ReadFactsAsync(

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using BackingChain.Chain;
+using BackingChain.Detection;
 using BackingChain.Trust;
 
 namespace BackingChain.Streaming;
@@ -15,7 +16,7 @@ public sealed class UploadInspection
         UploadVerdictReason reason,
         ImageFormat format,
         FormatSource formatSource,
-        ImageFormat probedFormat,
+        ThoroughDetection detection,
         long length,
         ChainLayer? layer,
         ImmutableArray<ImageReference> references,
@@ -27,7 +28,7 @@ public sealed class UploadInspection
         Reason = reason;
         Format = format;
         FormatSource = formatSource;
-        ProbedFormat = probedFormat;
+        Detection = detection;
         Length = length;
         Layer = layer;
         References = references.IsDefault ? ImmutableArray<ImageReference>.Empty : references;
@@ -52,7 +53,13 @@ public sealed class UploadInspection
     public FormatSource FormatSource { get; }
 
     /// <summary>Gets what qemu 7.2's probe says the content is, whatever format was used.</summary>
-    public ImageFormat ProbedFormat { get; }
+    public ImageFormat ProbedFormat => Detection.QemuFormat;
+
+    /// <summary>
+    /// Gets every format signature in the retained head and tail (a fixed VHD's footer, a DMG trailer, a polyglot's
+    /// second header), beyond what qemu's probe sees.
+    /// </summary>
+    public ThoroughDetection Detection { get; }
 
     /// <summary>Gets the format the caller declared, or <see langword="null"/> when it was probed.</summary>
     public ImageFormat? DeclaredFormat => FormatSource == FormatSource.Declared ? Format : null;

@@ -42,4 +42,7 @@ public enum UploadVerdictReason
 
     /// <summary>Rejected: the image names a file (backing file, data file, extent, parent) that the policy does not trust, or a protocol or <c>json:</c> name.</summary>
     ReferenceNotAllowed,
+
+    /// <summary>Rejected: the format was probed, not declared, and the content carries the signatures of several formats (a polyglot), so what it is depends on who reads it.</summary>
+    AmbiguousContent,
 }

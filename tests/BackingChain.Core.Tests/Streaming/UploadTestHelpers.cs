@@ -51,7 +51,7 @@ internal static class UploadTestHelpers
     public static string Describe(UploadInspection inspection)
     {
         var text = new StringBuilder();
-        text.AppendLine($"{inspection.Verdict} {inspection.Reason} {inspection.Format} {inspection.FormatSource} probed={inspection.ProbedFormat} length={inspection.Length} virtual={inspection.VirtualSize} sha={inspection.Sha256}");
+        text.AppendLine($"{inspection.Verdict} {inspection.Reason} {inspection.Format} {inspection.FormatSource} probed={inspection.ProbedFormat} content={inspection.Detection.Format} polyglot={inspection.Detection.IsPolyglot} length={inspection.Length} virtual={inspection.VirtualSize} sha={inspection.Sha256}");
         ChainLayer? layer = inspection.Layer;
         if (layer is not null)
         {
