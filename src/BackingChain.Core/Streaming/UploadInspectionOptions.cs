@@ -21,6 +21,7 @@ public sealed class UploadInspectionOptions
     private readonly int _headWindowLength = DefaultHeadWindowLength;
     private readonly int _tailWindowLength = DefaultTailWindowLength;
     private readonly long? _expectedLength;
+    private readonly string? _name;
 
     /// <summary>Gets the shared default options: format probed, <see cref="TrustPolicy.Default"/>, default windows.</summary>
     public static UploadInspectionOptions Default { get; } = new();
@@ -36,7 +37,20 @@ public sealed class UploadInspectionOptions
     /// against its directory (qemu's rule) before the policy judges them; without a name they cannot be resolved
     /// and only the policy's <see cref="TrustPolicy.Callback"/> can trust them. Also used in messages.
     /// </summary>
-    public string? Name { get; init; }
+    /// <exception cref="ArgumentException">The value is empty.</exception>
+    public string? Name
+    {
+        get => _name;
+        init
+        {
+            if (value is not null)
+            {
+                ArgumentException.ThrowIfNullOrEmpty(value);
+            }
+
+            _name = value;
+        }
+    }
 
     /// <summary>
     /// Gets the trust policy that judges the files the upload names. Default <see cref="TrustPolicy.Default"/>,
