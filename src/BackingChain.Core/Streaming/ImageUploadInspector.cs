@@ -253,8 +253,8 @@ public static class ImageUploadInspector
                     $"Could not open '{name}': {facts.ErrorMessage}");
             }
 
-            JudgeReferences(name, used, formatSource, references, options.Policy, judgement);
-            if (facts.Error != HeaderError.None && needed.Count > 0 && judgement.Rejection is null)
+            bool referencesRejected = JudgeReferences(name, used, formatSource, references, options.Policy, judgement);
+            if (facts.Error != HeaderError.None && needed.Count > 0 && !referencesRejected)
             {
                 // Every file it names is trusted, but it cannot be described without opening one.
                 judgement.Reject(
@@ -402,7 +402,8 @@ public static class ImageUploadInspector
     /// References of an upload are judged, never followed: a probed non-raw image may name nothing at all, and a
     /// declared one only files in trusted locations (protocol, <c>json:</c> and Windows names never are).
     /// </summary>
-    private static void JudgeReferences(string name, ImageFormat format, FormatSource formatSource, ImmutableArray<ImageReference> references, TrustPolicy policy, Judgement judgement)
+    /// <returns>Whether any reference was rejected.</returns>
+    private static bool JudgeReferences(string name, ImageFormat format, FormatSource formatSource, ImmutableArray<ImageReference> references, TrustPolicy policy, Judgement judgement)
     {
         foreach (ImageReference reference in references)
         {
@@ -418,7 +419,7 @@ public static class ImageUploadInspector
 
         if (references.IsEmpty)
         {
-            return;
+            return false;
         }
 
         if (formatSource == FormatSource.Probed && format != ImageFormat.Raw)
@@ -427,13 +428,15 @@ public static class ImageUploadInspector
                 UploadVerdictReason.ProbedWithReferences,
                 FindingCodes.ProbedFormatWithReferences,
                 $"The format of '{name}' was probed as {format.GetQemuName()} and it names {Describe(references)}; a guest could have written that header. Declare the format to inspect it as such.");
-            return;
+            return true;
         }
 
+        bool rejected = false;
         foreach (ImageReference reference in references)
         {
             if (!reference.IsLocalPath)
             {
+                rejected = true;
                 judgement.Reject(
                     UploadVerdictReason.ReferenceNotAllowed,
                     FindingCodes.ProtocolReference,
@@ -442,12 +445,15 @@ public static class ImageUploadInspector
             else if (!policy.IsLocationTrusted(reference))
             {
                 // Missing and not allowed read the same, so an uploader learns nothing about the host's files.
+                rejected = true;
                 judgement.Reject(
                     UploadVerdictReason.ReferenceNotAllowed,
                     FindingCodes.UnreachableImage,
                     $"'{name}' names '{reference.StoredName}' ({reference.Role}): missing, or not allowed by the trust policy.");
             }
         }
+
+        return rejected;
     }
 
     private static UploadVerdictReason AcceptReason(ImageFormat? declared, ImageFormat used, ImmutableArray<ImageReference> references)
