@@ -57,4 +57,45 @@ public sealed class MemoryChainTests
             Assert.True(chain.Ending is ChainEnding.Complete or ChainEnding.Malformed or ChainEnding.Refused or ChainEnding.Missing, chain.Ending.ToString());
         }
     }
+
+    [QemuImgFact]
+    public async Task A_source_that_reads_short_mid_file_ends_the_header_read_instead_of_spinning()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-o", "compat=0.10", "base.qcow2", "1M");
+        // The header region (extensions, feature table, the 1000-byte name) runs past the 512 bytes the source gives.
+        string name = new string('b', 1000);
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-o", "cluster_size=8192", "-u", "-b", name, "-F", "qcow2", "-o", "size=1M", "top.qcow2");
+        byte[] bytes = File.ReadAllBytes(dir["top.qcow2"]);
+        using var source = new StingySource("top.qcow2", bytes, limit: 512);
+
+        // On a pool thread, so that a reader spinning synchronously fails the test by time-out instead of hanging it.
+        ImageChain chain = await Task.Run(() => new ImageChainResolver().ResolveAsync(source, ImageFormat.Qcow2).AsTask()).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(ChainEnding.Malformed, chain.Ending);
+        Assert.Contains(chain.Findings, f => f.Code == FindingCodes.MalformedHeader);
+    }
+
+    /// <summary>Never returns more than <c>limit</c> bytes from the start, as a broken or hostile source might.</summary>
+    private sealed class StingySource(string name, byte[] data, int limit) : IImageSource
+    {
+        public string Name => name;
+
+        public long Length => data.Length;
+
+        public long? AllocatedSize => data.Length;
+
+        public ImageSourceIdentity Identity => ImageSourceIdentity.ForKey("memory", name);
+
+        public ValueTask<int> ReadAtAsync(long offset, Memory<byte> buffer, System.Threading.CancellationToken cancellationToken = default)
+        {
+            int count = (int)Math.Max(0, Math.Min(buffer.Length, limit - offset));
+            data.AsSpan((int)offset, count).CopyTo(buffer.Span);
+            return new ValueTask<int>(count);
+        }
+
+        public void Dispose()
+        {
+        }
+    }
 }

@@ -33,8 +33,10 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
             if (error == HeaderError.Truncated && !wholeImage && required > data.Length)
             {
                 // The extensions or the backing name lie past the first read; they are within cluster 0 (<= 2 MiB).
+                // Each pass must grow the buffer: a source that returns less than asked mid-file ends the loop.
+                int before = data.Length;
                 data = await context.ReadAsync(0, required, cancellationToken).ConfigureAwait(false);
-                wholeImage = data.Length >= context.Source.Length;
+                wholeImage = data.Length >= context.Source.Length || data.Length <= before;
                 continue;
             }
 
