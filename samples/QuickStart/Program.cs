@@ -1,18 +1,20 @@
 // The README's quick starts, compiled. A test checks that the README shows exactly the code between each
-// "snippet" marker pair below, so the two cannot drift apart. Run: QuickStart inspect|check|xml|fix FILE [...]
+// "snippet" marker pair below, so the two cannot drift apart. Run: QuickStart inspect|check|xml|fix|gate FILE [...]
 using System;
 using System.IO;
+using System.IO.Pipelines;
 using System.Threading.Tasks;
 using BackingChain;
 using BackingChain.Chain;
 using BackingChain.Editing;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Interop;
+using BackingChain.Streaming;
 using BackingChain.Trust;
 
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: QuickStart inspect|check|xml|fix FILE [BACKING FORMAT]");
+    Console.Error.WriteLine("usage: QuickStart inspect|check|xml|fix|gate FILE [BACKING FORMAT]");
     return 2;
 }
 
@@ -23,6 +25,7 @@ return args[0] switch
     "check" => Check(path),
     "xml" => Xml(path),
     "fix" => await FixAsync(path, args[2], args[3]),
+    "gate" => await GateAsync(path),
     _ => 2,
 };
 
@@ -110,4 +113,31 @@ static async Task<int> FixAsync(string path, string backingName, string backingF
     Console.WriteLine(recorded ? "backing format recorded" : "this format cannot record that backing format");
     // end snippet
     return recorded ? 0 : 1;
+}
+
+static async Task<int> GateAsync(string path)
+{
+    using FileStream upload = File.OpenRead(path);
+    using var stored = new MemoryStream();
+
+    // snippet: gate-upload
+    // In ASP.NET Core the reader is Request.BodyReader. The upload streams through once: it is judged from
+    // its head and tail windows (bounded memory) while it is copied to where it will be stored.
+    PipeReader body = PipeReader.Create(upload);
+    var options = new UploadInspectionOptions
+    {
+        DeclaredFormat = null,          // what the client claims, if anything; null probes the content
+        Name = "uploads/disk.qcow2",    // where it will live: relative references resolve against it
+        ExpectedLength = upload.Length, // e.g. Content-Length
+    };
+
+    UploadInspection inspection = await ImageUploadInspector.InspectAsync(body, stored, options);
+    Console.WriteLine($"{inspection.Format.GetQemuName()} ({inspection.FormatSource}), virtual size {inspection.VirtualSize}: {inspection.Verdict} ({inspection.Reason})");
+    foreach (ImageReference reference in inspection.References)
+    {
+        Console.WriteLine($"names {reference.Role} '{reference.StoredName}' ({reference.Kind})");
+    }
+    // end snippet
+
+    return inspection.IsAccepted ? 0 : 1;
 }

@@ -35,7 +35,7 @@ public sealed partial class ReadmeTests
             inSample[match.Groups["name"].Value] = Dedent(match.Groups["code"].Value);
         }
 
-        Assert.True(inReadme.Count >= 4, $"README shows {inReadme.Count} snippets");
+        Assert.True(inReadme.Count >= 5, $"README shows {inReadme.Count} snippets");
         Assert.Equal(inSample.Count, inReadme.Count);
         foreach (Match match in inReadme)
         {
@@ -59,6 +59,9 @@ public sealed partial class ReadmeTests
         (int check, string checkOut, _) = QuickStart(dir.Path, "check", "top.qcow2");
         (int fix, _, _) = QuickStart(dir.Path, "fix", "top.qcow2", "base.raw", "raw");
         (int xml, string xmlOut, _) = QuickStart(dir.Path, "xml", "top.qcow2");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", "/etc/passwd", "-F", "raw", "-o", "size=1M", "evil.qcow2");
+        (int gateSafe, string gateSafeOut, _) = QuickStart(dir.Path, "gate", "base.raw");
+        (int gateEvil, string gateEvilOut, _) = QuickStart(dir.Path, "gate", "evil.qcow2");
 
         Assert.Equal(0, inspect);
         Assert.Contains("backing file: base.raw (format not recorded)", inspectOut, StringComparison.Ordinal);
@@ -68,6 +71,10 @@ public sealed partial class ReadmeTests
         Assert.Equal("raw", (string)QemuImg.Info(dir.Path, "top.qcow2")["backing-filename-format"]!);
         Assert.Equal(0, xml);
         Assert.Contains("<backingStore />", xmlOut, StringComparison.Ordinal);
+        Assert.Equal(0, gateSafe);
+        Assert.Contains("raw (Probed), virtual size 1048576: Accepted", gateSafeOut, StringComparison.Ordinal);
+        Assert.Equal(1, gateEvil);
+        Assert.Contains("names BackingFile '/etc/passwd' (AbsolutePath)", gateEvilOut, StringComparison.Ordinal);
     }
 
     private static (int ExitCode, string StandardOutput, string StandardError) QuickStart(string workingDirectory, params string[] arguments)
