@@ -200,12 +200,7 @@ public static class ImageFormatDetector
     /// <summary>A text descriptor: "# Disk DescriptorFile" or both a version= and a createType= line near the start, in plain text.</summary>
     private static bool LooksLikeVmdkDescriptor(ReadOnlySpan<byte> head)
     {
-        ReadOnlySpan<byte> text = head[..Math.Min(head.Length, 1024)];
-        int nul = text.IndexOf((byte)0);
-        if (nul >= 0)
-        {
-            text = text[..nul];
-        }
+        ReadOnlySpan<byte> text = CString.Of(head[..Math.Min(head.Length, 1024)]);
 
         return text.IndexOf("# Disk DescriptorFile"u8) >= 0
             || (text.IndexOf("version="u8) >= 0 && text.IndexOf("createType="u8) >= 0);

@@ -132,12 +132,7 @@ internal sealed class DmgFormatReader : IImageFormatReader
         }
 
         // qemu treats the buffer as a C string.
-        ReadOnlySpan<byte> text = xml;
-        int nul = text.IndexOf((byte)0);
-        if (nul >= 0)
-        {
-            text = text[..nul];
-        }
+        ReadOnlySpan<byte> text = CString.Of(xml);
 
         while (true)
         {

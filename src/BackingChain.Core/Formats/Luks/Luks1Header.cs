@@ -119,10 +119,6 @@ public readonly struct Luks1Header
     private static void Throw(HeaderError error) =>
         throw new ImageFormatException(error, error == HeaderError.UnsupportedVersion ? "LUKS version is not supported" : "Invalid LUKS header");
 
-    private static string Field(ReadOnlySpan<byte> data, int offset, int length)
-    {
-        ReadOnlySpan<byte> field = data.Slice(offset, length);
-        int nul = field.IndexOf((byte)0);
-        return Encoding.ASCII.GetString(nul < 0 ? field : field[..nul]);
-    }
+    private static string Field(ReadOnlySpan<byte> data, int offset, int length) =>
+        CString.ToAsciiString(data.Slice(offset, length));
 }

@@ -131,11 +131,7 @@ public readonly struct Luks2Header
         return HeaderError.None;
     }
 
-    private static string Text(ReadOnlySpan<byte> field)
-    {
-        int nul = field.IndexOf((byte)0);
-        return Encoding.ASCII.GetString(nul < 0 ? field : field[..nul]);
-    }
+    private static string Text(ReadOnlySpan<byte> field) => CString.ToAsciiString(field);
 
     [DoesNotReturn]
     private static void Throw(HeaderError error) => throw new ImageFormatException(error, "Invalid LUKS2 header");

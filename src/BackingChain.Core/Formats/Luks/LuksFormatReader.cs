@@ -124,8 +124,7 @@ internal sealed class LuksFormatReader : IImageFormatReader
         }
 
         ReadOnlySpan<byte> mode = data.Slice(CipherModeOffset, NameFieldLength);
-        int nul = mode.IndexOf((byte)0);
-        if ((nul < 0 ? mode : mode[..nul]).IndexOf((byte)'-') < 0)
+        if (CString.Of(mode).IndexOf((byte)'-') < 0)
         {
             return $"Unexpected cipher mode string format '{Luks1Header.GetCipherMode(data)}'";
         }

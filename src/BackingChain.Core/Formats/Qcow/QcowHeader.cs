@@ -247,11 +247,7 @@ public readonly struct QcowHeader
     };
 
     /// <summary>qemu keeps names as C strings, so an embedded NUL ends them.</summary>
-    internal static int CStringLength(ReadOnlySpan<byte> bytes)
-    {
-        int nul = bytes.IndexOf((byte)0);
-        return nul < 0 ? bytes.Length : nul;
-    }
+    internal static int CStringLength(ReadOnlySpan<byte> bytes) => CString.Of(bytes).Length;
 
     /// <summary>Whether qemu's bdrv_pread accepts the range: offset and end within INT64_MAX.</summary>
     private static bool IsReadable(ulong offset, ulong length) =>

@@ -39,8 +39,7 @@ internal sealed class QedFormatReader : IImageFormatReader
                 // The name lies far into the header clusters (qemu writes it right after the 64-byte header):
                 // read just its bytes (fewer than 4096, checked) rather than everything before it.
                 ReadOnlyMemory<byte> name = await context.ReadAsync(header.BackingFilenameOffset, (int)header.BackingFilenameSize, cancellationToken).ConfigureAwait(false);
-                int nul = name.Span.IndexOf((byte)0);
-                backingName = System.Text.Encoding.UTF8.GetString(nul < 0 ? name.Span : name.Span[..nul]);
+                backingName = CString.ToUtf8String(name.Span);
                 error = HeaderError.None;
             }
         }

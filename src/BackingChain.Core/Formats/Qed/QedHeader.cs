@@ -220,8 +220,7 @@ public readonly struct QedHeader
 
             int start = (int)nameStart;
             int end = (int)nameEnd;
-            int nul = data[start..end].IndexOf((byte)0);
-            result = result with { BackingFileNameRange = new Range(start, nul < 0 ? end : start + nul) };
+            result = result with { BackingFileNameRange = new Range(start, start + CString.Of(data[start..end]).Length) };
         }
 
         header = result;

@@ -97,7 +97,7 @@ public readonly struct VmdkDescriptor
     {
         descriptor = default;
         errorLine = default;
-        ReadOnlySpan<byte> text = CString(body.Length > MaxDescriptorLength ? body[..MaxDescriptorLength] : body);
+        ReadOnlySpan<byte> text = CString.Of(body.Length > MaxDescriptorLength ? body[..MaxDescriptorLength] : body);
 
         // "invalid VMDK image descriptor" / "Unsupported image type '...'"
         HeaderError error = ReadCreateType(text, out Range createType);
@@ -165,7 +165,7 @@ public readonly struct VmdkDescriptor
 
         // parentFileNameHint: qemu skips the key and two more characters (=") without looking at them,
         // then takes everything up to the next quote; a NUL first, or more than 4095 bytes, is an error.
-        ReadOnlySpan<byte> hintText = CString(window);
+        ReadOnlySpan<byte> hintText = CString.Of(window);
         int key = hintText.IndexOf(ParentHintKey);
         if (key >= 0)
         {
@@ -237,10 +237,10 @@ public readonly struct VmdkDescriptor
     /// <summary>Describes an error the way qemu words the matching open failure.</summary>
     internal static string Describe(HeaderError error, ReadOnlySpan<byte> text, Range errorLine) => error switch
     {
-        HeaderError.UnsupportedFeature when ReadCreateType(CString(text), out Range type) == HeaderError.None =>
-            $"Unsupported image type '{Encoding.UTF8.GetString(CString(text)[type])}'",
+        HeaderError.UnsupportedFeature when ReadCreateType(CString.Of(text), out Range type) == HeaderError.None =>
+            $"Unsupported image type '{Encoding.UTF8.GetString(CString.Of(text)[type])}'",
         HeaderError.InvalidText when errorLine.End.Value > errorLine.Start.Value =>
-            $"Invalid extent line: {Encoding.UTF8.GetString(CString(text)[errorLine])}",
+            $"Invalid extent line: {Encoding.UTF8.GetString(CString.Of(text)[errorLine])}",
         HeaderError.InvalidSize => "Invalid VMDK descriptor: parentFileNameHint is too long",
         HeaderError.Inconsistent => "Invalid VMDK descriptor: no usable extent (qemu 7.2 aborts on such a descriptor)",
         _ => "invalid VMDK image descriptor",
@@ -254,7 +254,7 @@ public readonly struct VmdkDescriptor
     private static bool TryReadCid(ReadOnlySpan<byte> window, ReadOnlySpan<byte> keyName, out uint value)
     {
         value = 0;
-        int key = CString(window).IndexOf(keyName);
+        int key = CString.Of(window).IndexOf(keyName);
         if (key < 0)
         {
             return false;
@@ -312,13 +312,6 @@ public readonly struct VmdkDescriptor
         <= (byte)'F' => (ulong)(b - 'A' + 10),
         _ => (ulong)(b - 'a' + 10),
     };
-
-    /// <summary>The text up to its first NUL.</summary>
-    internal static ReadOnlySpan<byte> CString(ReadOnlySpan<byte> text)
-    {
-        int nul = text.IndexOf((byte)0);
-        return nul < 0 ? text : text[..nul];
-    }
 
     [DoesNotReturn]
     private static void ThrowInvalid(HeaderError error, string message) =>

@@ -18,8 +18,7 @@ public ref struct VmdkExtentEnumerator
     internal VmdkExtentEnumerator(ReadOnlySpan<byte> text)
     {
         // A C string: the text ends at its first NUL.
-        int nul = text.IndexOf((byte)0);
-        _text = nul < 0 ? text : text[..nul];
+        _text = CString.Of(text);
         _position = 0;
         Current = default;
         Error = HeaderError.None;

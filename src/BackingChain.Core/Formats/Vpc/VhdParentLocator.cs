@@ -62,11 +62,7 @@ public readonly struct VhdParentLocator
         }
     }
 
-    private static ReadOnlySpan<byte> TrimNul(ReadOnlySpan<byte> data)
-    {
-        int nul = data.IndexOf((byte)0);
-        return nul < 0 ? data : data[..nul];
-    }
+    private static ReadOnlySpan<byte> TrimNul(ReadOnlySpan<byte> data) => CString.Of(data);
 
     private static string? Strict(Encoding encoding, ReadOnlySpan<byte> bytes)
     {
