@@ -1,0 +1,22 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+
+namespace BackingChain.Benchmarks;
+
+/// <summary>
+/// The committed header fixtures (Fixtures/*.head: an image's first 4 KiB, made by Fixtures/make-fixtures.sh
+/// with qemu-img). A new format adds its image to that script and reads it here by name.
+/// </summary>
+public static class Fixtures
+{
+    private static string Directory => Path.Combine(AppContext.BaseDirectory, "Fixtures");
+
+    /// <summary>The first 4 KiB of a fixture image.</summary>
+    public static byte[] Head(string name) => File.ReadAllBytes(Path.Combine(Directory, name));
+
+    /// <summary>Every fixture's file name, for benchmarks that run over all formats (the probe).</summary>
+    public static IEnumerable<string> All() =>
+        System.IO.Directory.EnumerateFiles(Directory, "*.head").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal);
+}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Regenerates the header fixtures the parse and probe benchmarks read (qemu-img 7.2 from Debian 12).
+# Only each image's first 4 KiB is kept: every header these benchmarks parse lies inside it, and the
+# fixtures stay small enough to commit. Run from this directory: ./make-fixtures.sh
+set -eu
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# qcow2 v3 (compat 1.1) with a backing file name, the backing-format extension and the feature name
+# table extension, as an overlay made by "qemu-img create -b ... -F ..." has them.
+qemu-img create -q -f raw "$work/base.raw" 64M
+qemu-img create -q -f qcow2 -o compat=1.1 -b "$work/base.raw" -F raw "$work/overlay.qcow2" 64M
+# Record a relative backing name, the common case (qemu-img rebase -u writes only the header).
+qemu-img rebase -q -u -f qcow2 -b base.raw -F raw "$work/overlay.qcow2"
+head -c 4096 "$work/overlay.qcow2" > qcow2-v3-backing.qcow2.head
+
+# LUKS1 (the container qcow2's LUKS encryption also uses). qemu calibrates PBKDF2 against CPU time and
+# gives up ("Unable to get accurate CPU usage") on a busy machine, so try a few times.
+for attempt in 1 2 3 4 5; do
+    qemu-img create -q -f luks --object secret,id=sec0,data=benchmark \
+        -o key-secret=sec0,iter-time=100 "$work/disk.luks" 1M && break
+    [ "$attempt" -lt 5 ] || exit 1
+done
+head -c 4096 "$work/disk.luks" > luks1.luks.head
+
+# Raw: what the probe sees when no format matches (a zero-filled first sector).
+head -c 4096 /dev/zero > raw.img.head

@@ -1,0 +1,16 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using BenchmarkDotNet.Running;
+
+namespace BackingChain.Benchmarks;
+
+/// <summary>
+/// Entry point: <c>dotnet run -c Release -- --filter '*'</c> (see benchmarks/README.md). Every benchmark
+/// reports allocations; the GitHub-flavoured report lands in BenchmarkDotNet.Artifacts/results/.
+/// </summary>
+public static class Program
+{
+    public static void Main(string[] args) =>
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly)
+            .Run(args, DefaultConfig.Instance.AddDiagnoser(MemoryDiagnoser.Default));
+}
