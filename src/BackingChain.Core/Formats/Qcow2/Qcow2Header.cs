@@ -197,18 +197,34 @@ public readonly struct Qcow2Header
     /// </summary>
     internal static HeaderError Read(ReadOnlySpan<byte> data, bool dataReachesEndOfFile, out Qcow2Header header, out int requiredLength)
     {
-        header = default;
-        requiredLength = FullHeaderLength;
+        if (data.Length >= FullHeaderLength)
+        {
+            return ReadCore(data, data, dataReachesEndOfFile, out header, out requiredLength);
+        }
+
         if (data.Length < V2HeaderLength && !dataReachesEndOfFile)
         {
+            header = default;
+            requiredLength = FullHeaderLength;
             return HeaderError.Truncated;
         }
 
         // qemu reads a fixed 112-byte structure; a short file reads as zeros past its end.
         Span<byte> fixedHeader = stackalloc byte[FullHeaderLength];
         fixedHeader.Clear();
-        data[..Math.Min(data.Length, FullHeaderLength)].CopyTo(fixedHeader);
+        data.CopyTo(fixedHeader);
+        return ReadCore(fixedHeader, data, dataReachesEndOfFile, out header, out requiredLength);
+    }
 
+    /// <summary>
+    /// Parses <paramref name="fixedHeader"/> (at least <see cref="FullHeaderLength"/> bytes: the data itself, or
+    /// its zero-padded copy) and the extensions and backing name in <paramref name="data"/>. The header is built
+    /// once, at the end: it is large, and copying it per extension cost more than the rest of the parse.
+    /// </summary>
+    private static HeaderError ReadCore(ReadOnlySpan<byte> fixedHeader, ReadOnlySpan<byte> data, bool dataReachesEndOfFile, out Qcow2Header header, out int requiredLength)
+    {
+        header = default;
+        requiredLength = FullHeaderLength;
         if (BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[MagicOffset..]) != Magic)
         {
             return HeaderError.BadMagic;
@@ -361,7 +377,38 @@ public readonly struct Qcow2Header
             return HeaderError.Inconsistent;
         }
 
-        var result = new Qcow2Header
+        // Header extensions run from header_length to the backing name, or to the end of cluster 0.
+        int extensionsEnd = backingFileOffset != 0 ? (int)backingFileOffset : (int)clusterSize;
+        bool bitmapsConsistent = version >= 3 && (autoclear & (ulong)Qcow2AutoclearFeatures.Bitmaps) != 0;
+        var extensions = default(Extensions);
+        HeaderError extensionError = ReadExtensions(
+            data, dataReachesEndOfFile, (int)headerLength, extensionsEnd, bitmapsConsistent, cryptMethod == (uint)Qcow2EncryptionMethod.Luks, clusterSize, ref extensions, out requiredLength);
+        if (extensionError != HeaderError.None)
+        {
+            return extensionError;
+        }
+
+        Range backingFileNameRange = default;
+        if (backingFileOffset != 0)
+        {
+            // "Backing file name too long"
+            if (backingFileSize > Math.Min(MaxBackingFileNameLength, clusterSize - (uint)backingFileOffset))
+            {
+                return HeaderError.InvalidSize;
+            }
+
+            int nameStart = (int)backingFileOffset;
+            int nameEnd = nameStart + (int)backingFileSize;
+            if (nameEnd > data.Length)
+            {
+                requiredLength = nameEnd;
+                return HeaderError.Truncated;
+            }
+
+            backingFileNameRange = new Range(nameStart, CStringEnd(data, nameStart, nameEnd));
+        }
+
+        header = new Qcow2Header
         {
             Version = version,
             BackingFileOffset = backingFileOffset,
@@ -381,41 +428,45 @@ public readonly struct Qcow2Header
             RefcountOrder = refcountOrder,
             HeaderLength = headerLength,
             CompressionType = (Qcow2CompressionType)compressionType,
+            BackingFileNameRange = backingFileNameRange,
+            BackingFormatRange = extensions.BackingFormatRange,
+            HasBackingFormat = extensions.HasBackingFormat,
+            ExternalDataFileRange = extensions.ExternalDataFileRange,
+            HasExternalDataFileName = extensions.HasExternalDataFileName,
+            FeatureNameTableRange = extensions.FeatureNameTableRange,
+            HasBitmapsExtension = extensions.HasBitmapsExtension,
+            NbBitmaps = extensions.NbBitmaps,
+            BitmapDirectorySize = extensions.BitmapDirectorySize,
+            BitmapDirectoryOffset = extensions.BitmapDirectoryOffset,
+            HasEncryptionHeader = extensions.HasEncryptionHeader,
+            EncryptionHeaderOffset = extensions.EncryptionHeaderOffset,
+            EncryptionHeaderLength = extensions.EncryptionHeaderLength,
+            UnknownExtensionCount = extensions.UnknownCount,
         };
-
-        // Header extensions run from header_length to the backing name, or to the end of cluster 0.
-        int extensionsEnd = backingFileOffset != 0 ? (int)backingFileOffset : (int)clusterSize;
-        HeaderError extensionError = ReadExtensions(data, dataReachesEndOfFile, (int)headerLength, extensionsEnd, ref result, out requiredLength);
-        if (extensionError != HeaderError.None)
-        {
-            return extensionError;
-        }
-
-        if (backingFileOffset != 0)
-        {
-            // "Backing file name too long"
-            if (backingFileSize > Math.Min(MaxBackingFileNameLength, clusterSize - (uint)backingFileOffset))
-            {
-                return HeaderError.InvalidSize;
-            }
-
-            int nameStart = (int)backingFileOffset;
-            int nameEnd = nameStart + (int)backingFileSize;
-            if (nameEnd > data.Length)
-            {
-                requiredLength = nameEnd;
-                return HeaderError.Truncated;
-            }
-
-            result = result with { BackingFileNameRange = new Range(nameStart, CStringEnd(data, nameStart, nameEnd)) };
-        }
-
-        header = result;
         requiredLength = 0;
         return HeaderError.None;
     }
 
-    private static HeaderError ReadExtensions(ReadOnlySpan<byte> data, bool dataReachesEndOfFile, int offset, int end, ref Qcow2Header header, out int requiredLength)
+    /// <summary>What the header extensions say, gathered before the header is built.</summary>
+    private struct Extensions
+    {
+        public Range BackingFormatRange;
+        public bool HasBackingFormat;
+        public Range ExternalDataFileRange;
+        public bool HasExternalDataFileName;
+        public Range FeatureNameTableRange;
+        public bool HasBitmapsExtension;
+        public uint NbBitmaps;
+        public ulong BitmapDirectorySize;
+        public ulong BitmapDirectoryOffset;
+        public bool HasEncryptionHeader;
+        public ulong EncryptionHeaderOffset;
+        public ulong EncryptionHeaderLength;
+        public int UnknownCount;
+    }
+
+    private static HeaderError ReadExtensions(
+        ReadOnlySpan<byte> data, bool dataReachesEndOfFile, int offset, int end, bool bitmapsConsistent, bool luksEncrypted, uint clusterSize, ref Extensions found, out int requiredLength)
     {
         requiredLength = 0;
         int unknown = 0;
@@ -470,7 +521,6 @@ public readonly struct Qcow2Header
 
             seen |= seenBit;
 
-            ReadOnlySpan<byte> payload = magic == ExtensionFeatureNameTable ? default : data[offset..dataEnd];
             switch (magic)
             {
                 case ExtensionBackingFormat:
@@ -480,18 +530,19 @@ public readonly struct Qcow2Header
                         return HeaderError.InvalidExtension;
                     }
 
-                    header = header with { HasBackingFormat = true, BackingFormatRange = new Range(offset, CStringEnd(data, offset, dataEnd)) };
+                    found.HasBackingFormat = true;
+                    found.BackingFormatRange = new Range(offset, CStringEnd(data, offset, dataEnd));
                     break;
 
                 case ExtensionFeatureNameTable:
                     // Only used to word error messages; it may be longer than what the caller read.
-                    header = header with { FeatureNameTableRange = new Range(offset, Math.Min(dataEnd, data.Length)) };
+                    found.FeatureNameTableRange = new Range(offset, Math.Min(dataEnd, data.Length));
                     break;
 
                 case ExtensionBitmaps:
                     // qemu ignores the extension (with a warning) unless autoclear bit 0 says it is consistent,
                     // and ignores it in v2 images.
-                    if (!header.HasConsistentBitmaps || header.Version < 3)
+                    if (!bitmapsConsistent)
                     {
                         break;
                     }
@@ -501,46 +552,48 @@ public readonly struct Qcow2Header
                         return HeaderError.InvalidExtension;
                     }
 
-                    uint nbBitmaps = BinaryPrimitives.ReadUInt32BigEndian(payload);
-                    uint reserved = BinaryPrimitives.ReadUInt32BigEndian(payload[sizeof(uint)..]);
-                    ulong directorySize = BinaryPrimitives.ReadUInt64BigEndian(payload[(2 * sizeof(uint))..]);
-                    ulong directoryOffset = BinaryPrimitives.ReadUInt64BigEndian(payload[(2 * sizeof(uint) + sizeof(ulong))..]);
+                    ReadOnlySpan<byte> bitmaps = data[offset..dataEnd];
+                    uint nbBitmaps = BinaryPrimitives.ReadUInt32BigEndian(bitmaps);
+                    uint reserved = BinaryPrimitives.ReadUInt32BigEndian(bitmaps[sizeof(uint)..]);
+                    ulong directorySize = BinaryPrimitives.ReadUInt64BigEndian(bitmaps[(2 * sizeof(uint))..]);
+                    ulong directoryOffset = BinaryPrimitives.ReadUInt64BigEndian(bitmaps[(2 * sizeof(uint) + sizeof(ulong))..]);
                     if (reserved != 0 || nbBitmaps == 0 || nbBitmaps > MaxBitmaps
                         || directorySize > MaxBitmapDirectorySize
-                        || (directoryOffset & (ulong)(header.ClusterSize - 1)) != 0)
+                        || (directoryOffset & (clusterSize - 1)) != 0)
                     {
                         return HeaderError.InvalidExtension;
                     }
 
-                    header = header with
-                    {
-                        HasBitmapsExtension = true,
-                        NbBitmaps = nbBitmaps,
-                        BitmapDirectorySize = directorySize,
-                        BitmapDirectoryOffset = directoryOffset,
-                    };
+                    found.HasBitmapsExtension = true;
+                    found.NbBitmaps = nbBitmaps;
+                    found.BitmapDirectorySize = directorySize;
+                    found.BitmapDirectoryOffset = directoryOffset;
                     break;
 
                 case ExtensionFullDiskEncryption:
                     // "CRYPTO header extension only expected with LUKS encryption method" / size must be 16.
-                    if (header.CryptMethod != Qcow2EncryptionMethod.Luks || length != FullDiskEncryptionExtensionSize)
+                    if (!luksEncrypted || length != FullDiskEncryptionExtensionSize)
                     {
                         return HeaderError.InvalidExtension;
                     }
 
-                    ulong encryptionOffset = BinaryPrimitives.ReadUInt64BigEndian(payload);
-                    ulong encryptionLength = BinaryPrimitives.ReadUInt64BigEndian(payload[sizeof(ulong)..]);
-                    if ((encryptionOffset & (ulong)(header.ClusterSize - 1)) != 0
+                    ReadOnlySpan<byte> encryption = data[offset..dataEnd];
+                    ulong encryptionOffset = BinaryPrimitives.ReadUInt64BigEndian(encryption);
+                    ulong encryptionLength = BinaryPrimitives.ReadUInt64BigEndian(encryption[sizeof(ulong)..]);
+                    if ((encryptionOffset & (clusterSize - 1)) != 0
                         || encryptionOffset > long.MaxValue || encryptionLength > long.MaxValue - encryptionOffset)
                     {
                         return HeaderError.InvalidExtension;
                     }
 
-                    header = header with { HasEncryptionHeader = true, EncryptionHeaderOffset = encryptionOffset, EncryptionHeaderLength = encryptionLength };
+                    found.HasEncryptionHeader = true;
+                    found.EncryptionHeaderOffset = encryptionOffset;
+                    found.EncryptionHeaderLength = encryptionLength;
                     break;
 
                 case ExtensionExternalDataFile:
-                    header = header with { HasExternalDataFileName = true, ExternalDataFileRange = new Range(offset, CStringEnd(data, offset, dataEnd)) };
+                    found.HasExternalDataFileName = true;
+                    found.ExternalDataFileRange = new Range(offset, CStringEnd(data, offset, dataEnd));
                     break;
 
                 default:
@@ -553,7 +606,7 @@ public readonly struct Qcow2Header
             offset = next > end ? end : (int)next;
         }
 
-        header = header with { UnknownExtensionCount = unknown };
+        found.UnknownCount = unknown;
         return HeaderError.None;
     }
 
