@@ -344,7 +344,7 @@ public sealed class ImageChainResolver
                 return (null, ChainEnding.Refused, $"Could not open '{name}': {message}", false);
             }
 
-            string? canonical = reference.IsLocalPath ? RealPath.TryResolve(name) : null;
+            string? canonical = reference.IsLocalPath && Policy.UsesCanonicalPaths ? RealPath.TryResolve(name) : null;
             bool trusted = Policy.IsLocationTrusted(reference, canonical);
             bool authentic = layer.FormatSource != FormatSource.Probed;
             bool allowed = trusted

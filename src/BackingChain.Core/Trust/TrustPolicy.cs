@@ -53,6 +53,13 @@ public sealed class TrustPolicy
     /// <summary>Open nothing outside trusted locations, whatever the format source. Default <see langword="false"/>.</summary>
     public bool RestrictToTrustedLocations { get; init; }
 
+    /// <summary>
+    /// Whether a location's canonical path can change a decision: only when a trusted root exists or a callback
+    /// is asked. Otherwise nothing is trusted by location, and resolving every symlink (realpath(3), one
+    /// readlink per path component) would be wasted work on every layer.
+    /// </summary>
+    internal bool UsesCanonicalPaths => !_canonicalRoots.IsEmpty || Callback is not null;
+
     /// <summary>Whether the policy pins digests, so opened images are hashed.</summary>
     public bool PinsDigests => !_trustedDigests.IsEmpty;
 
@@ -62,6 +69,11 @@ public sealed class TrustPolicy
     public bool IsLocationTrusted(ImageReference reference)
     {
         ArgumentNullException.ThrowIfNull(reference);
+        if (!UsesCanonicalPaths)
+        {
+            return false;
+        }
+
         string? canonical = reference.IsLocalPath && reference.FullName is not null ? RealPath.TryResolve(reference.FullName) : null;
         return IsLocationTrusted(reference, canonical);
     }
