@@ -19,11 +19,13 @@ namespace BackingChain.Sources;
 public sealed class FileImageSource : IImageSource
 {
     private readonly SafeFileHandle _handle;
+    private readonly bool _directReads;
 
-    private FileImageSource(string name, SafeFileHandle handle, long length, long? allocated, ImageSourceIdentity identity)
+    private FileImageSource(string name, SafeFileHandle handle, long length, long? allocated, ImageSourceIdentity identity, bool directReads = false)
     {
         Name = name;
         _handle = handle;
+        _directReads = directReads;
         Length = length;
         AllocatedSize = allocated;
         Identity = identity;
@@ -55,6 +57,13 @@ public sealed class FileImageSource : IImageSource
         if (UnixFileStatus.TryGet(path, out UnixFileStatus before) && !before.IsRegularFile && !before.IsBlockDevice)
         {
             throw new IOException($"'{path}' is not a regular file or block device.");
+        }
+
+        // The lean path (Linux): the same open, stat and lock with fewer system calls; reads go straight to pread.
+        if (UnixFile.TryOpenForReading(path, out SafeFileHandle fast, out UnixFileStatus fastStatus))
+        {
+            long fastLength = fastStatus.IsRegularFile ? fastStatus.Size : RandomAccess.GetLength(fast);
+            return new FileImageSource(path, fast, fastLength, fastStatus.Blocks * 512, ImageSourceIdentity.ForFile(fastStatus.Device, fastStatus.Inode), directReads: true);
         }
 
         SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
@@ -112,7 +121,13 @@ public sealed class FileImageSource : IImageSource
         int total = 0;
         while (total < buffer.Length)
         {
-            int read = RandomAccess.Read(_handle, buffer[total..], offset + total);
+            int read = _directReads ? UnixFile.Read(_handle, buffer[total..], offset + total) : -1;
+            if (read < 0)
+            {
+                // Not opened by UnixFile, or pread failed: RandomAccess retries, or throws as it always did.
+                read = RandomAccess.Read(_handle, buffer[total..], offset + total);
+            }
+
             if (read == 0)
             {
                 break;
