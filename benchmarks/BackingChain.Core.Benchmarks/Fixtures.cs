@@ -19,4 +19,13 @@ public static class Fixtures
     /// <summary>Every fixture's file name, for benchmarks that run over all formats (the probe).</summary>
     public static IEnumerable<string> All() =>
         System.IO.Directory.EnumerateFiles(Directory, "*.head").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal);
+
+    /// <summary>Stops a benchmark whose setup is wrong (a fixture that no longer parses measures the error path).</summary>
+    public static void Expect(bool condition, string what)
+    {
+        if (!condition)
+        {
+            throw new InvalidOperationException($"Benchmark setup check failed: {what}.");
+        }
+    }
 }

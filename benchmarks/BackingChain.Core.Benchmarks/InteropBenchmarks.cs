@@ -7,8 +7,9 @@ using BenchmarkDotNet.Attributes;
 namespace BackingChain.Benchmarks;
 
 /// <summary>
-/// What the CLI writes after the walk: qemu-img's <c>info --backing-chain --output=json</c> and the
-/// <c>check --output json</c> trust report, for a resolved 10-deep qcow2 chain (and the evaluation the report needs).
+/// What the CLI writes after the walk: qemu-img's <c>info --backing-chain --output=json</c>, the
+/// <c>check --output json</c> trust report (and the evaluation it needs), and libvirt's disk XML, for a resolved
+/// 10-deep qcow2 chain.
 /// </summary>
 public class InteropBenchmarks
 {
@@ -22,7 +23,9 @@ public class InteropBenchmarks
     public void Setup()
     {
         ChainFiles files = ChainFiles.Create(Depth);
-        _chain = new ImageChainResolver(new ImageChainResolverOptions { Policy = TrustPolicy.QemuCompatible }).Resolve(files.Top);
+        // Declared top format and recorded formats below: a chain the default policy accepts, so XML can be written.
+        _chain = new ImageChainResolver().Resolve(files.Top, ImageFormat.Qcow2);
+        Fixtures.Expect(_chain.Layers.Length == Depth && LibvirtDiskXml.CanWrite(_chain, null, out _), "a complete, trusted chain");
         _report = TrustEvaluator.Evaluate(_chain, TrustPolicy.Default);
     }
 
@@ -37,4 +40,8 @@ public class InteropBenchmarks
 
     [Benchmark]
     public void TrustReportJson_Write() => TrustReportJson.Write(Stream.Null, _report);
+
+    /// <summary>libvirt's &lt;disk&gt; with the chain as nested &lt;backingStore&gt; elements (needs a complete, trusted chain).</summary>
+    [Benchmark]
+    public string LibvirtDiskXml_ToXml() => LibvirtDiskXml.ToXml(_chain);
 }

@@ -1,3 +1,4 @@
+using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Running;
@@ -6,11 +7,14 @@ namespace BackingChain.Benchmarks;
 
 /// <summary>
 /// Entry point: <c>dotnet run -c Release -- --filter '*'</c> (see benchmarks/README.md). Every benchmark
-/// reports allocations; the GitHub-flavoured report lands in BenchmarkDotNet.Artifacts/results/.
+/// reports allocations; the GitHub-flavoured report lands in BenchmarkDotNet.Artifacts/results/. Median and
+/// Min are shown next to the mean: the machines these run on are shared, and a neighbour's build inflates the mean.
 /// </summary>
 public static class Program
 {
     public static void Main(string[] args) =>
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly)
-            .Run(args, DefaultConfig.Instance.AddDiagnoser(MemoryDiagnoser.Default));
+            .Run(args, DefaultConfig.Instance
+                .AddDiagnoser(MemoryDiagnoser.Default)
+                .AddColumn(StatisticColumn.Median, StatisticColumn.Min));
 }

@@ -12,7 +12,23 @@ qemu-img create -q -f raw "$work/base.raw" 64M
 qemu-img create -q -f qcow2 -o compat=1.1 -b "$work/base.raw" -F raw "$work/overlay.qcow2" 64M
 # Record a relative backing name, the common case (qemu-img rebase -u writes only the header).
 qemu-img rebase -q -u -f qcow2 -b base.raw -F raw "$work/overlay.qcow2"
-head -c 4096 "$work/overlay.qcow2" > qcow2-v3-backing.qcow2.head
+head -c 4096 "$work/overlay.qcow2" > qcow2-v3.head
+
+# qcow (version 1) overlay: its header holds the backing name (qcow1 records no backing format).
+qemu-img create -q -f qcow -b base.raw -F raw "$work/overlay.qcow" 64M
+head -c 4096 "$work/overlay.qcow" > qcow1.head
+
+# QED overlay with a backing name and the "backing format is raw, do not probe" feature (-F raw).
+qemu-img create -q -f qed -b base.raw -F raw "$work/overlay.qed" 64M
+head -c 4096 "$work/overlay.qed" > qed.head
+
+# VMDK monolithicSparse (KDMV header; the embedded descriptor follows at sector 1).
+qemu-img create -q -f vmdk "$work/disk.vmdk" 64M
+head -c 4096 "$work/disk.vmdk" > vmdk-sparse.head
+
+# VMDK monolithicFlat: a text descriptor naming one flat extent (the whole descriptor file).
+qemu-img create -q -f vmdk -o subformat=monolithicFlat "$work/flat.vmdk" 1M
+cp "$work/flat.vmdk" vmdk-desc.head
 
 # LUKS1 (the container qcow2's LUKS encryption also uses). qemu calibrates PBKDF2 against CPU time and
 # gives up ("Unable to get accurate CPU usage") on a busy machine, so try a few times.
@@ -21,7 +37,7 @@ for attempt in 1 2 3 4 5; do
         -o key-secret=sec0,iter-time=100 "$work/disk.luks" 1M && break
     [ "$attempt" -lt 5 ] || exit 1
 done
-head -c 4096 "$work/disk.luks" > luks1.luks.head
+head -c 4096 "$work/disk.luks" > luks1.head
 
 # Raw: what the probe sees when no format matches (a zero-filled first sector).
-head -c 4096 /dev/zero > raw.img.head
+head -c 4096 /dev/zero > raw.head
