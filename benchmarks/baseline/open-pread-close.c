@@ -3,12 +3,20 @@
  * the least any header reader must do per layer. Prints the best and the median time per layer over
  * ROUNDS rounds of walking every file given (warm page cache: the first round is not counted).
  *
- *   cc -O2 -o open-pread-close open-pread-close.c && ./open-pread-close FILE...
+ * With --as-library it makes the system calls BackingChain.Core's FileImageSource makes per layer instead:
+ * stat(2) first (FIFOs and character devices are refused before open can block on them or wake a
+ * device), open, fstat(2) (device and inode of what was opened, for loop detection), flock(LOCK_SH|LOCK_NB)
+ * (the advisory lock .NET's own File.OpenHandle takes), pread, close: the floor for the library's choices.
+ *
+ *   cc -O2 -o open-pread-close open-pread-close.c && ./open-pread-close [--as-library] FILE...
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +40,11 @@ int main(int argc, char **argv)
 {
     static char buffer[4096];
     static double per_layer[ROUNDS];
+    int as_library = argc > 1 && strcmp(argv[1], "--as-library") == 0;
+    if (as_library) {
+        argv++;
+        argc--;
+    }
     int files = argc - 1;
     if (files < 1) {
         fprintf(stderr, "usage: %s FILE...\n", argv[0]);
@@ -44,7 +57,16 @@ int main(int argc, char **argv)
         double start = now_ns();
         for (int r = 0; r < repeats; r++) {
             for (int i = 1; i < argc; i++) {
+                struct stat st;
+                if (as_library && (stat(argv[i], &st) != 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))) {
+                    fprintf(stderr, "%s: not a regular file\n", argv[i]);
+                    return 1;
+                }
                 int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+                if (as_library && fd >= 0 && (fstat(fd, &st) != 0 || flock(fd, LOCK_SH | LOCK_NB) != 0)) {
+                    perror(argv[i]);
+                    return 1;
+                }
                 if (fd < 0 || pread(fd, buffer, sizeof buffer, 0) < 0) {
                     perror(argv[i]);
                     return 1;
