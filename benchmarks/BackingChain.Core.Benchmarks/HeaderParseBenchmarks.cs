@@ -1,8 +1,13 @@
+using System;
 using BackingChain.Formats.Luks;
+using BackingChain.Formats.Parallels;
 using BackingChain.Formats.Qcow;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Formats.Qed;
+using BackingChain.Formats.Vdi;
+using BackingChain.Formats.Vhdx;
 using BackingChain.Formats.Vmdk;
+using BackingChain.Formats.Vpc;
 using BenchmarkDotNet.Attributes;
 
 namespace BackingChain.Benchmarks;
@@ -23,6 +28,10 @@ public class HeaderParseBenchmarks
     private byte[] _vmdkSparse = [];
     private byte[] _vmdkDescriptor = [];
     private byte[] _luks1 = [];
+    private byte[] _parallels = [];
+    private byte[] _vdi = [];
+    private byte[] _vhd = [];
+    private byte[] _vhdxHeader = [];
 
     [GlobalSetup]
     public void Setup()
@@ -33,8 +42,14 @@ public class HeaderParseBenchmarks
         _vmdkSparse = Fixtures.Head("vmdk-sparse.head");
         _vmdkDescriptor = Fixtures.Head("vmdk-desc.head");
         _luks1 = Fixtures.Head("luks1.head");
+        _parallels = Fixtures.Head("parallels.head");
+        _vdi = Fixtures.Head("vdi.head");
+        _vhd = Fixtures.Head("vhd-dynamic.head");
+        _vhdxHeader = Fixtures.Head("vhdx-header1.bin");
         Fixtures.Expect(Qcow2V3_TryParse() != 0 && Qcow1_TryParse() != 0 && Qed_TryParse() != 0
-            && VmdkSparse_TryParse() != 0 && VmdkDescriptor_TryParse() && Luks1_TryParse() != 0, "every fixture parses");
+            && VmdkSparse_TryParse() != 0 && VmdkDescriptor_TryParse() && Luks1_TryParse() != 0
+            && Parallels_TryParse() && Vdi_TryParse() && VhdFooter_TryParse() && VhdDynamicHeader_TryParse()
+            && Vhdx_TryParse(), "every fixture parses");
     }
 
     /// <summary>qcow2 v3: backing file name, backing-format and feature-name-table extensions.</summary>
@@ -66,4 +81,24 @@ public class HeaderParseBenchmarks
     [Benchmark]
     public uint Luks1_TryParse() =>
         Luks1Header.TryParse(_luks1, out Luks1Header header, out _) ? header.PayloadOffsetSectors : 0;
+
+    /// <summary>Parallels header.</summary>
+    [Benchmark]
+    public bool Parallels_TryParse() => ParallelsHeader.TryParse(_parallels, out _, out _);
+
+    /// <summary>VDI pre-header and header.</summary>
+    [Benchmark]
+    public bool Vdi_TryParse() => VdiHeader.TryParse(_vdi, out _, out _);
+
+    /// <summary>VHD footer (the copy at offset 0 of a dynamic image), with its checksum.</summary>
+    [Benchmark]
+    public bool VhdFooter_TryParse() => VhdFooter.TryParse(_vhd.AsSpan(0, 512), out _, out _);
+
+    /// <summary>VHD dynamic disk header (at 512), with its checksum.</summary>
+    [Benchmark]
+    public bool VhdDynamicHeader_TryParse() => VhdDynamicHeader.TryParse(_vhd.AsSpan(512, 1024), out _, out _);
+
+    /// <summary>VHDX header block (4 KiB at 64 KiB), with its CRC-32C.</summary>
+    [Benchmark]
+    public bool Vhdx_TryParse() => VhdxHeader.TryParse(_vhdxHeader, out _, out _);
 }

@@ -30,6 +30,24 @@ head -c 4096 "$work/disk.vmdk" > vmdk-sparse.head
 qemu-img create -q -f vmdk -o subformat=monolithicFlat "$work/flat.vmdk" 1M
 cp "$work/flat.vmdk" vmdk-desc.head
 
+# Parallels (WithouFreeSpacExt header).
+qemu-img create -q -f parallels "$work/disk.hds" 64M
+head -c 4096 "$work/disk.hds" > parallels.head
+
+# VDI (VirtualBox): pre-header, header v1.1 (the whole 1 KiB file).
+qemu-img create -q -f vdi "$work/disk.vdi" 64M
+head -c 4096 "$work/disk.vdi" > vdi.head
+
+# VHD (qemu's vpc driver), dynamic: footer copy at 0, dynamic header at 512 (the whole 2.5 KiB file).
+qemu-img create -q -f vpc "$work/disk.vhd" 64M
+head -c 4096 "$work/disk.vhd" > vhd-dynamic.head
+
+# VHDX: the file identifier (what the probe sees) and the first header block at 64 KiB (what is parsed;
+# not a .head file, so the probe benchmark does not pick it up).
+qemu-img create -q -f vhdx "$work/disk.vhdx" 64M
+head -c 4096 "$work/disk.vhdx" > vhdx.head
+dd if="$work/disk.vhdx" of=vhdx-header1.bin bs=4096 skip=16 count=1 status=none
+
 # LUKS1 (the container qcow2's LUKS encryption also uses). qemu calibrates PBKDF2 against CPU time and
 # gives up ("Unable to get accurate CPU usage") on a busy machine, so try a few times.
 for attempt in 1 2 3 4 5; do

@@ -73,6 +73,10 @@ public sealed class ZeroAllocationTests
     [InlineData("vmdk-sparse.head")]
     [InlineData("vmdk-desc.head")]
     [InlineData("luks1.head")]
+    [InlineData("parallels.head")]
+    [InlineData("vdi.head")]
+    [InlineData("vhd-dynamic.head")]
+    [InlineData("vhdx.head")]
     [InlineData("raw.head")]
     public void Probe_does_not_allocate(string fixture)
     {
