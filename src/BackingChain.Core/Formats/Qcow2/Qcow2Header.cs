@@ -1,7 +1,6 @@
 using System;
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
-using System.Text;
 using static BackingChain.Formats.Qcow2.Qcow2Layout;
 
 namespace BackingChain.Formats.Qcow2;
@@ -628,13 +627,10 @@ public readonly struct Qcow2Header
     }
 
     /// <summary>qemu keeps names as C strings, so an embedded NUL ends them.</summary>
-    private static int CStringEnd(ReadOnlySpan<byte> data, int start, int end)
-    {
-        int nul = data[start..end].IndexOf((byte)0);
-        return nul < 0 ? end : start + nul;
-    }
+    private static int CStringEnd(ReadOnlySpan<byte> data, int start, int end) =>
+        start + CString.Of(data[start..end]).Length;
 
-    private static string DecodeCString(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(bytes);
+    private static string DecodeCString(ReadOnlySpan<byte> bytes) => CString.ToUtf8String(bytes);
 
     [DoesNotReturn]
     private static void ThrowInvalid(HeaderError error, ReadOnlySpan<byte> data) =>
