@@ -18,6 +18,7 @@ internal static partial class UnixFile
 {
     private const int ReadOnly = 0;            // O_RDONLY
     private const int CloseOnExec = 0x80000;   // O_CLOEXEC (x86-64 and aarch64)
+    private const int NonBlocking = 0x800;     // O_NONBLOCK (x86-64 and aarch64): open(2) of a FIFO returns at once
     private const int LockShared = 1;          // LOCK_SH
     private const int LockNonBlocking = 4;     // LOCK_NB
 
@@ -26,35 +27,48 @@ internal static partial class UnixFile
 
     /// <summary>
     /// Opens <paramref name="path"/> read-only as .NET would (close-on-exec, <c>flock(LOCK_SH | LOCK_NB)</c>) and
-    /// stats it. Returns <see langword="false"/>, with nothing left open, when any step fails or the file is not
-    /// a regular file or block device.
+    /// stats it. <c>O_NONBLOCK</c> makes the open of a FIFO return at once, so the type is checked on the open
+    /// descriptor instead of by a separate <c>stat</c> of the path before it (one path lookup fewer per layer, and
+    /// no window between the check and the open). Nothing is left open unless the result is
+    /// <see cref="UnixOpenResult.Opened"/>; on <see cref="UnixOpenResult.Failed"/> callers take the .NET path, which
+    /// then fails (or succeeds) exactly as before.
     /// </summary>
-    public static bool TryOpenForReading(string path, out SafeFileHandle handle, out UnixFileStatus status)
+    public static UnixOpenResult TryOpenForReading(string path, out SafeFileHandle handle, out UnixFileStatus status)
     {
         handle = null!;
         status = default;
         if (!UnixFileStatus.IsSupported || path.Contains('\0', StringComparison.Ordinal))
         {
-            return false;
+            return UnixOpenResult.Failed;
         }
 
-        int fd = Open(path, ReadOnly | CloseOnExec);
+        int fd = Open(path, ReadOnly | CloseOnExec | NonBlocking);
         if (fd < 0)
         {
-            return false;
+            return UnixOpenResult.Failed;
         }
 
         var opened = new SafeFileHandle(fd, ownsHandle: true);
-        if (!UnixFileStatus.TryGet(opened, out status)
-            || (!status.IsRegularFile && !status.IsBlockDevice)
-            || (!LockingDisabled && FLock(fd, LockShared | LockNonBlocking) != 0))
+        if (!UnixFileStatus.TryGet(opened, out status))
         {
             opened.Dispose();
-            return false;
+            return UnixOpenResult.Failed;
+        }
+
+        if (!status.IsRegularFile && !status.IsBlockDevice)
+        {
+            opened.Dispose();
+            return UnixOpenResult.NotAFileOrBlockDevice;
+        }
+
+        if (!LockingDisabled && FLock(fd, LockShared | LockNonBlocking) != 0)
+        {
+            opened.Dispose();
+            return UnixOpenResult.Failed;
         }
 
         handle = opened;
-        return true;
+        return UnixOpenResult.Opened;
     }
 
     /// <summary>One <c>pread</c>; -1 on failure (the caller retries through <see cref="System.IO.RandomAccess"/>).</summary>
@@ -94,4 +108,17 @@ internal static partial class UnixFile
 
     [LibraryImport("libc", EntryPoint = "pread")]
     private static partial nint PRead(int fd, ref byte buffer, nuint count, long offset);
+}
+
+/// <summary>What <see cref="UnixFile.TryOpenForReading"/> did.</summary>
+internal enum UnixOpenResult
+{
+    /// <summary>Opened, stated and locked.</summary>
+    Opened,
+
+    /// <summary>The path names a FIFO, socket, directory or character device: refused, nothing left open.</summary>
+    NotAFileOrBlockDevice,
+
+    /// <summary>Something failed; take the .NET path for its exact exception.</summary>
+    Failed,
 }

@@ -53,17 +53,22 @@ public sealed class FileImageSource : IImageSource
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
 
-        // Refuse FIFOs, sockets and character devices before open(2) can block on them.
-        if (UnixFileStatus.TryGet(path, out UnixFileStatus before) && !before.IsRegularFile && !before.IsBlockDevice)
+        // The lean path (Linux): a non-blocking open, so a FIFO cannot hang us, then the type, identity and size
+        // from one fstat of the descriptor; reads go straight to pread.
+        switch (UnixFile.TryOpenForReading(path, out SafeFileHandle fast, out UnixFileStatus fastStatus))
         {
-            throw new IOException($"'{path}' is not a regular file or block device.");
+            case UnixOpenResult.Opened:
+                long fastLength = fastStatus.IsRegularFile ? fastStatus.Size : RandomAccess.GetLength(fast);
+                return new FileImageSource(path, fast, fastLength, fastStatus.Blocks * 512, ImageSourceIdentity.ForFile(fastStatus.Device, fastStatus.Inode), directReads: true);
+            case UnixOpenResult.NotAFileOrBlockDevice:
+                throw NotAFile(path);
         }
 
-        // The lean path (Linux): the same open, stat and lock with fewer system calls; reads go straight to pread.
-        if (UnixFile.TryOpenForReading(path, out SafeFileHandle fast, out UnixFileStatus fastStatus))
+        // Elsewhere, or when the lean path failed: refuse FIFOs, sockets and character devices before a
+        // blocking open(2) can hang on them.
+        if (UnixFileStatus.TryGet(path, out UnixFileStatus before) && !before.IsRegularFile && !before.IsBlockDevice)
         {
-            long fastLength = fastStatus.IsRegularFile ? fastStatus.Size : RandomAccess.GetLength(fast);
-            return new FileImageSource(path, fast, fastLength, fastStatus.Blocks * 512, ImageSourceIdentity.ForFile(fastStatus.Device, fastStatus.Inode), directReads: true);
+            throw NotAFile(path);
         }
 
         SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
@@ -93,6 +98,8 @@ public sealed class FileImageSource : IImageSource
             throw;
         }
     }
+
+    private static IOException NotAFile(string path) => new($"'{path}' is not a regular file or block device.");
 
     /// <inheritdoc/>
     public ValueTask<int> ReadAtAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
