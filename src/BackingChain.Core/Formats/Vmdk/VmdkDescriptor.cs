@@ -189,9 +189,11 @@ public readonly struct VmdkDescriptor
             hint = new Range(start, end);
         }
 
-        // qemu forces a NUL at the last byte of the window it reads CIDs from.
+        // qemu forces a NUL at the last byte of the window it reads CIDs from. That window is a prefix of the
+        // hint's, so its C string is the hint text cut to the same length: no second NUL scan.
         ReadOnlySpan<byte> cidWindow = window[..Math.Min(window.Length, DescriptorWindowLength - 1)];
-        if (!TryReadCid(cidWindow, CidKey, out cid) || !TryReadCid(cidWindow, ParentCidKey, out parentCid))
+        ReadOnlySpan<byte> cidText = hintText[..Math.Min(hintText.Length, cidWindow.Length)];
+        if (!TryReadCid(cidWindow, cidText, CidKey, out cid) || !TryReadCid(cidWindow, cidText, ParentCidKey, out parentCid))
         {
             return HeaderError.InvalidText;
         }
@@ -250,11 +252,12 @@ public readonly struct VmdkDescriptor
     /// vmdk_read_cid: the first occurrence of the key (so "CID" may be found inside "parentCID"), skip it
     /// and one more character, then sscanf %x: optional whitespace, sign and 0x, at least one hex digit.
     /// The scan may run past the text's NUL into the rest of the window, as qemu's does.
+    /// <paramref name="windowText"/> is the window up to its first NUL, where the key is looked for.
     /// </summary>
-    private static bool TryReadCid(ReadOnlySpan<byte> window, ReadOnlySpan<byte> keyName, out uint value)
+    private static bool TryReadCid(ReadOnlySpan<byte> window, ReadOnlySpan<byte> windowText, ReadOnlySpan<byte> keyName, out uint value)
     {
         value = 0;
-        int key = CString.Of(window).IndexOf(keyName);
+        int key = windowText.IndexOf(keyName);
         if (key < 0)
         {
             return false;

@@ -44,8 +44,22 @@ public ref struct VmdkExtentEnumerator
     {
         while (_position < _text.Length)
         {
-            int lineStart = _position;
+            // Only a line start whose first word (%10s, after any whitespace, newlines included) is exactly
+            // "RW" can give an extent. Rather than visiting every line, jump to the next line start from which
+            // only whitespace leads to an "RW": one vectorized search passes over comments and ddb.* lines.
+            int lineStart = NextCandidate(_text, _position);
+            if (lineStart < 0)
+            {
+                _position = _text.Length;
+                return false;
+            }
+
             _position = NextLine(_text, lineStart);
+            if (!StartsWithRwWord(_text, lineStart))
+            {
+                continue;
+            }
+
             int matches = Scan(_text, lineStart, out Range access, out long sectors, out Range type, out Range fileName, out long flatOffset);
             if (matches < 4 || !_text[access].SequenceEqual("RW"u8))
             {
@@ -90,6 +104,56 @@ public ref struct VmdkExtentEnumerator
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// The first line start at or after <paramref name="position"/> (itself a line start) from which only
+    /// whitespace leads to an occurrence of "RW", or -1 when the rest of the text holds no such line start.
+    /// Every line start skipped would have its first word differ from "RW", so skipping it changes nothing.
+    /// </summary>
+    private static int NextCandidate(ReadOnlySpan<byte> text, int position)
+    {
+        while (position < text.Length)
+        {
+            int found = text[position..].IndexOf("RW"u8);
+            if (found < 0)
+            {
+                return -1;
+            }
+
+            int rw = position + found;
+            int runStart = rw;
+            while (runStart > position && IsSpace(text[runStart - 1]))
+            {
+                runStart--;
+            }
+
+            if (runStart == position)
+            {
+                return runStart;
+            }
+
+            // The run follows other text on its line; the first line start inside the run, if there is one
+            // (the run includes newlines, as sscanf's whitespace does).
+            int newline = text[runStart..rw].IndexOf((byte)'\n');
+            if (newline >= 0)
+            {
+                return runStart + newline + 1;
+            }
+
+            // "RW" in the middle of a line: nothing from here to the end of that line can be an extent.
+            position = NextLine(text, rw);
+        }
+
+        return -1;
+    }
+
+    /// <summary>Whether the first whitespace-delimited word at <paramref name="p"/> is exactly <c>RW</c>.</summary>
+    private static bool StartsWithRwWord(ReadOnlySpan<byte> text, int p)
+    {
+        p = SkipSpace(text, p);
+        return p + 1 < text.Length && text[p] == (byte)'R' && text[p + 1] == (byte)'W'
+            && (p + 2 == text.Length || IsSpace(text[p + 2]));
     }
 
     /// <summary>next_line: just past the next newline, or the end of the text.</summary>
