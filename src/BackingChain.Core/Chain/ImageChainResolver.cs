@@ -223,6 +223,12 @@ public sealed class ImageChainResolver
             {
                 facts = LayerFacts.Failed(HeaderError.Truncated, ex.Message);
             }
+            catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidOperationException)
+            {
+                // Defence in depth: a reader that trips over bytes it failed to validate must still give the
+                // caller a finding for this hostile image, never an exception out of the walk.
+                facts = LayerFacts.Failed(HeaderError.Inconsistent, $"the {used.GetQemuName()} header could not be read ({ex.GetType().Name})");
+            }
 
             if (used != probed && used != ImageFormat.Raw)
             {
