@@ -206,16 +206,11 @@ public readonly struct QedHeader
             long nameEnd = nameStart + backingSize;
             if (nameEnd > data.Length)
             {
-                if (!dataReachesEndOfFile)
-                {
-                    header = result;
-                    requiredLength = nameEnd;
-                    return HeaderError.Truncated;
-                }
-
-                // Past the end of the file the name reads as zeros.
-                nameEnd = data.Length;
-                nameStart = Math.Min(nameStart, nameEnd);
+                // qemu would read zeros past the end of the file; a name cut by the end of the file is
+                // truncated, and we say so (security.md §0.8), as the qcow2 reader does.
+                header = result;
+                requiredLength = nameEnd;
+                return HeaderError.Truncated;
             }
 
             int start = (int)nameStart;
