@@ -1,3 +1,4 @@
+using System;
 using System.IO;
 using BackingChain.Formats.Qcow;
 using BackingChain.Formats.Qcow2;
@@ -30,8 +31,8 @@ public sealed class NameCutByEndOfFileTests
         int qedCut = 64 + 4; // qemu writes the QED name right after the 64-byte header
         int qcow2Cut = (int)Qcow2Header.Parse(qcow2).BackingFileOffset + 4;
 
-        Assert.Equal(HeaderError.Truncated, QcowHeader.Read(qcow[..qcowCut], dataReachesEndOfFile: true, out _, out _));
-        Assert.Equal(HeaderError.Truncated, QedHeader.Read(qed[..qedCut], qed.Length, dataReachesEndOfFile: true, out _, out _));
-        Assert.Equal(HeaderError.Truncated, Qcow2Header.Read(qcow2[..qcow2Cut], dataReachesEndOfFile: true, out _, out _));
+        Assert.Equal(HeaderError.Truncated, QcowHeader.Read(qcow.AsSpan(0, qcowCut), dataReachesEndOfFile: true, out _, out _));
+        Assert.Equal(HeaderError.Truncated, QedHeader.Read(qed.AsSpan(0, qedCut), qed.Length, dataReachesEndOfFile: true, out _, out _));
+        Assert.Equal(HeaderError.Truncated, Qcow2Header.Read(qcow2.AsSpan(0, qcow2Cut), dataReachesEndOfFile: true, out _, out _));
     }
 }
