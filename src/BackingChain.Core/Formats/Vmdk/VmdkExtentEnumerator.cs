@@ -167,7 +167,7 @@ public ref struct VmdkExtentEnumerator
     /// <c>sscanf(p, "%10s %ld %10s \"%511[^\n\r\"]\" %ld", ...)</c>: the number of fields assigned, or -1
     /// when the input ends before the first one.
     /// </summary>
-    private static int Scan(ReadOnlySpan<byte> text, int p, out Range access, out long sectors, out Range type, out Range fileName, out long flatOffset)
+    internal static int Scan(ReadOnlySpan<byte> text, int p, out Range access, out long sectors, out Range type, out Range fileName, out long flatOffset)
     {
         access = default;
         sectors = 0;
