@@ -22,6 +22,12 @@ internal sealed class CommandLine
 
     public int? MaxDepth { get; set; }
 
+    /// <summary>Judge in the untrusted-image posture (<c>--untrusted</c>).</summary>
+    public bool Untrusted { get; set; }
+
+    /// <summary>Where an image read from standard input will live (<c>--name</c>), for relative references.</summary>
+    public string? Name { get; set; }
+
     public string? Target { get; set; }
 
     public string? BackingName { get; set; }
@@ -81,7 +87,19 @@ internal sealed class CommandLine
                     }
 
                     break;
-                case "--trust-root" when line.Command is "check" or "info":
+                case "--untrusted" when line.Command is "check" or "xml":
+                    line.Untrusted = true;
+                    break;
+                case "--name" when line.Command == "check":
+                    line.Name = Value();
+                    if (string.IsNullOrEmpty(line.Name))
+                    {
+                        error = "--name needs the name the image will have";
+                        return null;
+                    }
+
+                    break;
+                case "--trust-root" when line.Command is "check" or "info" or "xml":
                     string? root = Value();
                     if (root is null)
                     {
@@ -91,7 +109,7 @@ internal sealed class CommandLine
 
                     line.TrustRoots.Add(root);
                     break;
-                case "--trust-digest" when line.Command is "check":
+                case "--trust-digest" when line.Command is "check" or "xml":
                     string? digest = Value();
                     if (digest is null || digest.Length != 64 || !IsHex(digest))
                     {
@@ -138,7 +156,7 @@ internal sealed class CommandLine
 
                     break;
                 default:
-                    if (arg.StartsWith('-') && arg.Length > 1)
+                    if (arg.StartsWith('-') && !(arg == "-" && line.Command == "check"))
                     {
                         error = $"unknown option '{arg}' for '{line.Command}'";
                         return null;
@@ -158,6 +176,12 @@ internal sealed class CommandLine
         if (line.File is null)
         {
             error = "missing image file";
+            return null;
+        }
+
+        if (line.Name is not null && line.File != "-")
+        {
+            error = "--name is for an image read from standard input (-)";
             return null;
         }
 

@@ -22,7 +22,7 @@ internal static class HumanOutput
                 text.Append('\n');
             }
 
-            text.Append(CultureInfo.InvariantCulture, $"image: {layer.Filename}\n");
+            text.Append(CultureInfo.InvariantCulture, $"image: {Escape(layer.Filename)}\n");
             text.Append(CultureInfo.InvariantCulture, $"file format: {layer.Format.GetQemuName()} ({TrustReportJson.GetName(layer.FormatSource)})\n");
             text.Append(CultureInfo.InvariantCulture, $"virtual size: {Size(layer.VirtualSize)} ({layer.VirtualSize} bytes)\n");
             if (layer.ActualSize is long actual)
@@ -50,16 +50,16 @@ internal static class HumanOutput
                     ReferenceRole.VmdkParent => "parent",
                     _ => "parent locator",
                 };
-                text.Append(CultureInfo.InvariantCulture, $"{label}: {reference.StoredName}");
+                text.Append(CultureInfo.InvariantCulture, $"{label}: {Escape(reference.StoredName)}");
                 if (reference.FullName is not null && reference.FullName != reference.StoredName)
                 {
-                    text.Append(CultureInfo.InvariantCulture, $" (actual path: {reference.FullName})");
+                    text.Append(CultureInfo.InvariantCulture, $" (actual path: {Escape(reference.FullName)})");
                 }
 
                 text.Append('\n');
                 if (reference.RecordedFormat is not null && reference.Role == ReferenceRole.BackingFile)
                 {
-                    text.Append(CultureInfo.InvariantCulture, $"backing file format: {reference.RecordedFormat}\n");
+                    text.Append(CultureInfo.InvariantCulture, $"backing file format: {Escape(reference.RecordedFormat)}\n");
                 }
             }
 
@@ -75,30 +75,95 @@ internal static class HumanOutput
         return text.ToString();
     }
 
+    /// <summary>The deepest indentation of the check tree; deeper layers say their depth instead, so the output grows linearly.</summary>
+    private const int MaxIndentLevels = 8;
+
     public static string Check(TrustReport report)
     {
         var text = new StringBuilder();
         for (int i = 0; i < report.Layers.Length; i++)
         {
             LayerVerdict verdict = report.Layers[i];
-            string indent = i == 0 ? "" : new string(' ', 3 * (i - 1)) + "└─ ";
+            string indent = i == 0 ? "" : i - 1 < MaxIndentLevels
+                ? new string(' ', 3 * (i - 1)) + "└─ "
+                : string.Create(CultureInfo.InvariantCulture, $"{new string(' ', 3 * MaxIndentLevels)}└─ [{i}] ");
             text.Append(CultureInfo.InvariantCulture,
-                $"{indent}{verdict.Filename}  [{verdict.Format.GetQemuName()}, {TrustReportJson.GetName(verdict.FormatSource)}]  {(verdict.Decision == TrustDecision.Accepted ? "accepted" : "REJECTED")}: {TrustReportJson.GetName(verdict.Reason)}\n");
+                $"{indent}{Escape(verdict.Filename)}  [{verdict.Format.GetQemuName()}, {TrustReportJson.GetName(verdict.FormatSource)}]  {(verdict.Decision == TrustDecision.Accepted ? "accepted" : "REJECTED")}: {TrustReportJson.GetName(verdict.Reason)}\n");
+            foreach (ReferenceDecision reference in verdict.References)
+            {
+                // The opened backing file is the next line of the tree; anything else a layer names is spelled out.
+                if (reference.Outcome == ReferenceOutcome.Opened && ReferenceEquals(reference.Reference, verdict.Layer.Backing))
+                {
+                    continue;
+                }
+
+                text.Append(CultureInfo.InvariantCulture,
+                    $"{new string(' ', indent.Length)}   names {TrustReportJson.GetName(reference.Reference.Role)} '{Escape(reference.Reference.StoredName)}': {TrustReportJson.GetName(reference.Outcome)} (trusted by: {TrustReportJson.GetName(reference.Basis)})\n");
+            }
         }
 
         foreach (ChainFinding finding in report.Findings)
         {
-            text.Append(CultureInfo.InvariantCulture, $"{finding.Code} (layer {finding.Layer}): {finding.Message}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{finding.Code} (layer {finding.Layer}): {Escape(finding.Message)}\n");
         }
 
         foreach (string command in report.Remediation)
         {
-            text.Append(CultureInfo.InvariantCulture, $"fix: {command}\n");
+            text.Append(CultureInfo.InvariantCulture, $"fix: {Escape(command)}\n");
         }
 
-        text.Append(CultureInfo.InvariantCulture, $"verdict: {(report.IsSafe ? "safe" : "unsafe")}\n");
+        text.Append(CultureInfo.InvariantCulture, $"verdict: {(report.IsSafe ? "safe" : "unsafe")} ({TrustReportJson.GetName(report.Reason)}; {TrustReportJson.GetName(report.Posture)} posture)\n");
         return text.ToString();
     }
+
+    /// <summary>
+    /// Names come from images, so from whoever wrote them: control characters (newlines, escape sequences) would let
+    /// a name forge lines such as <c>verdict: safe</c> or repaint the terminal. They are shown as <c>\xNN</c> /
+    /// <c>\uNNNN</c>, and a backslash as <c>\\</c>, so the escaped text is unambiguous. JSON and XML escape on their own.
+    /// </summary>
+    public static string Escape(string text)
+    {
+        bool clean = true;
+        foreach (char c in text)
+        {
+            if (c == '\\' || NeedsEscape(c))
+            {
+                clean = false;
+                break;
+            }
+        }
+
+        if (clean)
+        {
+            return text;
+        }
+
+        var escaped = new StringBuilder(text.Length + 16);
+        foreach (char c in text)
+        {
+            if (c == '\\')
+            {
+                escaped.Append(@"\\");
+            }
+            else if (c < 0x100 && NeedsEscape(c))
+            {
+                escaped.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:x2}");
+            }
+            else if (NeedsEscape(c))
+            {
+                escaped.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+            else
+            {
+                escaped.Append(c);
+            }
+        }
+
+        return escaped.ToString();
+    }
+
+    // C0 and C1 controls, DEL, the line and paragraph separators, and the bidirectional overrides that reorder what is shown.
+    private static bool NeedsEscape(char c) => char.IsControl(c) || c is '\u2028' or '\u2029' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069');
 
     private static string Size(long bytes)
     {

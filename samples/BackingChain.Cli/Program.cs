@@ -1,12 +1,14 @@
 using System;
 using System.Collections.Immutable;
 using System.IO;
+using System.IO.Pipelines;
 using System.Text;
 using BackingChain;
 using BackingChain.Chain;
 using BackingChain.Cli;
 using BackingChain.Editing;
 using BackingChain.Interop;
+using BackingChain.Streaming;
 using BackingChain.Trust;
 
 // backing-chain: the command-line face of BackingChain.Core (DESIGN.md, "The command-line sample").
@@ -16,8 +18,8 @@ if (line is null)
 {
     Console.Error.WriteLine($"backing-chain: {usageError}");
     Console.Error.WriteLine("usage: backing-chain info [-f FMT] [--backing-chain] [--output human|json] FILE");
-    Console.Error.WriteLine("       backing-chain check [-f FMT] [--trust-root DIR]... [--trust-digest SHA256]... [--max-depth N] [--output human|json] FILE");
-    Console.Error.WriteLine("       backing-chain xml [-f FMT] [--target DEV] FILE");
+    Console.Error.WriteLine("       backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--max-depth N] [--output human|json] FILE|-  [--name NAME]");
+    Console.Error.WriteLine("       backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--target DEV] FILE");
     Console.Error.WriteLine("       backing-chain rebase -b BACKING -F BACKING_FMT FILE");
     return 2;
 }
@@ -30,9 +32,14 @@ switch (line.Command)
     case "info":
     {
         // Like qemu-img info: references are followed as qemu-img follows them, unless trust roots are given.
-        TrustPolicy policy = line.TrustRoots.Count == 0
-            ? TrustPolicy.QemuCompatible
-            : new TrustPolicy { TrustedRoots = [.. line.TrustRoots] };
+        string? policyError = null;
+        TrustPolicy? policy = line.TrustRoots.Count == 0 ? TrustPolicy.QemuCompatible : BuildPolicy(line, out policyError);
+        if (policy is null)
+        {
+            Console.Error.WriteLine($"backing-chain: {policyError}");
+            return 2;
+        }
+
         var options = new ImageChainResolverOptions
         {
             Policy = policy,
@@ -61,18 +68,31 @@ switch (line.Command)
 
     case "check":
     {
-        var policy = new TrustPolicy
+        TrustPolicy? policy = BuildPolicy(line, out string? policyError);
+        if (policy is null)
         {
-            TrustedRoots = [.. line.TrustRoots],
-            TrustedDigests = [.. line.TrustDigests],
-        };
-        var options = new ImageChainResolverOptions
+            Console.Error.WriteLine($"backing-chain: {policyError}");
+            return 2;
+        }
+
+        TrustReport report;
+        if (line.File == "-")
         {
-            Policy = policy,
-            MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth,
-        };
-        ImageChain chain = new ImageChainResolver(options).Resolve(line.File!, declared);
-        TrustReport report = TrustEvaluator.Evaluate(chain, policy);
+            // Standard input goes through the upload gate: the same walk and judge as a file, over a stream.
+            var options = new UploadInspectionOptions { Policy = policy, DeclaredFormat = declared, Name = line.Name };
+            UploadInspection inspection = await ImageUploadInspector.InspectAsync(PipeReader.Create(Console.OpenStandardInput()), options);
+            report = inspection.Report;
+        }
+        else
+        {
+            var options = new ImageChainResolverOptions
+            {
+                Policy = policy,
+                MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth,
+            };
+            report = await new ImageChainResolver(options).CheckAsync(line.File!, declared);
+        }
+
         if (line.Output == "json")
         {
             TrustReportJson.Write(stdout, report);
@@ -87,17 +107,22 @@ switch (line.Command)
 
     case "xml":
     {
-        // The default policy gates every reference before it is opened; the XML is written only for a
-        // complete chain the policy accepts, since it declares every format to libvirt.
-        TrustPolicy policy = TrustPolicy.Default;
-        ImageChain chain = new ImageChainResolver(new ImageChainResolverOptions { Policy = policy }).Resolve(line.File!, declared);
-        if (!LibvirtDiskXml.CanWrite(chain, policy, out string? reason))
+        // The XML declares every format to libvirt, so it is written only for a complete chain the chosen posture accepts.
+        TrustPolicy? policy = BuildPolicy(line, out string? policyError);
+        if (policy is null)
         {
-            Console.Error.WriteLine($"backing-chain: {reason}");
+            Console.Error.WriteLine($"backing-chain: {policyError}");
+            return 2;
+        }
+
+        TrustReport report = await new ImageChainResolver(new ImageChainResolverOptions { Policy = policy }).CheckAsync(line.File!, declared);
+        if (!LibvirtDiskXml.CanWrite(report, out string? reason))
+        {
+            Console.Error.WriteLine($"backing-chain: {HumanOutput.Escape(reason!)}");
             return 1;
         }
 
-        Write(stdout, LibvirtDiskXml.ToXml(chain, line.Target ?? LibvirtDiskXml.DefaultTarget, policy));
+        Write(stdout, LibvirtDiskXml.ToXml(report, line.Target ?? LibvirtDiskXml.DefaultTarget));
         return 0;
     }
 
@@ -140,6 +165,32 @@ switch (line.Command)
 }
 
 static string OneLine(string text) => text.ReplaceLineEndings(" ");
+
+// The policy of the command line: the posture, and roots made absolute here, where the user's working directory is known.
+static TrustPolicy? BuildPolicy(CommandLine line, out string? error)
+{
+    error = null;
+    try
+    {
+        var roots = new string[line.TrustRoots.Count];
+        for (int i = 0; i < roots.Length; i++)
+        {
+            roots[i] = Path.GetFullPath(line.TrustRoots[i]);
+        }
+
+        return new TrustPolicy
+        {
+            Posture = line.Untrusted ? TrustPosture.UntrustedImage : TrustPosture.Host,
+            TrustedRoots = [.. roots],
+            TrustedDigests = [.. line.TrustDigests],
+        };
+    }
+    catch (ArgumentException ex)
+    {
+        error = ex.Message.Split(" (Parameter", 2)[0];
+        return null;
+    }
+}
 
 static void Write(Stream stream, string text)
 {

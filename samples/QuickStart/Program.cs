@@ -59,17 +59,18 @@ static int Inspect(string path)
 static int Check(string path)
 {
     // snippet: check-chain
-    var policy = new TrustPolicy { TrustedRoots = ["/var/lib/libvirt/images"] };
+    // The host posture (libvirt's rule) trusting the image store; roots must be absolute, existing directories.
+    string store = Path.GetDirectoryName(Path.GetFullPath(path))!; // e.g. /var/lib/libvirt/images
+    var policy = new TrustPolicy { Posture = TrustPosture.Host, TrustedRoots = [store] };
     var resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = policy });
 
-    // Declare the top image's format (like qemu-img -f); everything below it is read with the
-    // formats the overlays recorded, or probed and then judged by the policy.
-    ImageChain chain = resolver.Resolve(path, ImageFormat.Qcow2);
-    TrustReport report = TrustEvaluator.Evaluate(chain, policy);
+    // Declare the top image's format (like qemu-img -f); everything below it is read with the formats the
+    // overlays recorded, or probed and then judged. One call walks and judges, under the one policy.
+    TrustReport report = resolver.Check(path, ImageFormat.Qcow2);
 
-    foreach (ChainLayer layer in chain.Layers)
+    foreach (LayerVerdict layer in report.Layers)
     {
-        Console.WriteLine($"{layer.Filename}: {layer.Format.GetQemuName()} ({layer.FormatSource}), {layer.VirtualSize} bytes");
+        Console.WriteLine($"{layer.Filename}: {layer.Format.GetQemuName()} ({layer.FormatSource}), {layer.Decision} ({layer.Reason})");
     }
 
     foreach (ChainFinding finding in report.Findings)
@@ -92,14 +93,14 @@ static int Xml(string path)
     // snippet: libvirt-xml
     // The whole chain as nested <backingStore> elements, so libvirt probes nothing. Only a complete chain
     // that the policy judges safe is written.
-    ImageChain chain = new ImageChainResolver().Resolve(path, ImageFormat.Qcow2);
-    if (!LibvirtDiskXml.CanWrite(chain, TrustPolicy.Default, out string? reason))
+    TrustReport report = new ImageChainResolver().Check(path, ImageFormat.Qcow2);
+    if (!LibvirtDiskXml.CanWrite(report, out string? reason))
     {
         Console.Error.WriteLine($"no XML: {reason}");
         return 1;
     }
 
-    Console.WriteLine(LibvirtDiskXml.ToXml(chain, target: "vdb"));
+    Console.WriteLine(LibvirtDiskXml.ToXml(report, target: "vdb"));
     // end snippet
     return 0;
 }
@@ -122,10 +123,12 @@ static async Task<int> GateAsync(string path)
 
     // snippet: gate-upload
     // In ASP.NET Core the reader is Request.BodyReader. The upload streams through once: it is judged from
-    // its head and tail windows (bounded memory) while it is copied to where it will be stored.
+    // its head and tail windows (bounded memory) while it is copied to where it will be stored. Uploads are
+    // judged in the untrusted-image posture: every file the image names must lie in a trusted root.
     PipeReader body = PipeReader.Create(upload);
     var options = new UploadInspectionOptions
     {
+        Policy = TrustPolicy.Untrusted, // or new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedRoots = [...] }
         DeclaredFormat = null,          // what the client claims, if anything; null probes the content
         Name = "uploads/disk.qcow2",    // where it will live: relative references resolve against it
         ExpectedLength = upload.Length, // e.g. Content-Length

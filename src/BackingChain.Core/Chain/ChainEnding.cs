@@ -6,7 +6,7 @@ public enum ChainEnding
     /// <summary>The last layer has no backing file: the chain is whole.</summary>
     Complete,
 
-    /// <summary>An image could not be found or opened ("missing" and "not allowed" look the same to the caller).</summary>
+    /// <summary>An image the policy allowed to be opened does not exist or could not be opened (or the top image itself could not be).</summary>
     Missing,
 
     /// <summary>A backing reference leads back to an image already in the chain.</summary>
@@ -15,7 +15,7 @@ public enum ChainEnding
     /// <summary>The chain is deeper than the configured limit.</summary>
     TooDeep,
 
-    /// <summary>The trust policy refused to open a reference (reported to callers as <see cref="Missing"/> in findings).</summary>
+    /// <summary>The trust policy refused to open a reference, or no source can follow it; whether the file exists is not told.</summary>
     Refused,
 
     /// <summary>An image's header is malformed or uses an unsupported feature.</summary>

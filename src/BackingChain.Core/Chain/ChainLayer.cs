@@ -1,52 +1,53 @@
 using System.Collections.Immutable;
+using BackingChain.Detection;
 using BackingChain.Sources;
 
 namespace BackingChain.Chain;
 
-/// <summary>One image of a chain: its format, where that format came from, its header facts and its references.</summary>
+/// <summary>One image of a chain: its format, where that format came from, its header facts and its references. Made only by the resolver and the upload gate.</summary>
 public sealed class ChainLayer
 {
     /// <summary>The name the image was opened by (qemu's <c>filename</c>).</summary>
-    public required string Filename { get; init; }
+    public string Filename { get; internal init; } = "";
 
     /// <summary>The format the image was read as.</summary>
-    public required ImageFormat Format { get; init; }
+    public ImageFormat Format { get; internal init; }
 
     /// <summary>Where <see cref="Format"/> came from.</summary>
-    public required FormatSource FormatSource { get; init; }
+    public FormatSource FormatSource { get; internal init; }
 
     /// <summary>What qemu's probe says the content is, whatever format was used.</summary>
-    public ImageFormat ProbedFormat { get; init; }
+    public ImageFormat ProbedFormat { get; internal init; }
 
     /// <summary>The storage identity, used for loop detection.</summary>
-    public ImageSourceIdentity Identity { get; init; }
+    public ImageSourceIdentity Identity { get; internal init; }
 
     /// <summary>The guest-visible size in bytes (qemu's <c>virtual-size</c>).</summary>
-    public long VirtualSize { get; init; }
+    public long VirtualSize { get; internal init; }
 
     /// <summary>Bytes allocated on storage (qemu's <c>actual-size</c>), when known.</summary>
-    public long? ActualSize { get; init; }
+    public long? ActualSize { get; internal init; }
 
     /// <summary>The cluster or block size, when the format has one (qemu's <c>cluster-size</c>).</summary>
-    public int? ClusterSize { get; init; }
+    public int? ClusterSize { get; internal init; }
 
     /// <summary>The dirty flag, for formats whose driver reports one (absent otherwise, as in qemu).</summary>
-    public bool? DirtyFlag { get; init; }
+    public bool? DirtyFlag { get; internal init; }
 
     /// <summary>Whether the image is encrypted.</summary>
-    public bool Encrypted { get; init; }
+    public bool Encrypted { get; internal init; }
 
     /// <summary>Every file the image names, backing file first.</summary>
-    public ImmutableArray<ImageReference> References { get; init; } = ImmutableArray<ImageReference>.Empty;
+    public ImmutableArray<ImageReference> References { get; internal init; } = ImmutableArray<ImageReference>.Empty;
 
     /// <summary>Format-specific facts, when the format has them.</summary>
-    public FormatSpecificInfo? FormatSpecific { get; init; }
+    public FormatSpecificInfo? FormatSpecific { get; internal init; }
 
-    /// <summary>The SHA-256 of the whole image, computed only when the trust policy pins digests.</summary>
-    public string? Sha256 { get; init; }
-
-    /// <summary>Whether the image's location is trusted by the policy (a trusted root or the callback).</summary>
-    public bool IsLocationTrusted { get; init; }
+    /// <summary>
+    /// Every format signature in the image's head and tail, computed for layers whose format was probed (a probed
+    /// image showing several formats is ambiguous and refused); <see langword="null"/> for declared and recorded formats.
+    /// </summary>
+    public ThoroughDetection? Detection { get; internal init; }
 
     /// <summary>The backing reference (backing file or VMDK parent), if the image has one.</summary>
     public ImageReference? Backing

@@ -8,7 +8,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Detection;
 using BackingChain.Formats;
-using BackingChain.Internal;
 using BackingChain.Sources;
 using BackingChain.Trust;
 using Microsoft.Extensions.Logging;
@@ -17,10 +16,16 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace BackingChain.Chain;
 
 /// <summary>
-/// Walks a backing chain from its top image down, with qemu's path rules, asking the trust policy before
-/// opening anything a reference names. Chain problems (missing, loop, too deep, refused, malformed) are
-/// returned as the chain's <see cref="ImageChain.Ending"/> and findings, never thrown.
+/// Walks a backing chain from its top image down, with qemu's path rules, putting every file an image names to the
+/// trust gate before opening it, and recording each gate decision in the chain. Chain problems (missing, loop, too
+/// deep, refused, malformed, read errors) are returned as the chain's <see cref="ImageChain.Ending"/> and findings,
+/// never thrown.
 /// </summary>
+/// <remarks>
+/// A resolver holds only its options and may be shared by any number of threads; each call walks on its own.
+/// <see cref="CheckAsync(string, ImageFormat?, CancellationToken)"/> walks and judges in one call, under the one
+/// policy of <see cref="ImageChainResolverOptions.Policy"/>.
+/// </remarks>
 public sealed class ImageChainResolver
 {
     private readonly ImageChainResolverOptions _options;
@@ -42,6 +47,28 @@ public sealed class ImageChainResolver
     public ImageChain Resolve(string path, ImageFormat? format = null) =>
         ResolveAsync(path, format).AsTask().GetAwaiter().GetResult();
 
+    /// <summary>Resolves the chain of a local image and judges it, under the resolver's one policy.</summary>
+    /// <param name="path">The top image's path, kept verbatim as qemu keeps it.</param>
+    /// <param name="format">The declared format (like <c>-f</c>), or <see langword="null"/> to probe.</param>
+    /// <returns>The verdict, holding the chain (<see cref="TrustReport.Chain"/>).</returns>
+    public TrustReport Check(string path, ImageFormat? format = null) => TrustJudge.Judge(Resolve(path, format));
+
+    /// <summary>Resolves the chain of a local image and judges it, under the resolver's one policy.</summary>
+    /// <param name="path">The top image's path, kept verbatim as qemu keeps it.</param>
+    /// <param name="format">The declared format (like <c>-f</c>), or <see langword="null"/> to probe.</param>
+    /// <param name="cancellationToken">Cancels the walk.</param>
+    /// <returns>The verdict, holding the chain (<see cref="TrustReport.Chain"/>).</returns>
+    public async ValueTask<TrustReport> CheckAsync(string path, ImageFormat? format = null, CancellationToken cancellationToken = default) =>
+        TrustJudge.Judge(await ResolveAsync(path, format, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Resolves the chain of an image from any source and judges it, under the resolver's one policy.</summary>
+    /// <param name="top">The top image; the caller keeps ownership.</param>
+    /// <param name="format">The declared format, or <see langword="null"/> to probe.</param>
+    /// <param name="cancellationToken">Cancels the walk.</param>
+    /// <returns>The verdict, holding the chain (<see cref="TrustReport.Chain"/>).</returns>
+    public async ValueTask<TrustReport> CheckAsync(IImageSource top, ImageFormat? format = null, CancellationToken cancellationToken = default) =>
+        TrustJudge.Judge(await ResolveAsync(top, format, cancellationToken).ConfigureAwait(false));
+
     /// <summary>Resolves the chain of a local image.</summary>
     /// <param name="path">The top image's path, kept verbatim as qemu keeps it.</param>
     /// <param name="format">The declared format (like <c>-f</c>), or <see langword="null"/> to probe.</param>
@@ -55,14 +82,16 @@ public sealed class ImageChainResolver
         {
             top = FileImageSource.Open(path);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             string message = $"Could not open '{path}': {DescribeOpenFailure(ex)}";
             return new ImageChain(
                 ImmutableArray<ChainLayer>.Empty,
                 ChainEnding.Missing,
                 [new ChainFinding(FindingCodes.UnreachableImage, 0, message)],
-                message);
+                message,
+                _options.Policy,
+                ImmutableArray<ReferenceDecision>.Empty);
         }
 
         using (top)
@@ -76,10 +105,19 @@ public sealed class ImageChainResolver
     /// <param name="format">The declared format, or <see langword="null"/> to probe.</param>
     /// <param name="cancellationToken">Cancels the walk.</param>
     /// <returns>The chain.</returns>
-    public async ValueTask<ImageChain> ResolveAsync(IImageSource top, ImageFormat? format = null, CancellationToken cancellationToken = default)
+    public ValueTask<ImageChain> ResolveAsync(IImageSource top, ImageFormat? format = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(top);
-        var walk = new Walk(this);
+        return WalkAsync(top, format, null, topHasLocation: true, cancellationToken);
+    }
+
+    /// <summary>
+    /// The one walk every input shape takes. The upload gate passes the detection it made over its windows, and says
+    /// whether the top image has a location that relative names can be resolved against.
+    /// </summary>
+    internal async ValueTask<ImageChain> WalkAsync(IImageSource top, ImageFormat? format, ThoroughDetection? topDetection, bool topHasLocation, CancellationToken cancellationToken)
+    {
+        var walk = new Walk(this, topDetection, topHasLocation);
         try
         {
             return await walk.RunAsync(top, format, cancellationToken).ConfigureAwait(false);
@@ -94,26 +132,36 @@ public sealed class ImageChainResolver
     {
         FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
         UnauthorizedAccessException => "Permission denied",
-        _ => ex.Message,
+        ArgumentException or NotSupportedException => "Invalid file name",
+        _ => OneLine(ex.Message),
     };
 
-    /// <summary>The state of one walk; owns every source it opens past the top.</summary>
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+
+    /// <summary>The state of one walk; owns every source it opens past the top, and closes each as soon as its layer is read.</summary>
     private sealed class Walk : IDisposable
     {
         private readonly ImageChainResolver _resolver;
+        private readonly ThoroughDetection? _topDetection;
+        private readonly bool _topHasLocation;
+        private readonly TrustLocations _locations;
         private readonly List<IImageSource> _opened = [];
         private readonly ImmutableArray<ChainLayer>.Builder _layers = ImmutableArray.CreateBuilder<ChainLayer>();
         private readonly ImmutableArray<ChainFinding>.Builder _findings = ImmutableArray.CreateBuilder<ChainFinding>();
+        private readonly ImmutableArray<ReferenceDecision>.Builder _decisions = ImmutableArray.CreateBuilder<ReferenceDecision>();
         private readonly HashSet<ImageSourceIdentity> _visited = [];
         private readonly byte[] _head = ArrayPool<byte>.Shared.Rent(ImageReadLimits.HeadLength);
 
-        // Side references a format reader already opened through the gate (VMDK extents), so they are not checked twice.
-        private readonly HashSet<(int Layer, string Name)> _gated = [];
+        // Decisions the gate took for the layer being read, while its reader asked for files (VMDK extents).
+        private readonly List<ReferenceDecision> _pending = [];
 
-        // Digests computed once per image when the policy pins digests.
-        private readonly Dictionary<ImageSourceIdentity, string> _digests = [];
-
-        public Walk(ImageChainResolver resolver) => _resolver = resolver;
+        public Walk(ImageChainResolver resolver, ThoroughDetection? topDetection, bool topHasLocation)
+        {
+            _resolver = resolver;
+            _topDetection = topDetection;
+            _topHasLocation = topHasLocation;
+            _locations = new TrustLocations(resolver._options.Policy);
+        }
 
         private TrustPolicy Policy => _resolver._options.Policy;
 
@@ -124,52 +172,106 @@ public sealed class ImageChainResolver
             IImageSource source = top;
             ImageFormat? format = declared;
             FormatSource formatSource = declared is null ? FormatSource.Probed : FormatSource.Declared;
-            bool locationTrusted = Policy.IsPathTrusted(top.Name);
             _visited.Add(top.Identity);
 
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int index = _layers.Count;
-                (ChainLayer? layer, string? error) = await ReadLayerAsync(source, format, formatSource, locationTrusted, index, cancellationToken).ConfigureAwait(false);
-                if (layer is null)
+                (LayerFacts? facts, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, ChainEnding? failure, string? error) =
+                    await ReadLayerAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
+                if (facts is null)
                 {
-                    return End(ChainEnding.Malformed, error);
+                    _decisions.AddRange(_pending);
+                    return End(failure ?? ChainEnding.Malformed, error);
                 }
 
+                ImmutableArray<ImageReference> references = Classify(source, index, facts);
+                ImageReference? backing = FindBacking(references);
+
+                // Every file the layer names goes to the gate, in the order the layer names them; the backing file is
+                // opened and kept for the next layer, the others are opened only to learn that they are there.
+                IImageSource? next = null;
+                ReferenceDecision? backingDecision = null;
+                bool tooDeep = backing is not null && _layers.Count + 1 >= _resolver._options.MaxDepth;
+                foreach (ImageReference reference in references)
+                {
+                    if (ReferenceEquals(reference, backing))
+                    {
+                        if (tooDeep)
+                        {
+                            backingDecision = Record(index, formatSource, reference, ReferenceOutcome.NotAsked, TrustBasis.None, null, null, null);
+                        }
+                        else
+                        {
+                            (backingDecision, next) = await GateAsync(index, formatSource, reference, keepOpen: true, cancellationToken).ConfigureAwait(false);
+                        }
+
+                        _decisions.Add(backingDecision);
+                        continue;
+                    }
+
+                    ReferenceDecision? early = TakePending(reference.StoredName);
+                    if (early is null)
+                    {
+                        NoteSideReference(source.Name, index, reference);
+                        (early, IImageSource? opened) = await GateAsync(index, formatSource, reference, keepOpen: false, cancellationToken).ConfigureAwait(false);
+                        opened?.Dispose();
+                    }
+
+                    _decisions.Add(early);
+                }
+
+                _decisions.AddRange(_pending);
+                _pending.Clear();
+
+                var layer = new ChainLayer
+                {
+                    Filename = source.Name,
+                    Format = used,
+                    FormatSource = formatSource,
+                    ProbedFormat = probed,
+                    Identity = source.Identity,
+                    VirtualSize = facts.VirtualSize,
+                    ActualSize = source.AllocatedSize + facts.AdditionalAllocatedSize,
+                    ClusterSize = facts.ClusterSize,
+                    DirtyFlag = facts.DirtyFlag,
+                    Encrypted = facts.Encrypted,
+                    References = references,
+                    FormatSpecific = facts.FormatSpecific,
+                    Detection = detection,
+                };
                 _layers.Add(layer);
                 ResolverLog.LayerRead(Logger, index, layer.Filename, layer.Format, layer.FormatSource);
 
-                await CheckSideReferencesAsync(layer, index, cancellationToken).ConfigureAwait(false);
+                // The layer is read: close what this walk opened for it (never the caller's top).
+                CloseOpened(keep: next);
 
-                ImageReference? backing = layer.Backing;
                 if (backing is null)
                 {
                     return End(ChainEnding.Complete, null);
                 }
 
-                if (_layers.Count >= _resolver._options.MaxDepth)
+                if (tooDeep)
                 {
                     string message = $"The backing chain is deeper than {_resolver._options.MaxDepth} images.";
-                    _findings.Add(new ChainFinding(FindingCodes.ChainTooDeep, index, message));
+                    _findings.Add(new ChainFinding(FindingCodes.ChainTooDeep, index, message) { Reference = backing });
                     return End(ChainEnding.TooDeep, message);
                 }
 
-                (IImageSource? next, ChainEnding? stop, string? stopMessage, bool trusted) = await OpenReferenceAsync(layer, backing, index, cancellationToken).ConfigureAwait(false);
                 if (next is null)
                 {
-                    return End(stop ?? ChainEnding.Missing, stopMessage);
+                    return End(backingDecision!.Outcome is ReferenceOutcome.Refused or ReferenceOutcome.NotFollowed ? ChainEnding.Refused : ChainEnding.Missing, _findings[^1].Message);
                 }
 
                 if (!_visited.Add(next.Identity))
                 {
                     string message = $"Backing file '{backing.FullName}' creates an infinite loop.";
-                    _findings.Add(new ChainFinding(FindingCodes.BackingLoop, index, message));
+                    _findings.Add(new ChainFinding(FindingCodes.BackingLoop, index, message) { Reference = backing });
                     return End(ChainEnding.Loop, message);
                 }
 
                 source = next;
-                locationTrusted = trusted;
                 if (backing.RecordedFormat is null)
                 {
                     format = null;
@@ -183,17 +285,37 @@ public sealed class ImageChainResolver
                 else
                 {
                     string message = $"Could not open '{backing.FullName}': Unknown driver '{backing.RecordedFormat}'";
-                    _findings.Add(new ChainFinding(FindingCodes.UnsupportedFeature, index + 1, message));
+                    _findings.Add(new ChainFinding(FindingCodes.UnsupportedFeature, index + 1, message) { Reference = backing });
                     return End(ChainEnding.Malformed, message);
                 }
             }
         }
 
-        private async ValueTask<(ChainLayer? Layer, string? Error)> ReadLayerAsync(
-            IImageSource source, ImageFormat? format, FormatSource formatSource, bool locationTrusted, int index, CancellationToken cancellationToken)
+        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerAsync(
+            IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
-            int headLength = (int)Math.Min(ImageReadLimits.HeadLength, source.Length);
-            int read = await source.ReadAtAsync(0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
+            int read;
+            ThoroughDetection? detection = null;
+            try
+            {
+                int headLength = (int)Math.Min(ImageReadLimits.HeadLength, source.Length);
+                read = await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
+                if (formatSource == FormatSource.Probed)
+                {
+                    // The probed-format rule needs to know whether the content is also another format (a polyglot).
+                    detection = index == 0 && _topDetection is not null
+                        ? _topDetection
+                        : await ImageFormatDetector.DetectThoroughAsync(source, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ImageFormatException)
+            {
+                string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+                bool malformed = ex is ImageFormatException;
+                _findings.Add(new ChainFinding(malformed ? FindingCodes.MalformedHeader : FindingCodes.UnreachableImage, index, message));
+                return (null, ImageFormat.Unknown, ImageFormat.Unknown, null, malformed ? ChainEnding.Malformed : ChainEnding.Missing, message);
+            }
+
             ReadOnlyMemory<byte> head = _head.AsMemory(0, read);
             ImageFormat probed = ImageFormatDetector.Detect(head.Span, source.Name, source.Length);
             ImageFormat used = format ?? probed;
@@ -203,7 +325,7 @@ public sealed class ImageChainResolver
             {
                 string message = $"Could not open '{source.Name}': format '{used.GetQemuName()}' is not supported";
                 _findings.Add(new ChainFinding(FindingCodes.UnsupportedFeature, index, message));
-                return (null, message);
+                return (null, used, probed, detection, ChainEnding.Malformed, message);
             }
 
             LayerFacts facts;
@@ -212,18 +334,20 @@ public sealed class ImageChainResolver
                 var context = new LayerReadContext(
                     source,
                     head,
-                    (stored, token) => OpenSideReferenceAsync(source, formatSource, stored, index, token));
+                    (stored, token) => OpenForReaderAsync(source, formatSource, stored, index, token));
                 facts = await reader.ReadAsync(context, cancellationToken).ConfigureAwait(false);
             }
             catch (ImageFormatException ex)
             {
                 facts = LayerFacts.Failed(ex.Error, ex.Message);
             }
-            catch (IOException ex)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                facts = LayerFacts.Failed(HeaderError.Truncated, ex.Message);
+                string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
+                return (null, used, probed, detection, ChainEnding.Missing, message);
             }
-            catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidOperationException)
+            catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidOperationException or DivideByZeroException)
             {
                 // Defence in depth: a reader that trips over bytes it failed to validate must still give the
                 // caller a finding for this hostile image, never an exception out of the walk.
@@ -240,182 +364,252 @@ public sealed class ImageChainResolver
 
             if (facts.Error != HeaderError.None)
             {
+                // A reader that failed because the gate kept a file from it (a refused extent) ended the walk there.
+                foreach (ReferenceDecision decision in _pending)
+                {
+                    if (decision.Outcome != ReferenceOutcome.Opened)
+                    {
+                        return (null, used, probed, detection, decision.Outcome is ReferenceOutcome.Refused or ReferenceOutcome.NotFollowed ? ChainEnding.Refused : ChainEnding.Missing, _findings[^1].Message);
+                    }
+                }
+
                 string message = $"Could not open '{source.Name}': {facts.ErrorMessage}";
                 string code = facts.Error == HeaderError.UnsupportedFeature ? FindingCodes.UnsupportedFeature : FindingCodes.MalformedHeader;
                 _findings.Add(new ChainFinding(code, index, message));
-                return (null, message);
+                return (null, used, probed, detection, ChainEnding.Malformed, message);
             }
 
+            return (facts, used, probed, detection, null, null);
+        }
+
+        private static async ValueTask<int> ReadFullyAsync(IImageSource source, long offset, Memory<byte> buffer, CancellationToken cancellationToken)
+        {
+            int total = 0;
+            while (total < buffer.Length)
+            {
+                int read = await source.ReadAtAsync(offset + total, buffer[total..], cancellationToken).ConfigureAwait(false);
+                if (read <= 0)
+                {
+                    break;
+                }
+
+                total += read;
+            }
+
+            return total;
+        }
+
+        /// <summary>Classifies the names a layer stores; relative names of an upload without a location cannot be resolved.</summary>
+        private ImmutableArray<ImageReference> Classify(IImageSource source, int index, LayerFacts facts)
+        {
             var references = ImmutableArray.CreateBuilder<ImageReference>(facts.References.Count);
             foreach (StoredReference stored in facts.References)
             {
-                references.Add(QemuPaths.ToReference(source.Name, stored.Name, stored.Role, stored.RecordedFormat));
+                references.Add(ToReference(source, index, stored));
             }
 
-            string? digest = null;
-            if (Policy.PinsDigests && !_digests.TryGetValue(source.Identity, out digest))
-            {
-                digest = await HashAsync(source, cancellationToken).ConfigureAwait(false);
-                _digests[source.Identity] = digest;
-            }
-
-            var layer = new ChainLayer
-            {
-                Filename = source.Name,
-                Format = used,
-                FormatSource = formatSource,
-                ProbedFormat = probed,
-                Identity = source.Identity,
-                VirtualSize = facts.VirtualSize,
-                ActualSize = source.AllocatedSize + facts.AdditionalAllocatedSize,
-                ClusterSize = facts.ClusterSize,
-                DirtyFlag = facts.DirtyFlag,
-                Encrypted = facts.Encrypted,
-                References = references.MoveToImmutable(),
-                FormatSpecific = facts.FormatSpecific,
-                Sha256 = digest,
-                IsLocationTrusted = locationTrusted,
-            };
-            return (layer, null);
+            return references.MoveToImmutable();
         }
 
-        /// <summary>References other than the backing one (data files, extents): put to the policy, and checked to be present.</summary>
-        private async ValueTask CheckSideReferencesAsync(ChainLayer layer, int index, CancellationToken cancellationToken)
+        private ImageReference ToReference(IImageSource referrer, int index, StoredReference stored)
         {
-            ImageReference? backing = layer.Backing;
-            foreach (ImageReference reference in layer.References)
+            ImageReference reference = QemuPaths.ToReference(referrer.Name, stored.Name, stored.Role, stored.RecordedFormat);
+            if (index == 0 && !_topHasLocation && reference.Kind == ReferenceKind.RelativePath)
             {
-                if (ReferenceEquals(reference, backing))
-                {
-                    continue;
-                }
+                // Relative to a directory the image does not have yet: there is no file to judge.
+                return new ImageReference(reference.StoredName, reference.Role, reference.RecordedFormat, reference.Kind, null);
+            }
 
-                if (reference.Role == ReferenceRole.ExternalDataFile)
-                {
-                    _findings.Add(new ChainFinding(FindingCodes.ExternalDataFile, index, $"'{layer.Filename}' keeps its data in the external file '{reference.StoredName}'."));
-                }
-                else if (reference.Role == ReferenceRole.VmdkExtent)
-                {
-                    _findings.Add(new ChainFinding(FindingCodes.ExternalExtent, index, $"'{layer.Filename}' names the extent file '{reference.StoredName}'."));
-                }
+            return reference;
+        }
 
-                if (_gated.Contains((index, reference.StoredName)))
+        private static ImageReference? FindBacking(ImmutableArray<ImageReference> references)
+        {
+            foreach (ImageReference reference in references)
+            {
+                if (reference.Role is ReferenceRole.BackingFile or ReferenceRole.VmdkParent
+                    or ReferenceRole.VhdParentLocator or ReferenceRole.VhdxParentLocator)
                 {
-                    continue;
+                    return reference;
                 }
+            }
 
-                (IImageSource? opened, _, _, _) = await OpenReferenceAsync(layer, reference, index, cancellationToken).ConfigureAwait(false);
-                opened?.Dispose();
-                if (opened is not null)
-                {
-                    _opened.Remove(opened);
-                }
+            return null;
+        }
+
+        private void NoteSideReference(string name, int index, ImageReference reference)
+        {
+            if (reference.Role == ReferenceRole.ExternalDataFile)
+            {
+                _findings.Add(new ChainFinding(FindingCodes.ExternalDataFile, index, $"'{name}' keeps its data in the external file '{reference.StoredName}'.") { Reference = reference });
+            }
+            else if (reference.Role == ReferenceRole.VmdkExtent)
+            {
+                _findings.Add(new ChainFinding(FindingCodes.ExternalExtent, index, $"'{name}' names the extent file '{reference.StoredName}'.") { Reference = reference });
             }
         }
 
-        /// <summary>A format reader needs a file the image names (before the layer exists): the same gate, judged by the layer's format source.</summary>
-        private async ValueTask<IImageSource?> OpenSideReferenceAsync(
+        private ReferenceDecision? TakePending(string storedName)
+        {
+            for (int i = 0; i < _pending.Count; i++)
+            {
+                if (_pending[i].Reference.StoredName == storedName)
+                {
+                    ReferenceDecision decision = _pending[i];
+                    _pending.RemoveAt(i);
+                    return decision;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>A format reader needs a file the image names before the layer exists (VMDK extents): the same gate.</summary>
+        private async ValueTask<IImageSource?> OpenForReaderAsync(
             IImageSource referrer, FormatSource formatSource, StoredReference stored, int index, CancellationToken cancellationToken)
         {
-            _gated.Add((index, stored.Name));
-            ImageReference reference = QemuPaths.ToReference(referrer.Name, stored.Name, stored.Role, stored.RecordedFormat);
-            var provisional = new ChainLayer { Filename = referrer.Name, Format = ImageFormat.Unknown, FormatSource = formatSource };
-            (IImageSource? source, _, _, _) = await OpenReferenceAsync(provisional, reference, index, cancellationToken).ConfigureAwait(false);
+            foreach (ReferenceDecision earlier in _pending)
+            {
+                if (earlier.Reference.StoredName == stored.Name && earlier.Outcome != ReferenceOutcome.Opened)
+                {
+                    return null;
+                }
+            }
+
+            ImageReference reference = ToReference(referrer, index, stored);
+            NoteSideReference(referrer.Name, index, reference);
+            (ReferenceDecision decision, IImageSource? source) = await GateAsync(index, formatSource, reference, keepOpen: true, cancellationToken).ConfigureAwait(false);
+            _pending.Add(decision);
             return source;
         }
 
-        /// <summary>The gate: classify, ask the policy, and only then open.</summary>
-        private async ValueTask<(IImageSource? Source, ChainEnding? Stop, string? Message, bool Trusted)> OpenReferenceAsync(
-            ChainLayer layer, ImageReference reference, int index, CancellationToken cancellationToken)
+        /// <summary>
+        /// The gate: classify, ask the judge's rule (with a pinned digest as the last resort), and only then open.
+        /// Every outcome is recorded as a <see cref="ReferenceDecision"/> and, when it stops a file from being used,
+        /// as a finding that carries the reference.
+        /// </summary>
+        private async ValueTask<(ReferenceDecision Decision, IImageSource? Source)> GateAsync(
+            int index, FormatSource referrer, ImageReference reference, bool keepOpen, CancellationToken cancellationToken)
         {
-            string name = reference.FullName ?? reference.StoredName;
             IImageSourceProvider? provider = null;
-            foreach (IImageSourceProvider candidate in _resolver._options.SourceProviders)
+            if (reference.FullName is not null)
             {
-                if (candidate.CanOpen(reference))
+                foreach (IImageSourceProvider candidate in _resolver._options.SourceProviders)
                 {
-                    provider = candidate;
-                    break;
+                    if (candidate.CanOpen(reference))
+                    {
+                        provider = candidate;
+                        break;
+                    }
                 }
             }
 
             if (provider is null)
             {
-                string message = reference.Kind switch
+                string why = reference.Kind switch
                 {
                     ReferenceKind.WindowsPath => $"'{reference.StoredName}' is a Windows path; it is not opened as a local path.",
+                    ReferenceKind.RelativePath => $"'{reference.StoredName}' is a relative name and the image has no location to resolve it against, so it is not followed.",
                     _ => $"'{reference.StoredName}' is a {reference.Kind.ToString().ToLowerInvariant()} reference; no source is configured for it, so it is not followed.",
                 };
-                _findings.Add(new ChainFinding(FindingCodes.ProtocolReference, index, message));
-                return (null, ChainEnding.Refused, $"Could not open '{name}': {message}", false);
+                string code = reference.Kind == ReferenceKind.RelativePath ? FindingCodes.UnreachableImage : FindingCodes.ProtocolReference;
+                _findings.Add(new ChainFinding(code, index, why) { Reference = reference });
+                return (Record(index, referrer, reference, ReferenceOutcome.NotFollowed, TrustBasis.None, null, null, null), null);
             }
 
-            string? canonical = reference.IsLocalPath && Policy.UsesCanonicalPaths ? RealPath.TryResolve(name) : null;
-            bool trusted = Policy.IsLocationTrusted(reference, canonical);
-            bool authentic = layer.FormatSource != FormatSource.Probed;
-            bool allowed = trusted
-                || (authentic && !Policy.RestrictToTrustedLocations)
-                || Policy.FollowUntrustedReferences;
-            if (!allowed && Policy.PinsDigests && reference.IsLocalPath)
+            string name = reference.FullName!;
+
+            // The location matters only where the rule asks for trust: a probed referrer, the untrusted-image posture,
+            // or a policy following untrusted names (whose verdict still needs to know). Otherwise no symlink is
+            // resolved for a name the rule lets through anyway.
+            bool locationMatters = referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage;
+            (bool trusted, string? canonical) = locationMatters ? _locations.Judge(reference) : (false, null);
+            TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted);
+
+            if (basis == TrustBasis.None && Policy.PinsDigests && reference.IsLocalPath)
             {
-                // A pinned digest may vouch for an image anywhere: open it only to hash it (regular files and
-                // block devices only), and read nothing from it unless the digest matches.
-                IImageSource? pinned = await TryOpenPinnedAsync(provider, name, cancellationToken).ConfigureAwait(false);
+                (IImageSource? pinned, string? digest) = await TryOpenPinnedAsync(provider, name, cancellationToken).ConfigureAwait(false);
                 if (pinned is not null)
                 {
-                    _opened.Add(pinned);
-                    return (pinned, null, null, false);
+                    ReferenceDecision byDigest = Record(index, referrer, reference, ReferenceOutcome.Opened, TrustBasis.Digest, canonical, digest, null);
+                    return (byDigest, Keep(pinned, keepOpen));
                 }
             }
 
-            if (!allowed)
+            if (basis == TrustBasis.None)
             {
-                // Missing and not allowed read the same, so the caller learns nothing about files it may not see.
+                // The same words whether the file exists or not, is too large to hash or does not match a pin.
                 ResolverLog.ReferenceRefused(Logger, name, index);
-                string message = $"Could not open '{name}': missing, or not allowed by the trust policy";
-                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
-                return (null, ChainEnding.Refused, message, false);
+                string message = $"Could not open '{name}': not allowed by the trust policy";
+                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message) { Reference = reference });
+                return (Record(index, referrer, reference, ReferenceOutcome.Refused, TrustBasis.None, canonical, null, null), null);
             }
 
             try
             {
                 IImageSource source = await provider.OpenAsync(name, cancellationToken).ConfigureAwait(false);
-                _opened.Add(source);
-                return (source, null, null, trusted);
+                return (Record(index, referrer, reference, ReferenceOutcome.Opened, basis, canonical, null, null), Keep(source, keepOpen));
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
                 string reason = DescribeOpenFailure(ex);
                 ResolverLog.OpenFailed(Logger, name, reason);
-                string message = trusted || !Policy.RestrictToTrustedLocations
-                    ? $"Could not open '{name}': {reason}"
-                    : $"Could not open '{name}': missing, or not allowed by the trust policy";
-                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
-                return (null, ChainEnding.Missing, message, false);
+                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, $"Could not open '{name}': {reason}") { Reference = reference });
+                ReferenceOutcome outcome = ex is FileNotFoundException or DirectoryNotFoundException ? ReferenceOutcome.Missing : ReferenceOutcome.Unreadable;
+                return (Record(index, referrer, reference, outcome, basis, canonical, null, reason), null);
             }
         }
 
-        private async ValueTask<IImageSource?> TryOpenPinnedAsync(IImageSourceProvider provider, string name, CancellationToken cancellationToken)
+        private IImageSource Keep(IImageSource source, bool keepOpen)
+        {
+            if (keepOpen)
+            {
+                _opened.Add(source);
+            }
+
+            return source;
+        }
+
+        private static ReferenceDecision Record(int index, FormatSource referrer, ImageReference reference, ReferenceOutcome outcome, TrustBasis basis, string? canonical, string? sha256, string? detail) =>
+            new(index, referrer, reference, outcome, basis, canonical, sha256, detail);
+
+        /// <summary>
+        /// A pinned digest may vouch for a file anywhere: open it only to hash it — a regular file no larger than the
+        /// policy's bound, never a device — and read nothing from it unless the digest matches.
+        /// </summary>
+        private async ValueTask<(IImageSource? Source, string? Digest)> TryOpenPinnedAsync(IImageSourceProvider provider, string name, CancellationToken cancellationToken)
         {
             IImageSource source;
             try
             {
                 source = await provider.OpenAsync(name, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
-                return null;
+                return (null, null);
             }
 
-            string digest = await HashAsync(source, cancellationToken).ConfigureAwait(false);
-            if (Policy.IsDigestTrusted(digest))
+            try
             {
-                _digests[source.Identity] = digest;
-                return source;
+                if (source is FileImageSource { IsRegularFile: false } || source.Length > Policy.MaxDigestFileLength)
+                {
+                    source.Dispose();
+                    return (null, null);
+                }
+
+                string digest = await HashAsync(source, cancellationToken).ConfigureAwait(false);
+                if (Policy.IsDigestPinned(digest))
+                {
+                    return (source, digest);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // A file that cannot be read to its end cannot match a pin.
             }
 
             source.Dispose();
-            return null;
+            return (null, null);
         }
 
         private static async ValueTask<string> HashAsync(IImageSource source, CancellationToken cancellationToken)
@@ -446,10 +640,22 @@ public sealed class ImageChainResolver
             return Convert.ToHexStringLower(hash.GetHashAndReset());
         }
 
+        private void CloseOpened(IImageSource? keep)
+        {
+            for (int i = _opened.Count - 1; i >= 0; i--)
+            {
+                if (!ReferenceEquals(_opened[i], keep))
+                {
+                    _opened[i].Dispose();
+                    _opened.RemoveAt(i);
+                }
+            }
+        }
+
         private ImageChain End(ChainEnding ending, string? message)
         {
             ResolverLog.ChainEnded(Logger, _layers.Count > 0 ? _layers[0].Filename : "?", ending, _layers.Count);
-            return new ImageChain(_layers.ToImmutable(), ending, _findings.ToImmutable(), message);
+            return new ImageChain(_layers.ToImmutable(), ending, _findings.ToImmutable(), message, Policy, _decisions.ToImmutable());
         }
 
         public void Dispose()

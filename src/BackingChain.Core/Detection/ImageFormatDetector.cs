@@ -64,8 +64,11 @@ public static class ImageFormatDetector
         return Detect(head.AsSpan(0, read), source.Name, source.Length);
     }
 
-    /// <summary>The leading bytes thorough detection reads.</summary>
-    public const int ThoroughHeadLength = 4096;
+    /// <summary>The leading bytes thorough detection reads: through the first ISO 9660 volume descriptor (sector 16 of 2048 bytes).</summary>
+    public const int ThoroughHeadLength = Iso9660DescriptorOffset + 2048;
+
+    /// <summary>Where an ISO 9660 image keeps its first volume descriptor: after a 32 KiB system area that the standard leaves free.</summary>
+    private const int Iso9660DescriptorOffset = 16 * 2048;
 
     /// <summary>The trailing bytes thorough detection reads (a VHD footer and qemu's DMG trailer window fit).</summary>
     public const int ThoroughTailLength = 1024;
@@ -114,6 +117,13 @@ public static class ImageFormatDetector
             found.Add(new FormatSignature(ImageFormat.Vmdk, SignatureLocation.Head, false, "VMDK text descriptor that qemu's probe does not recognise (a blank line or other text before version=)"));
         }
 
+        if (IsIso9660(head))
+        {
+            // qemu has no ISO driver and reads an ISO as raw, but other tools (and OpenStack's inspector) see a disc:
+            // inside another format's header it makes the file a polyglot.
+            found.Add(new FormatSignature(ImageFormat.Raw, SignatureLocation.Head, false, "ISO 9660 volume descriptor at byte 32768"));
+        }
+
         if (tail.Length >= VhdLayout.FooterSize && VhdFooter.TryParse(tail[^VhdLayout.FooterSize..], out _, out _) && !Contains(found, ImageFormat.Vpc))
         {
             found.Add(new FormatSignature(ImageFormat.Vpc, SignatureLocation.Tail, false, "VHD footer at the end of the file (a fixed VHD; qemu probes it as raw)"));
@@ -131,6 +141,7 @@ public static class ImageFormatDetector
 
         ImageFormat content = ImageFormat.Raw;
         bool polyglot = false;
+        bool disc = false;
         foreach (FormatSignature signature in found)
         {
             if (signature.Location == SignatureLocation.FileName)
@@ -138,9 +149,16 @@ public static class ImageFormatDetector
                 continue;
             }
 
-            if (content == ImageFormat.Raw)
+            if (signature.Format == ImageFormat.Raw)
+            {
+                // An ISO 9660 disc is raw to qemu; it counts as a second meaning only beside another format.
+                disc = true;
+                polyglot |= content != ImageFormat.Raw;
+            }
+            else if (content == ImageFormat.Raw)
             {
                 content = signature.Format;
+                polyglot |= disc;
             }
             else if (content != signature.Format)
             {
@@ -149,6 +167,18 @@ public static class ImageFormatDetector
         }
 
         return new ThoroughDetection(qemu, found.ToImmutable(), polyglot ? ImageFormat.Unknown : content, polyglot);
+    }
+
+    /// <summary>A primary, supplementary or terminating ISO 9660 volume descriptor: a type byte, <c>CD001</c>, version 1.</summary>
+    private static bool IsIso9660(ReadOnlySpan<byte> head)
+    {
+        if (head.Length < Iso9660DescriptorOffset + 7)
+        {
+            return false;
+        }
+
+        ReadOnlySpan<byte> descriptor = head.Slice(Iso9660DescriptorOffset, 7);
+        return descriptor[1..6].SequenceEqual("CD001"u8) && descriptor[6] == 1 && descriptor[0] is 0 or 1 or 2 or 3 or 255;
     }
 
     /// <summary>Reads the head and the tail of a source and runs <see cref="DetectThorough(ReadOnlySpan{byte}, ReadOnlySpan{byte}, long, string?)"/>.</summary>

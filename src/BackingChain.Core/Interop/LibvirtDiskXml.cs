@@ -15,7 +15,7 @@ namespace BackingChain.Interop;
 /// qemu probes anything (libvirt, docs/kbase/backing_chains.rst; schema domaincommon.rng).
 /// </summary>
 /// <remarks>
-/// <para>Only a chain that is complete and judged safe by the trust policy is written. The XML turns
+/// <para>Only a chain that is complete and judged safe (<see cref="TrustReport.IsSafe"/>, in the posture of the policy it was walked with) is written. The XML turns
 /// every format into an explicit declaration, so writing a probed format that the policy did not accept
 /// would launder a guess — possibly one a guest planted — into a trusted fact; and a chain without its
 /// terminator would let libvirt probe again. Layers must be local files (or block devices) in formats
@@ -34,41 +34,40 @@ public static class LibvirtDiskXml
     /// <summary>libvirt refuses chains deeper than this (libxml2's nesting limit, bz 1524278).</summary>
     private const int MaxLayers = 200;
 
-    /// <summary>Decides whether a chain can be written, and if not, why.</summary>
-    /// <param name="chain">The resolved chain.</param>
-    /// <param name="policy">The trust policy the chain is judged by; <see cref="TrustPolicy.Default"/> when <see langword="null"/>.</param>
+    /// <summary>Says whether a judged chain can be written, and if not, why.</summary>
+    /// <param name="report">The verdict on the chain, as <see cref="ImageChainResolver.CheckAsync(string, ImageFormat?, System.Threading.CancellationToken)"/> returned it.</param>
     /// <param name="reason">A one-line reason when the chain cannot be written; otherwise <see langword="null"/>.</param>
     /// <returns><see langword="true"/> when <see cref="Write"/> will accept the chain.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="chain"/> is <see langword="null"/>.</exception>
-    public static bool CanWrite(ImageChain chain, TrustPolicy? policy, out string? reason)
+    /// <exception cref="ArgumentNullException"><paramref name="report"/> is <see langword="null"/>.</exception>
+    public static bool CanWrite(TrustReport report, out string? reason)
     {
-        ArgumentNullException.ThrowIfNull(chain);
-        reason = Check(chain, policy ?? TrustPolicy.Default);
+        ArgumentNullException.ThrowIfNull(report);
+        reason = Check(report);
         return reason is null;
     }
 
-    /// <summary>Writes the <c>&lt;disk&gt;</c> element for a chain.</summary>
+    /// <summary>Writes the <c>&lt;disk&gt;</c> element for a judged chain.</summary>
     /// <param name="writer">Where to write the element.</param>
-    /// <param name="chain">A complete chain, as the resolver returned it.</param>
+    /// <param name="report">The verdict on a complete chain; only a safe one is written.</param>
     /// <param name="target">The guest device name (<c>dev</c> of <c>&lt;target&gt;</c>), such as <c>vda</c>; the bus follows from its prefix (vd: virtio, sd: scsi, hd: ide, xvd: xen).</param>
-    /// <param name="policy">The trust policy the chain is judged by; <see cref="TrustPolicy.Default"/> when <see langword="null"/>.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="writer"/> or <paramref name="chain"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="writer"/> or <paramref name="report"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException">The chain cannot be written (see <see cref="CanWrite"/>), or <paramref name="target"/> is not a valid device name.</exception>
-    public static void Write(XmlWriter writer, ImageChain chain, string target = DefaultTarget, TrustPolicy? policy = null)
+    public static void Write(XmlWriter writer, TrustReport report, string target = DefaultTarget)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        ArgumentNullException.ThrowIfNull(chain);
+        ArgumentNullException.ThrowIfNull(report);
         if (!IsValidTarget(target))
         {
             throw new ArgumentException($"'{target}' is not a valid target device name.", nameof(target));
         }
 
-        string? reason = Check(chain, policy ?? TrustPolicy.Default);
+        string? reason = Check(report);
         if (reason is not null)
         {
-            throw new ArgumentException(reason, nameof(chain));
+            throw new ArgumentException(reason, nameof(report));
         }
 
+        ImageChain chain = report.Chain;
         ChainLayer top = chain.Layers[0];
         (string topType, string topPath) = Locate(top.Filename);
         writer.WriteStartElement("disk");
@@ -112,14 +111,13 @@ public static class LibvirtDiskXml
         writer.WriteEndElement();
     }
 
-    /// <summary>Returns the <c>&lt;disk&gt;</c> element for a chain as indented text, without an XML declaration.</summary>
-    /// <param name="chain">A complete chain, as the resolver returned it.</param>
+    /// <summary>Returns the <c>&lt;disk&gt;</c> element for a judged chain as indented text, without an XML declaration.</summary>
+    /// <param name="report">The verdict on a complete chain; only a safe one is written.</param>
     /// <param name="target">The guest device name, such as <c>vda</c>.</param>
-    /// <param name="policy">The trust policy the chain is judged by; <see cref="TrustPolicy.Default"/> when <see langword="null"/>.</param>
     /// <returns>The element, ending with a newline.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="chain"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="report"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException">The chain cannot be written (see <see cref="CanWrite"/>), or <paramref name="target"/> is not a valid device name.</exception>
-    public static string ToXml(ImageChain chain, string target = DefaultTarget, TrustPolicy? policy = null)
+    public static string ToXml(TrustReport report, string target = DefaultTarget)
     {
         var text = new StringBuilder();
         var settings = new XmlWriterSettings
@@ -132,14 +130,15 @@ public static class LibvirtDiskXml
         };
         using (var writer = XmlWriter.Create(text, settings))
         {
-            Write(writer, chain, target, policy);
+            Write(writer, report, target);
         }
 
         return text.Append('\n').ToString();
     }
 
-    private static string? Check(ImageChain chain, TrustPolicy policy)
+    private static string? Check(TrustReport report)
     {
+        ImageChain chain = report.Chain;
         if (chain.Layers.IsEmpty)
         {
             return chain.ErrorMessage ?? "the image could not be read";
@@ -155,7 +154,6 @@ public static class LibvirtDiskXml
             return $"libvirt does not support backing chains more than {MaxLayers} layers deep";
         }
 
-        TrustReport report = TrustEvaluator.Evaluate(chain, policy);
         if (!report.IsSafe)
         {
             foreach (LayerVerdict verdict in report.Layers)

@@ -9,7 +9,8 @@ namespace BackingChain.Interop;
 
 /// <summary>
 /// Writes a <see cref="TrustReport"/> as the JSON of <c>backing-chain check --output json</c> (DESIGN.md):
-/// <c>verdict</c>, <c>layers</c>, <c>findings</c>, <c>remediation</c>.
+/// <c>verdict</c>, <c>posture</c>, <c>reason</c>, <c>layers</c> (each with its <c>references</c>: <c>role</c>, <c>name</c>,
+/// <c>decision</c>, <c>trusted-by</c>), <c>findings</c>, <c>remediation</c>.
 /// </summary>
 public static class TrustReportJson
 {
@@ -41,8 +42,61 @@ public static class TrustReportJson
         TrustReason.ProbedWithoutReferences => "probed-without-references",
         TrustReason.ProbedWithTrustedReferences => "probed-with-trusted-references",
         TrustReason.ProbedWithUntrustedReferences => "probed-with-untrusted-references",
-        _ => "reference-unreachable",
+        TrustReason.AmbiguousContent => "ambiguous-content",
+        TrustReason.ReferenceNotTrusted => "reference-not-trusted",
+        TrustReason.ReferenceMissing => "reference-missing",
+        TrustReason.ReferenceUnreachable => "reference-unreachable",
+        TrustReason.ImageUnreadable => "image-unreadable",
+        TrustReason.MalformedHeader => "malformed-header",
+        TrustReason.UnsupportedFeature => "unsupported-feature",
+        TrustReason.BackingLoop => "backing-loop",
+        TrustReason.ChainTooDeep => "chain-too-deep",
+        TrustReason.LengthMismatch => "length-mismatch",
+        _ => "metadata-outside-window",
     };
+
+    /// <summary>The stable spelling of a reference role, e.g. <c>backing-file</c>.</summary>
+    /// <param name="role">The role.</param>
+    /// <returns>The name.</returns>
+    public static string GetName(ReferenceRole role) => role switch
+    {
+        ReferenceRole.BackingFile => "backing-file",
+        ReferenceRole.ExternalDataFile => "data-file",
+        ReferenceRole.VmdkExtent => "vmdk-extent",
+        ReferenceRole.VmdkParent => "vmdk-parent",
+        ReferenceRole.VhdParentLocator => "vhd-parent-locator",
+        _ => "vhdx-parent-locator",
+    };
+
+    /// <summary>The stable spelling of a gate outcome, e.g. <c>opened</c> or <c>refused</c>.</summary>
+    /// <param name="outcome">The outcome.</param>
+    /// <returns>The name.</returns>
+    public static string GetName(ReferenceOutcome outcome) => outcome switch
+    {
+        ReferenceOutcome.Opened => "opened",
+        ReferenceOutcome.Missing => "missing",
+        ReferenceOutcome.Unreadable => "unreadable",
+        ReferenceOutcome.Refused => "refused",
+        ReferenceOutcome.NotFollowed => "not-followed",
+        _ => "not-asked",
+    };
+
+    /// <summary>The stable spelling of what let a file be opened, e.g. <c>location</c>, or <c>none</c>.</summary>
+    /// <param name="basis">The basis.</param>
+    /// <returns>The name.</returns>
+    public static string GetName(TrustBasis basis) => basis switch
+    {
+        TrustBasis.Location => "location",
+        TrustBasis.Digest => "digest",
+        TrustBasis.AuthenticFormat => "authentic-format",
+        TrustBasis.FollowedUntrusted => "followed-untrusted",
+        _ => "none",
+    };
+
+    /// <summary>The stable spelling of a posture: <c>host</c> or <c>untrusted-image</c>.</summary>
+    /// <param name="posture">The posture.</param>
+    /// <returns>The name.</returns>
+    public static string GetName(TrustPosture posture) => posture == TrustPosture.Host ? "host" : "untrusted-image";
 
     /// <summary>Writes the report, followed by a newline.</summary>
     /// <param name="stream">Where to write.</param>
@@ -68,6 +122,8 @@ public static class TrustReportJson
         ArgumentNullException.ThrowIfNull(report);
         writer.WriteStartObject();
         writer.WriteString("verdict", report.IsSafe ? "safe" : "unsafe");
+        writer.WriteString("posture", GetName(report.Posture));
+        writer.WriteString("reason", GetName(report.Reason));
         writer.WriteStartArray("layers");
         foreach (LayerVerdict layer in report.Layers)
         {
@@ -77,6 +133,18 @@ public static class TrustReportJson
             writer.WriteString("format-source", GetName(layer.FormatSource));
             writer.WriteString("decision", layer.Decision == TrustDecision.Accepted ? "accepted" : "rejected");
             writer.WriteString("reason", GetName(layer.Reason));
+            writer.WriteStartArray("references");
+            foreach (ReferenceDecision reference in layer.References)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("role", GetName(reference.Reference.Role));
+                writer.WriteString("name", reference.Reference.StoredName);
+                writer.WriteString("decision", GetName(reference.Outcome));
+                writer.WriteString("trusted-by", GetName(reference.Basis));
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
             writer.WriteEndObject();
         }
 

@@ -43,6 +43,9 @@ public sealed class FileImageSource : IImageSource
     /// <inheritdoc/>
     public ImageSourceIdentity Identity { get; }
 
+    /// <summary>Whether what was opened is a regular file (not a block device): only regular files are hashed for pinned digests.</summary>
+    internal bool IsRegularFile { get; private init; }
+
     /// <summary>Opens a file for reading.</summary>
     /// <param name="path">The path, kept verbatim as the source's <see cref="Name"/>.</param>
     /// <returns>The source.</returns>
@@ -59,7 +62,10 @@ public sealed class FileImageSource : IImageSource
         {
             case UnixOpenResult.Opened:
                 long fastLength = fastStatus.IsRegularFile ? fastStatus.Size : RandomAccess.GetLength(fast);
-                return new FileImageSource(path, fast, fastLength, fastStatus.Blocks * 512, ImageSourceIdentity.ForFile(fastStatus.Device, fastStatus.Inode), directReads: true);
+                return new FileImageSource(path, fast, fastLength, fastStatus.Blocks * 512, ImageSourceIdentity.ForFile(fastStatus.Device, fastStatus.Inode), directReads: true)
+                {
+                    IsRegularFile = fastStatus.IsRegularFile,
+                };
             case UnixOpenResult.NotAFileOrBlockDevice:
                 throw NotAFile(path);
         }
@@ -77,8 +83,10 @@ public sealed class FileImageSource : IImageSource
             long length;
             long? allocated;
             ImageSourceIdentity identity;
+            bool regular = false;
             if (UnixFileStatus.TryGet(handle, out UnixFileStatus status))
             {
+                regular = status.IsRegularFile;
                 length = status.IsRegularFile ? status.Size : RandomAccess.GetLength(handle);
                 allocated = status.Blocks * 512;
                 identity = ImageSourceIdentity.ForFile(status.Device, status.Inode);
@@ -90,7 +98,7 @@ public sealed class FileImageSource : IImageSource
                 identity = ImageSourceIdentity.ForKey("file", Path.GetFullPath(path));
             }
 
-            return new FileImageSource(path, handle, length, allocated, identity);
+            return new FileImageSource(path, handle, length, allocated, identity) { IsRegularFile = regular };
         }
         catch
         {

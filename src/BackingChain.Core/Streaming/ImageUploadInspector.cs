@@ -1,6 +1,5 @@
 using System;
 using System.Buffers;
-using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.IO;
 using System.IO.Pipelines;
@@ -9,8 +8,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Detection;
-using BackingChain.Formats;
-using BackingChain.Sources;
 using BackingChain.Trust;
 
 namespace BackingChain.Streaming;
@@ -29,22 +26,21 @@ namespace BackingChain.Streaming;
 /// (<c>AdvanceTo(buffer.End)</c>), so the pipe never accumulates the upload either. Once the upload ends, the
 /// format reader runs over the retained bytes through the same code that reads files; a read outside the windows
 /// is never satisfied by buffering more: it becomes an <c>unsupported-feature</c> finding and a rejection
-/// (<see cref="UploadVerdictReason.MetadataOutsideWindow"/>). Readers take views of the retained bytes rather
+/// (<see cref="TrustReason.MetadataOutsideWindow"/>). Readers take views of the retained bytes rather
 /// than buffers of their own, so a header asking for a large range costs nothing.
 /// </para>
 /// <para>
-/// <b>Verdict.</b> An upload is a single image whose references cannot be followed from the upload. It is
-/// rejected when: its length differs from <see cref="UploadInspectionOptions.ExpectedLength"/>; its format has
-/// no reader; its metadata lies outside the windows; its header uses an unknown incompatible feature or is
-/// malformed; its format was probed (not declared), is not raw and it names any file (libvirt's rule — a guest
-/// may have written that header, and an upload is not the place to trust one); or it names a file the policy
-/// does not trust (backing file, external data file, extent, parent), or a protocol or <c>json:</c> name; or it
-/// can only be described by opening a file it names (a VMDK descriptor's extents), since nothing an upload names
-/// is ever opened; or its format was probed and its content carries several formats' signatures (a polyglot,
-/// found by thorough detection over the head and tail windows). A declared raw upload is accepted whatever its first sector says (a <c>format-mismatch</c>
-/// finding records what it probes as). Everything else is accepted. When several rules apply, every finding is
-/// reported and <see cref="UploadInspection.Reason"/> names the first rule in the order of
-/// <see cref="UploadVerdictReason"/>.
+/// <b>Verdict.</b> The upload is judged by the same walk, gate and judge as an image on disk
+/// (<see cref="ImageChainResolver"/>, <see cref="TrustEvaluator"/>), under
+/// <see cref="UploadInspectionOptions.Policy"/> — by default <see cref="TrustPolicy.Untrusted"/>, the
+/// <see cref="TrustPosture.UntrustedImage"/> posture: the header is the uploader's even when the format is
+/// declared, so every file it names must be trusted by location or pinned digest, and a trusted file it names is
+/// opened and judged like any layer below (it must be present). A declared raw upload names nothing. A probed upload
+/// whose content carries several formats' signatures (a polyglot, seen by thorough detection over the head and tail
+/// windows) is refused. Beyond that, an upload is rejected when its length differs from
+/// <see cref="UploadInspectionOptions.ExpectedLength"/> (<see cref="TrustReason.LengthMismatch"/>) or its metadata
+/// lies outside the windows (<see cref="TrustReason.MetadataOutsideWindow"/>). Every finding is reported;
+/// <see cref="UploadInspection.Reason"/> is the report's reason.
 /// </para>
 /// <para>The inspector reads the pipe to its end but does not complete it; the caller owns the reader.</para>
 /// </remarks>
@@ -188,85 +184,45 @@ public static class ImageUploadInspector
     private static bool IsRaw(ImageFormat? declared, ReadOnlySpan<byte> probe) =>
         (declared ?? ImageFormatDetector.Detect(probe)) == ImageFormat.Raw;
 
+    /// <summary>
+    /// The upload is the top layer of a chain walked by the same resolver, gate and judge as a file: it is read from the
+    /// retained windows, and the files it names are opened only when the policy allows it, exactly as for a file.
+    /// What only an upload has — its announced length, the bounds of its windows, what thorough detection saw in
+    /// them — is handed to the judge as facts about the input.
+    /// </summary>
     private static async ValueTask<UploadInspection> JudgeAsync(RetainedWindows windows, UploadInspectionOptions options, string? sha256, CancellationToken cancellationToken)
     {
         string name = options.Name ?? DefaultName;
-        var judgement = new Judgement();
         var source = new RetainedWindowSource(windows, name);
-
-        ReadOnlyMemory<byte> head = windows.Head[..Math.Min(ImageReadLimits.HeadLength, windows.HeadCount)];
 
         // Never the file name: an uploader chooses it (security.md, anchor 11).
         ThoroughDetection detection = DetectThorough(windows);
-        ImageFormat probed = detection.QemuFormat;
         ImageFormat? declared = options.DeclaredFormat;
-        ImageFormat used = declared ?? probed;
-        FormatSource formatSource = declared is null ? FormatSource.Probed : FormatSource.Declared;
+        var facts = ImmutableArray.CreateBuilder<InputFact>();
 
         if (options.ExpectedLength is long expected && expected != windows.Length)
         {
             string how = windows.Length < expected ? "ended after" : "carried";
-            judgement.Reject(UploadVerdictReason.LengthMismatch, FindingCodes.MalformedHeader, $"The upload {how} {windows.Length} bytes, but {expected} were announced.");
+            facts.Add(new InputFact(TrustReason.LengthMismatch, new ChainFinding(FindingCodes.MalformedHeader, 0, $"The upload {how} {windows.Length} bytes, but {expected} were announced.")));
         }
 
-        NoteContent(name, declared, detection, judgement);
+        NoteContent(name, declared, detection, facts);
 
-        ChainLayer? layer = null;
-        ImmutableArray<ImageReference> references = ImmutableArray<ImageReference>.Empty;
-        IImageFormatReader? reader = FormatReaders.Get(used);
-        if (reader is null)
+        var resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = options.Policy, SourceProviders = options.SourceProviders });
+        ImageChain chain = await resolver.WalkAsync(source, declared, detection, topHasLocation: options.Name is not null, cancellationToken).ConfigureAwait(false);
+
+        if (source.HasMisses)
         {
-            judgement.Reject(UploadVerdictReason.UnsupportedFormat, FindingCodes.UnsupportedFeature, $"'{name}': format '{used.GetQemuName()}' is not supported.");
-        }
-        else
-        {
-            var needed = new List<StoredReference>();
-            LayerFacts facts = await ReadFactsAsync(reader, source, head, needed, cancellationToken).ConfigureAwait(false);
-            string? resolveAgainst = options.Name;
-            if (facts.Error == HeaderError.None)
-            {
-                references = Classify(facts.References, resolveAgainst);
-                layer = BuildLayer(facts, source, name, used, formatSource, probed, references, sha256);
-            }
-            else if (needed.Count > 0)
-            {
-                // The reader had to open a file the image names (a VMDK extent) to describe it, and uploads open
-                // nothing: report what it names and judge that, rather than the reader's "could not open".
-                references = Classify(needed, resolveAgainst);
-            }
-
-            if (source.HasMisses)
-            {
-                (long offset, long length) = source.Misses[0];
-                string stopped = facts.Error == HeaderError.None ? "" : $" The reader stopped: {facts.ErrorMessage}";
-                judgement.Reject(
-                    UploadVerdictReason.MetadataOutsideWindow,
-                    FindingCodes.UnsupportedFeature,
-                    $"'{name}' ({used.GetQemuName()}) keeps metadata at offset {offset} ({length} bytes), outside the bytes kept while streaming (the first {windows.HeadCount} and the last {windows.TailCount}); raise the head or tail window (at most {UploadInspectionOptions.MaxWindowLength} bytes) to inspect it.{stopped}");
-            }
-            else if (facts.Error != HeaderError.None && needed.Count == 0)
-            {
-                bool unsupported = facts.Error == HeaderError.UnsupportedFeature;
-                judgement.Reject(
-                    unsupported ? UploadVerdictReason.UnsupportedFeature : UploadVerdictReason.MalformedHeader,
-                    unsupported ? FindingCodes.UnsupportedFeature : FindingCodes.MalformedHeader,
-                    $"Could not open '{name}': {facts.ErrorMessage}");
-            }
-
-            bool referencesRejected = JudgeReferences(name, used, formatSource, references, options.Policy, judgement);
-            if (facts.Error != HeaderError.None && needed.Count > 0 && !referencesRejected)
-            {
-                // Every file it names is trusted, but it cannot be described without opening one.
-                judgement.Reject(
-                    UploadVerdictReason.ReferenceNotAllowed,
-                    FindingCodes.UnreachableImage,
-                    $"'{name}' can only be described by opening '{needed[0].Name}' ({needed[0].Role}), and an upload's references are never opened.");
-            }
+            (long offset, long length) = source.Misses[0];
+            ImageFormat used = declared ?? detection.QemuFormat;
+            facts.Add(new InputFact(TrustReason.MetadataOutsideWindow, new ChainFinding(
+                FindingCodes.UnsupportedFeature,
+                0,
+                $"'{name}' ({used.GetQemuName()}) keeps metadata at offset {offset} ({length} bytes), outside the bytes kept while streaming (the first {windows.HeadCount} and the last {windows.TailCount}); raise the head or tail window (at most {UploadInspectionOptions.MaxWindowLength} bytes) to inspect it.")));
         }
 
-        UploadVerdictReason reason = judgement.Rejection ?? AcceptReason(declared, used, references);
-        TrustDecision verdict = judgement.Rejection is null ? TrustDecision.Accepted : TrustDecision.Rejected;
-        return new UploadInspection(verdict, reason, used, formatSource, detection, windows.Length, layer, references, judgement.Findings.ToImmutable(), sha256, windows.PeakBufferBytes);
+        TrustReport report = TrustEvaluator.Evaluate(chain.WithInputFacts(facts.ToImmutable()));
+        return new UploadInspection(report, declared ?? detection.QemuFormat, declared is null ? FormatSource.Probed : FormatSource.Declared, detection, windows.Length, sha256, windows.PeakBufferBytes);
     }
 
     /// <summary>Thorough detection over the retained head and the true last bytes of the upload, as far as they were kept.</summary>
@@ -290,18 +246,15 @@ public static class ImageUploadInspector
     /// difference is only noted; an undeclared upload carrying several formats' signatures is ambiguous and
     /// rejected, as OpenStack's inspector does ("Multiple formats detected").
     /// </summary>
-    private static void NoteContent(string name, ImageFormat? declared, ThoroughDetection detection, Judgement judgement)
+    private static void NoteContent(string name, ImageFormat? declared, ThoroughDetection detection, ImmutableArray<InputFact>.Builder facts)
     {
         if (detection.IsPolyglot)
         {
             string found = DescribeSignatures(detection);
+            // Probed, it is the judge's to refuse (the layer's detection shows the polyglot); declared, it is only noted.
             if (declared is ImageFormat d)
             {
-                judgement.Note(FindingCodes.FormatMismatch, $"'{name}' carries the signatures of several formats ({found}); it is read as declared ({d.GetQemuName()}).");
-            }
-            else
-            {
-                judgement.Reject(UploadVerdictReason.AmbiguousContent, FindingCodes.FormatMismatch, $"'{name}' carries the signatures of several formats ({found}); declare its format to use it.");
+                Note(facts, FindingCodes.FormatMismatch, $"'{name}' carries the signatures of several formats ({found}); it is read as declared ({d.GetQemuName()}).");
             }
 
             return;
@@ -312,12 +265,12 @@ public static class ImageUploadInspector
             if (declaredFormat != detection.Format)
             {
                 string use = declaredFormat == ImageFormat.Raw ? "it is used as raw, and nothing in it is read as a header" : "it is read as declared";
-                judgement.Note(FindingCodes.FormatMismatch, $"'{name}' is declared {declaredFormat.GetQemuName()} but its content shows {detection.Format.GetQemuName()} ({DescribeSignatures(detection)}); {use}.");
+                Note(facts, FindingCodes.FormatMismatch, $"'{name}' is declared {declaredFormat.GetQemuName()} but its content shows {detection.Format.GetQemuName()} ({DescribeSignatures(detection)}); {use}.");
             }
         }
         else if (detection.DiffersFromQemu)
         {
-            judgement.Note(FindingCodes.FormatMismatch, $"'{name}' shows {detection.Format.GetQemuName()} ({DescribeSignatures(detection)}), but qemu's probe reads it as {detection.QemuFormat.GetQemuName()}, which is how it is judged.");
+            Note(facts, FindingCodes.FormatMismatch, $"'{name}' shows {detection.Format.GetQemuName()} ({DescribeSignatures(detection)}), but qemu's probe reads it as {detection.QemuFormat.GetQemuName()}, which is how it is judged.");
         }
     }
 
@@ -337,163 +290,6 @@ public static class ImageUploadInspector
         return string.Join("; ", parts);
     }
 
-    private static async ValueTask<LayerFacts> ReadFactsAsync(
-        IImageFormatReader reader, RetainedWindowSource source, ReadOnlyMemory<byte> head, List<StoredReference> needed, CancellationToken cancellationToken)
-    {
-        try
-        {
-            // The opener records what the reader asks for and opens nothing: an upload's references are judged, never followed.
-            var context = new LayerReadContext(source, head, (reference, _) =>
-            {
-                needed.Add(reference);
-                return new ValueTask<IImageSource?>((IImageSource?)null);
-            });
-            return await reader.ReadAsync(context, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ImageFormatException ex)
-        {
-            return LayerFacts.Failed(ex.Error, ex.Message);
-        }
-        catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or OverflowException or DivideByZeroException)
-        {
-            // A reader must only throw ImageFormatException; if hostile bytes still trip a runtime check, the gate
-            // fails closed with a finding instead of turning an upload into a server error.
-            return LayerFacts.Failed(HeaderError.Inconsistent, $"the {reader.Format.GetQemuName()} reader could not read this header ({ex.GetType().Name}).");
-        }
-    }
-
-    /// <summary>Classifies stored names by qemu's rules; relative ones resolve against the upload's future name, when given.</summary>
-    private static ImmutableArray<ImageReference> Classify(IReadOnlyList<StoredReference> stored, string? resolveAgainst)
-    {
-        var references = ImmutableArray.CreateBuilder<ImageReference>(stored.Count);
-        foreach (StoredReference reference in stored)
-        {
-            ReferenceKind kind = QemuPaths.Classify(reference.Name);
-
-            // Without the name the upload will have, a relative reference has no directory to be relative to.
-            string? fullName = resolveAgainst is null
-                ? (kind == ReferenceKind.RelativePath ? null : QemuPaths.Combine("", reference.Name))
-                : QemuPaths.Combine(resolveAgainst, reference.Name);
-            references.Add(new ImageReference(reference.Name, reference.Role, reference.RecordedFormat, kind, fullName));
-        }
-
-        return references.MoveToImmutable();
-    }
-
-    private static ChainLayer BuildLayer(
-        LayerFacts facts, RetainedWindowSource source, string name, ImageFormat used, FormatSource formatSource, ImageFormat probed, ImmutableArray<ImageReference> references, string? sha256) =>
-        new()
-        {
-            Filename = name,
-            Format = used,
-            FormatSource = formatSource,
-            ProbedFormat = probed,
-            Identity = source.Identity,
-            VirtualSize = facts.VirtualSize,
-            ClusterSize = facts.ClusterSize,
-            DirtyFlag = facts.DirtyFlag,
-            Encrypted = facts.Encrypted,
-            References = references,
-            FormatSpecific = facts.FormatSpecific,
-            Sha256 = sha256,
-        };
-
-    /// <summary>
-    /// References of an upload are judged, never followed: a probed non-raw image may name nothing at all, and a
-    /// declared one only files in trusted locations (protocol, <c>json:</c> and Windows names never are).
-    /// </summary>
-    /// <returns>Whether any reference was rejected.</returns>
-    private static bool JudgeReferences(string name, ImageFormat format, FormatSource formatSource, ImmutableArray<ImageReference> references, TrustPolicy policy, Judgement judgement)
-    {
-        foreach (ImageReference reference in references)
-        {
-            if (reference.Role == ReferenceRole.ExternalDataFile)
-            {
-                judgement.Note(FindingCodes.ExternalDataFile, $"'{name}' keeps its data in the external file '{reference.StoredName}'.");
-            }
-            else if (reference.Role == ReferenceRole.VmdkExtent)
-            {
-                judgement.Note(FindingCodes.ExternalExtent, $"'{name}' names the extent file '{reference.StoredName}'.");
-            }
-        }
-
-        if (references.IsEmpty)
-        {
-            return false;
-        }
-
-        if (formatSource == FormatSource.Probed && format != ImageFormat.Raw)
-        {
-            judgement.Reject(
-                UploadVerdictReason.ProbedWithReferences,
-                FindingCodes.ProbedFormatWithReferences,
-                $"The format of '{name}' was probed as {format.GetQemuName()} and it names {Describe(references)}; a guest could have written that header. Declare the format to inspect it as such.");
-            return true;
-        }
-
-        bool rejected = false;
-        foreach (ImageReference reference in references)
-        {
-            if (!reference.IsLocalPath)
-            {
-                rejected = true;
-                judgement.Reject(
-                    UploadVerdictReason.ReferenceNotAllowed,
-                    FindingCodes.ProtocolReference,
-                    $"'{name}' names '{reference.StoredName}' ({reference.Role}), a {reference.Kind.ToString().ToLowerInvariant()} reference; an upload may not name one.");
-            }
-            else if (!policy.IsLocationTrusted(reference))
-            {
-                // Missing and not allowed read the same, so an uploader learns nothing about the host's files.
-                rejected = true;
-                judgement.Reject(
-                    UploadVerdictReason.ReferenceNotAllowed,
-                    FindingCodes.UnreachableImage,
-                    $"'{name}' names '{reference.StoredName}' ({reference.Role}): missing, or not allowed by the trust policy.");
-            }
-        }
-
-        return rejected;
-    }
-
-    private static UploadVerdictReason AcceptReason(ImageFormat? declared, ImageFormat used, ImmutableArray<ImageReference> references)
-    {
-        bool hasReferences = !references.IsEmpty;
-        return declared switch
-        {
-            ImageFormat.Raw => UploadVerdictReason.DeclaredRaw,
-            not null => hasReferences ? UploadVerdictReason.DeclaredWithTrustedReferences : UploadVerdictReason.DeclaredWithoutReferences,
-            null => used == ImageFormat.Raw ? UploadVerdictReason.ProbedRaw : UploadVerdictReason.ProbedWithoutReferences,
-        };
-    }
-
-    private static string Describe(ImmutableArray<ImageReference> references)
-    {
-        var parts = new string[references.Length];
-        for (int i = 0; i < references.Length; i++)
-        {
-            parts[i] = $"'{references[i].StoredName}' ({references[i].Role})";
-        }
-
-        return string.Join(", ", parts);
-    }
-
-    /// <summary>Findings in order, and the highest-priority rejection so far (the enum's order is the priority).</summary>
-    private sealed class Judgement
-    {
-        public ImmutableArray<ChainFinding>.Builder Findings { get; } = ImmutableArray.CreateBuilder<ChainFinding>();
-
-        public UploadVerdictReason? Rejection { get; private set; }
-
-        public void Note(string code, string message) => Findings.Add(new ChainFinding(code, 0, message));
-
-        public void Reject(UploadVerdictReason reason, string code, string message)
-        {
-            Note(code, message);
-            if (Rejection is null || reason < Rejection)
-            {
-                Rejection = reason;
-            }
-        }
-    }
+    private static void Note(ImmutableArray<InputFact>.Builder facts, string code, string message) =>
+        facts.Add(new InputFact(null, new ChainFinding(code, 0, message)));
 }

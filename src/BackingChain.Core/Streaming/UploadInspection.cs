@@ -7,44 +7,33 @@ namespace BackingChain.Streaming;
 
 /// <summary>
 /// What <see cref="ImageUploadInspector"/> learned from one upload: its format and where that came from, its
-/// length and virtual size, the files it names, the findings and the gate's verdict. Immutable.
+/// length, the files it names, and the verdict — a <see cref="TrustReport"/> made by the same judge as for images
+/// on disk. Immutable.
 /// </summary>
 public sealed class UploadInspection
 {
-    internal UploadInspection(
-        TrustDecision verdict,
-        UploadVerdictReason reason,
-        ImageFormat format,
-        FormatSource formatSource,
-        ThoroughDetection detection,
-        long length,
-        ChainLayer? layer,
-        ImmutableArray<ImageReference> references,
-        ImmutableArray<ChainFinding> findings,
-        string? sha256,
-        long peakBufferBytes)
+    internal UploadInspection(TrustReport report, ImageFormat format, FormatSource formatSource, ThoroughDetection detection, long length, string? sha256, long peakBufferBytes)
     {
-        Verdict = verdict;
-        Reason = reason;
+        Report = report;
         Format = format;
         FormatSource = formatSource;
         Detection = detection;
         Length = length;
-        Layer = layer;
-        References = references.IsDefault ? ImmutableArray<ImageReference>.Empty : references;
-        Findings = findings.IsDefault ? ImmutableArray<ChainFinding>.Empty : findings;
         Sha256 = sha256;
         PeakBufferBytes = peakBufferBytes;
     }
 
+    /// <summary>Gets the verdict on the chain the upload heads: the upload as layer 0, and any trusted file it names below it.</summary>
+    public TrustReport Report { get; }
+
     /// <summary>Gets whether the upload may be stored and used.</summary>
-    public TrustDecision Verdict { get; }
+    public TrustDecision Verdict => Report.IsSafe ? TrustDecision.Accepted : TrustDecision.Rejected;
 
     /// <summary>Gets whether <see cref="Verdict"/> is <see cref="TrustDecision.Accepted"/>.</summary>
-    public bool IsAccepted => Verdict == TrustDecision.Accepted;
+    public bool IsAccepted => Report.IsSafe;
 
-    /// <summary>Gets why the upload was accepted or rejected.</summary>
-    public UploadVerdictReason Reason { get; }
+    /// <summary>Gets why the upload was accepted or rejected (<see cref="TrustReport.Reason"/>).</summary>
+    public TrustReason Reason => Report.Reason;
 
     /// <summary>Gets the format the upload was read as: the declared one, or else the probed one.</summary>
     public ImageFormat Format { get; }
@@ -56,8 +45,8 @@ public sealed class UploadInspection
     public ImageFormat ProbedFormat => Detection.QemuFormat;
 
     /// <summary>
-    /// Gets every format signature in the retained head and tail (a fixed VHD's footer, a DMG trailer, a polyglot's
-    /// second header), beyond what qemu's probe sees.
+    /// Gets every format signature in the retained head and tail (a fixed VHD's footer, a DMG trailer, an ISO 9660
+    /// volume descriptor, a polyglot's second header), beyond what qemu's probe sees.
     /// </summary>
     public ThoroughDetection Detection { get; }
 
@@ -71,14 +60,34 @@ public sealed class UploadInspection
     public long? VirtualSize => Layer?.VirtualSize;
 
     /// <summary>
-    /// Gets every file the image names (backing file first), classified, with role and recorded format. Empty
-    /// for a declared raw upload, whose content is guest data. Filled even when the header could not be fully
-    /// read because describing it needed one of these files (a VMDK descriptor's extents).
+    /// Gets every file the upload names (backing file first), classified, with role and recorded format. Empty for a
+    /// declared raw upload, whose content is guest data. Filled even when the header could not be fully read because
+    /// describing it needed one of these files (a VMDK descriptor's extents the policy refused).
     /// </summary>
-    public ImmutableArray<ImageReference> References { get; }
+    public ImmutableArray<ImageReference> References
+    {
+        get
+        {
+            if (Layer is { } layer)
+            {
+                return layer.References;
+            }
 
-    /// <summary>Gets the findings, with the stable codes of <see cref="FindingCodes"/>; every one concerns layer 0.</summary>
-    public ImmutableArray<ChainFinding> Findings { get; }
+            var references = ImmutableArray.CreateBuilder<ImageReference>();
+            foreach (ReferenceDecision decision in Report.Chain.Decisions)
+            {
+                if (decision.Layer == 0)
+                {
+                    references.Add(decision.Reference);
+                }
+            }
+
+            return references.ToImmutable();
+        }
+    }
+
+    /// <summary>Gets the findings, with the stable codes of <see cref="FindingCodes"/>.</summary>
+    public ImmutableArray<ChainFinding> Findings => Report.Findings;
 
     /// <summary>
     /// Gets the SHA-256 of the whole upload (lower-case hex) when <see cref="UploadInspectionOptions.ComputeSha256"/>
@@ -90,7 +99,7 @@ public sealed class UploadInspection
     /// Gets the header facts as the chain model holds them (cluster size, encryption, format-specific facts), or
     /// <see langword="null"/> when the header could not be read.
     /// </summary>
-    public ChainLayer? Layer { get; }
+    public ChainLayer? Layer => Report.Chain.Layers.IsEmpty ? null : Report.Chain.Layers[0];
 
     /// <summary>The most buffer memory the inspection held at once (head and tail windows), for tests of the bound.</summary>
     internal long PeakBufferBytes { get; }

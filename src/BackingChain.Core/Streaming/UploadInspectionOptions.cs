@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Immutable;
+using BackingChain.Sources;
 using BackingChain.Trust;
 
 namespace BackingChain.Streaming;
@@ -23,7 +25,7 @@ public sealed class UploadInspectionOptions
     private readonly long? _expectedLength;
     private readonly string? _name;
 
-    /// <summary>Gets the shared default options: format probed, <see cref="TrustPolicy.Default"/>, default windows.</summary>
+    /// <summary>Gets the shared default options: format probed, <see cref="TrustPolicy.Untrusted"/>, default windows.</summary>
     public static UploadInspectionOptions Default { get; } = new();
 
     /// <summary>
@@ -53,11 +55,16 @@ public sealed class UploadInspectionOptions
     }
 
     /// <summary>
-    /// Gets the trust policy that judges the files the upload names. Default <see cref="TrustPolicy.Default"/>,
-    /// which trusts no location, so every reference is rejected. Only the policy's trusted roots and callback are
-    /// consulted: references of an upload are never followed, so its follow settings do not apply.
+    /// Gets the trust policy the upload is judged by, exactly as an image on disk would be. Default
+    /// <see cref="TrustPolicy.Untrusted"/>: the <see cref="TrustPosture.UntrustedImage"/> posture with no trusted
+    /// location, so an upload that names any file is rejected. Give a policy in the untrusted-image posture with
+    /// trusted roots to accept overlays of bases you keep there; a <see cref="TrustPosture.Host"/> policy would take a
+    /// declared format's references as the administrator's, which an uploader is not.
     /// </summary>
-    public TrustPolicy Policy { get; init; } = TrustPolicy.Default;
+    public TrustPolicy Policy { get; init; } = TrustPolicy.Untrusted;
+
+    /// <summary>Gets where the files an upload names are opened from, when the policy allows it. Default: local files.</summary>
+    public ImmutableArray<IImageSourceProvider> SourceProviders { get; init; } = [FileImageSourceProvider.Instance];
 
     /// <summary>
     /// Gets the number of leading bytes kept for the format reader. Default
@@ -101,7 +108,7 @@ public sealed class UploadInspectionOptions
 
     /// <summary>
     /// Gets the length the sender announced (an HTTP <c>Content-Length</c>, for example), or <see langword="null"/>.
-    /// An upload that ends before it, or carries more, is rejected with <see cref="UploadVerdictReason.LengthMismatch"/>.
+    /// An upload that ends before it, or carries more, is rejected with <see cref="TrustReason.LengthMismatch"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
     public long? ExpectedLength

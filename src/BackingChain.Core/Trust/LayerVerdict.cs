@@ -1,10 +1,44 @@
+using System.Collections.Immutable;
+using BackingChain.Chain;
+
 namespace BackingChain.Trust;
 
 /// <summary>The trust decision for one layer of a chain.</summary>
-/// <param name="Index">The layer's index (0 = top).</param>
-/// <param name="Filename">The layer's name.</param>
-/// <param name="Format">The format it was read as.</param>
-/// <param name="FormatSource">Where the format came from.</param>
-/// <param name="Decision">Accepted or rejected.</param>
-/// <param name="Reason">Why.</param>
-public sealed record LayerVerdict(int Index, string Filename, ImageFormat Format, Chain.FormatSource FormatSource, TrustDecision Decision, TrustReason Reason);
+public sealed class LayerVerdict
+{
+    internal LayerVerdict(int index, ChainLayer layer, TrustDecision decision, TrustReason reason, ImmutableArray<ReferenceDecision> references)
+    {
+        Index = index;
+        Layer = layer;
+        Decision = decision;
+        Reason = reason;
+        References = references;
+    }
+
+    /// <summary>Gets the layer's index (0 = top).</summary>
+    public int Index { get; }
+
+    /// <summary>Gets the layer judged.</summary>
+    public ChainLayer Layer { get; }
+
+    /// <summary>Gets the layer's name.</summary>
+    public string Filename => Layer.Filename;
+
+    /// <summary>Gets the format it was read as.</summary>
+    public ImageFormat Format => Layer.Format;
+
+    /// <summary>Gets where the format came from.</summary>
+    public FormatSource FormatSource => Layer.FormatSource;
+
+    /// <summary>Gets whether the layer may be used.</summary>
+    public TrustDecision Decision { get; }
+
+    /// <summary>Gets why.</summary>
+    public TrustReason Reason { get; }
+
+    /// <summary>Gets the gate's decision on every file the layer names, in the order of <see cref="ChainLayer.References"/>.</summary>
+    public ImmutableArray<ReferenceDecision> References { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Index}: {Filename} {Decision} ({Reason})";
+}

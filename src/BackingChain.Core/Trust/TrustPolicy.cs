@@ -1,112 +1,163 @@
 using System;
 using System.Collections.Immutable;
-using System.Linq;
+using System.Globalization;
+using System.IO;
 using BackingChain.Chain;
-using BackingChain.Internal;
 
 namespace BackingChain.Trust;
 
 /// <summary>
-/// What may be opened and what is trusted. The rule applied (libvirt's): an image whose format was probed
-/// may be used only if it is raw, or it names no other file, or every file it names is present and trusted.
-/// A probed image's references are therefore opened only when their location is trusted (or when
-/// <see cref="FollowUntrustedReferences"/> copies qemu-img's unsafe behaviour).
+/// What may be opened and what is trusted: the posture, the trusted locations, the pinned digests. The policy is
+/// given once, to <see cref="ImageChainResolver"/> or to the upload gate, and is recorded in the chain it judged,
+/// so the gate and the verdict can never use two different policies.
 /// </summary>
+/// <remarks>
+/// <para>Trusted roots must be absolute paths of existing directories when the policy is built (an
+/// <see cref="ArgumentException"/> names the first that is not); they are canonicalised (every symlink resolved)
+/// each time a walk first needs them, so a root that is a symlink follows its target.</para>
+/// <para>A policy is immutable once built and may be shared by any number of threads. The
+/// <see cref="Callback"/>, if any, is called from whichever thread runs a walk.</para>
+/// </remarks>
 public sealed class TrustPolicy
 {
-    private ImmutableArray<string> _trustedRoots = ImmutableArray<string>.Empty;
-    private ImmutableArray<string> _canonicalRoots = ImmutableArray<string>.Empty;
-    private ImmutableArray<string> _trustedDigests = ImmutableArray<string>.Empty;
+    /// <summary>The default bound on files hashed to compare with a pinned digest: 4 GiB.</summary>
+    public const long DefaultMaxDigestFileLength = 4L * 1024 * 1024 * 1024;
 
-    /// <summary>The default: references of images with a declared or recorded format are followed; a probed image's references only into trusted locations.</summary>
+    private ImmutableArray<string> _trustedRoots = ImmutableArray<string>.Empty;
+    private ImmutableArray<string> _trustedDigests = ImmutableArray<string>.Empty;
+    private long _maxDigestFileLength = DefaultMaxDigestFileLength;
+
+    /// <summary>Gets the default policy: the <see cref="TrustPosture.Host"/> posture, no trusted location, no pinned digest.</summary>
     public static TrustPolicy Default { get; } = new();
 
-    /// <summary>qemu-img's behaviour: every local reference is followed, probed or not. For reporting like <c>qemu-img info</c>; not safe.</summary>
+    /// <summary>Gets a policy in the <see cref="TrustPosture.UntrustedImage"/> posture that trusts no location: an image may name no other file.</summary>
+    public static TrustPolicy Untrusted { get; } = new() { Posture = TrustPosture.UntrustedImage };
+
+    /// <summary>Gets qemu-img's behaviour: every local reference is followed, probed or not. For reporting like <c>qemu-img info</c>; its verdicts still refuse what the host posture refuses.</summary>
     public static TrustPolicy QemuCompatible { get; } = new() { FollowUntrustedReferences = true };
 
-    /// <summary>Directories whose files are trusted (compared after resolving every symlink).</summary>
+    /// <summary>Gets whose word an image's header is. Default <see cref="TrustPosture.Host"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined posture.</exception>
+    public TrustPosture Posture
+    {
+        get;
+        init
+        {
+            if (value is not (TrustPosture.Host or TrustPosture.UntrustedImage))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "Unknown trust posture.");
+            }
+
+            field = value;
+        }
+    }
+
+    /// <summary>Gets the directories whose files are trusted (compared after resolving every symlink, when a walk needs them).</summary>
+    /// <exception cref="ArgumentException">A root is empty, relative, or not an existing directory.</exception>
     public ImmutableArray<string> TrustedRoots
     {
         get => _trustedRoots;
         init
         {
-            _trustedRoots = value.IsDefault ? ImmutableArray<string>.Empty : value;
-            _canonicalRoots = _trustedRoots.Select(RealPath.TryResolve).OfType<string>().ToImmutableArray();
+            ImmutableArray<string> roots = value.IsDefault ? ImmutableArray<string>.Empty : value;
+            foreach (string root in roots)
+            {
+                if (string.IsNullOrEmpty(root) || !Path.IsPathFullyQualified(root))
+                {
+                    throw new ArgumentException($"The trusted root '{root}' is not an absolute path.", nameof(value));
+                }
+
+                if (!Directory.Exists(root))
+                {
+                    throw new ArgumentException($"The trusted root '{root}' is not an existing directory.", nameof(value));
+                }
+            }
+
+            _trustedRoots = roots;
         }
     }
 
-    /// <summary>SHA-256 digests (hex) of trusted images; an opened image whose content matches one is trusted wherever it lies.</summary>
+    /// <summary>Gets the SHA-256 digests (64 hex digits) of trusted images; a regular file whose content matches one is trusted wherever it lies.</summary>
+    /// <exception cref="ArgumentException">A digest is not 64 hexadecimal digits.</exception>
     public ImmutableArray<string> TrustedDigests
     {
         get => _trustedDigests;
-        init => _trustedDigests = value.IsDefault
-            ? ImmutableArray<string>.Empty
-            : value.Select(d => d.Trim().ToLowerInvariant()).ToImmutableArray();
+        init
+        {
+            if (value.IsDefault)
+            {
+                _trustedDigests = ImmutableArray<string>.Empty;
+                return;
+            }
+
+            var digests = ImmutableArray.CreateBuilder<string>(value.Length);
+            foreach (string digest in value)
+            {
+                string trimmed = digest?.Trim() ?? "";
+                if (trimmed.Length != 64 || !IsHex(trimmed))
+                {
+                    throw new ArgumentException($"'{digest}' is not a SHA-256 digest (64 hexadecimal digits).", nameof(value));
+                }
+
+                digests.Add(trimmed.ToLowerInvariant());
+            }
+
+            _trustedDigests = digests.MoveToImmutable();
+        }
     }
-
-    /// <summary>The caller's own trust rule, asked before anything is opened.</summary>
-    public IImageTrust? Callback { get; init; }
-
-    /// <summary>Follow a probed image's references even into untrusted locations (qemu-img's behaviour). Default <see langword="false"/>.</summary>
-    public bool FollowUntrustedReferences { get; init; }
-
-    /// <summary>Open nothing outside trusted locations, whatever the format source. Default <see langword="false"/>.</summary>
-    public bool RestrictToTrustedLocations { get; init; }
 
     /// <summary>
-    /// Whether a location's canonical path can change a decision: only when a trusted root exists or a callback
-    /// is asked. Otherwise nothing is trusted by location, and resolving every symlink (realpath(3), one
-    /// readlink per path component) would be wasted work on every layer.
+    /// Gets the largest file that is hashed to compare with a pinned digest. Default
+    /// <see cref="DefaultMaxDigestFileLength"/> (4 GiB). Only regular files are hashed; a file the location rule
+    /// refuses is opened only when digests are pinned, and a larger file is refused exactly as a mismatching one.
     /// </summary>
-    internal bool UsesCanonicalPaths => !_canonicalRoots.IsEmpty || Callback is not null;
-
-    /// <summary>Whether the policy pins digests, so opened images are hashed.</summary>
-    public bool PinsDigests => !_trustedDigests.IsEmpty;
-
-    /// <summary>Whether the location a reference names is trusted: inside a trusted root, or accepted by the callback. Nothing is opened.</summary>
-    /// <param name="reference">The reference.</param>
-    /// <returns><see langword="true"/> when trusted.</returns>
-    public bool IsLocationTrusted(ImageReference reference)
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public long MaxDigestFileLength
     {
-        ArgumentNullException.ThrowIfNull(reference);
-        if (!UsesCanonicalPaths)
+        get => _maxDigestFileLength;
+        init
         {
-            return false;
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            _maxDigestFileLength = value;
         }
-
-        string? canonical = reference.IsLocalPath && reference.FullName is not null ? RealPath.TryResolve(reference.FullName) : null;
-        return IsLocationTrusted(reference, canonical);
     }
 
-    /// <summary>Whether a top image given by path lies in a trusted location.</summary>
-    /// <param name="path">The path.</param>
-    /// <returns><see langword="true"/> when trusted.</returns>
-    public bool IsPathTrusted(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        var reference = new ImageReference(path, ReferenceRole.BackingFile, null, QemuPaths.Classify(path), path);
-        return IsLocationTrusted(reference);
-    }
+    /// <summary>Gets the caller's own trust rule, asked before anything is opened.</summary>
+    public IImageTrust? Callback { get; init; }
 
-    /// <summary>Whether a SHA-256 digest (hex) is pinned.</summary>
-    /// <param name="sha256">The digest.</param>
-    /// <returns><see langword="true"/> when pinned.</returns>
-    public bool IsDigestTrusted(string? sha256) =>
-        sha256 is not null && _trustedDigests.Contains(sha256.ToLowerInvariant());
+    /// <summary>
+    /// Gets whether references that are not trusted are followed anyway (qemu-img's behaviour), so that a chain can
+    /// be described as <c>qemu-img info</c> describes it. It changes what is opened, never what is accepted.
+    /// Default <see langword="false"/>.
+    /// </summary>
+    public bool FollowUntrustedReferences { get; init; }
 
-    internal bool IsLocationTrusted(ImageReference reference, string? canonicalPath)
+    /// <summary>Gets whether the policy pins digests.</summary>
+    internal bool PinsDigests => !_trustedDigests.IsEmpty;
+
+    /// <summary>
+    /// Whether a location's canonical path can change a decision: only when a trusted root exists or a callback is
+    /// asked. Otherwise nothing is trusted by location, and resolving every symlink would be wasted work.
+    /// </summary>
+    internal bool UsesCanonicalPaths => !_trustedRoots.IsEmpty || Callback is not null;
+
+    internal bool IsDigestPinned(string sha256) => _trustedDigests.Contains(sha256);
+
+    private static bool IsHex(string text)
     {
-        if (canonicalPath is not null)
+        foreach (char c in text)
         {
-            foreach (string root in _canonicalRoots)
+            if (!char.IsAsciiHexDigit(c))
             {
-                if (RealPath.IsUnder(canonicalPath, root))
-                {
-                    return true;
-                }
+                return false;
             }
         }
 
-        return Callback?.IsTrusted(reference, canonicalPath) == true;
+        return true;
     }
+
+    /// <inheritdoc/>
+    public override string ToString() => string.Create(
+        CultureInfo.InvariantCulture,
+        $"{Posture}, {_trustedRoots.Length} trusted root(s), {_trustedDigests.Length} pinned digest(s){(FollowUntrustedReferences ? ", follows untrusted references" : "")}");
 }

@@ -34,7 +34,7 @@ public sealed class MemoryChainTests
         Assert.Equal(["vm/top.qcow2", "vm/base.qcow2"], [chain.Layers[0].Filename, chain.Layers[1].Filename]);
         Assert.Equal(2 * 1024 * 1024, chain.Layers[1].VirtualSize);
         Assert.Equal(FormatSource.Recorded, chain.Layers[1].FormatSource);
-        Assert.True(TrustEvaluator.Evaluate(chain, TrustPolicy.Default).IsSafe);
+        Assert.True(TrustEvaluator.Evaluate(chain).IsSafe);
     }
 
     [Fact]

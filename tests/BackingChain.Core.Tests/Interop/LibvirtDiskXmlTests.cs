@@ -27,7 +27,7 @@ public sealed class LibvirtDiskXmlTests
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "base/base.raw", "-F", "raw", "mid.qcow2");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", "top.qcow2");
 
-        string xml = InDirectory(dir.Path, () => LibvirtDiskXml.ToXml(Resolve("top.qcow2", ImageFormat.Qcow2)));
+        string xml = InDirectory(dir.Path, () => LibvirtDiskXml.ToXml(TrustEvaluator.Evaluate(Resolve("top.qcow2", ImageFormat.Qcow2))));
 
         (int exit, string output) = VirtXmlValidate.ValidateDisk(dir.Path, xml);
         Assert.True(exit == 0, output + "\n" + xml);
@@ -44,7 +44,7 @@ public sealed class LibvirtDiskXmlTests
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", $"{odd}/base.raw", "1M");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", $"../{odd}/base.raw", "-F", "raw", "sub/top.qcow2");
 
-        string xml = InDirectory(dir.Path, () => LibvirtDiskXml.ToXml(Resolve("sub/top.qcow2", ImageFormat.Qcow2), "sdb"));
+        string xml = InDirectory(dir.Path, () => LibvirtDiskXml.ToXml(TrustEvaluator.Evaluate(Resolve("sub/top.qcow2", ImageFormat.Qcow2)), "sdb"));
 
         (int exit, string output) = VirtXmlValidate.ValidateDisk(dir.Path, xml);
         Assert.True(exit == 0, output + "\n" + xml);
@@ -63,9 +63,9 @@ public sealed class LibvirtDiskXmlTests
 
         ImageChain chain = InDirectory(dir.Path, () => Resolve("top.qcow2", ImageFormat.Qcow2));
 
-        Assert.False(LibvirtDiskXml.CanWrite(chain, null, out string? reason));
+        Assert.False(LibvirtDiskXml.CanWrite(TrustEvaluator.Evaluate(chain), out string? reason));
         Assert.Contains("not complete", reason, StringComparison.Ordinal);
-        Assert.Throws<ArgumentException>(() => LibvirtDiskXml.ToXml(chain));
+        Assert.Throws<ArgumentException>(() => LibvirtDiskXml.ToXml(TrustEvaluator.Evaluate(chain)));
     }
 
     [QemuImgFact]
@@ -79,7 +79,7 @@ public sealed class LibvirtDiskXmlTests
         ImageChain chain = InDirectory(dir.Path, () => new ImageChainResolver(new ImageChainResolverOptions { Policy = TrustPolicy.QemuCompatible }).Resolve("top.qcow2"));
 
         Assert.True(chain.IsComplete);
-        Assert.False(LibvirtDiskXml.CanWrite(chain, TrustPolicy.Default, out string? reason));
+        Assert.False(LibvirtDiskXml.CanWrite(TrustEvaluator.Evaluate(chain), out string? reason));
         Assert.Contains("not trusted", reason, StringComparison.Ordinal);
     }
 
@@ -91,7 +91,7 @@ public sealed class LibvirtDiskXmlTests
 
         ImageChain chain = InDirectory(dir.Path, () => Resolve("top.qcow2", ImageFormat.Qcow2));
 
-        Assert.False(LibvirtDiskXml.CanWrite(chain, null, out string? reason));
+        Assert.False(LibvirtDiskXml.CanWrite(TrustEvaluator.Evaluate(chain), out string? reason));
         Assert.Contains("data.raw", reason, StringComparison.Ordinal);
     }
 
@@ -102,8 +102,8 @@ public sealed class LibvirtDiskXmlTests
         File.WriteAllBytes(dir["disk.raw"], new byte[4096]);
         ImageChain chain = Resolve(dir["disk.raw"], ImageFormat.Raw);
 
-        Assert.Throws<ArgumentException>(() => LibvirtDiskXml.ToXml(chain, "vd a"));
-        XElement disk = XElement.Parse(LibvirtDiskXml.ToXml(chain));
+        Assert.Throws<ArgumentException>(() => LibvirtDiskXml.ToXml(TrustEvaluator.Evaluate(chain), "vd a"));
+        XElement disk = XElement.Parse(LibvirtDiskXml.ToXml(TrustEvaluator.Evaluate(chain)));
         Assert.Equal(["driver", "source", "backingStore", "target"], disk.Elements().Select(e => e.Name.LocalName));
         Assert.True(disk.Element("backingStore")!.IsEmpty);
     }

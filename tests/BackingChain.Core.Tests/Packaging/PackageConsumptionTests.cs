@@ -112,7 +112,7 @@ public sealed class PackageConsumptionTests
             using BackingChain.Trust;
 
             ImageChain chain = new ImageChainResolver().Resolve(args[0], ImageFormat.Qcow2);
-            TrustReport report = TrustEvaluator.Evaluate(chain, TrustPolicy.Default);
+            TrustReport report = TrustEvaluator.Evaluate(chain);
             Console.WriteLine($"{chain.Layers.Length} {string.Join(",", chain.Layers.Select(l => l.Format.GetQemuName()))} {(report.IsSafe ? "safe" : "unsafe")}");
             """);
         // Keep the repository's Directory.Build.props and central versions away from the stranger's project.

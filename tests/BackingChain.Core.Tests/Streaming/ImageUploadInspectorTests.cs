@@ -26,7 +26,7 @@ public sealed class ImageUploadInspectorTests
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync([]);
 
         Assert.Equal(TrustDecision.Accepted, inspection.Verdict);
-        Assert.Equal(UploadVerdictReason.ProbedRaw, inspection.Reason);
+        Assert.Equal(TrustReason.ProbedRaw, inspection.Reason);
         Assert.Equal(ImageFormat.Raw, inspection.Format);
         Assert.Equal(0, inspection.Length);
         Assert.Equal(0, inspection.VirtualSize);
@@ -41,7 +41,7 @@ public sealed class ImageUploadInspectorTests
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync(data);
 
         Assert.True(inspection.IsAccepted);
-        Assert.Equal(UploadVerdictReason.ProbedRaw, inspection.Reason);
+        Assert.Equal(TrustReason.ProbedRaw, inspection.Reason);
         Assert.Equal(10_000, inspection.Length);
         Assert.Equal(10_240, inspection.VirtualSize);
         Assert.Null(inspection.DeclaredFormat);
@@ -56,7 +56,7 @@ public sealed class ImageUploadInspectorTests
         UploadInspection inspection = await ImageUploadInspector.InspectAsync(reader, options);
 
         Assert.True(inspection.IsAccepted);
-        Assert.Equal(UploadVerdictReason.ProbedRaw, inspection.Reason);
+        Assert.Equal(TrustReason.ProbedRaw, inspection.Reason);
         Assert.Equal(TwoGiB, inspection.Length);
         Assert.Equal(TwoGiB, inspection.VirtualSize);
 
@@ -79,7 +79,7 @@ public sealed class ImageUploadInspectorTests
         UploadInspection inspection = await ImageUploadInspector.InspectAsync(reader, options);
 
         Assert.True(inspection.IsAccepted, Describe(inspection));
-        Assert.Equal(UploadVerdictReason.DeclaredWithoutReferences, inspection.Reason);
+        Assert.Equal(TrustReason.FormatDeclared, inspection.Reason);
         Assert.Equal(TwoGiB, inspection.VirtualSize);
         Assert.Equal(TwoGiB, inspection.Length);
         long bound = UploadInspectionOptions.DefaultHeadWindowLength + UploadInspectionOptions.DefaultTailWindowLength + (64 * 1024);
@@ -95,7 +95,7 @@ public sealed class ImageUploadInspectorTests
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync(disk, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Raw });
 
         Assert.Equal(TrustDecision.Accepted, inspection.Verdict);
-        Assert.Equal(UploadVerdictReason.DeclaredRaw, inspection.Reason);
+        Assert.Equal(TrustReason.FormatDeclared, inspection.Reason);
         Assert.Equal(ImageFormat.Raw, inspection.Format);
         Assert.Equal(ImageFormat.Raw, inspection.DeclaredFormat);
         Assert.Equal(ImageFormat.Qcow2, inspection.ProbedFormat);
@@ -113,7 +113,7 @@ public sealed class ImageUploadInspectorTests
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync(disk);
 
         Assert.Equal(TrustDecision.Rejected, inspection.Verdict);
-        Assert.Equal(UploadVerdictReason.ProbedWithReferences, inspection.Reason);
+        Assert.Equal(TrustReason.ProbedWithUntrustedReferences, inspection.Reason);
         Assert.Equal(ImageFormat.Qcow2, inspection.Format);
         Assert.Equal(FormatSource.Probed, inspection.FormatSource);
         ImageReference reference = Assert.Single(inspection.References);
@@ -125,16 +125,21 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_ProbedQcow2WithTrustedBacking_IsStillRejected()
+    public async Task InspectAsync_ProbedQcow2WithTrustedBacking_IsAcceptedAsInAFileChain()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "top.qcow2", "1M");
-        var options = new UploadInspectionOptions { Name = dir["upload.qcow2"], Policy = new TrustPolicy { TrustedRoots = [dir.Path] } };
+        var options = new UploadInspectionOptions { Name = dir["upload.qcow2"], Policy = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedRoots = [dir.Path] } };
 
         UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["top.qcow2"]), 4096, options);
 
-        Assert.Equal(UploadVerdictReason.ProbedWithReferences, inspection.Reason);
+        // The same rule as a file chain: every file a probed image names is present and trusted, so it may be used.
+        Assert.True(inspection.IsAccepted, Describe(inspection));
+        Assert.Equal(TrustReason.ProbedWithTrustedReferences, inspection.Reason);
+        Assert.Equal([dir["upload.qcow2"], dir["base.raw"]], inspection.Report.Chain.Layers.Select(l => l.Filename));
+        ReferenceDecision decision = Assert.Single(inspection.Report.Chain.Decisions);
+        Assert.Equal((ReferenceOutcome.Opened, TrustBasis.Location), (decision.Outcome, decision.Basis));
     }
 
     [QemuImgFact]
@@ -147,13 +152,13 @@ public sealed class ImageUploadInspectorTests
         {
             DeclaredFormat = ImageFormat.Qcow2,
             Name = dir["upload.qcow2"],
-            Policy = new TrustPolicy { TrustedRoots = [dir.Path] },
+            Policy = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedRoots = [dir.Path] },
         };
 
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync(File.ReadAllBytes(dir["top.qcow2"]), options, smallestChunk: 7);
 
         Assert.True(inspection.IsAccepted, Describe(inspection));
-        Assert.Equal(UploadVerdictReason.DeclaredWithTrustedReferences, inspection.Reason);
+        Assert.Equal(TrustReason.FormatDeclared, inspection.Reason);
         ImageReference reference = Assert.Single(inspection.References);
         Assert.Equal(ReferenceKind.RelativePath, reference.Kind);
         Assert.Equal(dir["base.raw"], reference.FullName);
@@ -167,15 +172,16 @@ public sealed class ImageUploadInspectorTests
         var options = new UploadInspectionOptions
         {
             DeclaredFormat = ImageFormat.Qcow2,
-            Policy = new TrustPolicy { TrustedRoots = [dir.Path] },
+            Policy = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedRoots = [dir.Path] },
         };
 
         UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["top.qcow2"]), 4096, options);
 
-        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        Assert.Equal(TrustReason.ReferenceNotTrusted, inspection.Reason);
         ChainFinding finding = Assert.Single(inspection.Findings);
         Assert.Equal(FindingCodes.UnreachableImage, finding.Code);
-        Assert.Contains("missing, or not allowed", finding.Message, StringComparison.Ordinal);
+        Assert.Contains("not allowed by the trust policy", finding.Message, StringComparison.Ordinal);
+        Assert.Equal("/etc/passwd", finding.Reference?.StoredName);
     }
 
     [QemuImgFact]
@@ -184,11 +190,11 @@ public sealed class ImageUploadInspectorTests
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "top.qcow2", "1M");
-        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2, Policy = new TrustPolicy { TrustedRoots = [dir.Path] } };
+        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2, Policy = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedRoots = [dir.Path] } };
 
         UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["top.qcow2"]), 4096, options);
 
-        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        Assert.Equal(TrustReason.ReferenceNotTrusted, inspection.Reason);
         Assert.Null(Assert.Single(inspection.References).FullName);
     }
 
@@ -200,7 +206,7 @@ public sealed class ImageUploadInspectorTests
 
         UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["image.qcow2"]), 4096, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2 });
 
-        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        Assert.Equal(TrustReason.ReferenceNotTrusted, inspection.Reason);
         ImageReference reference = Assert.Single(inspection.References);
         Assert.Equal(ReferenceRole.ExternalDataFile, reference.Role);
         Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.ExternalDataFile);
@@ -216,19 +222,19 @@ public sealed class ImageUploadInspectorTests
         File.WriteAllBytes(dir[Placeholder[..Protocol.Length]], new byte[512]);
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", Placeholder[..Protocol.Length], "-F", "raw", "top.qcow2", "1M");
         byte[] image = Replace(File.ReadAllBytes(dir["top.qcow2"]), Placeholder[..Protocol.Length], Protocol);
-        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2, Policy = new TrustPolicy { Callback = new TrustEverything() } };
+        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2, Policy = new TrustPolicy { Posture = TrustPosture.UntrustedImage, Callback = new TrustEverything() } };
 
         UploadInspection inspection = await InspectAsync(image, 7, options);
 
-        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        Assert.Equal(TrustReason.ReferenceNotTrusted, inspection.Reason);
         Assert.Equal(ReferenceKind.Protocol, Assert.Single(inspection.References).Kind);
         Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.ProtocolReference);
     }
 
     [QemuImgTheory]
-    [InlineData(null, UploadVerdictReason.ProbedWithReferences)]
-    [InlineData(ImageFormat.Vmdk, UploadVerdictReason.ReferenceNotAllowed)]
-    public async Task InspectAsync_VmdkDescriptorNamingAnExtent_IsRejectedWithTheExtent(ImageFormat? declared, UploadVerdictReason expected)
+    [InlineData(null, TrustReason.ProbedWithUntrustedReferences)]
+    [InlineData(ImageFormat.Vmdk, TrustReason.ReferenceNotTrusted)]
+    public async Task InspectAsync_VmdkDescriptorNamingAnExtent_IsRejectedWithTheExtent(ImageFormat? declared, TrustReason expected)
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", "image.vmdk", "1M");
@@ -245,16 +251,18 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_VmdkDescriptorNamingATrustedExtent_IsStillRejectedBecauseNothingIsOpened()
+    public async Task InspectAsync_VmdkDescriptorNamingATrustedExtent_IsOpenedAndAccepted()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", "image.vmdk", "1M");
-        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Vmdk, Name = dir["image.vmdk"], Policy = new TrustPolicy { TrustedRoots = [dir.Path] } };
+        var options = new UploadInspectionOptions { DeclaredFormat = ImageFormat.Vmdk, Name = dir["image.vmdk"], Policy = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedRoots = [dir.Path] } };
 
         UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["image.vmdk"]), 4096, options);
 
-        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
-        Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.UnreachableImage && f.Message.Contains("never opened", StringComparison.Ordinal));
+        // A trusted extent is opened through the gate, as in a file chain, so the descriptor can be described.
+        Assert.True(inspection.IsAccepted, Describe(inspection));
+        Assert.Equal(TrustReason.FormatDeclared, inspection.Reason);
+        Assert.Equal(ReferenceOutcome.Opened, Assert.Single(inspection.Report.Chain.Decisions).Outcome);
     }
 
     [QemuImgTheory]
@@ -272,16 +280,17 @@ public sealed class ImageUploadInspectorTests
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
         QemuImg.Run(dir.Path, "create", "-q", "-f", format, "-b", "base.raw", "-F", "raw", "top.img", "1M");
         byte[] image = File.ReadAllBytes(dir["top.img"]);
-        var trusted = new TrustPolicy { TrustedRoots = [dir.Path] };
+        var trusted = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedRoots = [dir.Path] };
 
         UploadInspection probed = await InspectWithEveryChunkSizeAsync(image, new UploadInspectionOptions { Name = dir["top.img"], Policy = trusted });
         UploadInspection declared = await InspectAsync(image, 4096, new UploadInspectionOptions { DeclaredFormat = imageFormat, Name = dir["top.img"], Policy = trusted });
         UploadInspection untrusted = await InspectAsync(image, 4096, new UploadInspectionOptions { DeclaredFormat = imageFormat, Name = "/srv/uploads/top.img", Policy = trusted });
 
-        Assert.Equal(UploadVerdictReason.ProbedWithReferences, probed.Reason);
+        Assert.Equal(TrustReason.ProbedWithTrustedReferences, probed.Reason);
+        Assert.True(probed.IsAccepted, Describe(probed));
         Assert.Equal("base.raw", Assert.Single(probed.References).StoredName);
-        Assert.Equal(UploadVerdictReason.DeclaredWithTrustedReferences, declared.Reason);
-        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, untrusted.Reason);
+        Assert.Equal(TrustReason.FormatDeclared, declared.Reason);
+        Assert.Equal(TrustReason.ReferenceNotTrusted, untrusted.Reason);
     }
 
     [QemuImgFact]
@@ -294,7 +303,7 @@ public sealed class ImageUploadInspectorTests
 
         UploadInspection inspection = await InspectAsync(image, 4096);
 
-        Assert.Equal(UploadVerdictReason.UnsupportedFeature, inspection.Reason);
+        Assert.Equal(TrustReason.UnsupportedFeature, inspection.Reason);
         Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.UnsupportedFeature);
     }
 
@@ -308,7 +317,7 @@ public sealed class ImageUploadInspectorTests
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync(image, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2 });
 
         Assert.Equal(TrustDecision.Rejected, inspection.Verdict);
-        Assert.Equal(UploadVerdictReason.MalformedHeader, inspection.Reason);
+        Assert.Equal(TrustReason.MalformedHeader, inspection.Reason);
         Assert.Null(inspection.VirtualSize);
         Assert.Equal(150, inspection.Length);
     }
@@ -323,7 +332,7 @@ public sealed class ImageUploadInspectorTests
 
         UploadInspection inspection = await InspectAsync(cut, 4096, new UploadInspectionOptions { ExpectedLength = full.Length });
 
-        Assert.Equal(UploadVerdictReason.LengthMismatch, inspection.Reason);
+        Assert.Equal(TrustReason.LengthMismatch, inspection.Reason);
         Assert.Equal(1048576, inspection.VirtualSize); // the header was still read and reported
         Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.MalformedHeader && f.Message.Contains("ended after", StringComparison.Ordinal));
     }
@@ -333,7 +342,7 @@ public sealed class ImageUploadInspectorTests
     {
         UploadInspection inspection = await InspectAsync(new byte[2000], 7, new UploadInspectionOptions { ExpectedLength = 1000 });
 
-        Assert.Equal(UploadVerdictReason.LengthMismatch, inspection.Reason);
+        Assert.Equal(TrustReason.LengthMismatch, inspection.Reason);
     }
 
     [QemuImgFact]
@@ -347,8 +356,8 @@ public sealed class ImageUploadInspectorTests
 
         UploadInspection narrow = await InspectWithEveryChunkSizeAsync(image, small, smallestChunk: 7);
 
-        Assert.Equal(UploadVerdictReason.MetadataOutsideWindow, narrow.Reason);
-        ChainFinding finding = Assert.Single(narrow.Findings);
+        Assert.Equal(TrustReason.MetadataOutsideWindow, narrow.Reason);
+        ChainFinding finding = narrow.Findings[0];
         Assert.Equal(FindingCodes.UnsupportedFeature, finding.Code);
         Assert.Contains("outside the bytes kept", finding.Message, StringComparison.Ordinal);
         Assert.True(narrow.PeakBufferBytes <= 64 * 1024);
@@ -371,8 +380,8 @@ public sealed class ImageUploadInspectorTests
         UploadInspection outside = await InspectWithEveryChunkSizeAsync(image, narrow, smallestChunk: 7);
         UploadInspection inside = await InspectAsync(image, 4096);
 
-        Assert.Equal(UploadVerdictReason.MetadataOutsideWindow, outside.Reason);
-        Assert.Equal(UploadVerdictReason.ProbedWithReferences, inside.Reason);
+        Assert.Equal(TrustReason.MetadataOutsideWindow, outside.Reason);
+        Assert.Equal(TrustReason.ProbedWithUntrustedReferences, inside.Reason);
         Assert.Equal("/etc/passwd", Assert.Single(inside.References).StoredName);
     }
 
@@ -417,8 +426,8 @@ public sealed class ImageUploadInspectorTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(thread, Environment.CurrentManagedThreadId);
 
-        Assert.Equal(UploadVerdictReason.MetadataOutsideWindow, inspection.Reason);
-        Assert.Contains("offset 1073741824", Assert.Single(inspection.Findings).Message, StringComparison.Ordinal);
+        Assert.Equal(TrustReason.MetadataOutsideWindow, inspection.Reason);
+        Assert.Contains("offset 1073741824", inspection.Findings[0].Message, StringComparison.Ordinal);
         Assert.True(allocated < 16 * MiB, $"allocated {allocated} bytes");
     }
 
@@ -432,7 +441,7 @@ public sealed class ImageUploadInspectorTests
         UploadInspection inspection = await InspectAsync(File.ReadAllBytes(dir["image.qcow2"]), 4096);
 
         Assert.True(inspection.IsAccepted, Describe(inspection));
-        Assert.Equal(UploadVerdictReason.ProbedWithoutReferences, inspection.Reason);
+        Assert.Equal(TrustReason.ProbedWithoutReferences, inspection.Reason);
     }
 
     [Fact]
@@ -440,7 +449,7 @@ public sealed class ImageUploadInspectorTests
     {
         UploadInspection inspection = await InspectAsync(new byte[4096], 4096, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Unknown });
 
-        Assert.Equal(UploadVerdictReason.UnsupportedFormat, inspection.Reason);
+        Assert.Equal(TrustReason.UnsupportedFeature, inspection.Reason);
         Assert.Null(inspection.Layer);
     }
 
@@ -449,7 +458,7 @@ public sealed class ImageUploadInspectorTests
     {
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync(new byte[3000], new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2 });
 
-        Assert.Equal(UploadVerdictReason.MalformedHeader, inspection.Reason);
+        Assert.Equal(TrustReason.MalformedHeader, inspection.Reason);
         Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.FormatMismatch);
         Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.MalformedHeader);
     }

@@ -108,7 +108,7 @@ public sealed class UploadConformanceTests
         Assert.Equal(info["backing-filename-format"]!.GetValue<string>(), backing.RecordedFormat);
         ImageReference data = inspection.References.Single(r => r.Role == ReferenceRole.ExternalDataFile);
         Assert.Equal(info["format-specific"]!["data"]!["data-file"]!.GetValue<string>(), data.StoredName);
-        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason); // the default policy trusts nowhere
+        Assert.Equal(TrustReason.ReferenceNotTrusted, inspection.Reason); // the default policy trusts nowhere
     }
 
     [QemuImgFact]

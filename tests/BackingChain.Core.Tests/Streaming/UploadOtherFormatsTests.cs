@@ -4,6 +4,7 @@ using System.Linq;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Threading.Tasks;
+using BackingChain.Trust;
 using BackingChain.Chain;
 using BackingChain.Streaming;
 using BackingChain.Tests.Conformance;
@@ -82,7 +83,7 @@ public sealed class UploadOtherFormatsTests
 
         Assert.True(inspection.IsAccepted, Describe(inspection));
         Assert.Equal(QemuImg.Info(dir.Path, "image", format: "dmg")["virtual-size"]!.GetValue<long>(), inspection.VirtualSize);
-        Assert.Equal(UploadVerdictReason.MetadataOutsideWindow, noTail.Reason);
+        Assert.Equal(TrustReason.MetadataOutsideWindow, noTail.Reason);
     }
 
     [QemuImgFact]
@@ -118,15 +119,15 @@ public sealed class UploadOtherFormatsTests
         // Undeclared, qemu probes it as raw (its footer is only at the end); the gate accepts raw and notes the footer.
         var again = new ChunkedPipeReader((offset, count) => offset >= length - 512 ? footer.AsMemory((int)(offset - (length - 512)), count) : offset + count <= length - 512 ? zeros.AsMemory(0, count) : Splice(zeros, footer, (int)(length - 512 - offset), count), length, 1024 * 1024 - 3);
         UploadInspection probed = await ImageUploadInspector.InspectAsync(again);
-        Assert.Equal(UploadVerdictReason.ProbedRaw, probed.Reason);
+        Assert.Equal(TrustReason.ProbedRaw, probed.Reason);
         Assert.Equal(ImageFormat.Vpc, probed.Detection.Format);
         Assert.Contains(probed.Findings, f => f.Code == FindingCodes.FormatMismatch && f.Message.Contains("VHD footer", StringComparison.Ordinal));
     }
 
     [QemuImgTheory]
-    [InlineData(null, UploadVerdictReason.ProbedWithReferences)]
-    [InlineData(ImageFormat.Vpc, UploadVerdictReason.ReferenceNotAllowed)]
-    public async Task Inspect_DifferencingVhd_ParentLocatorsAreReferences(ImageFormat? declared, UploadVerdictReason expected)
+    [InlineData(null, TrustReason.ProbedWithUntrustedReferences)]
+    [InlineData(ImageFormat.Vpc, TrustReason.ReferenceNotTrusted)]
+    public async Task Inspect_DifferencingVhd_ParentLocatorsAreReferences(ImageFormat? declared, TrustReason expected)
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "vpc", "-o", "subformat=dynamic", "parent.vhd", "1M");
@@ -160,10 +161,10 @@ public sealed class UploadOtherFormatsTests
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync(child, declared, smallestChunk: 7);
         UploadInspection narrow = await InspectAsync(child, 4096, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Vhdx, HeadWindowLength = 2 * 1024 * 1024, TailWindowLength = 0 });
 
-        Assert.Equal(UploadVerdictReason.ReferenceNotAllowed, inspection.Reason);
+        Assert.Equal(TrustReason.ReferenceNotTrusted, inspection.Reason);
         Assert.Equal(1048576, inspection.VirtualSize);
         Assert.Contains(inspection.References, r => r.StoredName == "/etc/shadow" && r.Role == ReferenceRole.VhdxParentLocator);
-        Assert.Equal(UploadVerdictReason.MetadataOutsideWindow, narrow.Reason);
+        Assert.Equal(TrustReason.MetadataOutsideWindow, narrow.Reason);
     }
 
     [QemuImgFact]
@@ -182,9 +183,9 @@ public sealed class UploadOtherFormatsTests
     }
 
     [QemuImgTheory]
-    [InlineData(null, UploadVerdictReason.AmbiguousContent)]
-    [InlineData(ImageFormat.Qcow2, UploadVerdictReason.DeclaredWithoutReferences)]
-    public async Task Inspect_Qcow2WithAVhdFooter_IsAPolyglot(ImageFormat? declared, UploadVerdictReason expected)
+    [InlineData(null, TrustReason.AmbiguousContent)]
+    [InlineData(ImageFormat.Qcow2, TrustReason.FormatDeclared)]
+    public async Task Inspect_Qcow2WithAVhdFooter_IsAPolyglot(ImageFormat? declared, TrustReason expected)
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");

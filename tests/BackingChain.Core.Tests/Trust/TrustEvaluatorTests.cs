@@ -20,7 +20,7 @@ public sealed class TrustEvaluatorTests
         var spy = new SpyFileProvider();
         var options = new ImageChainResolverOptions { Policy = policy, SourceProviders = [spy], MaxDepth = maxDepth };
         ImageChain chain = new ImageChainResolver(options).Resolve(path, format);
-        return (chain, TrustEvaluator.Evaluate(chain, policy), spy);
+        return (chain, TrustEvaluator.Evaluate(chain), spy);
     }
 
     /// <summary>A raw disk whose guest wrote a qcow2 header naming <paramref name="target"/> as its backing file.</summary>
@@ -211,7 +211,8 @@ public sealed class TrustEvaluatorTests
         Assert.True(declared.IsSafe);
         Assert.True(trusted.IsSafe);
         Assert.False(missing.IsSafe);
-        Assert.Equal(TrustReason.ReferenceUnreachable, missing.Layers[0].Reason);
+        Assert.Equal(TrustReason.ReferenceMissing, missing.Layers[0].Reason);
+        Assert.Equal(ReferenceOutcome.Missing, Assert.Single(missing.Layers[0].References).Outcome);
     }
 
     [QemuImgFact]

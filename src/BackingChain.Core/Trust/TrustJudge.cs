@@ -1,0 +1,265 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Text;
+using BackingChain.Chain;
+using BackingChain.Interop;
+
+namespace BackingChain.Trust;
+
+/// <summary>
+/// The one place that decides. <see cref="Admit"/> is the gate's rule — may a file a layer names be opened — asked
+/// by the walk before anything is opened, for files, sources and uploads alike. <see cref="Judge"/> is the
+/// verdict: a pure function of the facts the walk recorded (layers, gate decisions, ending, input problems) and
+/// the policy's posture. It touches no file system.
+/// </summary>
+internal static class TrustJudge
+{
+    /// <summary>The gate's rule for one reference, before any digest is considered.</summary>
+    /// <param name="policy">The policy.</param>
+    /// <param name="referrer">Where the format of the image that names the file came from.</param>
+    /// <param name="trustedByLocation">Whether the file lies in a trusted location.</param>
+    /// <returns>Why it may be opened, or <see cref="TrustBasis.None"/> when only a pinned digest could still vouch for it.</returns>
+    public static TrustBasis Admit(TrustPolicy policy, FormatSource referrer, bool trustedByLocation)
+    {
+        if (trustedByLocation)
+        {
+            return TrustBasis.Location;
+        }
+
+        // Host posture: a declared or recorded format is the administrator's word, so the files it names are followed.
+        if (policy.Posture == TrustPosture.Host && referrer != FormatSource.Probed)
+        {
+            return TrustBasis.AuthenticFormat;
+        }
+
+        return policy.FollowUntrustedReferences ? TrustBasis.FollowedUntrusted : TrustBasis.None;
+    }
+
+    /// <summary>The verdict on a walked chain.</summary>
+    public static TrustReport Judge(ImageChain chain)
+    {
+        TrustPolicy policy = chain.Policy;
+        var verdicts = ImmutableArray.CreateBuilder<LayerVerdict>(chain.Layers.Length);
+        var findings = ImmutableArray.CreateBuilder<ChainFinding>();
+        TrustReason? firstRejection = null;
+        foreach (InputFact fact in chain.InputFacts)
+        {
+            findings.Add(fact.Finding);
+            firstRejection ??= fact.Rejects;
+        }
+
+        findings.AddRange(chain.Findings);
+        var remediation = ImmutableArray.CreateBuilder<string>();
+
+        for (int i = 0; i < chain.Layers.Length; i++)
+        {
+            ChainLayer layer = chain.Layers[i];
+            ImmutableArray<ReferenceDecision> decisions = DecisionsOf(chain, i);
+            TrustReason reason = JudgeLayer(layer, decisions, policy.Posture);
+            bool accepted = IsAcceptance(reason);
+            verdicts.Add(new LayerVerdict(i, layer, accepted ? TrustDecision.Accepted : TrustDecision.Rejected, reason, decisions));
+            firstRejection ??= accepted ? null : reason;
+            AddLayerFindings(layer, i, reason, decisions, findings);
+        }
+
+        // The image that could not be read may have failed because of a file it names (a VMDK extent the gate refused).
+        ImmutableArray<ReferenceDecision> unread = DecisionsOf(chain, chain.Layers.Length);
+        if (firstRejection is null && !unread.IsEmpty)
+        {
+            TrustReason reason = ReferencesReason(unread, unread[0].ReferrerFormatSource == FormatSource.Probed, policy.Posture);
+            firstRejection = IsAcceptance(reason) ? null : reason;
+            if (reason == TrustReason.ProbedWithUntrustedReferences)
+            {
+                findings.Add(new ChainFinding(
+                    FindingCodes.ProbedFormatWithReferences,
+                    chain.Layers.Length,
+                    $"An image whose format was probed names {Describe([.. unread])}, and cannot be read without opening {(unread.Length == 1 ? "it" : "them")}; a guest could have written that header.")
+                {
+                    Reference = unread[0].Reference,
+                });
+            }
+        }
+
+        for (int i = 0; i + 1 < chain.Layers.Length; i++)
+        {
+            // The one fix qemu-img can make: record the backing format in the image above a probed layer. Only when
+            // the probed layer passed the rule: recording the format of a header a guest may have forged (a probed
+            // qcow2 naming untrusted files) would bless the attack.
+            ChainLayer layer = chain.Layers[i];
+            ChainLayer below = chain.Layers[i + 1];
+            if (below.FormatSource == FormatSource.Probed && layer.Backing is { } backing
+                && verdicts[i + 1].Decision == TrustDecision.Accepted
+                && QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format))
+            {
+                remediation.Add(QemuImgRebaseCommand.Format(layer.Format, below.Format, backing.StoredName, layer.Filename));
+            }
+        }
+
+        TrustReason chainReason = firstRejection ?? EndingReason(chain) ?? verdicts[0].Reason;
+        bool safe = firstRejection is null && IsAcceptance(chainReason) && chain.IsComplete && chain.Layers.Length > 0;
+        return new TrustReport(chain, verdicts.MoveToImmutable(), findings.ToImmutable(), remediation.ToImmutable(), safe, chainReason);
+    }
+
+    private static TrustReason JudgeLayer(ChainLayer layer, ImmutableArray<ReferenceDecision> decisions, TrustPosture posture)
+    {
+        bool probed = layer.FormatSource == FormatSource.Probed;
+        if (probed)
+        {
+            // Checked first: what a polyglot names depends on which header is believed.
+            if (layer.Detection is { IsPolyglot: true })
+            {
+                return TrustReason.AmbiguousContent;
+            }
+
+            if (layer.Format == ImageFormat.Raw)
+            {
+                return TrustReason.ProbedRaw;
+            }
+
+            if (layer.References.IsEmpty)
+            {
+                return TrustReason.ProbedWithoutReferences;
+            }
+        }
+
+        TrustReason referencesReason = ReferencesReason(decisions, probed, posture);
+        if (!IsAcceptance(referencesReason))
+        {
+            return referencesReason;
+        }
+
+        return layer.FormatSource switch
+        {
+            FormatSource.Declared => TrustReason.FormatDeclared,
+            FormatSource.Recorded => TrustReason.FormatRecorded,
+            _ => TrustReason.ProbedWithTrustedReferences,
+        };
+    }
+
+    /// <summary>
+    /// What the files a layer names say about it: each must be present (opened), and, for a probed format or in the
+    /// untrusted-image posture, trusted by location or digest. Returns <see cref="TrustReason.FormatDeclared"/> as
+    /// "no objection".
+    /// </summary>
+    private static TrustReason ReferencesReason(ImmutableArray<ReferenceDecision> decisions, bool probed, TrustPosture posture)
+    {
+        bool mustBeTrusted = probed || posture == TrustPosture.UntrustedImage;
+        TrustReason? worst = null;
+        foreach (ReferenceDecision decision in decisions)
+        {
+            if (mustBeTrusted && !decision.IsTrusted)
+            {
+                return probed ? TrustReason.ProbedWithUntrustedReferences : TrustReason.ReferenceNotTrusted;
+            }
+
+            TrustReason? reason = decision.Outcome switch
+            {
+                ReferenceOutcome.Opened => null,
+                ReferenceOutcome.Missing => TrustReason.ReferenceMissing,
+                ReferenceOutcome.Refused => probed ? TrustReason.ProbedWithUntrustedReferences : TrustReason.ReferenceNotTrusted,
+
+                // The walk stopped above this file (too deep): the chain's ending speaks for it, unless the rule needed it trusted.
+                ReferenceOutcome.NotAsked => mustBeTrusted ? (probed ? TrustReason.ProbedWithUntrustedReferences : TrustReason.ReferenceNotTrusted) : null,
+                _ => TrustReason.ReferenceUnreachable,
+            };
+            worst ??= reason;
+        }
+
+        return worst ?? TrustReason.FormatDeclared;
+    }
+
+    private static void AddLayerFindings(ChainLayer layer, int index, TrustReason reason, ImmutableArray<ReferenceDecision> decisions, ImmutableArray<ChainFinding>.Builder findings)
+    {
+        if (reason == TrustReason.ProbedWithUntrustedReferences)
+        {
+            var untrusted = new List<ReferenceDecision>();
+            foreach (ReferenceDecision decision in decisions)
+            {
+                if (!decision.IsTrusted)
+                {
+                    untrusted.Add(decision);
+                }
+            }
+
+            findings.Add(new ChainFinding(
+                FindingCodes.ProbedFormatWithReferences,
+                index,
+                $"The format of '{layer.Filename}' was probed as {layer.Format.GetQemuName()} and it names {Describe(untrusted)} that {(untrusted.Count == 1 ? "is" : "are")} not trusted; a guest could have written that header.")
+            {
+                Reference = untrusted.Count > 0 ? untrusted[0].Reference : null,
+            });
+        }
+        else if (reason == TrustReason.AmbiguousContent)
+        {
+            findings.Add(new ChainFinding(
+                FindingCodes.FormatMismatch,
+                index,
+                $"The format of '{layer.Filename}' was probed, and its content carries the signatures of several formats ({DescribeSignatures(layer)}); declare its format to use it."));
+        }
+    }
+
+    private static TrustReason? EndingReason(ImageChain chain) => chain.Ending switch
+    {
+        ChainEnding.Complete => null,
+        ChainEnding.Loop => TrustReason.BackingLoop,
+        ChainEnding.TooDeep => TrustReason.ChainTooDeep,
+        ChainEnding.Malformed => LastFindingIs(chain, FindingCodes.UnsupportedFeature) ? TrustReason.UnsupportedFeature : TrustReason.MalformedHeader,
+        ChainEnding.Refused => TrustReason.ReferenceNotTrusted,
+        _ => chain.Layers.IsEmpty ? TrustReason.ImageUnreadable : TrustReason.ReferenceMissing,
+    };
+
+    private static bool LastFindingIs(ImageChain chain, string code)
+    {
+        for (int i = chain.Findings.Length - 1; i >= 0; i--)
+        {
+            if (chain.Findings[i].Code is FindingCodes.UnsupportedFeature or FindingCodes.MalformedHeader)
+            {
+                return chain.Findings[i].Code == code;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsAcceptance(TrustReason reason) => reason is TrustReason.FormatDeclared or TrustReason.FormatRecorded
+        or TrustReason.ProbedRaw or TrustReason.ProbedWithoutReferences or TrustReason.ProbedWithTrustedReferences;
+
+    private static ImmutableArray<ReferenceDecision> DecisionsOf(ImageChain chain, int layer)
+    {
+        ImmutableArray<ReferenceDecision>.Builder? found = null;
+        foreach (ReferenceDecision decision in chain.Decisions)
+        {
+            if (decision.Layer == layer)
+            {
+                (found ??= ImmutableArray.CreateBuilder<ReferenceDecision>()).Add(decision);
+            }
+        }
+
+        return found?.ToImmutable() ?? ImmutableArray<ReferenceDecision>.Empty;
+    }
+
+    private static string Describe(List<ReferenceDecision> decisions)
+    {
+        var text = new StringBuilder();
+        foreach (ReferenceDecision decision in decisions)
+        {
+            text.Append(text.Length == 0 ? "" : ", ").Append('\'').Append(decision.Reference.StoredName).Append('\'');
+        }
+
+        return text.ToString();
+    }
+
+    private static string DescribeSignatures(ChainLayer layer)
+    {
+        var text = new StringBuilder();
+        if (layer.Detection is { } detection)
+        {
+            foreach (Detection.FormatSignature signature in detection.Signatures)
+            {
+                text.Append(text.Length == 0 ? "" : "; ").Append(signature.Description);
+            }
+        }
+
+        return text.ToString();
+    }
+}
