@@ -144,27 +144,23 @@ public static class LibvirtDiskXml
             return chain.ErrorMessage ?? "the image could not be read";
         }
 
-        if (!chain.IsComplete)
-        {
-            return $"the backing chain is not complete, so libvirt would have to probe: {chain.ErrorMessage ?? chain.Ending.ToString()}";
-        }
-
-        if (chain.Layers.Length > MaxLayers)
-        {
-            return $"libvirt does not support backing chains more than {MaxLayers} layers deep";
-        }
-
+        // The judge's verdict first: it says why, in the posture the chain was walked with.
         if (!report.IsSafe)
         {
             foreach (LayerVerdict verdict in report.Layers)
             {
                 if (verdict.Decision != TrustDecision.Accepted)
                 {
-                    return $"'{verdict.Filename}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.ToString().ToLowerInvariant()}) is not trusted ({verdict.Reason}); its format will not be declared to libvirt";
+                    return $"'{verdict.Filename}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.ToString().ToLowerInvariant()}) is rejected ({verdict.Reason}); its chain will not be declared to libvirt";
                 }
             }
 
-            return "the backing chain is not safe to use";
+            return $"the backing chain is not safe to use ({report.Reason}): {chain.ErrorMessage ?? chain.Ending.ToString()}";
+        }
+
+        if (chain.Layers.Length > MaxLayers)
+        {
+            return $"libvirt does not support backing chains more than {MaxLayers} layers deep";
         }
 
         foreach (ChainLayer layer in chain.Layers)

@@ -64,7 +64,7 @@ public sealed class LibvirtDiskXmlTests
         ImageChain chain = InDirectory(dir.Path, () => Resolve("top.qcow2", ImageFormat.Qcow2));
 
         Assert.False(LibvirtDiskXml.CanWrite(TrustEvaluator.Evaluate(chain), out string? reason));
-        Assert.Contains("not complete", reason, StringComparison.Ordinal);
+        Assert.Contains("ReferenceMissing", reason, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => LibvirtDiskXml.ToXml(TrustEvaluator.Evaluate(chain)));
     }
 
@@ -80,7 +80,7 @@ public sealed class LibvirtDiskXmlTests
 
         Assert.True(chain.IsComplete);
         Assert.False(LibvirtDiskXml.CanWrite(TrustEvaluator.Evaluate(chain), out string? reason));
-        Assert.Contains("not trusted", reason, StringComparison.Ordinal);
+        Assert.Contains("ProbedWithUntrustedReferences", reason, StringComparison.Ordinal);
     }
 
     [QemuImgFact]
