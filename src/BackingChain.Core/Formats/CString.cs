@@ -1,5 +1,6 @@
 using System;
 using System.Text;
+using System.Text.Unicode;
 
 namespace BackingChain.Formats;
 
@@ -9,6 +10,8 @@ namespace BackingChain.Formats;
 /// </summary>
 internal static class CString
 {
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>The bytes before the first NUL (all of them when there is none).</summary>
     public static ReadOnlySpan<byte> Of(ReadOnlySpan<byte> bytes)
     {
@@ -16,9 +19,37 @@ internal static class CString
         return nul < 0 ? bytes : bytes[..nul];
     }
 
-    /// <summary>The text before the first NUL, decoded as UTF-8 (invalid sequences become U+FFFD).</summary>
-    public static string ToUtf8String(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(Of(bytes));
+    /// <summary>
+    /// A name another file is opened by (backing file, data file, extent, parent): the text before the first NUL,
+    /// which must be valid UTF-8. qemu passes the bytes to open(2) unchanged; a lossy decode (U+FFFD) would make
+    /// this library judge a different file than the one qemu opens, so invalid bytes are a header error instead.
+    /// </summary>
+    /// <param name="bytes">The stored bytes.</param>
+    /// <param name="what">What the name is, for the message ("backing file name").</param>
+    /// <exception cref="ImageFormatException"><see cref="HeaderError.InvalidText"/> when the bytes are not UTF-8.</exception>
+    public static string ToName(ReadOnlySpan<byte> bytes, string what)
+    {
+        ReadOnlySpan<byte> text = Of(bytes);
+        if (!Utf8.IsValid(text))
+        {
+            throw NotUtf8(what);
+        }
 
-    /// <summary>The text before the first NUL, decoded as ASCII (other bytes become '?').</summary>
+        return StrictUtf8.GetString(text);
+    }
+
+    /// <summary>Whether the text before the first NUL is valid UTF-8 (allocation-free, for the parse path).</summary>
+    public static bool IsValidUtf8(ReadOnlySpan<byte> bytes) => Utf8.IsValid(Of(bytes));
+
+    /// <summary>The typed error for a name that is not UTF-8.</summary>
+    public static ImageFormatException NotUtf8(string what) => new(HeaderError.InvalidText, $"the {what} is not valid UTF-8");
+
+    /// <summary>
+    /// Text shown to people only, never used to open anything (snapshot and bitmap names): the text before the
+    /// first NUL, decoded as UTF-8 with invalid sequences as U+FFFD, as qemu-img prints them byte for byte.
+    /// </summary>
+    public static string ToDisplayString(ReadOnlySpan<byte> bytes) => Encoding.UTF8.GetString(Of(bytes));
+
+    /// <summary>The text before the first NUL, decoded as ASCII (other bytes become '?'); display-only fields.</summary>
     public static string ToAsciiString(ReadOnlySpan<byte> bytes) => Encoding.ASCII.GetString(Of(bytes));
 }

@@ -142,9 +142,15 @@ public sealed class VmdkHeaderTests
             builder.Append("RW 1 FLAT \"a\" 0\n");
         }
 
+        // The first MiB alone holds some 65,000 extent lines: past the extent cap (docs/limits.md), refused.
         byte[] text = Encoding.ASCII.GetBytes(builder.ToString());
-        Assert.True(VmdkDescriptor.TryParse(text, out VmdkDescriptor descriptor, out _));
-        Assert.True(descriptor.ExtentCount < (1 << 20) / 16 + 1);
+        Assert.False(VmdkDescriptor.TryParse(text, out _, out HeaderError error));
+        Assert.Equal(HeaderError.InvalidSize, error);
+
+        // Cut to the cap, the same text parses: the limit is the count, not the length.
+        string capped = builder.ToString(0, 46 + (4096 * 16));
+        Assert.True(VmdkDescriptor.TryParse(Encoding.ASCII.GetBytes(capped), out VmdkDescriptor descriptor, out _));
+        Assert.Equal(4096, descriptor.ExtentCount);
     }
 
     [Fact]

@@ -15,6 +15,8 @@ internal sealed class DmgFormatReader : IImageFormatReader
 {
     private const string InvalidArgument = "Invalid argument";
 
+    private static readonly string TooManyResources = $"the dmg resource list holds more than {MaxResources} resources";
+
     public static DmgFormatReader Instance { get; } = new();
 
     public ImageFormat Format => ImageFormat.Dmg;
@@ -84,8 +86,14 @@ internal sealed class DmgFormatReader : IImageFormatReader
 
         ulong offset = begin + dataOffset;
         ulong end = offset + count;
+        int resources = 0;
         while (offset < end)
         {
+            if (++resources > MaxResources)
+            {
+                return TooManyResources;
+            }
+
             byte[]? sizeBytes = await PaddedReads.ReadAsync(context, offset, sizeof(uint), cancellationToken).ConfigureAwait(false);
             if (sizeBytes is null)
             {
@@ -134,12 +142,18 @@ internal sealed class DmgFormatReader : IImageFormatReader
         // qemu treats the buffer as a C string.
         ReadOnlySpan<byte> text = CString.Of(xml);
 
+        int resources = 0;
         while (true)
         {
             int open = text.IndexOf("<data>"u8);
             if (open < 0)
             {
                 return null;
+            }
+
+            if (++resources > MaxResources)
+            {
+                return TooManyResources;
             }
 
             text = text[(open + "<data>".Length)..];

@@ -44,6 +44,14 @@ internal static class DmgLayout
     public const ulong MaxChunkLength = 64 * 1024 * 1024;
     public const ulong MaxChunkSectors = MaxChunkLength / 512;
 
+    /// <summary>
+    /// Our cap on the resources of a resource fork and the &lt;data&gt; elements of a property list. qemu has
+    /// none (it walks every resource), but each costs a read here, so a fork of millions of 1-byte resources
+    /// would take time growing with the file. Real images hold one "blkx" resource per partition plus a few
+    /// others: tens, not thousands.
+    /// </summary>
+    public const int MaxResources = 4096;
+
     /// <summary>qemu caps the XML property list at 16 MiB.</summary>
     public const ulong MaxXmlLength = 16 * 1024 * 1024;
 

@@ -1,6 +1,5 @@
 using System;
 using System.Buffers.Binary;
-using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
@@ -40,7 +39,7 @@ internal sealed class QcowFormatReader : IImageFormatReader
             {
                 // The name lies far from the header (qemu writes it right after): read just its bytes.
                 ReadOnlyMemory<byte> name = await context.ReadAsync((long)header.BackingFileOffset, (int)header.BackingFileSize, cancellationToken).ConfigureAwait(false);
-                backingName = Encoding.UTF8.GetString(name.Span[..QcowHeader.CStringLength(name.Span)]);
+                backingName = CString.ToName(name.Span, "backing file name");
                 error = HeaderError.None;
             }
         }

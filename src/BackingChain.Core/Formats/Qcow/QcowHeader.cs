@@ -1,7 +1,6 @@
 using System;
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
-using System.Text;
 using static BackingChain.Formats.Qcow.QcowLayout;
 
 namespace BackingChain.Formats.Qcow;
@@ -65,7 +64,7 @@ public readonly struct QcowHeader
     /// <param name="data">The same buffer given to <see cref="TryParse(ReadOnlySpan{byte}, out QcowHeader, out HeaderError)"/>.</param>
     /// <returns>The stored name, or <see langword="null"/> when there is none.</returns>
     public string? GetBackingFileName(ReadOnlySpan<byte> data) =>
-        HasBackingFile ? Encoding.UTF8.GetString(data[BackingFileNameRange]) : null;
+        HasBackingFile ? CString.ToName(data[BackingFileNameRange], "backing file name") : null;
 
     /// <summary>Parses a qcow header; never throws for bad data.</summary>
     /// <param name="data">The start of the image, through the end of the backing file name (or the whole file when shorter).</param>

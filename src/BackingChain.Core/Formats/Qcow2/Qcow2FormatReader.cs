@@ -1,7 +1,6 @@
 using System;
 using System.Buffers.Binary;
 using System.Collections.Immutable;
-using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
@@ -135,12 +134,12 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
             int nameSize = BinaryPrimitives.ReadUInt16BigEndian(span[(offset + 18)..]);
             uint extraSize = BinaryPrimitives.ReadUInt32BigEndian(span[(offset + 20)..]);
             long nameStart = (long)offset + EntryHeaderSize + extraSize;
-            if (granularityBits > 63 || nameStart + nameSize > span.Length)
+            if (granularityBits > 63 || nameSize > Qcow2Layout.MaxBitmapNameSize || nameStart + nameSize > span.Length)
             {
                 break;
             }
 
-            string name = Encoding.UTF8.GetString(span.Slice((int)nameStart, nameSize));
+            string name = CString.ToDisplayString(span.Slice((int)nameStart, nameSize));
             bitmaps.Add(new Qcow2Bitmap(name, 1L << granularityBits, (flags & 1) != 0, (flags & 2) != 0));
             offset = (int)((nameStart + nameSize + 7) & ~7L);
         }
@@ -148,12 +147,17 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
         return bitmaps.ToImmutable();
     }
 
-    /// <summary>QCowSnapshotHeader entries (block/qcow2.h), each followed by extra data, id and name, padded to 8.</summary>
+    /// <summary>
+    /// QCowSnapshotHeader entries (block/qcow2.h), each followed by extra data, id and name, padded to 8. qemu's
+    /// limits are applied before anything is read that they bound: at most 1 KiB of extra data per entry and
+    /// 64 MiB for the table so far, counted as qemu counts it (entry header, extra data, id and name, padded).
+    /// </summary>
     private static async ValueTask<ImmutableArray<Qcow2Snapshot>> ReadSnapshotsAsync(LayerReadContext context, Qcow2Header header, CancellationToken cancellationToken)
     {
         const int ExtraIcountEnd = 24;
         var snapshots = ImmutableArray.CreateBuilder<Qcow2Snapshot>();
         long offset = (long)header.SnapshotsOffset;
+        long tableLength = 0;
         for (uint i = 0; i < header.NbSnapshots; i++)
         {
             ReadOnlyMemory<byte> fixedPart = await context.ReadAsync(offset, Qcow2Layout.SnapshotHeaderSize, cancellationToken).ConfigureAwait(false);
@@ -170,12 +174,18 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
             ulong vmClock = BinaryPrimitives.ReadUInt64BigEndian(f[24..]);
             long vmStateSize = BinaryPrimitives.ReadUInt32BigEndian(f[32..]);
             uint extraSize = BinaryPrimitives.ReadUInt32BigEndian(f[36..]);
-            if (extraSize > 1024)
+            if (extraSize > Qcow2Layout.MaxSnapshotExtraData)
             {
-                break; // qemu's QCOW_MAX_SNAPSHOT_EXTRA_DATA
+                throw new ImageFormatException(HeaderError.InvalidSize, $"Too much extra metadata in snapshot table entry {i}");
             }
 
             int restLength = (int)extraSize + idSize + nameSize;
+            tableLength = ((tableLength + 7) & ~7L) + Qcow2Layout.SnapshotHeaderSize + restLength;
+            if (tableLength > Qcow2Layout.MaxSnapshotTableSize)
+            {
+                throw new ImageFormatException(HeaderError.InvalidSize, "Snapshot table is too big");
+            }
+
             ReadOnlyMemory<byte> restMemory = await context.ReadAsync(offset + Qcow2Layout.SnapshotHeaderSize, restLength, cancellationToken).ConfigureAwait(false);
             ReadOnlySpan<byte> rest = restMemory.Span;
             if (rest.Length < restLength)
@@ -194,8 +204,9 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
                 icount = BinaryPrimitives.ReadInt64BigEndian(rest[16..]);
             }
 
-            string id = Encoding.UTF8.GetString(rest.Slice((int)extraSize, idSize));
-            string name = Encoding.UTF8.GetString(rest.Slice((int)extraSize + idSize, nameSize));
+            // Shown by qemu-img info, never opened: qemu prints the bytes as they are, so a display decode is enough.
+            string id = CString.ToDisplayString(rest.Slice((int)extraSize, idSize));
+            string name = CString.ToDisplayString(rest.Slice((int)extraSize + idSize, nameSize));
             snapshots.Add(new Qcow2Snapshot(id, name, vmStateSize, dateSeconds, dateNanoseconds, vmClock, icount));
             offset += (Qcow2Layout.SnapshotHeaderSize + restLength + 7) & ~7L;
         }

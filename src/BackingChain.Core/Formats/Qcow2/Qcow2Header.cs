@@ -148,19 +148,19 @@ public readonly struct Qcow2Header
     /// <param name="data">The same buffer given to <see cref="TryParse(ReadOnlySpan{byte}, out Qcow2Header, out HeaderError)"/>.</param>
     /// <returns>The stored name, or <see langword="null"/> when there is none.</returns>
     public string? GetBackingFileName(ReadOnlySpan<byte> data) =>
-        HasBackingFile ? DecodeCString(data[BackingFileNameRange]) : null;
+        HasBackingFile ? CString.ToName(data[BackingFileNameRange], "backing file name") : null;
 
     /// <summary>Decodes the backing format name (for example <c>"raw"</c>), or <see langword="null"/> when none is recorded.</summary>
     /// <param name="data">The buffer that was parsed.</param>
     /// <returns>The recorded backing format, or <see langword="null"/>.</returns>
     public string? GetBackingFormat(ReadOnlySpan<byte> data) =>
-        HasBackingFormat ? DecodeCString(data[BackingFormatRange]) : null;
+        HasBackingFormat ? CString.ToName(data[BackingFormatRange], "backing file format") : null;
 
     /// <summary>Decodes the external data file name, or <see langword="null"/> when the extension is absent.</summary>
     /// <param name="data">The buffer that was parsed.</param>
     /// <returns>The stored data file name, or <see langword="null"/>.</returns>
     public string? GetExternalDataFileName(ReadOnlySpan<byte> data) =>
-        HasExternalDataFileName ? DecodeCString(data[ExternalDataFileRange]) : null;
+        HasExternalDataFileName ? CString.ToName(data[ExternalDataFileRange], "data file name") : null;
 
     /// <summary>Parses a qcow2 header; never throws for bad data.</summary>
     /// <param name="data">The image's first cluster, or the whole file when it is shorter.</param>
@@ -629,8 +629,6 @@ public readonly struct Qcow2Header
     /// <summary>qemu keeps names as C strings, so an embedded NUL ends them.</summary>
     private static int CStringEnd(ReadOnlySpan<byte> data, int start, int end) =>
         start + CString.Of(data[start..end]).Length;
-
-    private static string DecodeCString(ReadOnlySpan<byte> bytes) => CString.ToUtf8String(bytes);
 
     [DoesNotReturn]
     private static void ThrowInvalid(HeaderError error, ReadOnlySpan<byte> data) =>

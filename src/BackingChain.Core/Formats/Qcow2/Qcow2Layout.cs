@@ -50,7 +50,21 @@ internal static class Qcow2Layout
 
     public const uint MaxRefcountOrder = 6;
     public const int MaxBackingFileNameLength = 1023;
+    /// <summary>QCOW_MAX_SNAPSHOTS (block/qcow2.h): qemu refuses a header with more ("Too many snapshots").</summary>
     public const uint MaxSnapshots = 65536;
+
+    /// <summary>
+    /// QCOW_MAX_SNAPSHOTS_SIZE: 1 KiB per snapshot on average, 64 MiB for the whole table (entries, extra data,
+    /// ids and names, each entry padded to 8). qemu refuses a longer table ("Snapshot table is too big"); the
+    /// reader checks it before reading an entry's id and name, so it never holds more than this.
+    /// </summary>
+    public const long MaxSnapshotTableSize = 1024L * MaxSnapshots;
+
+    /// <summary>QCOW_MAX_SNAPSHOT_EXTRA_DATA: extra data per snapshot entry ("Too much extra metadata in snapshot table entry N").</summary>
+    public const uint MaxSnapshotExtraData = 1024;
+
+    /// <summary>BME_MAX_NAME_SIZE (block/qcow2-bitmap.c): the longest bitmap name qemu accepts in a directory entry.</summary>
+    public const int MaxBitmapNameSize = 1023;
 
     /// <summary>Size of the on-disk QCowSnapshotHeader before its extra data, id and name.</summary>
     public const int SnapshotHeaderSize = 40;

@@ -39,7 +39,7 @@ internal sealed class QedFormatReader : IImageFormatReader
                 // The name lies far into the header clusters (qemu writes it right after the 64-byte header):
                 // read just its bytes (fewer than 4096, checked) rather than everything before it.
                 ReadOnlyMemory<byte> name = await context.ReadAsync(header.BackingFilenameOffset, (int)header.BackingFilenameSize, cancellationToken).ConfigureAwait(false);
-                backingName = CString.ToUtf8String(name.Span);
+                backingName = CString.ToName(name.Span, "backing file name");
                 error = HeaderError.None;
             }
         }

@@ -1,7 +1,6 @@
 using System;
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
-using System.Text;
 using static BackingChain.Formats.Qed.QedLayout;
 
 namespace BackingChain.Formats.Qed;
@@ -65,7 +64,7 @@ public readonly struct QedHeader
     /// <param name="data">The same buffer given to <see cref="TryParse(ReadOnlySpan{byte}, long, out QedHeader, out HeaderError)"/>.</param>
     /// <returns>The stored name, or <see langword="null"/> when there is none.</returns>
     public string? GetBackingFileName(ReadOnlySpan<byte> data) =>
-        HasBackingFile ? Encoding.UTF8.GetString(data[BackingFileNameRange]) : null;
+        HasBackingFile ? CString.ToName(data[BackingFileNameRange], "backing file name") : null;
 
     /// <summary>Parses a QED header; never throws for bad data.</summary>
     /// <param name="data">The start of the image, through the end of the backing file name.</param>

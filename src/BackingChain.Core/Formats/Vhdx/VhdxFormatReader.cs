@@ -320,8 +320,14 @@ internal sealed class VhdxFormatReader : IImageFormatReader
         var other = new List<StoredReference>();
         foreach (string key in (ReadOnlySpan<string>)[VhdxParentLocator.RelativePathKey, VhdxParentLocator.VolumePathKey, VhdxParentLocator.AbsoluteWin32PathKey])
         {
-            string? path = locator.GetValue(data.Span, key);
-            if (string.IsNullOrEmpty(path) || path.Contains('\0', StringComparison.Ordinal))
+            string? problem = locator.TryGetValue(data.Span, key, out string? path);
+            if (problem is not null)
+            {
+                // A parent path is opened by the resolver: a NUL or invalid UTF-16 would make it name another file.
+                throw new ImageFormatException(HeaderError.InvalidText, $"the VHDX parent locator's {key} {problem}");
+            }
+
+            if (string.IsNullOrEmpty(path))
             {
                 continue;
             }

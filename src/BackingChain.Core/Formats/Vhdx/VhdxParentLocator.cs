@@ -53,15 +53,28 @@ public readonly struct VhdxParentLocator
             ReadEntry(data, i, out int keyOffset, out int keyLength, out int valueOffset, out int valueLength);
             if (KeyEquals(data.Slice(keyOffset, keyLength), key))
             {
-                try
-                {
-                    var strict = new UnicodeEncoding(bigEndian: false, byteOrderMark: false, throwOnInvalidBytes: true);
-                    return strict.GetString(data.Slice(valueOffset, valueLength));
-                }
-                catch (ArgumentException)
-                {
-                    return null;
-                }
+                return Utf16Names.TryDecode(data.Slice(valueOffset, valueLength), bigEndian: false, allowTrailingNul: false, out string? value) is null ? value : null;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Like <see cref="GetValue(ReadOnlySpan{byte}, string)"/>, but says why a present value is not a valid path.</summary>
+    /// <param name="data">The buffer that was parsed.</param>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value, or <see langword="null"/> when the key is absent.</param>
+    /// <returns>Why the value is not valid ("contains a NUL character"), or <see langword="null"/>.</returns>
+    internal string? TryGetValue(ReadOnlySpan<byte> data, string key, out string? value)
+    {
+        value = null;
+        for (int i = 0; i < KeyValueCount; i++)
+        {
+            ReadEntry(data, i, out int keyOffset, out int keyLength, out int valueOffset, out int valueLength);
+            if (KeyEquals(data.Slice(keyOffset, keyLength), key))
+            {
+                // Values are exactly sized: any NUL is smuggled, not padding.
+                return Utf16Names.TryDecode(data.Slice(valueOffset, valueLength), bigEndian: false, allowTrailingNul: false, out value);
             }
         }
 

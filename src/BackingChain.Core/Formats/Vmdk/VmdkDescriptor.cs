@@ -52,7 +52,7 @@ public readonly struct VmdkDescriptor
     /// <param name="text">The text that was parsed.</param>
     /// <returns>The parent's file name as stored, or <see langword="null"/>.</returns>
     public string? GetParentFileNameHint(ReadOnlySpan<byte> text) =>
-        HasParent ? Encoding.UTF8.GetString(text[ParentFileNameHintRange]) : null;
+        HasParent ? CString.ToName(text[ParentFileNameHintRange], "parentFileNameHint") : null;
 
     /// <summary>Enumerates the extent lines qemu would open, without allocating.</summary>
     /// <param name="text">The descriptor text.</param>
@@ -117,7 +117,12 @@ public readonly struct VmdkDescriptor
         VmdkExtentEnumerator enumerator = EnumerateExtents(text);
         while (enumerator.MoveNext())
         {
-            extents++;
+            // Counted before anything is opened: past the cap the descriptor is refused as a whole.
+            if (++extents > MaxExtents)
+            {
+                errorLine = new Range(enumerator.Current.LineStart, enumerator.Current.LineStart);
+                return HeaderError.InvalidSize;
+            }
         }
 
         if (enumerator.Error != HeaderError.None)
@@ -243,6 +248,7 @@ public readonly struct VmdkDescriptor
             $"Unsupported image type '{Encoding.UTF8.GetString(CString.Of(text)[type])}'",
         HeaderError.InvalidText when errorLine.End.Value > errorLine.Start.Value =>
             $"Invalid extent line: {Encoding.UTF8.GetString(CString.Of(text)[errorLine])}",
+        HeaderError.InvalidSize when errorLine.Start.Value > 0 => $"Invalid VMDK descriptor: more than {MaxExtents} extents",
         HeaderError.InvalidSize => "Invalid VMDK descriptor: parentFileNameHint is too long",
         HeaderError.Inconsistent => "Invalid VMDK descriptor: no usable extent (qemu 7.2 aborts on such a descriptor)",
         _ => "invalid VMDK image descriptor",

@@ -140,6 +140,14 @@ internal sealed class VmdkFormatReader : IImageFormatReader
         {
             // A descriptor file: qemu reads at most 1 MiB - 1 of it.
             ReadOnlyMemory<byte> body = await context.ReadAsync(0, (int)Math.Min(source.Length, MaxDescriptorLength), cancellationToken).ConfigureAwait(false);
+
+            // qemu stops at a NUL and ignores what follows; a text file has none, so one is a text that means
+            // one thing to qemu and another to anything reading past it (security.md §0.10).
+            if (body.Span.IndexOf((byte)0) >= 0)
+            {
+                return LayerFacts.Failed(HeaderError.InvalidText, "Invalid VMDK descriptor: the descriptor file contains a NUL byte");
+            }
+
             DescriptorResult result = await ReadDescriptorFileAsync(context, body, body, extents, references, cancellationToken).ConfigureAwait(false);
             if (result.Error != HeaderError.None)
             {
@@ -202,7 +210,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
         ReadOnlySpan<byte> hintBytes = window.Span[hint];
         if (!hintBytes.IsEmpty)
         {
-            facts.References.Add(new StoredReference(Encoding.UTF8.GetString(hintBytes), ReferenceRole.VmdkParent, "vmdk"));
+            facts.References.Add(new StoredReference(CString.ToName(hintBytes, "parentFileNameHint"), ReferenceRole.VmdkParent, "vmdk"));
         }
 
         facts.References.AddRange(references);
@@ -222,6 +230,8 @@ internal sealed class VmdkFormatReader : IImageFormatReader
 
         string createType = descriptor.GetCreateType(body.Span);
         List<(VmdkExtentLine Line, string Name)> lines = CollectExtents(body.Span);
+        // Keyed by the name with "." segments and repeated slashes removed, which name the same file whatever
+        // the file system holds: one file under many spellings is opened (and held) once, in linear time.
         var opened = new Dictionary<string, IImageSource?>(StringComparer.Ordinal);
         long allocated = 0;
         string directory = DirectoryPrefix(context.Source.Name);
@@ -229,10 +239,11 @@ internal sealed class VmdkFormatReader : IImageFormatReader
         {
             string path = name.StartsWith('/') ? name : directory + name;
             var reference = new StoredReference(name, ReferenceRole.VmdkExtent, line.IsFlat ? "raw" : "vmdk");
-            if (!opened.TryGetValue(name, out IImageSource? extentSource))
+            string key = LexicalKey(name);
+            if (!opened.TryGetValue(key, out IImageSource? extentSource))
             {
                 extentSource = await context.OpenReferenceAsync(reference, cancellationToken).ConfigureAwait(false);
-                opened[name] = extentSource;
+                opened[key] = extentSource;
                 references.Add(reference);
             }
 
@@ -248,6 +259,12 @@ internal sealed class VmdkFormatReader : IImageFormatReader
                 if (line.Sectors > long.MaxValue / SectorSize)
                 {
                     return new DescriptorResult(HeaderError.InvalidSize, $"Invalid extent line: the size of '{name}' is out of range", null, 0);
+                }
+
+                // The extent's bytes are [offset, offset + size) of its file: both in sectors, both must fit in 2^63.
+                if (line.FlatOffset > long.MaxValue / SectorSize || line.Sectors * SectorSize > long.MaxValue - (line.FlatOffset * SectorSize))
+                {
+                    return new DescriptorResult(HeaderError.InvalidOffset, $"Invalid extent line: the offset of '{name}' is out of range", null, 0);
                 }
 
                 extents.Add(new VmdkExtentInfo { Filename = path, Format = line.TypeName, VirtualSize = line.Sectors * SectorSize });
@@ -286,7 +303,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
         var lines = new List<(VmdkExtentLine, string)>();
         foreach (VmdkExtentLine line in VmdkDescriptor.EnumerateExtents(body))
         {
-            lines.Add((line, Encoding.UTF8.GetString(body[line.FileNameRange])));
+            lines.Add((line, CString.ToName(body[line.FileNameRange], "extent file name")));
         }
 
         return lines;
@@ -410,6 +427,49 @@ internal sealed class VmdkFormatReader : IImageFormatReader
         }
 
         return buffer;
+    }
+
+    /// <summary>A file name with "./" segments and repeated slashes dropped: the same path to any POSIX file system.</summary>
+    internal static string LexicalKey(string name)
+    {
+        if (!name.Contains("//", StringComparison.Ordinal) && !name.Contains("./", StringComparison.Ordinal))
+        {
+            return name;
+        }
+
+        var key = new StringBuilder(name.Length);
+        if (name.StartsWith('/'))
+        {
+            key.Append('/');
+        }
+
+        foreach (string segment in name.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (segment == ".")
+            {
+                continue;
+            }
+
+            if (key.Length > 0 && key[^1] != '/')
+            {
+                key.Append('/');
+            }
+
+            key.Append(segment);
+        }
+
+        // Relative stays relative ("./" is ".", never "/"); a trailing slash (a directory) is kept.
+        if (key.Length == 0)
+        {
+            key.Append('.');
+        }
+
+        if (name.EndsWith('/') && key[^1] != '/')
+        {
+            key.Append('/');
+        }
+
+        return key.ToString();
     }
 
     /// <summary>bdrv_dirname of a plain file: its name up to and including the last '/'.</summary>

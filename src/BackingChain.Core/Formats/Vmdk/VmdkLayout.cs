@@ -126,4 +126,12 @@ internal static class VmdkLayout
     public const int MaxAccessLength = 10;
     public const int MaxTypeLength = 10;
     public const int MaxExtentFileNameLength = 511;
+
+    /// <summary>
+    /// Our cap on the extent lines of one descriptor. qemu has none (the 1 MiB descriptor allows about 60,000
+    /// lines), but every extent is a file both qemu and this library hold open, so a descriptor naming one file
+    /// under thousands of spellings exhausts the process's descriptors. 4096 covers a twoGbMaxExtent* image of
+    /// 8 TiB (2 GiB per extent).
+    /// </summary>
+    public const int MaxExtents = 4096;
 }

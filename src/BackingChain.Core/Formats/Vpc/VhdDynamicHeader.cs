@@ -46,30 +46,15 @@ public readonly struct VhdDynamicHeader
     /// <summary>Decodes the parent's file name (UTF-16 big-endian, NUL padded).</summary>
     /// <param name="data">The buffer that was parsed.</param>
     /// <returns>The name, or <see langword="null"/> when it is empty or not valid UTF-16.</returns>
-    public static string? GetParentUnicodeName(ReadOnlySpan<byte> data)
-    {
-        ReadOnlySpan<byte> field = data.Slice(ParentUnicodeNameOffset, ParentUnicodeNameLength);
-        int end = 0;
-        while (end < field.Length / 2 && (field[2 * end] | field[(2 * end) + 1]) != 0)
-        {
-            end++;
-        }
+    public static string? GetParentUnicodeName(ReadOnlySpan<byte> data) =>
+        TryGetParentUnicodeName(data, out string? name) is null ? name : null;
 
-        if (end == 0)
-        {
-            return null;
-        }
-
-        try
-        {
-            var strict = new UnicodeEncoding(bigEndian: true, byteOrderMark: false, throwOnInvalidBytes: true);
-            return strict.GetString(field[..(2 * end)]);
-        }
-        catch (ArgumentException)
-        {
-            return null;
-        }
-    }
+    /// <summary>Decodes the parent's file name strictly (see <see cref="Utf16Names"/>).</summary>
+    /// <param name="data">The buffer that was parsed.</param>
+    /// <param name="name">The name, or <see langword="null"/> when it is empty.</param>
+    /// <returns>Why the field is not a valid name, or <see langword="null"/>.</returns>
+    internal static string? TryGetParentUnicodeName(ReadOnlySpan<byte> data, out string? name) =>
+        Utf16Names.TryDecode(data.Slice(ParentUnicodeNameOffset, ParentUnicodeNameLength), bigEndian: true, allowTrailingNul: true, out name);
 
     /// <summary>Reads parent locator entry <paramref name="index"/> from the parsed buffer.</summary>
     /// <param name="data">The buffer that was parsed.</param>

@@ -32,55 +32,60 @@ public readonly struct VhdParentLocator
     /// </summary>
     /// <param name="data">The <see cref="PlatformDataLength"/> bytes at <see cref="PlatformDataOffset"/>.</param>
     /// <returns>The stored path, or <see langword="null"/> when the code has no path or the text is not valid.</returns>
-    public string? DecodePath(ReadOnlySpan<byte> data)
+    public string? DecodePath(ReadOnlySpan<byte> data) => TryDecodePath(data, out string? path) is null ? path : null;
+
+    /// <summary>
+    /// Decodes the platform data strictly: text that is not valid UTF-16/UTF-8, or that holds a NUL before its
+    /// end (literally, or percent-encoded as <c>%00</c> in a MacX URL), is an error rather than a different name.
+    /// </summary>
+    /// <param name="data">The platform data.</param>
+    /// <param name="path">The stored path, or <see langword="null"/> when the code has no path or the data is empty.</param>
+    /// <returns>Why the data is not a valid path ("contains a NUL character"), or <see langword="null"/>.</returns>
+    internal string? TryDecodePath(ReadOnlySpan<byte> data, out string? path)
     {
+        path = null;
         switch (PlatformCode)
         {
             case VhdPlatformCode.W2ru or VhdPlatformCode.W2ku:
-            {
-                int units = data.Length / 2;
-                int end = 0;
-                while (end < units && (data[2 * end] | data[(2 * end) + 1]) != 0)
-                {
-                    end++;
-                }
-
-                return end == 0 ? null : Strict(Encoding.Unicode, data[..(2 * end)]);
-            }
+                return Utf16Names.TryDecode(data, bigEndian: false, allowTrailingNul: true, out path);
 
             case VhdPlatformCode.MacX:
             {
-                string? url = Strict(Encoding.UTF8, TrimNul(data));
-                return url is null ? null : FileUrlPath(url);
+                string? problem = Utf8Text(data, out string? url);
+                if (problem is not null || url is null)
+                {
+                    return problem;
+                }
+
+                path = FileUrlPath(url);
+                return path.Contains('\0', StringComparison.Ordinal) ? "contains a NUL character" : null;
             }
 
             case VhdPlatformCode.Wi2r or VhdPlatformCode.Wi2k:
-                return Strict(Encoding.UTF8, TrimNul(data));
+                return Utf8Text(data, out path);
 
             default:
                 return null;
         }
     }
 
-    private static ReadOnlySpan<byte> TrimNul(ReadOnlySpan<byte> data) => CString.Of(data);
-
-    private static string? Strict(Encoding encoding, ReadOnlySpan<byte> bytes)
+    /// <summary>NUL-padded UTF-8: trailing NULs are padding, a NUL before more text or invalid UTF-8 is an error.</summary>
+    private static string? Utf8Text(ReadOnlySpan<byte> data, out string? text)
     {
-        if (bytes.IsEmpty)
+        text = null;
+        ReadOnlySpan<byte> cut = CString.Of(data);
+        if (data[cut.Length..].IndexOfAnyExcept((byte)0) >= 0)
         {
-            return null;
+            return "contains a NUL character";
         }
 
-        try
+        if (!CString.IsValidUtf8(cut))
         {
-            Encoding strict = Encoding.GetEncoding(encoding.CodePage, EncoderFallback.ExceptionFallback, DecoderFallback.ExceptionFallback);
-            string text = strict.GetString(bytes);
-            return text.Contains('\0', StringComparison.Ordinal) ? null : text;
+            return "is not valid UTF-8";
         }
-        catch (DecoderFallbackException)
-        {
-            return null;
-        }
+
+        text = cut.IsEmpty ? null : Encoding.UTF8.GetString(cut);
+        return null;
     }
 
     /// <summary>"file://localhost/a/b%20c.vhd" and "file:///a/b.vhd" → "/a/b c.vhd"; anything else is kept as stored.</summary>

@@ -180,14 +180,26 @@ internal sealed class VpcFormatReader : IImageFormatReader
             }
 
             ReadOnlyMemory<byte> data = await context.ReadAsync((long)locator.PlatformDataOffset, (int)locator.PlatformDataLength, cancellationToken).ConfigureAwait(false);
-            string? path = locator.DecodePath(data.Span);
+            string? problem = locator.TryDecodePath(data.Span, out string? path);
+            if (problem is not null)
+            {
+                // The parent is a file the resolver opens: a name that decodes to something else than what is
+                // stored (or that a C reader would cut at a NUL) is refused, not skipped.
+                throw new ImageFormatException(HeaderError.InvalidText, $"the parent locator path {problem}");
+            }
+
             if (path is not null)
             {
                 Add(path);
             }
         }
 
-        string? name = VhdDynamicHeader.GetParentUnicodeName(dynamicBytes);
+        string? nameProblem = VhdDynamicHeader.TryGetParentUnicodeName(dynamicBytes, out string? name);
+        if (nameProblem is not null)
+        {
+            throw new ImageFormatException(HeaderError.InvalidText, $"the parent name {nameProblem}");
+        }
+
         if (name is not null)
         {
             Add(name);
