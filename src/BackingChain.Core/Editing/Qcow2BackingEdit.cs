@@ -19,22 +19,24 @@ namespace BackingChain.Editing;
 /// extensions in their original order, the end marker, and the backing name right after it. Extension
 /// payloads are copied byte for byte; only their order is qemu's. Unlike qemu, the feature name table
 /// is kept as found rather than regenerated (and not added when absent).</para>
-/// <para>Order of writes, each followed by a flush, and what a crash after each one leaves:</para>
+/// <para>Order of writes, each followed by a flush. The rule: after any prefix, qemu reads the old (name,
+/// format), the new one, or a name with no recorded format (probed, which the trust rule refuses unless the
+/// image is raw or trusted); never one name with the other's format.</para>
 /// <list type="number">
 /// <item>Unknown autoclear bits are cleared first, as the spec requires of any writer. Nothing else changes meaning.</item>
-/// <item>If the new extension area would reach the bytes of the old name, the old name is first copied
-/// to unused bytes further into cluster 0, and the backing pointer (offset and size, 12 bytes inside the
-/// first sector, so one atomic sector write) is moved to that copy. The image still means exactly what it meant.</item>
-/// <item>The new extension area, end marker and new name are written from <c>header_length</c> on. The
-/// pointer still names the intact old name, and the old bound (the old name's offset) lies past the new end
-/// marker, so a complete write leaves the old name with the new backing format, which for the usual fix
-/// (same name, format added) is already the new state. This is the one window where a torn write can mix
-/// old and new extension records; qemu's own single write of the cluster has the same window, but there
-/// the backing pointer can also dangle.</item>
-/// <item>The backing pointer is switched to the new name: the atomic commit of the name.</item>
-/// <item>The bytes after the new name that the old layout (or the parked copy) used are zeroed, as qemu
-/// zeroes the rest of the cluster. Nothing reads them.</item>
+/// <item>When the recorded format changes, the extension area is rewritten without a backing format: (old name, none).</item>
+/// <item>The new name is written to unused bytes past everything in use, and the backing pointer (offset and size,
+/// 12 bytes inside the first sector, so one atomic sector write) is switched to it: (new name, none), or the
+/// new name with the unchanged format.</item>
+/// <item>The new extension area, end marker and canonical copy of the name are written from <c>header_length</c>
+/// on; the pointer's bound (the parked name) lies past them: (new name, new format).</item>
+/// <item>The pointer moves to the canonical copy (same meaning), and the bytes the old layout or the parked
+/// copy used are zeroed, as qemu zeroes the rest of the cluster.</item>
 /// </list>
+/// <para>When the name is unchanged and the new area stops before it, the area write is the commit. Without a
+/// backing file yet, the new area is ignored until the pointer commits it. When cluster 0 has no room to park
+/// the name, one write from the pointer to the end of the new name is made, as qemu does: if it fails the
+/// image still reads (old name, none) or the unchanged format; only a torn write can mix.</para>
 /// <para>Removing the backing file commits first (pointer to 0: no backing; a stale format extension is
 /// ignored without a backing file), then rewrites the extensions without the format.</para>
 /// </remarks>
