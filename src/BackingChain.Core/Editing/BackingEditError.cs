@@ -23,4 +23,10 @@ public enum BackingEditError
 
     /// <summary>A qcow2 image whose external data file is marked raw (<c>data_file_raw</c>) cannot have a backing file.</summary>
     RawDataFileWithBacking,
+
+    /// <summary>
+    /// Another process (a running qemu, <c>qemu-img</c>, <c>qemu-nbd</c>) holds the image with a lock that forbids
+    /// writing it, as qemu's own "Failed to get "write" lock" error says.
+    /// </summary>
+    ImageInUse,
 }

@@ -17,9 +17,12 @@ namespace BackingChain.Editing;
 /// data is not touched and the backing image is not opened.
 /// </summary>
 /// <remarks>
-/// <para>Writes are ordered and flushed one by one so that a crash leaves the old or the new backing
-/// file (the orders are explained on the internal planners). The image is opened exclusively for the
-/// edit; qemu's own byte-range locks are not checked, so do not edit an image a running VM uses.</para>
+/// <para>Writes are ordered and flushed one by one so that an interruption after any of them leaves the old
+/// backing file and format, the new ones, or a backing file without a recorded format, which the trust rule
+/// refuses to use unless probing finds raw (the orders are explained on the internal planners). The image is
+/// opened without blocking and locked as qemu locks it (the byte-range locks of <c>qemu-img rebase -u</c>), so
+/// an image a running qemu uses is refused with <see cref="BackingEditError.ImageInUse"/>, and qemu cannot open
+/// the image to write while the edit runs.</para>
 /// <para>Local files complete synchronously; the methods are asynchronous for the sake of callers.</para>
 /// </remarks>
 public static class BackingFileEditor
@@ -43,7 +46,7 @@ public static class BackingFileEditor
     /// its own rebase).
     /// </returns>
     /// <exception cref="ArgumentNullException">An argument is <see langword="null"/>.</exception>
-    /// <exception cref="BackingEditException">The change was refused (see <see cref="BackingEditException.Error"/>); nothing was written.</exception>
+    /// <exception cref="BackingEditException">The change was refused (see <see cref="BackingEditException.Error"/>), for example because another process uses the image; nothing was written.</exception>
     /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
     /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
@@ -53,12 +56,17 @@ public static class BackingFileEditor
         ArgumentNullException.ThrowIfNull(backingName);
         ArgumentNullException.ThrowIfNull(backingFormat);
         cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(SetBackingFile(imagePath, backingName, backingFormat, FileHeaderWriter.Create));
+    }
+
+    /// <summary><see cref="SetBackingFileAsync"/> with the writes going through <paramref name="writer"/> (tests make it fail).</summary>
+    internal static bool SetBackingFile(string imagePath, string backingName, string backingFormat, Func<SafeFileHandle, IHeaderWriter> writer)
+    {
         byte[] name = EncodeName(backingName);
         CheckFormat(backingFormat);
         using SafeFileHandle handle = OpenForEdit(imagePath);
         ImageHeader header = ReadHeader(handle);
-        bool recorded = Apply(handle, header, name, backingFormat);
-        return ValueTask.FromResult(recorded);
+        return Apply(writer(handle), header, name, backingFormat);
     }
 
     /// <summary>Removes the backing file (and its format) from the image, like <c>qemu-img rebase -u -b '' IMAGE</c>. The image then stands alone.</summary>
@@ -75,7 +83,7 @@ public static class BackingFileEditor
         ArgumentNullException.ThrowIfNull(imagePath);
         cancellationToken.ThrowIfCancellationRequested();
         using SafeFileHandle handle = OpenForEdit(imagePath);
-        Apply(handle, ReadHeader(handle), null, null);
+        Apply(FileHeaderWriter.Create(handle), ReadHeader(handle), null, null);
         return ValueTask.CompletedTask;
     }
 
@@ -121,13 +129,13 @@ public static class BackingFileEditor
         string relocated = BackingNames.Relocate(stored, Path.GetFullPath(oldImagePath), newImage, Path.GetFullPath(oldRoot), newRootFull);
         if (!string.Equals(relocated, stored, StringComparison.Ordinal))
         {
-            Apply(handle, header, EncodeName(relocated), format);
+            Apply(FileHeaderWriter.Create(handle), header, EncodeName(relocated), format);
         }
 
         return ValueTask.FromResult<string?>(relocated);
     }
 
-    private static bool Apply(SafeFileHandle handle, ImageHeader header, byte[]? name, string? format)
+    private static bool Apply(IHeaderWriter writer, ImageHeader header, byte[]? name, string? format)
     {
         List<HeaderWrite> writes;
         bool recorded = true;
@@ -155,8 +163,7 @@ public static class BackingFileEditor
 
         foreach (HeaderWrite write in writes)
         {
-            RandomAccess.Write(handle, write.Data, write.Offset);
-            RandomAccess.FlushToDisk(handle);
+            writer.Write(write.Offset, write.Data);
         }
 
         return recorded;
@@ -234,17 +241,32 @@ public static class BackingFileEditor
         throw new BackingEditException(BackingEditError.UnsupportedFormat, "the image is neither qcow2 nor QED; only those formats can record a backing file in place");
     }
 
-    private static SafeFileHandle OpenForEdit(string path)
+    internal static SafeFileHandle OpenForEdit(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-
-        // Refuse FIFOs and character devices before open(2) can block on them.
-        if (UnixFileStatus.TryGet(path, out UnixFileStatus status) && !status.IsRegularFile && !status.IsBlockDevice)
+        if (!UnixFile.IsSupported)
         {
-            throw new IOException($"'{path}' is not a regular file or block device.");
+            return File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
         }
 
-        return File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+        // Without blocking (a FIFO swapped in cannot hang us), the type judged on the descriptor, .NET's own
+        // exclusive lock (as FileShare.None takes), then qemu's locks, held until the handle is closed.
+        SafeFileHandle handle = UnixFile.TryOpen(path, UnixFile.ReadWrite, out SafeFileHandle opened, out _, out int errno) switch
+        {
+            UnixOpenResult.Opened => opened,
+            UnixOpenResult.NotAFileOrBlockDevice => throw new IOException($"'{path}' is not a regular file or block device."),
+            _ => throw UnixErrors.ForOpen(errno, path),
+        };
+        try
+        {
+            QemuImageLocks.Acquire(handle, path);
+            return handle;
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
     }
 
     private static int ReadFully(SafeFileHandle handle, Span<byte> buffer, long offset)

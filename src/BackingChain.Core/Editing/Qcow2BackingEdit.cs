@@ -19,22 +19,24 @@ namespace BackingChain.Editing;
 /// extensions in their original order, the end marker, and the backing name right after it. Extension
 /// payloads are copied byte for byte; only their order is qemu's. Unlike qemu, the feature name table
 /// is kept as found rather than regenerated (and not added when absent).</para>
-/// <para>Order of writes, each followed by a flush, and what a crash after each one leaves:</para>
+/// <para>Order of writes, each followed by a flush. The rule: after any prefix, qemu reads the old (name,
+/// format), the new one, or a name with no recorded format (probed, which the trust rule refuses unless the
+/// image is raw or trusted); never one name with the other's format.</para>
 /// <list type="number">
 /// <item>Unknown autoclear bits are cleared first, as the spec requires of any writer. Nothing else changes meaning.</item>
-/// <item>If the new extension area would reach the bytes of the old name, the old name is first copied
-/// to unused bytes further into cluster 0, and the backing pointer (offset and size, 12 bytes inside the
-/// first sector, so one atomic sector write) is moved to that copy. The image still means exactly what it meant.</item>
-/// <item>The new extension area, end marker and new name are written from <c>header_length</c> on. The
-/// pointer still names the intact old name, and the old bound (the old name's offset) lies past the new end
-/// marker, so a complete write leaves the old name with the new backing format, which for the usual fix
-/// (same name, format added) is already the new state. This is the one window where a torn write can mix
-/// old and new extension records; qemu's own single write of the cluster has the same window, but there
-/// the backing pointer can also dangle.</item>
-/// <item>The backing pointer is switched to the new name: the atomic commit of the name.</item>
-/// <item>The bytes after the new name that the old layout (or the parked copy) used are zeroed, as qemu
-/// zeroes the rest of the cluster. Nothing reads them.</item>
+/// <item>When the recorded format changes, the extension area is rewritten without a backing format: (old name, none).</item>
+/// <item>The new name is written to unused bytes past everything in use, and the backing pointer (offset and size,
+/// 12 bytes inside the first sector, so one atomic sector write) is switched to it: (new name, none), or the
+/// new name with the unchanged format.</item>
+/// <item>The new extension area, end marker and canonical copy of the name are written from <c>header_length</c>
+/// on; the pointer's bound (the parked name) lies past them: (new name, new format).</item>
+/// <item>The pointer moves to the canonical copy (same meaning), and the bytes the old layout or the parked
+/// copy used are zeroed, as qemu zeroes the rest of the cluster.</item>
 /// </list>
+/// <para>When the name is unchanged and the new area stops before it, the area write is the commit. Without a
+/// backing file yet, the new area is ignored until the pointer commits it. When cluster 0 has no room to park
+/// the name, one write from the pointer to the end of the new name is made, as qemu does: if it fails the
+/// image still reads (old name, none) or the unchanged format; only a torn write can mix.</para>
 /// <para>Removing the backing file commits first (pointer to 0: no backing; a stale format extension is
 /// ignored without a backing file), then rewrites the extensions without the format.</para>
 /// </remarks>
@@ -162,26 +164,13 @@ internal static class Qcow2BackingEdit
 
         int oldUsedEnd = Math.Max(position, oldOffset + oldSize);
 
-        // Build the new area in place over a copy of cluster 0.
+        // Build the new area in place over a copy of cluster 0; and the same area without a backing format
+        // (and without a name), the intermediate state when the recorded format changes.
+        List<Range>[] kept = [dataFiles, encryption, featureTables, bitmaps, unknown];
         byte[] image = new byte[clusterSize];
         cluster0[..Math.Min(cluster0.Length, clusterSize)].CopyTo(image);
         Array.Clear(image, headerLength, clusterSize - headerLength);
-        int cursor = headerLength;
-        if (name is not null && format is not null)
-        {
-            cursor = AddExtension(image, cursor, ExtensionBackingFormat, format);
-        }
-
-        foreach (List<Range> group in (List<Range>[])[dataFiles, encryption, featureTables, bitmaps, unknown])
-        {
-            foreach (Range record in group)
-            {
-                ReadOnlySpan<byte> bytes = cluster0[record];
-                cursor = AddExtension(image, cursor, BinaryPrimitives.ReadUInt32BigEndian(bytes), bytes[ExtensionHeaderSize..]);
-            }
-        }
-
-        cursor = AddExtension(image, cursor, ExtensionEnd, []);
+        int cursor = WriteExtensions(image, headerLength, cluster0, name is not null ? format : null, kept);
         int nameOffset = cursor;
         if (name is not null)
         {
@@ -205,34 +194,62 @@ internal static class Qcow2BackingEdit
         int zeroEnd = oldUsedEnd;
         if (name is null)
         {
+            // Commit first: no backing file (a stale format extension means nothing without one).
             writes.Add(new HeaderWrite(PointerOffset, Pointer(0, 0)));
             writes.Add(new HeaderWrite(headerLength, newArea));
         }
+        else if (oldOffset == 0)
+        {
+            // No backing file yet: the new area is ignored until the pointer commits it.
+            writes.Add(new HeaderWrite(headerLength, newArea));
+            writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
+        }
         else
         {
-            if (oldOffset != 0 && newEnd > oldOffset)
+            ReadOnlySpan<byte> oldName = cluster0.Slice(oldOffset, oldSize);
+            bool nameChanges = !oldName.SequenceEqual(name);
+            bool formatChanges = header.HasBackingFormat && (format is null || !cluster0[header.BackingFormatRange].SequenceEqual(format));
+            if (formatChanges)
             {
-                int parked = Align(Math.Max(oldUsedEnd, newEnd));
-                if (parked + oldSize <= clusterSize)
+                // The old name must never be paired with the new format (that would bless the old image with a
+                // format nobody recorded for it), nor the new name with the old one: first drop the format. A name
+                // without a format is probed, which the trust rule refuses unless the image is raw or trusted.
+                byte[] stripped = new byte[clusterSize];
+                int strippedEnd = WriteExtensions(stripped, headerLength, cluster0, null, kept);
+                if (strippedEnd > oldOffset)
                 {
-                    writes.Add(new HeaderWrite(parked, cluster0.Slice(oldOffset, oldSize).ToArray()));
-                    writes.Add(new HeaderWrite(PointerOffset, Pointer(parked, oldSize)));
-                    zeroEnd = Math.Max(zeroEnd, parked + oldSize);
-                    writes.Add(new HeaderWrite(headerLength, newArea));
-                    writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
+                    throw new BackingEditException(BackingEditError.MalformedHeader, "the header extensions overlap the backing file name; it is left as it is");
                 }
-                else
-                {
-                    // No room to park the old name: one write from the pointer to the end of the new name, as qemu does.
-                    byte[] whole = image[PointerOffset..newEnd];
-                    Pointer(nameOffset, name.Length).CopyTo(whole, 0);
-                    writes.Add(new HeaderWrite(PointerOffset, whole));
-                }
+
+                writes.Add(new HeaderWrite(headerLength, stripped[headerLength..strippedEnd]));
+            }
+
+            int parked = Align(Math.Max(oldUsedEnd, newEnd));
+            if (!nameChanges && newEnd <= oldOffset)
+            {
+                // Same name, and the new area stops before it: the area write is the commit.
+                writes.Add(new HeaderWrite(headerLength, newArea));
+                writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
+            }
+            else if (parked + name.Length <= clusterSize)
+            {
+                // The new name goes to unused bytes past everything, and the pointer (12 bytes in the first
+                // sector: one atomic write) switches to it, still with no format or the unchanged one. Then the new
+                // area, which the pointer's bound no longer reaches, adds the format; then the pointer moves to the
+                // canonical copy of the same name.
+                writes.Add(new HeaderWrite(parked, name));
+                writes.Add(new HeaderWrite(PointerOffset, Pointer(parked, name.Length)));
+                writes.Add(new HeaderWrite(headerLength, newArea));
+                writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
+                zeroEnd = Math.Max(zeroEnd, parked + name.Length);
             }
             else
             {
-                writes.Add(new HeaderWrite(headerLength, newArea));
-                writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
+                // No room to park the name: one write from the pointer to the end of the new name, as qemu does. A
+                // failed write leaves the old name with no format (or the unchanged one); only a torn write can mix.
+                byte[] whole = image[PointerOffset..newEnd];
+                Pointer(nameOffset, name.Length).CopyTo(whole, 0);
+                writes.Add(new HeaderWrite(PointerOffset, whole));
             }
         }
 
@@ -261,6 +278,26 @@ internal static class Qcow2BackingEdit
         {
             throw new BackingEditException(BackingEditError.MalformedHeader, "other qcow2 metadata lies in the header cluster; it is left as it is");
         }
+    }
+
+    /// <summary>Writes the extension area from <paramref name="cursor"/>: the backing format (when given), the kept records in qemu's order, the end marker. Returns where it ends.</summary>
+    private static int WriteExtensions(byte[] image, int cursor, ReadOnlySpan<byte> cluster0, byte[]? format, List<Range>[] kept)
+    {
+        if (format is not null)
+        {
+            cursor = AddExtension(image, cursor, ExtensionBackingFormat, format);
+        }
+
+        foreach (List<Range> group in kept)
+        {
+            foreach (Range record in group)
+            {
+                ReadOnlySpan<byte> bytes = cluster0[record];
+                cursor = AddExtension(image, cursor, BinaryPrimitives.ReadUInt32BigEndian(bytes), bytes[ExtensionHeaderSize..]);
+            }
+        }
+
+        return AddExtension(image, cursor, ExtensionEnd, []);
     }
 
     private static int AddExtension(byte[] image, int cursor, uint magic, ReadOnlySpan<byte> payload)

@@ -20,6 +20,7 @@ public sealed class FileImageSource : IImageSource
 {
     private readonly SafeFileHandle _handle;
     private readonly bool _directReads;
+    private string? _canonicalPath;
 
     private FileImageSource(string name, SafeFileHandle handle, long length, long? allocated, ImageSourceIdentity identity, bool directReads = false)
     {
@@ -43,6 +44,12 @@ public sealed class FileImageSource : IImageSource
     /// <inheritdoc/>
     public ImageSourceIdentity Identity { get; }
 
+    /// <summary>
+    /// The path the kernel has for what was opened (<c>/proc/self/fd/N</c>: every symlink resolved, as of the
+    /// open), or <see langword="null"/> where that cannot be known (not Linux, /proc not mounted). Read once.
+    /// </summary>
+    internal string? CanonicalPath => _canonicalPath ??= _directReads ? UnixFile.DescriptorPath(_handle) : null;
+
     /// <summary>Whether what was opened is a regular file (not a block device): only regular files are hashed for pinned digests.</summary>
     internal bool IsRegularFile { get; private init; }
 
@@ -55,50 +62,64 @@ public sealed class FileImageSource : IImageSource
     public static FileImageSource Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-
-        // The lean path (Linux): a non-blocking open, so a FIFO cannot hang us, then the type, identity and size
-        // from one fstat of the descriptor; reads go straight to pread.
-        switch (UnixFile.TryOpenForReading(path, out SafeFileHandle fast, out UnixFileStatus fastStatus))
+        if (!UnixFile.IsSupported)
         {
-            case UnixOpenResult.Opened:
-                long fastLength = fastStatus.IsRegularFile ? fastStatus.Size : RandomAccess.GetLength(fast);
-                return new FileImageSource(path, fast, fastLength, fastStatus.Blocks * 512, ImageSourceIdentity.ForFile(fastStatus.Device, fastStatus.Inode), directReads: true)
-                {
-                    IsRegularFile = fastStatus.IsRegularFile,
-                };
-            case UnixOpenResult.NotAFileOrBlockDevice:
-                throw NotAFile(path);
+            return OpenWithDotNet(path);
         }
 
-        // Elsewhere, or when the lean path failed: refuse FIFOs, sockets and character devices before a
-        // blocking open(2) can hang on them.
-        if (UnixFileStatus.TryGet(path, out UnixFileStatus before) && !before.IsRegularFile && !before.IsBlockDevice)
+        // A non-blocking open, so a FIFO (even one swapped in at the last moment) cannot hang us; the type,
+        // identity and size come from the descriptor, never from a name looked up before. Failures throw what
+        // File.OpenHandle would have thrown.
+        return UnixFile.TryOpen(path, UnixFile.ReadOnly, out SafeFileHandle handle, out UnixFileStatus status, out int errno) switch
         {
-            throw NotAFile(path);
-        }
+            UnixOpenResult.Opened => FromDescriptor(path, handle, status, canonicalPath: null),
+            UnixOpenResult.NotAFileOrBlockDevice => throw NotAFile(path),
+            _ => throw UnixErrors.ForOpen(errno, path),
+        };
+    }
 
+    /// <summary>
+    /// Opens <paramref name="path"/> for reading only if what is opened lies beneath <paramref name="rootDirectory"/>
+    /// with every symlink resolved; the decision is made on the opened descriptor (or by the kernel during the
+    /// lookup), never on a name looked up earlier, so a symlink swapped during the call cannot lead outside.
+    /// </summary>
+    /// <param name="rootDirectory">The trusted directory (absolute, or relative to the working directory; symlinks in it are fine).</param>
+    /// <param name="path">The file: absolute, or relative to the working directory (as qemu opens a resolved backing name).</param>
+    /// <returns>What happened; the caller owns <see cref="ConfinedOpenResult.Source"/> when the outcome is <see cref="ConfinedOpenOutcome.Opened"/>.</returns>
+    /// <remarks>
+    /// On Linux 5.6 and later the lookup is <c>openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)</c> from an
+    /// <c>O_PATH</c> descriptor of the root. On older kernels the file is opened (without blocking) from that
+    /// descriptor and its real path, read back from <c>/proc/self/fd</c>, must lie under the root's; a name
+    /// whose symlinks resolve outside is refused before it is opened, so only a swap racing the call can make
+    /// something outside be opened (and then closed unread). Elsewhere than Linux the decision is on names.
+    /// </remarks>
+    internal static ConfinedOpenResult OpenBeneath(string rootDirectory, string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(rootDirectory);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return UnixFile.IsSupported ? ConfinedOpen.Open(rootDirectory, path) : ConfinedOpen.OpenByName(rootDirectory, path);
+    }
+
+    /// <summary>Makes the source of a checked descriptor (a regular file or block device, locked as .NET locks).</summary>
+    internal static FileImageSource FromDescriptor(string name, SafeFileHandle handle, UnixFileStatus status, string? canonicalPath)
+    {
+        long length = status.IsRegularFile ? status.Size : RandomAccess.GetLength(handle);
+        return new FileImageSource(name, handle, length, status.Blocks * 512, ImageSourceIdentity.ForFile(status.Device, status.Inode), directReads: true)
+        {
+            _canonicalPath = canonicalPath,
+            IsRegularFile = status.IsRegularFile,
+        };
+    }
+
+    /// <summary>Where there is no Linux descriptor API (Windows, macOS): .NET's open, with its own checks.</summary>
+    private static FileImageSource OpenWithDotNet(string path)
+    {
         SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         try
         {
-            long length;
-            long? allocated;
-            ImageSourceIdentity identity;
-            bool regular = false;
-            if (UnixFileStatus.TryGet(handle, out UnixFileStatus status))
-            {
-                regular = status.IsRegularFile;
-                length = status.IsRegularFile ? status.Size : RandomAccess.GetLength(handle);
-                allocated = status.Blocks * 512;
-                identity = ImageSourceIdentity.ForFile(status.Device, status.Inode);
-            }
-            else
-            {
-                length = RandomAccess.GetLength(handle);
-                allocated = length;
-                identity = ImageSourceIdentity.ForKey("file", Path.GetFullPath(path));
-            }
-
-            return new FileImageSource(path, handle, length, allocated, identity) { IsRegularFile = regular };
+            long length = RandomAccess.GetLength(handle);
+            // File.OpenHandle opens files only (it refuses directories and, on Windows, devices).
+            return new FileImageSource(path, handle, length, length, ImageSourceIdentity.ForKey("file", Path.GetFullPath(path))) { IsRegularFile = true };
         }
         catch
         {
@@ -107,7 +128,7 @@ public sealed class FileImageSource : IImageSource
         }
     }
 
-    private static IOException NotAFile(string path) => new($"'{path}' is not a regular file or block device.");
+    internal static IOException NotAFile(string path) => new($"'{path}' is not a regular file or block device.");
 
     /// <inheritdoc/>
     public ValueTask<int> ReadAtAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
