@@ -9,7 +9,7 @@ public static class FindingCodes
     /// <summary>A header uses an incompatible feature the library (and qemu 7.2) does not know.</summary>
     public const string UnsupportedFeature = "unsupported-feature";
 
-    /// <summary>A referenced image is missing or not allowed by the policy; the two are not told apart.</summary>
+    /// <summary>A referenced image is refused by the policy (the same words whether or not it exists), or allowed and missing or unreadable ("No such file or directory").</summary>
     public const string UnreachableImage = "unreachable-image";
 
     /// <summary>A backing reference leads back into the chain.</summary>

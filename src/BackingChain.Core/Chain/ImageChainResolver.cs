@@ -186,6 +186,10 @@ public sealed class ImageChainResolver
                     return End(failure ?? ChainEnding.Malformed, error);
                 }
 
+                // The layer's facts are read: close what this walk opened for it (never the caller's top) before
+                // opening anything below, so a deep chain holds one image of its own at a time.
+                CloseOpened(keep: null);
+
                 ImmutableArray<ImageReference> references = Classify(source, index, facts);
                 ImageReference? backing = FindBacking(references);
 
@@ -243,9 +247,6 @@ public sealed class ImageChainResolver
                 };
                 _layers.Add(layer);
                 ResolverLog.LayerRead(Logger, index, layer.Filename, layer.Format, layer.FormatSource);
-
-                // The layer is read: close what this walk opened for it (never the caller's top).
-                CloseOpened(keep: next);
 
                 if (backing is null)
                 {
@@ -523,7 +524,7 @@ public sealed class ImageChainResolver
             // or a policy following untrusted names (whose verdict still needs to know). Otherwise no symlink is
             // resolved for a name the rule lets through anyway.
             bool locationMatters = referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage;
-            (bool trusted, string? canonical) = locationMatters ? _locations.Judge(reference) : (false, null);
+            (bool trusted, string? canonical, string? root) = locationMatters ? _locations.Judge(reference) : (false, null, null);
             TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted);
 
             if (basis == TrustBasis.None && Policy.PinsDigests && reference.IsLocalPath)
@@ -545,6 +546,11 @@ public sealed class ImageChainResolver
                 return (Record(index, referrer, reference, ReferenceOutcome.Refused, TrustBasis.None, canonical, null, null), null);
             }
 
+            if (basis == TrustBasis.Location && root is not null && provider is FileImageSourceProvider)
+            {
+                return OpenConfined(index, referrer, reference, root, keepOpen);
+            }
+
             try
             {
                 IImageSource source = await provider.OpenAsync(name, cancellationToken).ConfigureAwait(false);
@@ -558,6 +564,34 @@ public sealed class ImageChainResolver
                 ReferenceOutcome outcome = ex is FileNotFoundException or DirectoryNotFoundException ? ReferenceOutcome.Missing : ReferenceOutcome.Unreadable;
                 return (Record(index, referrer, reference, outcome, basis, canonical, null, reason), null);
             }
+        }
+
+        /// <summary>
+        /// A file trusted because it lies under a root is opened beneath that root, decided on what the kernel opened
+        /// (not on the name canonicalised a moment before), so a symlink swapped in between cannot lead outside.
+        /// </summary>
+        private (ReferenceDecision Decision, IImageSource? Source) OpenConfined(int index, FormatSource referrer, ImageReference reference, string root, bool keepOpen)
+        {
+            string name = reference.FullName!;
+            ConfinedOpenResult opened = FileImageSource.OpenBeneath(root, name);
+            if (opened.Outcome == ConfinedOpenOutcome.Opened && opened.Source is { } source)
+            {
+                return (Record(index, referrer, reference, ReferenceOutcome.Opened, TrustBasis.Location, source.CanonicalPath, null, null), Keep(source, keepOpen));
+            }
+
+            if (opened.Outcome == ConfinedOpenOutcome.OutsideRoot)
+            {
+                // It moved out of the root between the judgement and the open: refused, in the usual words.
+                ResolverLog.ReferenceRefused(Logger, name, index);
+                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, $"Could not open '{name}': not allowed by the trust policy") { Reference = reference });
+                return (Record(index, referrer, reference, ReferenceOutcome.Refused, TrustBasis.None, null, null, null), null);
+            }
+
+            string reason = opened.Reason;
+            ResolverLog.OpenFailed(Logger, name, reason);
+            _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, $"Could not open '{name}': {reason}") { Reference = reference });
+            ReferenceOutcome outcome = opened.Outcome == ConfinedOpenOutcome.Missing ? ReferenceOutcome.Missing : ReferenceOutcome.Unreadable;
+            return (Record(index, referrer, reference, outcome, TrustBasis.Location, null, null, reason), null);
         }
 
         private IImageSource Keep(IImageSource source, bool keepOpen)

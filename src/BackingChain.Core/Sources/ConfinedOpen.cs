@@ -97,15 +97,16 @@ internal static class ConfinedOpen
 
         int fd = UnixFile.OpenBeneath(rootHandle, relative, UnixFile.ReadOnly, out int errno);
         bool kernelConfined = fd >= 0;
-        if (fd < 0 && errno != UnixErrors.ENOSYS)
+        if (fd < 0 && errno is not (UnixErrors.ENOSYS or UnixErrors.EXDEV))
         {
             return ConfinedOpenResult.FromErrno(errno);
         }
 
         if (fd < 0)
         {
-            // No openat2 (Linux before 5.6): refuse what already resolves outside before opening it, then open
-            // and judge the descriptor itself.
+            // No openat2 (Linux before 5.6), or a path RESOLVE_BENEATH will not walk: an absolute symlink (a store's
+            // "base.qcow2 -> /var/lib/images/base-v2.qcow2" is one, even when it stays inside) or a '..' that climbs
+            // out. Refuse what already resolves outside before opening it, then open and judge the descriptor itself.
             string? resolved = RealPath.TryResolve(Path.Join(canonicalRoot, relative));
             if (resolved is not null && !RealPath.IsUnder(resolved, canonicalRoot))
             {

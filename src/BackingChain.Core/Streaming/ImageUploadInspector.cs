@@ -42,7 +42,8 @@ namespace BackingChain.Streaming;
 /// lies outside the windows (<see cref="TrustReason.MetadataOutsideWindow"/>). Every finding is reported;
 /// <see cref="UploadInspection.Reason"/> is the report's reason.
 /// </para>
-/// <para>The inspector reads the pipe to its end but does not complete it; the caller owns the reader.</para>
+/// <para>The inspector reads the pipe to its end — or, with <see cref="UploadInspectionOptions.ExpectedLength"/>, to the first
+/// byte past the announced length — but does not complete it; the caller owns the reader.</para>
 /// </remarks>
 /// <example>
 /// Gating an ASP.NET Core upload while storing it:
@@ -101,7 +102,7 @@ public static class ImageUploadInspector
         using var windows = new RetainedWindows(options.HeadWindowLength, options.TailWindowLength);
         using IncrementalHash? hash = options.ComputeSha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
 
-        await PumpAsync(reader, destination, windows, hash, options.DeclaredFormat, cancellationToken).ConfigureAwait(false);
+        await PumpAsync(reader, destination, windows, hash, options.DeclaredFormat, options.ExpectedLength, cancellationToken).ConfigureAwait(false);
         if (destination is not null)
         {
             await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -115,12 +116,14 @@ public static class ImageUploadInspector
     /// <summary>
     /// The read loop: every buffer is offered to the windows (and the destination and hash), then consumed
     /// whole, so neither the pipe nor the inspector accumulates the upload. Chunk boundaries never matter: the
-    /// windows see one byte sequence whatever the segmentation.
+    /// windows see one byte sequence whatever the segmentation. With an announced length, reading stops at the first
+    /// byte past it: that byte proves the upload too long, and nothing beyond it is read or stored.
     /// </summary>
     private static async ValueTask PumpAsync(
-        PipeReader reader, Stream? destination, RetainedWindows windows, IncrementalHash? hash, ImageFormat? declared, CancellationToken cancellationToken)
+        PipeReader reader, Stream? destination, RetainedWindows windows, IncrementalHash? hash, ImageFormat? declared, long? expectedLength, CancellationToken cancellationToken)
     {
         bool headLimitDecided = false;
+        long limit = expectedLength is long expected ? expected + 1 : long.MaxValue;
         while (true)
         {
             ReadResult result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -133,14 +136,26 @@ public static class ImageUploadInspector
                 throw new OperationCanceledException("The upload read was canceled.");
             }
 
+            long consumed = 0;
+            bool overlong = false;
             try
             {
-                foreach (ReadOnlyMemory<byte> segment in buffer)
+                foreach (ReadOnlyMemory<byte> whole in buffer)
                 {
+                    ReadOnlyMemory<byte> segment = whole;
+                    if (segment.Length >= limit - windows.Length)
+                    {
+                        segment = segment[..(int)(limit - windows.Length)];
+                        overlong = true;
+                    }
+
+                    consumed += segment.Length;
                     if (destination is not null)
                     {
-                        // The segment's memory stays valid until AdvanceTo, so it can be written without a copy.
-                        await destination.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+                        // The segment's memory stays valid until AdvanceTo, so it can be written without a copy. The
+                        // byte past an announced length is never stored.
+                        ReadOnlyMemory<byte> stored = overlong ? segment[..^1] : segment;
+                        await destination.WriteAsync(stored, cancellationToken).ConfigureAwait(false);
                     }
 
                     hash?.AppendData(segment.Span);
@@ -162,15 +177,20 @@ public static class ImageUploadInspector
                     }
 
                     windows.Append(span);
+                    if (overlong)
+                    {
+                        break;
+                    }
                 }
             }
             finally
             {
-                // consumed == examined == the whole buffer: nothing is left for the pipe to hold on to.
-                reader.AdvanceTo(buffer.End);
+                // consumed == examined == the whole buffer (up to the byte past an announced length): nothing is left
+                // for the pipe to hold on to.
+                reader.AdvanceTo(overlong ? buffer.GetPosition(consumed) : buffer.End);
             }
 
-            if (result.IsCompleted)
+            if (result.IsCompleted || overlong)
             {
                 return;
             }
@@ -202,8 +222,10 @@ public static class ImageUploadInspector
 
         if (options.ExpectedLength is long expected && expected != windows.Length)
         {
-            string how = windows.Length < expected ? "ended after" : "carried";
-            facts.Add(new InputFact(TrustReason.LengthMismatch, new ChainFinding(FindingCodes.MalformedHeader, 0, $"The upload {how} {windows.Length} bytes, but {expected} were announced.")));
+            string message = windows.Length < expected
+                ? $"The upload ended after {windows.Length} bytes, but {expected} were announced."
+                : $"The upload carried more than the {expected} bytes announced; reading stopped at the first byte past them.";
+            facts.Add(new InputFact(TrustReason.LengthMismatch, new ChainFinding(FindingCodes.MalformedHeader, 0, message)));
         }
 
         NoteContent(name, declared, detection, facts);

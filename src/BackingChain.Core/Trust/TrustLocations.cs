@@ -20,27 +20,70 @@ internal sealed class TrustLocations
 
     public TrustLocations(TrustPolicy policy) => _policy = policy;
 
-    /// <summary>Whether the file a reference names is trusted by location, and the canonical path used to decide it.</summary>
-    public (bool Trusted, string? CanonicalPath) Judge(ImageReference reference)
+    /// <summary>
+    /// Whether the file a reference names is trusted by location, the canonical path used to decide it, and the
+    /// canonical root it lies under (the gate opens it confined beneath that root).
+    /// </summary>
+    /// <remarks>
+    /// A name that is not even spelled under a root (as given, or canonical) is refused without resolving a single
+    /// symlink: resolving walks every component, and a hostile name such as <c>/net/host/…</c> would wake the
+    /// automounter. Only names spelled under a root are canonicalised, and then they must still lie under it.
+    /// The callback, when there is one, sees the canonical path, so it is resolved for it.
+    /// </remarks>
+    public (bool Trusted, string? CanonicalPath, string? Root) Judge(ImageReference reference)
     {
-        if (!_policy.UsesCanonicalPaths)
+        if (!_policy.UsesCanonicalPaths || !reference.IsLocalPath || reference.FullName is null)
         {
-            return (false, null);
+            bool byCallback = _policy.Callback?.IsTrusted(reference, null) == true;
+            return (byCallback, null, null);
         }
 
-        string? canonical = reference.IsLocalPath && reference.FullName is not null ? Canonicalize(reference.FullName) : null;
-        if (canonical is not null)
+        string name = reference.FullName;
+        string absolute = name.StartsWith('/') ? name : string.Concat(Environment.CurrentDirectory.TrimEnd('/'), "/", name);
+        string? canonical = null;
+        if (SpelledUnderARoot(absolute))
         {
-            foreach (string root in Roots)
+            canonical = Canonicalize(name);
+            if (canonical is not null)
             {
-                if (RealPath.IsUnder(canonical, root))
+                foreach (string root in Roots)
                 {
-                    return (true, canonical);
+                    if (RealPath.IsUnder(canonical, root))
+                    {
+                        return (true, canonical, root);
+                    }
                 }
             }
         }
 
-        return (_policy.Callback?.IsTrusted(reference, canonical) == true, canonical);
+        if (_policy.Callback is { } callback)
+        {
+            canonical ??= Canonicalize(name);
+            return (callback.IsTrusted(reference, canonical), canonical, null);
+        }
+
+        return (false, canonical, null);
+    }
+
+    private bool SpelledUnderARoot(string absolute)
+    {
+        foreach (string root in _policy.TrustedRoots)
+        {
+            if (RealPath.IsUnder(absolute, root.Length > 1 ? root.TrimEnd('/') : root))
+            {
+                return true;
+            }
+        }
+
+        foreach (string root in Roots)
+        {
+            if (RealPath.IsUnder(absolute, root))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private ImmutableArray<string> Roots

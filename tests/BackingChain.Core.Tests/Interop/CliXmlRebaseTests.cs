@@ -36,7 +36,7 @@ public sealed class CliXmlRebaseTests
         Assert.Equal(1, exit);
         Assert.Empty(stdout);
         Assert.Single(stderr.TrimEnd('\n').Split('\n'));
-        Assert.Contains("not allowed by the trust policy", stderr, StringComparison.Ordinal);
+        Assert.Contains("ProbedWithUntrustedReferences", stderr, StringComparison.Ordinal);
     }
 
     [Fact]
