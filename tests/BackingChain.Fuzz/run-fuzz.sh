@@ -132,5 +132,6 @@ for t in $targets; do
   fi
 done
 
-echo "== crashes are in $work/findings/*/default/crashes/; replay one with:"
-echo "   dotnet $out/BackingChain.Fuzz.dll TARGET --once FILE"
+echo "== crashes are in $work/findings/*/default/crashes/"
+echo "   replay (library not instrumented): dotnet run --project $here -c Release -- TARGET --once FILE"
+echo "   minimise: AFL_SKIP_BIN_CHECK=1 afl-tmin -i FILE -o FILE.min -t $timeout_ms -m none -- dotnet $out/BackingChain.Fuzz.dll TARGET --tmin"
