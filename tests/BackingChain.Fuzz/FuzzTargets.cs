@@ -134,7 +134,8 @@ internal static class Spans
 
     public static void Qed(ReadOnlySpan<byte> data)
     {
-        // The file length is part of the input: the first 8 bytes (little-endian) when present, so afl can vary it.
+        // The file length is part of the input: the first 8 bytes (little-endian) when present, so afl can vary it
+        // (negative and huge included: TryParse documents that it never throws for bad data).
         long fileLength = data.Length >= 8 ? BitConverter.ToInt64(data[..8]) : data.Length;
         foreach (long length in (ReadOnlySpan<long>)[data.Length, fileLength])
         {
@@ -147,11 +148,6 @@ internal static class Spans
             catch (ImageFormatException ex)
             {
                 thrown = ex;
-            }
-            catch (ArgumentOutOfRangeException) when (length < 0)
-            {
-                // A negative file length is the caller's mistake, refused as an argument.
-                continue;
             }
 
             Agree(ok, error, thrown, nameof(QedHeader));

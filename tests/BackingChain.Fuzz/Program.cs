@@ -6,10 +6,9 @@ using SharpFuzz;
 namespace BackingChain.Fuzz;
 
 /// <summary>
-/// <c>BackingChain.Fuzz TARGET</c> runs one target under afl-fuzz (SharpFuzz out-of-process fork server);
+/// <c>BackingChain.Fuzz TARGET</c> runs one target under afl-fuzz or afl-tmin (SharpFuzz out-of-process fork server);
 /// <c>BackingChain.Fuzz TARGET --once [FILE]</c> runs it once on a file or standard input (replay; needs the library
 /// <em>not</em> instrumented, e.g. <c>dotnet run --project tests/BackingChain.Fuzz -c Release -- TARGET --once FILE</c>);
-/// <c>BackingChain.Fuzz TARGET --tmin</c> runs it once under afl-tmin (instrumented library, input on stdin);
 /// <c>BackingChain.Fuzz seeds DIR [QEMU_IMAGES_DIR]</c> writes the seed corpus; <c>BackingChain.Fuzz list</c> names the targets.
 /// </summary>
 internal static class Program
@@ -18,7 +17,7 @@ internal static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.Error.WriteLine("usage: BackingChain.Fuzz TARGET [--once [FILE] | --tmin] | seeds DIR [QEMU_IMAGES_DIR] | list");
+            Console.Error.WriteLine("usage: BackingChain.Fuzz TARGET [--once [FILE]] | seeds DIR [QEMU_IMAGES_DIR] | list");
             Console.Error.WriteLine("targets: " + string.Join(' ', FuzzTargets.All.Keys));
             return args.Length == 0 ? 2 : 0;
         }
@@ -51,16 +50,9 @@ internal static class Program
             return 2;
         }
 
-        if (args.Length > 1 && args[1] == "--tmin")
-        {
-            // Under afl-tmin or afl-showmap (the instrumented library needs their shared memory): one input from stdin.
-            Fuzzer.RunOnce(stream => target(ReadAll(stream)));
-            return 0;
-        }
-
         if (args.Length > 1 && args[1] == "--once")
         {
-            // No catch: an unexpected exception ends the process with SIGABRT, which afl-tmin and a shell both see.
+            // No catch: an unexpected exception ends the process with SIGABRT (exit 134) and its stack trace.
             byte[] input = args.Length > 2 ? File.ReadAllBytes(args[2]) : ReadAll(Console.OpenStandardInput());
             target(input);
             return 0;

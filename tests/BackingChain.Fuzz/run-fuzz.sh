@@ -2,7 +2,7 @@
 # Builds the fuzz harness, instruments BackingChain.Core.dll with SharpFuzz, makes the seed corpus (qemu-img images
 # plus the harness's own byte-made ones) and runs afl-fuzz on one target or on every target in turn.
 #
-#   tests/BackingChain.Fuzz/run-fuzz.sh [TARGET|all] [SECONDS_PER_TARGET]     (default: all, 600)
+#   tests/BackingChain.Fuzz/run-fuzz.sh [TARGET[,TARGET...]|all] [SECONDS_PER_TARGET]     (default: all, 600)
 #   tests/BackingChain.Fuzz/run-fuzz.sh --list
 #
 # Needs: afl++ (apt-get install -y afl++), qemu-img (apt-get install -y qemu-utils), the .NET SDK. The SharpFuzz
@@ -79,7 +79,7 @@ dotnet "$out/BackingChain.Fuzz.dll" seeds "$work/seeds" "$images"
 if [ "$target" = all ]; then
   targets="$(dotnet "$out/BackingChain.Fuzz.dll" list)"
 else
-  targets="$target"
+  targets="${target//,/ }"
 fi
 
 # The dictionary: every format's magic and the reference shapes the trust rules care about.
@@ -134,4 +134,4 @@ done
 
 echo "== crashes are in $work/findings/*/default/crashes/"
 echo "   replay (library not instrumented): dotnet run --project $here -c Release -- TARGET --once FILE"
-echo "   minimise: AFL_SKIP_BIN_CHECK=1 afl-tmin -i FILE -o FILE.min -t $timeout_ms -m none -- dotnet $out/BackingChain.Fuzz.dll TARGET --tmin"
+echo "   minimise: AFL_SKIP_BIN_CHECK=1 afl-tmin -i FILE -o FILE.min -t $timeout_ms -m none -- dotnet $out/BackingChain.Fuzz.dll TARGET"
