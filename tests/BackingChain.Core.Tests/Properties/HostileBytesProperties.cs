@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
@@ -179,8 +180,15 @@ public sealed class HostileBytesProperties
             new Node(kind, target, shape, format));
         Gen<(Node[] Nodes, int MaxDepth, bool Follow)> graphs = Gen.Select(node.Array[1, 8], Gen.Int[1, 12], Gen.Bool);
 
-        graphs.Sample(g => CheckGraph(g.Nodes, g.MaxDepth, g.Follow), iter: GraphIterations, print: g =>
+        var endings = new ConcurrentDictionary<ChainEnding, int>();
+        graphs.Sample(g => endings.AddOrUpdate(CheckGraph(g.Nodes, g.MaxDepth, g.Follow), 1, (_, n) => n + 1), iter: GraphIterations, print: g =>
             $"maxDepth={g.MaxDepth} follow={g.Follow} nodes=[{string.Join(", ", g.Nodes.Select((n, i) => $"{i}:{n}"))}]");
+
+        // The generator must keep reaching every way a walk can end, or the property would pass on trivial graphs.
+        foreach (ChainEnding ending in (ChainEnding[])[ChainEnding.Complete, ChainEnding.Missing, ChainEnding.Loop, ChainEnding.TooDeep, ChainEnding.Refused])
+        {
+            Assert.True(endings.GetValueOrDefault(ending) > 0, $"no graph ended {ending}: {string.Join(", ", endings)}");
+        }
     }
 
     [Fact]
@@ -243,7 +251,7 @@ public sealed class HostileBytesProperties
 
     private static string NodeName(int i) => $"img{i}.qcow2";
 
-    private static void CheckGraph(Node[] nodes, int maxDepth, bool follow)
+    private static ChainEnding CheckGraph(Node[] nodes, int maxDepth, bool follow)
     {
         var images = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         for (int i = 0; i < nodes.Length; i++)
@@ -281,6 +289,8 @@ public sealed class HostileBytesProperties
         {
             Assert.False(report.IsSafe, $"a chain that ended {chain.Ending} was judged safe");
         }
+
+        return chain.Ending;
     }
 
     /// <summary>Serves images by their canonical path, so every spelling of one image has one identity (as a file's inode).</summary>
