@@ -34,28 +34,160 @@ internal sealed class CommandLine
 
     public string? BackingFormat { get; set; }
 
-    /// <summary>Parses the arguments, or returns an error message for a usage error.</summary>
-    public static CommandLine? Parse(string[] args, out string? error)
+    /// <summary>qemu-img rebase's <c>-u</c>: change only the header. It is the only mode implemented, so it is implied.</summary>
+    public bool HeaderOnly { get; set; }
+
+    /// <summary>The commands, each with its one-line usage (shown after a usage error) and its option list (shown by <c>--help</c>).</summary>
+    public static readonly (string Name, string Usage, string Options)[] Commands =
+    [
+        ("info", "backing-chain info [-f FMT] [--backing-chain] [--output human|json] FILE",
+            "  -f FMT             the image's format (probed when absent, as qemu-img does)\n"
+            + "  --backing-chain    describe every layer of the chain, top first\n"
+            + "  --output FMT       human (qemu-img info's lines) or json (qemu-img 7.2's fields)\n"
+            + "exit: 0, or 1 with one line on stderr\n"),
+        ("check", "backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--max-depth N] [--output human|json] FILE|- [--name NAME]",
+            "  -f FMT             the image's format, declared (otherwise probed and judged as probed)\n"
+            + "  --untrusted        judge in the untrusted-image posture (uploads, tenants' images)\n"
+            + "  --trust-root DIR   trust files under DIR (repeatable)\n"
+            + "  --trust-digest SHA trust a file with this SHA-256 wherever it lies (repeatable)\n"
+            + "  --max-depth N      the most layers to walk (default 200)\n"
+            + "  --output FMT       human or json\n"
+            + "  -                  read the image from standard input; --name NAME says where it will live\n"
+            + "exit: 0 safe, 1 unsafe, 2 usage error\n"),
+        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--target DEV] FILE",
+            "  -f FMT             the image's format\n"
+            + "  --untrusted        judge in the untrusted-image posture\n"
+            + "  --trust-root DIR   trust files under DIR (repeatable)\n"
+            + "  --trust-digest SHA trust a file with this SHA-256 (repeatable)\n"
+            + "  --target DEV       the guest device (default vda)\n"
+            + "exit: 0 with the <disk> element, 1 when the chain is refused, 2 usage error\n"),
+        ("domain", "backing-chain domain [--untrusted] [--trust-root DIR]... [--output human|json] DOMAIN.xml",
+            "  --untrusted        judge what libvirt probes in the untrusted-image posture\n"
+            + "  --trust-root DIR   trust files under DIR (repeatable)\n"
+            + "  --output FMT       human or json\n"
+            + "  DOMAIN.xml         a <domain> (every disk) or one <disk>, as virsh dumpxml writes them\n"
+            + "exit: 0 when every disk's chain is safe and matches its images, 1 otherwise, 2 usage error\n"),
+        ("rebase", "backing-chain rebase [-f FMT] [-u] -b BACKING [-F BACKING_FMT] FILE",
+            "  -f FMT             the image's format (qcow2 or qed); checked before anything is written\n"
+            + "  -u                 change only the header, as qemu-img rebase -u (the only mode implemented)\n"
+            + "  -b BACKING         the new backing file name ('' removes it)\n"
+            + "  -F BACKING_FMT     the backing file's format (required with a backing file)\n"
+            + "exit: 0, 1 when the image cannot be changed, 2 usage error\n"),
+    ];
+
+    /// <summary>The one line shown when no command applies.</summary>
+    public const string GeneralUsage = "usage: backing-chain {info|check|xml|domain|rebase} [options] ARG  (backing-chain --help for more)";
+
+    /// <summary>Set when <c>-h</c>/<c>--help</c> was asked for; <see cref="Command"/> is empty for the general help.</summary>
+    public bool Help { get; private init; }
+
+    /// <summary>Set for <c>--version</c>.</summary>
+    public bool Version { get; private init; }
+
+    /// <summary>The one usage line of <paramref name="command"/>, or the general one.</summary>
+    public static string UsageLine(string? command)
+    {
+        foreach ((string name, string usage, _) in Commands)
+        {
+            if (name == command)
+            {
+                return "usage: " + usage;
+            }
+        }
+
+        return GeneralUsage;
+    }
+
+    /// <summary>The help text of <paramref name="command"/>, or of every command.</summary>
+    public static string HelpText(string? command)
+    {
+        var text = new System.Text.StringBuilder();
+        if (string.IsNullOrEmpty(command))
+        {
+            text.Append("backing-chain: disk image chains, checked before they are used\n\n");
+        }
+
+        foreach ((string name, string usage, string options) in Commands)
+        {
+            if (string.IsNullOrEmpty(command) || name == command)
+            {
+                text.Append("usage: ").Append(usage).Append('\n').Append(options);
+                if (string.IsNullOrEmpty(command))
+                {
+                    text.Append('\n');
+                }
+            }
+        }
+
+        if (string.IsNullOrEmpty(command))
+        {
+            text.Append("Every command: -h, --help.  backing-chain --version.  --output=json is the same as --output json.\n");
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>Parses the arguments, or returns an error message for a usage error (<paramref name="command"/> says whose usage line to show).</summary>
+    public static CommandLine? Parse(string[] args, out string? error, out string? command)
     {
         error = null;
+        command = null;
         if (args.Length == 0)
         {
-            error = "missing command (info, check, xml or rebase)";
+            error = "missing command (info, check, xml, domain or rebase)";
             return null;
         }
 
-        var line = new CommandLine { Command = args[0] };
-        if (line.Command is not ("info" or "check" or "xml" or "rebase"))
+        if (args[0] is "-h" or "--help" or "help")
         {
-            error = $"unknown command '{args[0]}'";
+            return new CommandLine { Command = "", Help = true };
+        }
+
+        if (args[0] is "-V" or "--version")
+        {
+            return new CommandLine { Command = "", Version = true };
+        }
+
+        if (Array.FindIndex(Commands, c => c.Name == args[0]) < 0)
+        {
+            error = args[0].StartsWith('-') ? $"unknown option '{args[0]}'" : $"unknown command '{args[0]}'";
             return null;
+        }
+
+        command = args[0];
+        var line = new CommandLine { Command = args[0] };
+
+        // Help wins over everything else on the line, as with qemu-img.
+        foreach (string arg in args)
+        {
+            if (arg is "-h" or "--help")
+            {
+                return new CommandLine { Command = args[0], Help = true };
+            }
         }
 
         for (int i = 1; i < args.Length; i++)
         {
             string arg = args[i];
+
+            // qemu-img spells long options with a value as --output=json; both spellings are taken.
+            string? inline = null;
+            int equals = arg.IndexOf('=', StringComparison.Ordinal);
+            if (arg.StartsWith("--", StringComparison.Ordinal) && equals > 2)
+            {
+                inline = arg[(equals + 1)..];
+                arg = arg[..equals];
+            }
+
+            bool valueTaken = false;
             string? Value()
             {
+                valueTaken = true;
+                if (inline is not null)
+                {
+                    return inline;
+                }
+
                 if (i + 1 >= args.Length)
                 {
                     return null;
@@ -66,7 +198,7 @@ internal sealed class CommandLine
 
             switch (arg)
             {
-                case "-f":
+                case "-f" when line.Command != "domain":
                     line.Format = Value();
                     if (line.Format is null)
                     {
@@ -78,7 +210,7 @@ internal sealed class CommandLine
                 case "--backing-chain" when line.Command == "info":
                     line.BackingChain = true;
                     break;
-                case "--output" when line.Command is "info" or "check":
+                case "--output" when line.Command is "info" or "check" or "domain":
                     line.Output = Value() ?? "";
                     if (line.Output is not ("human" or "json"))
                     {
@@ -87,7 +219,7 @@ internal sealed class CommandLine
                     }
 
                     break;
-                case "--untrusted" when line.Command is "check" or "xml":
+                case "--untrusted" when line.Command is "check" or "xml" or "domain":
                     line.Untrusted = true;
                     break;
                 case "--name" when line.Command == "check":
@@ -99,7 +231,7 @@ internal sealed class CommandLine
                     }
 
                     break;
-                case "--trust-root" when line.Command is "check" or "info" or "xml":
+                case "--trust-root" when line.Command is "check" or "info" or "xml" or "domain":
                     string? root = Value();
                     if (root is null)
                     {
@@ -146,6 +278,9 @@ internal sealed class CommandLine
                     }
 
                     break;
+                case "-u" when line.Command == "rebase":
+                    line.HeaderOnly = true;
+                    break;
                 case "-F" when line.Command == "rebase":
                     line.BackingFormat = Value();
                     if (line.BackingFormat is null)
@@ -158,7 +293,7 @@ internal sealed class CommandLine
                 default:
                     if (arg.StartsWith('-') && !(arg == "-" && line.Command == "check"))
                     {
-                        error = $"unknown option '{arg}' for '{line.Command}'";
+                        error = $"unknown option '{args[i]}' for '{line.Command}'";
                         return null;
                     }
 
@@ -171,11 +306,17 @@ internal sealed class CommandLine
                     line.File = arg;
                     break;
             }
+
+            if (inline is not null && !valueTaken)
+            {
+                error = $"option '{arg}' takes no value";
+                return null;
+            }
         }
 
         if (line.File is null)
         {
-            error = "missing image file";
+            error = line.Command == "domain" ? "missing domain XML file" : "missing image file";
             return null;
         }
 

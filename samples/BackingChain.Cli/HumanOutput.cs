@@ -1,5 +1,7 @@
+using System;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using BackingChain;
 using BackingChain.Chain;
 using BackingChain.Formats.Qcow2;
@@ -11,6 +13,10 @@ namespace BackingChain.Cli;
 /// <summary>The readable outputs: qemu-img-like facts for <c>info</c>, a tree for <c>check</c>.</summary>
 internal static class HumanOutput
 {
+    /// <summary>
+    /// The lines <c>qemu-img info</c> prints (qemu 7.2, block/qapi.c <c>bdrv_image_info_dump</c>), in its order, with
+    /// the format-specific part dumped from the same JSON object <c>--output json</c> writes, as qemu dumps its QAPI object.
+    /// </summary>
     public static string Info(ImageChain chain, bool backingChain)
     {
         var text = new StringBuilder();
@@ -23,11 +29,12 @@ internal static class HumanOutput
             }
 
             text.Append(CultureInfo.InvariantCulture, $"image: {Escape(layer.Filename)}\n");
-            text.Append(CultureInfo.InvariantCulture, $"file format: {layer.Format.GetQemuName()} ({TrustReportJson.GetName(layer.FormatSource)})\n");
+            text.Append(CultureInfo.InvariantCulture, $"file format: {layer.Format.GetQemuName()}\n");
             text.Append(CultureInfo.InvariantCulture, $"virtual size: {Size(layer.VirtualSize)} ({layer.VirtualSize} bytes)\n");
-            if (layer.ActualSize is long actual)
+            text.Append(CultureInfo.InvariantCulture, $"disk size: {(layer.ActualSize is long actual ? Size(actual) : "unavailable")}\n");
+            if (layer.Encrypted)
             {
-                text.Append(CultureInfo.InvariantCulture, $"disk size: {Size(actual)}\n");
+                text.Append("encrypted: yes\n");
             }
 
             if (layer.ClusterSize is int cluster)
@@ -35,44 +42,97 @@ internal static class HumanOutput
                 text.Append(CultureInfo.InvariantCulture, $"cluster_size: {cluster}\n");
             }
 
-            if (layer.Encrypted)
+            if (layer.DirtyFlag == true)
             {
-                text.Append("encrypted: yes\n");
+                text.Append("cleanly shut down: no\n");
             }
 
+            // qemu shows the backing file of qcow2/qcow/qed and a VMDK parent; other names appear (if at all) in the format-specific part.
             foreach (ImageReference reference in layer.References)
             {
-                string label = reference.Role switch
+                if (reference.Role is not (ReferenceRole.BackingFile or ReferenceRole.VmdkParent))
                 {
-                    ReferenceRole.BackingFile => "backing file",
-                    ReferenceRole.ExternalDataFile => "data file",
-                    ReferenceRole.VmdkExtent => "extent",
-                    ReferenceRole.VmdkParent => "parent",
-                    _ => "parent locator",
-                };
-                text.Append(CultureInfo.InvariantCulture, $"{label}: {Escape(reference.StoredName)}");
-                if (reference.FullName is not null && reference.FullName != reference.StoredName)
+                    continue;
+                }
+
+                text.Append(CultureInfo.InvariantCulture, $"backing file: {Escape(reference.StoredName)}");
+                if (reference.FullName is null)
+                {
+                    text.Append(" (cannot determine actual path)");
+                }
+                else if (reference.FullName != reference.StoredName)
                 {
                     text.Append(CultureInfo.InvariantCulture, $" (actual path: {Escape(reference.FullName)})");
                 }
 
                 text.Append('\n');
-                if (reference.RecordedFormat is not null && reference.Role == ReferenceRole.BackingFile)
+                if (reference.RecordedFormat is not null)
                 {
                     text.Append(CultureInfo.InvariantCulture, $"backing file format: {Escape(reference.RecordedFormat)}\n");
                 }
+
+                break;
             }
 
-            if (layer.FormatSpecific is Qcow2FormatInfo qcow2)
+            if (layer.FormatSpecific is not null)
             {
-                text.Append("Format specific information:\n");
-                text.Append(CultureInfo.InvariantCulture, $"    compat: {qcow2.Compat}\n");
-                text.Append(CultureInfo.InvariantCulture, $"    compression type: {(qcow2.CompressionType == Qcow2CompressionType.Zstd ? "zstd" : "zlib")}\n");
-                text.Append(CultureInfo.InvariantCulture, $"    refcount bits: {qcow2.RefcountBits}\n");
+                using JsonDocument json = JsonDocument.Parse(QemuImgInfoJson.Format(layer));
+                if (json.RootElement.TryGetProperty("format-specific", out JsonElement specific) && specific.TryGetProperty("data", out JsonElement data))
+                {
+                    text.Append("Format specific information:\n");
+                    DumpQemuObject(text, data, 1);
+                }
             }
         }
 
         return text.ToString();
+    }
+
+    /// <summary>qemu's dump_qobject: keys with '-' shown as ' ', four spaces per level, list items as [i].</summary>
+    private static void DumpQemuObject(StringBuilder text, JsonElement value, int indentation)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (JsonProperty property in value.EnumerateObject())
+                {
+                    bool composite = property.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array;
+                    text.Append(' ', indentation * 4).Append(Escape(property.Name.Replace('-', ' '))).Append(':').Append(composite ? '\n' : ' ');
+                    DumpQemuObject(text, property.Value, indentation + 1);
+                    if (!composite)
+                    {
+                        text.Append('\n');
+                    }
+                }
+
+                break;
+            case JsonValueKind.Array:
+                int index = 0;
+                foreach (JsonElement item in value.EnumerateArray())
+                {
+                    bool composite = item.ValueKind is JsonValueKind.Object or JsonValueKind.Array;
+                    text.Append(' ', indentation * 4).Append(CultureInfo.InvariantCulture, $"[{index++}]:").Append(composite ? '\n' : ' ');
+                    DumpQemuObject(text, item, indentation + 1);
+                    if (!composite)
+                    {
+                        text.Append('\n');
+                    }
+                }
+
+                break;
+            case JsonValueKind.String:
+                text.Append(Escape(value.GetString()!));
+                break;
+            case JsonValueKind.True:
+                text.Append("true");
+                break;
+            case JsonValueKind.False:
+                text.Append("false");
+                break;
+            default:
+                text.Append(value.GetRawText());
+                break;
+        }
     }
 
     /// <summary>The deepest indentation of the check tree; deeper layers say their depth instead, so the output grows linearly.</summary>
@@ -165,19 +225,16 @@ internal static class HumanOutput
     // C0 and C1 controls, DEL, the line and paragraph separators, and the bidirectional overrides that reorder what is shown.
     private static bool NeedsEscape(char c) => char.IsControl(c) || c is '\u2028' or '\u2029' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069');
 
+    /// <summary>qemu's size_to_str: the unit chosen so the number stays below 1000, printed with three significant digits (%0.3g).</summary>
     private static string Size(long bytes)
     {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-        double value = bytes;
-        int unit = 0;
-        while (value >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
+        string[] suffixes = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+        double scaled = bytes / (1000 / 1024.0);
 
-        return unit == 0
-            ? string.Create(CultureInfo.InvariantCulture, $"{bytes} B")
-            : string.Create(CultureInfo.InvariantCulture, $"{value:0.###} {units[unit]}");
+        // frexp's exponent: scaled = m * 2^e with m in [0.5, 1).
+        int exponent = bytes <= 0 ? 0 : Math.ILogB(scaled) + 1;
+        int unit = Math.Clamp((exponent - 1) / 10, 0, suffixes.Length - 1);
+        double value = bytes / Math.Pow(2, unit * 10);
+        return string.Create(CultureInfo.InvariantCulture, $"{value.ToString("G3", CultureInfo.InvariantCulture)} {suffixes[unit]}B");
     }
 }

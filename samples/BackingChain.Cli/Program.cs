@@ -12,16 +12,27 @@ using BackingChain.Streaming;
 using BackingChain.Trust;
 
 // backing-chain: the command-line face of BackingChain.Core (DESIGN.md, "The command-line sample").
-// Exit codes: info 0/1; check 0 safe, 1 unsafe; xml 0/1; rebase 0, 1 when refused; 2 for any usage error.
-CommandLine? line = CommandLine.Parse(args, out string? usageError);
+// Exit codes: info 0/1; check 0 safe, 1 unsafe; xml 0/1; domain 0 safe and without drift, 1 otherwise; rebase 0, 1 when refused;
+// 2 for any usage error; -h/--help and --version exit 0.
+CommandLine? line = CommandLine.Parse(args, out string? usageError, out string? usageCommand);
 if (line is null)
 {
-    Console.Error.WriteLine($"backing-chain: {usageError}");
-    Console.Error.WriteLine("usage: backing-chain info [-f FMT] [--backing-chain] [--output human|json] FILE");
-    Console.Error.WriteLine("       backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--max-depth N] [--output human|json] FILE|-  [--name NAME]");
-    Console.Error.WriteLine("       backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--target DEV] FILE");
-    Console.Error.WriteLine("       backing-chain rebase -b BACKING -F BACKING_FMT FILE");
+    // Which option was wrong, and the one usage line of that command: not every command's.
+    Console.Error.WriteLine($"backing-chain: {HumanOutput.Escape(usageError!)}");
+    Console.Error.WriteLine(CommandLine.UsageLine(usageCommand));
     return 2;
+}
+
+if (line.Version)
+{
+    Console.Out.WriteLine($"backing-chain version {VersionOf(typeof(CommandLine).Assembly)} (BackingChain.Core {VersionOf(typeof(ImageChain).Assembly)})");
+    return 0;
+}
+
+if (line.Help)
+{
+    Console.Out.Write(CommandLine.HelpText(line.Command));
+    return 0;
 }
 
 ImageFormat? declared = line.Format is null ? null : ImageFormatNames.Parse(line.Format);
@@ -131,6 +142,28 @@ switch (line.Command)
         // Like qemu-img rebase -u: only the header changes; an empty -b removes the backing file.
         string file = line.File!;
         string backing = line.BackingName!;
+        if (!line.HeaderOnly)
+        {
+            Console.Error.WriteLine("backing-chain: note: only the header-only mode (-u) is implemented: the backing file name is changed and no data is copied, as with qemu-img rebase -u");
+        }
+
+        if (declared is ImageFormat expected)
+        {
+            // qemu-img opens the image as -f says and fails when it is not; nothing is written then.
+            if (expected is not (ImageFormat.Qcow2 or ImageFormat.Qed))
+            {
+                Console.Error.WriteLine($"backing-chain: Could not change the backing file of '{HumanOutput.Escape(file)}': {line.Format} images cannot record a backing file in place (qcow2 and qed can)");
+                return 1;
+            }
+
+            ImageChain image = new ImageChainResolver(new ImageChainResolverOptions { Policy = TrustPolicy.QemuCompatible, MaxDepth = 1 }).Resolve(file, expected);
+            if (image.Layers.IsEmpty)
+            {
+                Console.Error.WriteLine($"backing-chain: {HumanOutput.Escape(image.ErrorMessage ?? $"Could not open '{file}'")}");
+                return 1;
+            }
+        }
+
         try
         {
             if (backing.Length == 0)
@@ -149,14 +182,52 @@ switch (line.Command)
         }
         catch (BackingEditException ex)
         {
-            Console.Error.WriteLine($"backing-chain: Could not change the backing file to '{backing}': {ex.Message}");
+            Console.Error.WriteLine($"backing-chain: Could not change the backing file to '{HumanOutput.Escape(backing)}': {HumanOutput.Escape(ex.Message)}");
             return 1;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"backing-chain: Could not open '{file}': {OneLine(ex.Message)}");
+            Console.Error.WriteLine($"backing-chain: Could not open '{HumanOutput.Escape(file)}': {SystemErrors.Describe(ex)}");
             return 1;
         }
+    }
+
+    case "domain":
+    {
+        TrustPolicy? policy = BuildPolicy(line, out string? policyError);
+        if (policy is null)
+        {
+            Console.Error.WriteLine($"backing-chain: {policyError}");
+            return 2;
+        }
+
+        ImmutableArray<LibvirtDiskChain> disks;
+        try
+        {
+            using FileStream xml = File.OpenRead(line.File!);
+            disks = await LibvirtDomainReader.ReadAsync(xml, policy);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"backing-chain: Could not open '{HumanOutput.Escape(line.File!)}': {SystemErrors.Describe(ex)}");
+            return 1;
+        }
+        catch (System.Xml.XmlException ex)
+        {
+            Console.Error.WriteLine($"backing-chain: '{HumanOutput.Escape(line.File!)}' is not a domain libvirt would read: {HumanOutput.Escape(OneLine(ex.Message))}");
+            return 1;
+        }
+
+        if (line.Output == "json")
+        {
+            DomainOutput.WriteJson(stdout, disks);
+        }
+        else
+        {
+            Write(stdout, DomainOutput.Human(disks));
+        }
+
+        return DomainOutput.IsClean(disks) ? 0 : 1;
     }
 
     default:
@@ -165,6 +236,15 @@ switch (line.Command)
 }
 
 static string OneLine(string text) => text.ReplaceLineEndings(" ");
+
+static string VersionOf(System.Reflection.Assembly assembly)
+{
+    string version = System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(assembly)?.InformationalVersion ?? "0.0.0";
+
+    // The SDK appends "+commit"; the version people compare is the part before it.
+    int plus = version.IndexOf('+', StringComparison.Ordinal);
+    return plus < 0 ? version : version[..plus];
+}
 
 // The policy of the command line: the posture, and roots made absolute here, where the user's working directory is known.
 static TrustPolicy? BuildPolicy(CommandLine line, out string? error)

@@ -151,7 +151,9 @@ public static class LibvirtDiskXml
             {
                 if (verdict.Decision != TrustDecision.Accepted)
                 {
-                    return $"'{verdict.Filename}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.ToString().ToLowerInvariant()}) is rejected ({verdict.Reason}); its chain will not be declared to libvirt";
+                    // The walk's own account (what was refused, and by whom) follows the verdict, when the walk stopped.
+                    string walk = chain.ErrorMessage is { } error ? ": " + error : "";
+                    return $"'{verdict.Filename}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.ToString().ToLowerInvariant()}) is rejected ({verdict.Reason}); its chain will not be declared to libvirt{walk}";
                 }
             }
 

@@ -77,6 +77,24 @@ public static class QemuImgInfoJson
         ArgumentNullException.ThrowIfNull(layer);
         writer.WriteStartObject();
 
+        // qemu 7.2 prints a QDict, whose members come out in the order of its hash buckets (qobject/qdict.c,
+        // tdb_hash % 512), not in the order of the QAPI schema; tools diffing the text see that order, so it is kept.
+        ImageReference? backing = null;
+        foreach (ImageReference reference in layer.References)
+        {
+            // qemu shows a backing file for qcow2/qcow/qed and a VMDK parent; it ignores VHD/VHDX parent locators.
+            if (reference.Role is ReferenceRole.BackingFile or ReferenceRole.VmdkParent)
+            {
+                backing = reference;
+                break;
+            }
+        }
+
+        if (backing?.RecordedFormat is not null)
+        {
+            writer.WriteString("backing-filename-format", backing.RecordedFormat);
+        }
+
         if (layer.FormatSpecific is Qcow2FormatInfo { Snapshots.IsEmpty: false } qcow2)
         {
             writer.WriteStartArray("snapshots");
@@ -124,29 +142,19 @@ public static class QemuImgInfoJson
             writer.WriteEndObject();
         }
 
+        if (backing?.FullName is not null)
+        {
+            writer.WriteString("full-backing-filename", backing.FullName);
+        }
+
         if (layer.Encrypted)
         {
             writer.WriteBoolean("encrypted", true);
         }
 
-        // qemu shows a backing file for qcow2/qcow/qed and a VMDK parent; it ignores VHD/VHDX parent locators.
-        foreach (ImageReference reference in layer.References)
+        if (backing is not null)
         {
-            if (reference.Role is ReferenceRole.BackingFile or ReferenceRole.VmdkParent)
-            {
-                if (reference.FullName is not null)
-                {
-                    writer.WriteString("full-backing-filename", reference.FullName);
-                }
-
-                writer.WriteString("backing-filename", reference.StoredName);
-                if (reference.RecordedFormat is not null)
-                {
-                    writer.WriteString("backing-filename-format", reference.RecordedFormat);
-                }
-
-                break;
-            }
+            writer.WriteString("backing-filename", backing.StoredName);
         }
 
         if (layer.DirtyFlag is bool dirty)

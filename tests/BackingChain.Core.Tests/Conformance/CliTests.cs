@@ -103,16 +103,18 @@ public sealed class CliTests
     }
 
     [QemuImgFact]
-    public void Info_human_output_names_format_and_its_source()
+    public void Info_human_output_names_format_as_qemu_img_does()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
 
         (int exit, string output, _) = CliRunner.Run(dir.Path, "info", "image.qcow2");
 
+        // qemu-img's line, with nothing added: where the format came from is check's business.
         Assert.Equal(0, exit);
         Assert.Contains("image: image.qcow2", output, System.StringComparison.Ordinal);
-        Assert.Contains("file format: qcow2 (probed)", output, System.StringComparison.Ordinal);
+        Assert.Contains(QemuImg.Run(dir.Path, "info", "image.qcow2").Split('\n')[1], output.Split('\n'));
+        Assert.Contains("file format: qcow2", output.Split('\n'));
         Assert.Contains("virtual size: 1 MiB (1048576 bytes)", output, System.StringComparison.Ordinal);
         Assert.Contains("cluster_size: 65536", output.Split((char)10));
     }

@@ -19,6 +19,12 @@ internal static class VirtXmlValidate
         string file = Path.Combine(directory, "domain.xml");
         File.WriteAllText(file, "<domain type='kvm'><name>chain</name><memory unit='MiB'>64</memory><os><type>hvm</type></os><devices>\n"
             + diskXml + "</devices></domain>\n");
+        return ValidateDomainFile(file);
+    }
+
+    /// <summary>Validates a whole domain document against libvirt's domain schema; returns the exit code and output.</summary>
+    public static (int ExitCode, string Output) ValidateDomainFile(string file)
+    {
         var start = new ProcessStartInfo("virt-xml-validate")
         {
             RedirectStandardOutput = true,
@@ -52,6 +58,22 @@ internal static class VirtXmlValidate
 internal sealed class LibvirtSchemaFactAttribute : FactAttribute
 {
     public LibvirtSchemaFactAttribute()
+    {
+        if (!QemuImg.IsAvailable)
+        {
+            Skip = QemuImg.MissingReason;
+        }
+        else if (!VirtXmlValidate.IsAvailable)
+        {
+            Skip = VirtXmlValidate.MissingReason;
+        }
+    }
+}
+
+/// <summary>A theory that needs qemu-img and libvirt's schema validator: skipped, with the reason shown, where either is absent.</summary>
+internal sealed class LibvirtSchemaTheoryAttribute : TheoryAttribute
+{
+    public LibvirtSchemaTheoryAttribute()
     {
         if (!QemuImg.IsAvailable)
         {

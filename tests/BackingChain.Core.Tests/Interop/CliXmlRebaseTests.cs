@@ -72,7 +72,7 @@ public sealed class CliXmlRebaseTests
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "top.qcow2", "1M");
 
-        (int exit, _, string stderr) = CliRunner.Run(dir.Path, "rebase", "-b", new string('x', 1024), "-F", "raw", "top.qcow2");
+        (int exit, _, string stderr) = CliRunner.Run(dir.Path, "rebase", "-u", "-b", new string('x', 1024), "-F", "raw", "top.qcow2");
 
         Assert.Equal(1, exit);
         Assert.Single(stderr.TrimEnd('\n').Split('\n'));

@@ -1,0 +1,149 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using System.IO;
+using System.Text;
+using System.Text.Json;
+using BackingChain.Interop;
+using BackingChain.Trust;
+
+namespace BackingChain.Cli;
+
+/// <summary>The outputs of <c>backing-chain domain</c>: per disk, the explicit layers, where libvirt probes, its verdict, and drift.</summary>
+internal static class DomainOutput
+{
+    /// <summary>Exit 0 only when every disk's chain is safe and its XML matches the images.</summary>
+    public static bool IsClean(ImmutableArray<LibvirtDiskChain> disks)
+    {
+        foreach (LibvirtDiskChain disk in disks)
+        {
+            if (!disk.IsSafe || !disk.Drift.IsEmpty)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public static string GetName(LibvirtDriftKind kind) => kind switch
+    {
+        LibvirtDriftKind.LayerMissing => "layer-missing",
+        LibvirtDriftKind.FormatMismatch => "format-mismatch",
+        LibvirtDriftKind.BackingNameMismatch => "backing-name-mismatch",
+        LibvirtDriftKind.BackingFormatMismatch => "backing-format-mismatch",
+        LibvirtDriftKind.ExtraLayer => "extra-layer",
+        _ => "missing-layer",
+    };
+
+    public static string Human(ImmutableArray<LibvirtDiskChain> disks)
+    {
+        var text = new StringBuilder();
+        int drifting = 0;
+        foreach (LibvirtDiskChain disk in disks)
+        {
+            drifting += disk.Drift.IsEmpty ? 0 : 1;
+            text.Append(CultureInfo.InvariantCulture, $"disk {Escape(disk.Target ?? "(no target)")}: {disk.Layers.Length} explicit layer(s), ");
+            text.Append(disk.IsTerminated
+                ? "ends with <backingStore/>: nothing is probed\n"
+                : string.Create(CultureInfo.InvariantCulture, $"no <backingStore/>: libvirt reads [{disk.ProbeStart}] and walks on from it\n"));
+            for (int i = 0; i < disk.Layers.Length; i++)
+            {
+                LibvirtDiskLayer layer = disk.Layers[i];
+                text.Append(CultureInfo.InvariantCulture, $"  [{i}] {Escape(layer.ToString())}  [{Escape(layer.Format ?? "raw (none declared)")}, {Escape(layer.SourceType)}]  explicit\n");
+            }
+
+            if (disk.ProbedChain is TrustReport report)
+            {
+                foreach (string line in HumanOutput.Check(report).Split('\n', System.StringSplitOptions.RemoveEmptyEntries))
+                {
+                    text.Append("    ").Append(line).Append('\n');
+                }
+            }
+
+            foreach (LibvirtDrift drift in disk.Drift)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"  drift {GetName(drift.Kind)} at [{drift.Layer}]: {Escape(drift.Message)}\n");
+            }
+
+            text.Append(CultureInfo.InvariantCulture, $"  {(disk.IsSafe ? "safe" : "unsafe")}{(disk.UnsafeReason is null ? "" : ": " + Escape(disk.UnsafeReason))}\n");
+        }
+
+        text.Append(CultureInfo.InvariantCulture, $"verdict: {(IsClean(disks) ? "safe" : "unsafe")} ({disks.Length} disk(s), {drifting} with drift)\n");
+        return text.ToString();
+    }
+
+    public static void WriteJson(Stream stream, ImmutableArray<LibvirtDiskChain> disks)
+    {
+        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("verdict", IsClean(disks) ? "safe" : "unsafe");
+            writer.WriteStartArray("disks");
+            foreach (LibvirtDiskChain disk in disks)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("target", disk.Target);
+                writer.WriteString("device", disk.Device);
+                writer.WriteString("ending", disk.IsTerminated ? "terminated" : "probed");
+                if (disk.ProbeStart is int start)
+                {
+                    writer.WriteNumber("probe-start", start);
+                }
+                else
+                {
+                    writer.WriteNull("probe-start");
+                }
+
+                writer.WriteBoolean("safe", disk.IsSafe);
+                writer.WriteString("reason", disk.UnsafeReason);
+                writer.WriteStartArray("layers");
+                foreach (LibvirtDiskLayer layer in disk.Layers)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("type", layer.SourceType);
+                    writer.WriteString("format", layer.Format);
+                    writer.WriteString("source", layer.ToString());
+                    if (layer.Index is int index)
+                    {
+                        writer.WriteNumber("index", index);
+                    }
+
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+                writer.WritePropertyName("probed");
+                if (disk.ProbedChain is TrustReport report)
+                {
+                    TrustReportJson.Write(writer, report);
+                }
+                else
+                {
+                    writer.WriteNullValue();
+                }
+
+                writer.WriteStartArray("drift");
+                foreach (LibvirtDrift drift in disk.Drift)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("kind", GetName(drift.Kind));
+                    writer.WriteNumber("layer", drift.Layer);
+                    writer.WriteString("expected", drift.Expected);
+                    writer.WriteString("actual", drift.Actual);
+                    writer.WriteString("message", drift.Message);
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        stream.WriteByte((byte)'\n');
+    }
+
+    private static string Escape(string text) => HumanOutput.Escape(text);
+}

@@ -1,0 +1,340 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Xml;
+
+namespace BackingChain.Interop;
+
+/// <summary>A <c>&lt;disk&gt;</c> as the document gives it, before any image is read.</summary>
+internal sealed record ParsedDisk(string? Target, string? Device, ImmutableArray<LibvirtDiskLayer> Layers, bool IsTerminated);
+
+/// <summary>
+/// Reads <c>&lt;disk&gt;</c> elements (alone, or every one under <c>&lt;domain&gt;&lt;devices&gt;</c>) with a forward-only
+/// <see cref="XmlReader"/>. The document is someone else's text: no DTD (so no entity can expand or fetch anything), a
+/// bounded size, and the <c>&lt;backingStore&gt;</c> nesting bounded as libvirt bounds it. Elements the reader does not
+/// need are skipped without being walked.
+/// </summary>
+internal static class LibvirtXmlParser
+{
+    /// <summary>libvirt refuses deeper chains (qemu_domain.c, bz 1524278: libxml2's nesting limit).</summary>
+    public const int MaxLayers = 200;
+
+    /// <summary>The largest document read, in characters: 200 layers of a few hundred characters per disk leave ample room.</summary>
+    public const long MaxDocumentCharacters = 16L * 1024 * 1024;
+
+    public static XmlReaderSettings CreateSettings() => new()
+    {
+        DtdProcessing = DtdProcessing.Prohibit,
+        XmlResolver = null,
+        MaxCharactersInDocument = MaxDocumentCharacters,
+        IgnoreComments = true,
+        IgnoreProcessingInstructions = true,
+        IgnoreWhitespace = true,
+        CloseInput = false,
+    };
+
+    /// <exception cref="XmlException">The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept.</exception>
+    public static List<ParsedDisk> Parse(XmlReader reader)
+    {
+        var disks = new List<ParsedDisk>();
+        reader.MoveToContent();
+        switch (reader.NodeType == XmlNodeType.Element ? reader.LocalName : null)
+        {
+            case "disk":
+                AddDisk(reader, disks);
+                break;
+            case "domain":
+                ParseDomain(reader, disks);
+                break;
+            default:
+                throw Error(reader, "the document is neither a <domain> nor a <disk>");
+        }
+
+        // Anything after the root is an error the reader reports only when asked to go on.
+        while (reader.Read())
+        {
+        }
+
+        return disks;
+    }
+
+    private static void ParseDomain(XmlReader reader, List<ParsedDisk> disks)
+    {
+        if (reader.IsEmptyElement)
+        {
+            reader.Read();
+            return;
+        }
+
+        int depth = reader.Depth;
+        reader.Read();
+        while (!(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
+        {
+            if (reader.NodeType == XmlNodeType.Element && reader.LocalName == "devices" && !reader.IsEmptyElement)
+            {
+                int devicesDepth = reader.Depth;
+                reader.Read();
+                while (!(reader.NodeType == XmlNodeType.EndElement && reader.Depth == devicesDepth))
+                {
+                    if (reader.NodeType == XmlNodeType.Element && reader.LocalName == "disk")
+                    {
+                        AddDisk(reader, disks);
+                    }
+                    else if (reader.NodeType == XmlNodeType.Element)
+                    {
+                        reader.Skip();
+                    }
+                    else
+                    {
+                        reader.Read();
+                    }
+                }
+
+                reader.Read();
+            }
+            else if (reader.NodeType == XmlNodeType.Element)
+            {
+                reader.Skip();
+            }
+            else
+            {
+                reader.Read();
+            }
+        }
+
+        reader.Read();
+    }
+
+    private static void AddDisk(XmlReader reader, List<ParsedDisk> disks)
+    {
+        ParsedDisk? disk = ParseDisk(reader);
+
+        // A disk without a source (an empty CD-ROM drive) names no image: there is nothing to walk.
+        if (disk is not null)
+        {
+            disks.Add(disk);
+        }
+    }
+
+    private static ParsedDisk? ParseDisk(XmlReader reader)
+    {
+        string type = reader.GetAttribute("type") ?? "file";
+        string? device = reader.GetAttribute("device");
+        string? target = null;
+        string? format = null;
+        Source? source = null;
+        var below = new List<LibvirtDiskLayer>();
+        bool terminated = false;
+        if (reader.IsEmptyElement)
+        {
+            reader.Read();
+            return null;
+        }
+
+        int depth = reader.Depth;
+        reader.Read();
+        while (!(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
+        {
+            if (reader.NodeType != XmlNodeType.Element)
+            {
+                reader.Read();
+                continue;
+            }
+
+            switch (reader.LocalName)
+            {
+                case "driver":
+                    format = reader.GetAttribute("type");
+                    reader.Skip();
+                    break;
+                case "source":
+                    source = ParseSource(reader);
+                    break;
+                case "target":
+                    target = reader.GetAttribute("dev");
+                    reader.Skip();
+                    break;
+                case "backingStore":
+                    terminated = ParseBackingStore(reader, below, 1);
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+        }
+
+        reader.Read();
+        if (source is null)
+        {
+            return null;
+        }
+
+        var layers = ImmutableArray.CreateBuilder<LibvirtDiskLayer>(below.Count + 1);
+        layers.Add(source.Value.ToLayer(type, format, source.Value.Index));
+        layers.AddRange(below);
+        return new ParsedDisk(target, device, layers.MoveToImmutable(), terminated);
+    }
+
+    /// <summary>
+    /// Reads one <c>&lt;backingStore&gt;</c> and what it nests, appending layers top first; returns whether the chain
+    /// ends in the empty terminator. As libvirt does, an element without a <c>type</c> is the terminator.
+    /// </summary>
+    private static bool ParseBackingStore(XmlReader reader, List<LibvirtDiskLayer> layers, int level)
+    {
+        string? type = reader.GetAttribute("type");
+        if (type is null)
+        {
+            reader.Skip();
+            return true;
+        }
+
+        // Counted before anything below is read, so a hostile document cannot make the reader recurse deeper.
+        if (level >= MaxLayers)
+        {
+            throw Error(reader, $"backing chains more than {MaxLayers} layers deep are not supported");
+        }
+
+        int? index = ParseIndex(reader, reader.GetAttribute("index"));
+        int slot = layers.Count;
+        layers.Add(null!);
+        string? format = null;
+        Source? source = null;
+        bool terminated = false;
+        if (!reader.IsEmptyElement)
+        {
+            int depth = reader.Depth;
+            reader.Read();
+            while (!(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
+            {
+                if (reader.NodeType != XmlNodeType.Element)
+                {
+                    reader.Read();
+                    continue;
+                }
+
+                switch (reader.LocalName)
+                {
+                    case "format":
+                        format = reader.GetAttribute("type");
+                        reader.Skip();
+                        break;
+                    case "source":
+                        source = ParseSource(reader);
+                        break;
+                    case "backingStore":
+                        terminated = ParseBackingStore(reader, layers, level + 1);
+                        break;
+                    default:
+                        reader.Skip();
+                        break;
+                }
+            }
+        }
+
+        // libvirt refuses a backing store without these (virDomainDiskBackingStoreParse), so the document is not one it runs.
+        if (format is null)
+        {
+            throw Error(reader, "missing disk backing store format");
+        }
+
+        if (source is null)
+        {
+            throw Error(reader, "missing disk backing store source");
+        }
+
+        reader.Read();
+        layers[slot] = source.Value.ToLayer(type, format, index ?? source.Value.Index);
+        return terminated;
+    }
+
+    private static Source ParseSource(XmlReader reader)
+    {
+        var source = new Source
+        {
+            File = reader.GetAttribute("file") ?? reader.GetAttribute("dev") ?? reader.GetAttribute("dir"),
+            Protocol = reader.GetAttribute("protocol"),
+            Name = reader.GetAttribute("name"),
+            Index = ParseIndex(reader, reader.GetAttribute("index")),
+        };
+        var hosts = ImmutableArray.CreateBuilder<string>();
+        if (reader.IsEmptyElement)
+        {
+            reader.Read();
+            source.Hosts = hosts.ToImmutable();
+            return source;
+        }
+
+        int depth = reader.Depth;
+        reader.Read();
+        while (!(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
+        {
+            if (reader.NodeType == XmlNodeType.Element && reader.LocalName == "host")
+            {
+                // Bounded by the document size; libvirt puts no limit on hosts (rbd and gluster list several).
+                hosts.Add(DescribeHost(reader.GetAttribute("name"), reader.GetAttribute("port"), reader.GetAttribute("transport"), reader.GetAttribute("socket")));
+                reader.Skip();
+            }
+            else if (reader.NodeType == XmlNodeType.Element)
+            {
+                reader.Skip();
+            }
+            else
+            {
+                reader.Read();
+            }
+        }
+
+        reader.Read();
+        source.Hosts = hosts.ToImmutable();
+        return source;
+    }
+
+    private static string DescribeHost(string? name, string? port, string? transport, string? socket)
+    {
+        if (transport == "unix" || socket is not null)
+        {
+            return "unix:" + socket;
+        }
+
+        string host = name ?? "";
+        if (host.Contains(':', StringComparison.Ordinal))
+        {
+            host = "[" + host + "]";
+        }
+
+        return port is null ? host : host + ":" + port;
+    }
+
+    private static int? ParseIndex(XmlReader reader, string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int index) || index < 1)
+        {
+            throw Error(reader, $"invalid backing store index '{text}'");
+        }
+
+        return index;
+    }
+
+    private static XmlException Error(XmlReader reader, string message) =>
+        reader is IXmlLineInfo info && info.HasLineInfo()
+            ? new XmlException(message, null, info.LineNumber, info.LinePosition)
+            : new XmlException(message);
+
+    private struct Source
+    {
+        public string? File;
+        public string? Protocol;
+        public string? Name;
+        public int? Index;
+        public ImmutableArray<string> Hosts;
+
+        public readonly LibvirtDiskLayer ToLayer(string type, string? format, int? index) =>
+            new(type, format, type == "network" ? null : File, type == "network" ? Protocol : null, type == "network" ? Name : null, Hosts.IsDefault ? [] : Hosts, index);
+    }
+}
