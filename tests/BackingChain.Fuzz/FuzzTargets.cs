@@ -523,24 +523,16 @@ internal static class ReaderPath
 /// <summary>Every judge and every output of a resolved chain.</summary>
 internal static class Judge
 {
-    private static readonly TrustPolicy[] Policies =
-    [
-        TrustPolicy.Default,
-        TrustPolicy.QemuCompatible,
-        new() { TrustedRoots = ["/images"], RestrictToTrustedLocations = true },
-    ];
-
+    /// <summary>The verdict is taken under the policy the chain was walked with, so it is judged once.</summary>
     public static void All(ImageChain chain)
     {
-        foreach (TrustPolicy policy in Policies)
+        TrustReport report = TrustEvaluator.Evaluate(chain);
+        FuzzTargets.RequireNoSwallowedException(report.Findings);
+        FuzzTargets.Require(report.Layers.Length == chain.Layers.Length, "the report does not judge every layer");
+        FuzzTargets.Require(report.IsSafe == (report.IsSafe && chain.IsComplete), "an incomplete chain was judged safe");
+        if (LibvirtDiskXml.CanWrite(report, out _))
         {
-            TrustReport report = TrustEvaluator.Evaluate(chain, policy);
-            FuzzTargets.RequireNoSwallowedException(report.Findings);
-            FuzzTargets.Require(report.Layers.Length == chain.Layers.Length, "the report does not judge every layer");
-            if (LibvirtDiskXml.CanWrite(chain, policy, out _))
-            {
-                _ = LibvirtDiskXml.ToXml(chain, policy: policy);
-            }
+            _ = LibvirtDiskXml.ToXml(report);
         }
 
         _ = QemuImgInfoJson.Format(chain);

@@ -283,7 +283,7 @@ public sealed class HostileBytesProperties
         Assert.True(provider.Opened <= maxDepth + nodes.Length + 1, $"{provider.Opened} opens for a {nodes.Length}-image graph");
         FuzzTargets.RequireNoSwallowedException(chain.Findings);
 
-        TrustReport report = TrustEvaluator.Evaluate(chain, policy);
+        TrustReport report = TrustEvaluator.Evaluate(chain);
         Assert.Equal(chain.Layers.Length, report.Layers.Length);
         if (chain.Ending != ChainEnding.Complete)
         {
