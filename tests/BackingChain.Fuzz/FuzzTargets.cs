@@ -609,7 +609,7 @@ internal static class UploadPath
             DeclaredFormat = (flags & 1) != 0 ? (ImageFormat)(1 + ((flags >> 4) % 13)) : null,
             Name = (flags & 2) != 0 ? "/images/upload.img" : null,
             ComputeSha256 = (flags & 4) != 0,
-            Policy = (flags & 8) != 0 ? TrustPolicy.Default : new TrustPolicy { TrustedRoots = ["/images"] },
+            Policy = (flags & 8) != 0 ? TrustPolicy.Default : new TrustPolicy { Posture = TrustPosture.UntrustedImage, Callback = new TrustNamesUnder("/images/") },
         };
 
         string planned = Describe(Inspect(upload, plan, options));
@@ -642,4 +642,14 @@ internal static class UploadPath
 
         return text.ToString();
     }
+}
+
+/// <summary>
+/// Trusts names spelled under a directory that need not exist on this machine (trusted roots must exist; the
+/// images here live in memory).
+/// </summary>
+internal sealed class TrustNamesUnder(string prefix) : IImageTrust
+{
+    public bool IsTrusted(ImageReference reference, string? canonicalPath) =>
+        reference.FullName?.StartsWith(prefix, StringComparison.Ordinal) == true && !reference.FullName.Contains("/../", StringComparison.Ordinal);
 }

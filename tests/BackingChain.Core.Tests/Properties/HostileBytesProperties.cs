@@ -260,7 +260,7 @@ public sealed class HostileBytesProperties
         }
 
         var provider = new CanonicalPathProvider(images);
-        TrustPolicy policy = follow ? TrustPolicy.QemuCompatible : new TrustPolicy { TrustedRoots = ["/vm"] };
+        TrustPolicy policy = follow ? TrustPolicy.QemuCompatible : new TrustPolicy { Callback = new TrustNamesUnder("/vm/") };
         var resolver = new ImageChainResolver(new ImageChainResolverOptions
         {
             SourceProviders = [provider],
