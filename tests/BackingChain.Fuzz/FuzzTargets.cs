@@ -104,13 +104,31 @@ internal static class Spans
         Agree(ok, error, thrown, nameof(Qcow2Header));
         if (ok)
         {
-            _ = header.GetBackingFileName(data);
-            _ = header.GetBackingFormat(data);
-            _ = header.GetExternalDataFileName(data);
+            Names(header.GetBackingFileName, header.GetBackingFormat, header.GetExternalDataFileName, data);
             _ = data[header.FeatureNameTableRange];
             _ = header.ClusterSize + header.RefcountBits;
         }
     }
+
+    /// <summary>
+    /// Names stored in a header are decoded strictly: one that is not valid UTF-8 is the library's
+    /// <see cref="ImageFormatException"/>, an allowed outcome; anything else escapes.
+    /// </summary>
+    private static void Names(NameAccessor first, NameAccessor? second, NameAccessor? third, ReadOnlySpan<byte> data)
+    {
+        foreach (NameAccessor? accessor in new[] { first, second, third })
+        {
+            try
+            {
+                _ = accessor?.Invoke(data);
+            }
+            catch (ImageFormatException ex) when (ex.Error == HeaderError.InvalidText)
+            {
+            }
+        }
+    }
+
+    private delegate string? NameAccessor(ReadOnlySpan<byte> data);
 
     public static void Qcow(ReadOnlySpan<byte> data)
     {
@@ -128,7 +146,7 @@ internal static class Spans
         Agree(ok, error, thrown, nameof(QcowHeader));
         if (ok)
         {
-            _ = header.GetBackingFileName(data);
+            Names(header.GetBackingFileName, null, null, data);
         }
     }
 
@@ -153,7 +171,7 @@ internal static class Spans
             Agree(ok, error, thrown, nameof(QedHeader));
             if (ok)
             {
-                _ = header.GetBackingFileName(data);
+                Names(header.GetBackingFileName, null, null, data);
                 _ = header.BackingFormat;
             }
         }

@@ -49,6 +49,9 @@ public sealed class ChainLayer
     /// </summary>
     public ThoroughDetection? Detection { get; internal init; }
 
+    /// <summary>Structure the untrusted-image posture refuses (see the format readers), each naming the check; usually empty.</summary>
+    internal ImmutableArray<string> StructureProblems { get; init; } = ImmutableArray<string>.Empty;
+
     /// <summary>The backing reference (backing file or VMDK parent), if the image has one.</summary>
     public ImageReference? Backing
     {

@@ -244,6 +244,7 @@ public sealed class ImageChainResolver
                     References = references,
                     FormatSpecific = facts.FormatSpecific,
                     Detection = detection,
+                    StructureProblems = [.. facts.StructureProblems],
                 };
                 _layers.Add(layer);
                 ResolverLog.LayerRead(Logger, index, layer.Filename, layer.Format, layer.FormatSource);

@@ -28,6 +28,13 @@ internal sealed class LayerFacts
 
     public List<StoredReference> References { get; } = [];
 
+    /// <summary>
+    /// Structure that qemu accepts but that qemu or the hypervisor could trip on, or that would let guest writes
+    /// change the header after it was judged (a table overlapping the header, one past the end of the file). The
+    /// untrusted-image posture refuses a layer with any; each names the check.
+    /// </summary>
+    public List<string> StructureProblems { get; } = [];
+
     public static LayerFacts Failed(HeaderError error, string message) => new() { Error = error, ErrorMessage = message };
 }
 

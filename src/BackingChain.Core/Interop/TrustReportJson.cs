@@ -43,6 +43,7 @@ public static class TrustReportJson
         TrustReason.ProbedWithTrustedReferences => "probed-with-trusted-references",
         TrustReason.ProbedWithUntrustedReferences => "probed-with-untrusted-references",
         TrustReason.AmbiguousContent => "ambiguous-content",
+        TrustReason.UnsafeStructure => "unsafe-structure",
         TrustReason.ReferenceNotTrusted => "reference-not-trusted",
         TrustReason.ReferenceMissing => "reference-missing",
         TrustReason.ReferenceUnreachable => "reference-unreachable",

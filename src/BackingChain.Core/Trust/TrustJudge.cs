@@ -122,6 +122,11 @@ internal static class TrustJudge
             }
         }
 
+        if (posture == TrustPosture.UntrustedImage && !layer.StructureProblems.IsEmpty)
+        {
+            return TrustReason.UnsafeStructure;
+        }
+
         TrustReason referencesReason = ReferencesReason(decisions, probed, posture);
         if (!IsAcceptance(referencesReason))
         {
@@ -188,6 +193,13 @@ internal static class TrustJudge
             {
                 Reference = untrusted.Count > 0 ? untrusted[0].Reference : null,
             });
+        }
+        else if (reason == TrustReason.UnsafeStructure)
+        {
+            foreach (string problem in layer.StructureProblems)
+            {
+                findings.Add(new ChainFinding(FindingCodes.MalformedHeader, index, $"'{layer.Filename}': {problem}; refused for an image from someone else."));
+            }
         }
         else if (reason == TrustReason.AmbiguousContent)
         {

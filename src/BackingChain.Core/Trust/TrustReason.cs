@@ -28,6 +28,13 @@ public enum TrustReason
     /// <summary>Rejected: the format was probed and the content carries several formats' signatures (a polyglot), so what it is depends on who reads it.</summary>
     AmbiguousContent,
 
+    /// <summary>
+    /// Rejected (untrusted-image posture): the header has structure qemu accepts but qemu or the hypervisor could trip
+    /// on, or that guest writes could change after the check (a metadata table overlapping the header or past the end
+    /// of the file, LUKS without its header, a data file named without its feature bit).
+    /// </summary>
+    UnsafeStructure,
+
     /// <summary>Rejected (untrusted-image posture): the image names a file that is trusted neither by location nor by pinned digest.</summary>
     ReferenceNotTrusted,
 

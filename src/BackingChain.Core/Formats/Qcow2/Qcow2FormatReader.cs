@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System;
 using System.Buffers.Binary;
 using System.Collections.Immutable;
@@ -100,6 +101,8 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
             FormatSpecific = info,
         };
 
+        NoteStructureProblems(header, dataFile, context.Source.Length, facts.StructureProblems);
+
         if (backingName is { Length: > 0 })
         {
             facts.References.Add(new StoredReference(backingName, ReferenceRole.BackingFile, backingFormat));
@@ -112,6 +115,56 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
         }
 
         return facts;
+    }
+
+    /// <summary>
+    /// What an image from someone else must not have, though qemu 7.2 opens it: metadata tables inside cluster 0 (a
+    /// guest write to the table would rewrite the header after it was judged) or past the end of the file (qemu
+    /// allocates there later), LUKS encryption without its encryption header (qemu 7.2 crashes on it), and an
+    /// external data file named without its feature bit or flagged without a name.
+    /// </summary>
+    private static void NoteStructureProblems(Qcow2Header header, string? dataFile, long fileLength, List<string> problems)
+    {
+        ulong cluster = (ulong)header.ClusterSize;
+        ulong length = (ulong)Math.Max(0, fileLength);
+        CheckTable(problems, "L1 table", header.L1TableOffset, (ulong)header.L1Size * 8, cluster, length);
+        CheckTable(problems, "refcount table", header.RefcountTableOffset, (ulong)header.RefcountTableClusters * cluster, cluster, length);
+        if (header.NbSnapshots > 0)
+        {
+            // At least one entry header (40 bytes) lies at the offset; the rest was bounded when the table was read.
+            CheckTable(problems, "snapshot table", header.SnapshotsOffset, 40, cluster, length);
+        }
+
+        if (header.CryptMethod == Qcow2EncryptionMethod.Luks && !header.HasEncryptionHeader)
+        {
+            problems.Add("the image claims LUKS encryption but has no encryption header extension");
+        }
+
+        if (header.HasExternalDataFile && string.IsNullOrEmpty(dataFile))
+        {
+            problems.Add("the external-data-file feature bit is set but no data file is named");
+        }
+        else if (!header.HasExternalDataFile && header.HasExternalDataFileName)
+        {
+            problems.Add("a data file is named but the external-data-file feature bit is not set");
+        }
+    }
+
+    private static void CheckTable(List<string> problems, string table, ulong offset, ulong size, ulong cluster, ulong fileLength)
+    {
+        if (size == 0)
+        {
+            return;
+        }
+
+        if (offset < cluster)
+        {
+            problems.Add($"the {table} (offset {offset}) overlaps the header cluster");
+        }
+        else if (offset > fileLength || size > fileLength - offset)
+        {
+            problems.Add($"the {table} (offset {offset}, {size} bytes) lies past the end of the file ({fileLength} bytes)");
+        }
     }
 
     /// <summary>Bitmap directory entries: table offset u64, table size u32, flags u32, type u8, granularity bits u8, name size u16, extra size u32, extra, name, pad to 8.</summary>
