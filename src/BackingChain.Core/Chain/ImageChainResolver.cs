@@ -521,9 +521,9 @@ public sealed class ImageChainResolver
 
             string name = reference.FullName!;
 
-            // The location matters only where the rule asks for trust: a probed referrer, the untrusted-image posture,
-            // or a policy following untrusted names (whose verdict still needs to know). Otherwise no symlink is
-            // resolved for a name the rule lets through anyway.
+            // The location matters only where the rule asks for trust: a probed referrer or the untrusted-image
+            // posture. Otherwise (the host posture's declared and recorded formats) no symlink is resolved for a name
+            // the rule lets through anyway.
             bool locationMatters = referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage;
             (bool trusted, string? canonical, string? root) = locationMatters ? _locations.Judge(reference) : (false, null, null);
             TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted);
