@@ -205,7 +205,7 @@ public sealed class HttpImageSource : IImageSource
 
         if (total < expected)
         {
-            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the server sent {total} of the {expected} bytes it announced"));
+            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the server sent only {total} of {expected} bytes"));
         }
 
         return total;
