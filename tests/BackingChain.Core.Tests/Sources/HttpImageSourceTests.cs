@@ -181,6 +181,31 @@ public sealed class HttpImageSourceTests
         Assert.Contains("redirects are not followed", stderr, StringComparison.Ordinal);
     }
 
+    [NginxQemuFact]
+    public void The_cli_checks_a_url_and_trusts_only_the_prefixes_it_is_given()
+    {
+        using var nginx = new Nginx();
+        MakeChain(nginx.Folder("images"));
+        string url = nginx.Url("images/top.qcow2");
+
+        (int trusted, string trustedOut, string trustedErr) = CliRunner.Run(nginx.Root, "check", "--untrusted", "--trust-url", nginx.Url("images/"), "--output", "json", url);
+        Assert.True(trusted == 0, trustedOut + trustedErr);
+        Assert.Equal("safe", (string?)JsonNode.Parse(trustedOut)!["verdict"]);
+
+        (int untrusted, string untrustedOut, _) = CliRunner.Run(nginx.Root, "check", "--untrusted", "--trust-url", nginx.Url("other/"), "--output", "json", url);
+        Assert.Equal(1, untrusted);
+        Assert.Equal("unsafe", (string?)JsonNode.Parse(untrustedOut)!["verdict"]);
+
+        (int usage, _, string usageErr) = CliRunner.Run(nginx.Root, "check", "--trust-url", "ftp://h/", url);
+        Assert.Equal(2, usage);
+        Assert.Contains("trusted URL prefix", usageErr, StringComparison.Ordinal);
+
+        // xml reads the URL, and says plainly that it writes <disk> elements for local files only.
+        (int xml, _, string xmlErr) = CliRunner.Run(nginx.Root, "xml", "--trust-url", nginx.Url("images/"), url);
+        Assert.Equal(1, xml);
+        Assert.Contains("is not a local file", xmlErr, StringComparison.Ordinal);
+    }
+
     [NginxFact]
     public async Task A_missing_url_is_a_missing_image()
     {
