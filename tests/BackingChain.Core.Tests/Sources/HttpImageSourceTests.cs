@@ -206,6 +206,24 @@ public sealed class HttpImageSourceTests
         Assert.Contains("is not a local file", xmlErr, StringComparison.Ordinal);
     }
 
+    [NginxQemuFact]
+    public async Task A_loop_spelled_two_ways_is_one_url()
+    {
+        using var nginx = new Nginx();
+        string images = nginx.Folder("images");
+
+        // a.qcow2 -> ./b.qcow2 -> ../images/a.qcow2: qemu compares strings and would not see the loop this soon.
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", "./b.qcow2", "-F", "qcow2", "a.qcow2", "1M");
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", "../images/a.qcow2", "-F", "qcow2", "b.qcow2", "1M");
+        using HttpClient client = NewClient();
+        using HttpImageSource top = await HttpImageSource.OpenAsync(client, nginx.Url("images/a.qcow2"));
+
+        ImageChain chain = await Resolver(client, new TrustPolicy { TrustedUrlPrefixes = [nginx.Url("images/")] }).ResolveAsync(top);
+        Assert.Equal(ChainEnding.Loop, chain.Ending);
+        Assert.Equal(2, chain.Layers.Length);
+        Assert.Equal(ImageSourceIdentity.ForKey("http", nginx.Url("images/a.qcow2")), chain.Layers[0].Identity);
+    }
+
     [NginxFact]
     public async Task A_missing_url_is_a_missing_image()
     {
