@@ -42,13 +42,12 @@ internal static class HttpUrl
     public static bool IsUnder(string url, string prefix)
     {
         SplitQuery(prefix, out string prefixPath, out string prefixQuery);
-        SplitQuery(url, out string urlPath, out string urlQuery);
+        SplitQuery(url, out string urlPath, out _);
         if (prefixQuery.Length > 0)
         {
             return string.Equals(url, prefix, StringComparison.Ordinal);
         }
 
-        _ = urlQuery;
         if (!urlPath.StartsWith(prefixPath, StringComparison.Ordinal))
         {
             return false;
