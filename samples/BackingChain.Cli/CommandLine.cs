@@ -20,6 +20,9 @@ internal sealed class CommandLine
 
     public List<string> TrustDigests { get; } = [];
 
+    /// <summary>http(s) URL prefixes whose images are trusted (<c>--trust-url</c>).</summary>
+    public List<string> TrustUrls { get; } = [];
+
     public int? MaxDepth { get; set; }
 
     /// <summary>Judge in the untrusted-image posture (<c>--untrusted</c>).</summary>
@@ -40,25 +43,29 @@ internal sealed class CommandLine
     /// <summary>The commands, each with its one-line usage (shown after a usage error) and its option list (shown by <c>--help</c>).</summary>
     public static readonly (string Name, string Usage, string Options)[] Commands =
     [
-        ("info", "backing-chain info [-f FMT] [--backing-chain] [--output human|json] FILE",
+        ("info", "backing-chain info [-f FMT] [--backing-chain] [--trust-url PREFIX]... [--output human|json] FILE|URL",
             "  -f FMT             the image's format (probed when absent, as qemu-img does)\n"
             + "  --backing-chain    describe every layer of the chain, top first\n"
+            + "  --trust-url PREFIX with trust roots or URL prefixes given, follow only what they trust (repeatable)\n"
             + "  --output FMT       human (qemu-img info's lines) or json (qemu-img 7.2's fields)\n"
+            + "  URL                an http(s) URL, read with byte ranges as qemu's curl driver reads it\n"
             + "exit: 0, or 1 with one line on stderr\n"),
-        ("check", "backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--max-depth N] [--output human|json] FILE|- [--name NAME]",
+        ("check", "backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--trust-url PREFIX]... [--max-depth N] [--output human|json] FILE|URL|- [--name NAME]",
             "  -f FMT             the image's format, declared (otherwise probed and judged as probed)\n"
             + "  --untrusted        judge in the untrusted-image posture (uploads, tenants' images)\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
             + "  --trust-digest SHA trust a file with this SHA-256 wherever it lies (repeatable)\n"
+            + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --max-depth N      the most layers to walk (default 200)\n"
             + "  --output FMT       human or json\n"
             + "  -                  read the image from standard input; --name NAME says where it will live\n"
             + "exit: 0 safe, 1 unsafe, 2 usage error\n"),
-        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--target DEV] FILE",
+        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--trust-url PREFIX]... [--target DEV] FILE|URL",
             "  -f FMT             the image's format\n"
             + "  --untrusted        judge in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
             + "  --trust-digest SHA trust a file with this SHA-256 (repeatable)\n"
+            + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --target DEV       the guest device (default vda)\n"
             + "exit: 0 with the <disk> element, 1 when the chain is refused, 2 usage error\n"),
         ("domain", "backing-chain domain [--untrusted] [--trust-root DIR]... [--output human|json] DOMAIN.xml",
@@ -240,6 +247,16 @@ internal sealed class CommandLine
                     }
 
                     line.TrustRoots.Add(root);
+                    break;
+                case "--trust-url" when line.Command is "check" or "info" or "xml":
+                    string? prefix = Value();
+                    if (string.IsNullOrEmpty(prefix))
+                    {
+                        error = "--trust-url needs an http(s) URL prefix";
+                        return null;
+                    }
+
+                    line.TrustUrls.Add(prefix);
                     break;
                 case "--trust-digest" when line.Command is "check" or "xml":
                     string? digest = Value();

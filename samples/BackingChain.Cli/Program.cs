@@ -2,12 +2,14 @@ using System;
 using System.Collections.Immutable;
 using System.IO;
 using System.IO.Pipelines;
+using System.Net.Http;
 using System.Text;
 using BackingChain;
 using BackingChain.Chain;
 using BackingChain.Cli;
 using BackingChain.Editing;
 using BackingChain.Interop;
+using BackingChain.Sources;
 using BackingChain.Streaming;
 using BackingChain.Trust;
 
@@ -44,7 +46,7 @@ switch (line.Command)
     {
         // Like qemu-img info: references are followed as qemu-img follows them, unless trust roots are given.
         string? policyError = null;
-        TrustPolicy? policy = line.TrustRoots.Count == 0 ? TrustPolicy.QemuCompatible : BuildPolicy(line, out policyError);
+        TrustPolicy? policy = line.TrustRoots.Count == 0 && line.TrustUrls.Count == 0 ? TrustPolicy.QemuCompatible : BuildPolicy(line, out policyError);
         if (policy is null)
         {
             Console.Error.WriteLine($"backing-chain: {policyError}");
@@ -55,8 +57,14 @@ switch (line.Command)
         {
             Policy = policy,
             MaxDepth = line.BackingChain ? line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth : 1,
+            SourceProviders = Providers(),
         };
-        ImageChain chain = new ImageChainResolver(options).Resolve(line.File!, declared);
+        ImageChain? chain = await ResolveAsync(new ImageChainResolver(options), line.File!, declared);
+        if (chain is null)
+        {
+            return 1;
+        }
+
         bool failed = chain.Layers.IsEmpty
             || (line.BackingChain && chain.Ending != ChainEnding.Complete);
         if (failed)
@@ -100,8 +108,15 @@ switch (line.Command)
             {
                 Policy = policy,
                 MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth,
+                SourceProviders = Providers(),
             };
-            report = await new ImageChainResolver(options).CheckAsync(line.File!, declared);
+            ImageChain? chain = await ResolveAsync(new ImageChainResolver(options), line.File!, declared);
+            if (chain is null)
+            {
+                return 1;
+            }
+
+            report = TrustEvaluator.Evaluate(chain);
         }
 
         if (line.Output == "json")
@@ -126,7 +141,13 @@ switch (line.Command)
             return 2;
         }
 
-        TrustReport report = await new ImageChainResolver(new ImageChainResolverOptions { Policy = policy }).CheckAsync(line.File!, declared);
+        ImageChain? chain = await ResolveAsync(new ImageChainResolver(new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers() }), line.File!, declared);
+        if (chain is null)
+        {
+            return 1;
+        }
+
+        TrustReport report = TrustEvaluator.Evaluate(chain);
         if (!LibvirtDiskXml.CanWrite(report, out string? reason))
         {
             Console.Error.WriteLine($"backing-chain: {HumanOutput.Escape(reason!)}");
@@ -237,6 +258,35 @@ switch (line.Command)
 
 static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
+// Files as before; http(s) URLs through one client that neither follows redirects (the URL judged is the URL read)
+// nor waits forever (the timeout also bounds each body, see HttpImageSource).
+static ImmutableArray<IImageSourceProvider> Providers() => [FileImageSourceProvider.Instance, new HttpImageSourceProvider(Http.Client)];
+
+// The chain of a FILE or URL argument; null (after one line on stderr) when a URL cannot be opened at all.
+static async System.Threading.Tasks.Task<ImageChain?> ResolveAsync(ImageChainResolver resolver, string file, ImageFormat? declared)
+{
+    if (!file.StartsWith("http://", StringComparison.Ordinal) && !file.StartsWith("https://", StringComparison.Ordinal))
+    {
+        return await resolver.ResolveAsync(file, declared);
+    }
+
+    IImageSource top;
+    try
+    {
+        top = await HttpImageSource.OpenAsync(Http.Client, file);
+    }
+    catch (IOException ex)
+    {
+        Console.Error.WriteLine($"backing-chain: Could not open '{HumanOutput.Escape(file)}': {HumanOutput.Escape(OneLine(ex.Message))}");
+        return null;
+    }
+
+    using (top)
+    {
+        return await resolver.ResolveAsync(top, declared);
+    }
+}
+
 static string VersionOf(System.Reflection.Assembly assembly)
 {
     string version = System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(assembly)?.InformationalVersion ?? "0.0.0";
@@ -263,6 +313,7 @@ static TrustPolicy? BuildPolicy(CommandLine line, out string? error)
             Posture = line.Untrusted ? TrustPosture.UntrustedImage : TrustPosture.Host,
             TrustedRoots = [.. roots],
             TrustedDigests = [.. line.TrustDigests],
+            TrustedUrlPrefixes = [.. line.TrustUrls],
         };
     }
     catch (ArgumentException ex)

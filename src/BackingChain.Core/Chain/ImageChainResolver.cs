@@ -239,7 +239,7 @@ public sealed class ImageChainResolver
                     VirtualSize = facts.VirtualSize,
                     ActualSize = source.AllocatedSize + facts.AdditionalAllocatedSize,
                     ClusterSize = facts.ClusterSize,
-                    DirtyFlag = facts.DirtyFlag,
+                    DirtyFlag = ProtocolAnswersGetInfo(source, used) ? facts.DirtyFlag : null,
                     Encrypted = facts.Encrypted,
                     References = references,
                     FormatSpecific = facts.FormatSpecific,
@@ -425,6 +425,13 @@ public sealed class ImageChainResolver
             return reference;
         }
 
+        /// <summary>
+        /// qemu's raw and luks drivers ask the protocol underneath for <c>dirty-flag</c> (<c>bdrv_get_info</c>), and its
+        /// curl driver has no answer, so for those formats over http qemu-img prints no <c>dirty-flag</c>.
+        /// </summary>
+        private static bool ProtocolAnswersGetInfo(IImageSource source, ImageFormat format) =>
+            source is not HttpImageSource || format is not (ImageFormat.Raw or ImageFormat.Luks);
+
         private static ImageReference? FindBacking(ImmutableArray<ImageReference> references)
         {
             foreach (ImageReference reference in references)
@@ -511,22 +518,23 @@ public sealed class ImageChainResolver
                 string why = reference.Kind switch
                 {
                     ReferenceKind.WindowsPath => $"'{reference.StoredName}' is a Windows path; it is not opened as a local path.",
-                    ReferenceKind.RelativePath => $"'{reference.StoredName}' is a relative name and the image has no location to resolve it against, so it is not followed.",
+                    ReferenceKind.RelativePath when reference.FullName is null => $"'{reference.StoredName}' is a relative name and the image has no location to resolve it against, so it is not followed.",
+                    ReferenceKind.RelativePath or ReferenceKind.AbsolutePath => $"'{reference.StoredName}' resolves to '{reference.FullName}'; no source is configured for it, so it is not followed.",
                     _ => $"'{reference.StoredName}' is a {reference.Kind.ToString().ToLowerInvariant()} reference; no source is configured for it, so it is not followed.",
                 };
-                string code = reference.Kind == ReferenceKind.RelativePath ? FindingCodes.UnreachableImage : FindingCodes.ProtocolReference;
+                string code = reference.Kind == ReferenceKind.RelativePath && reference.FullName is null ? FindingCodes.UnreachableImage : FindingCodes.ProtocolReference;
                 _findings.Add(new ChainFinding(code, index, why) { Reference = reference });
                 return (Record(index, referrer, reference, ReferenceOutcome.NotFollowed, TrustBasis.None, null, null, null), null);
             }
 
             string name = reference.FullName!;
 
-            // The location matters only where the rule asks for trust: a probed referrer or the untrusted-image
-            // posture. Otherwise (the host posture's declared and recorded formats) no symlink is resolved for a name
-            // the rule lets through anyway.
-            bool locationMatters = referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage;
+            // The location matters only where the rule asks for trust: a probed referrer, the untrusted-image posture,
+            // or a URL (the host posture's word on a format does not extend to the servers it names). Otherwise (the
+            // host posture's declared and recorded local names) no symlink is resolved for a name the rule lets through.
+            bool locationMatters = referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage || !reference.IsLocalPath;
             (bool trusted, string? canonical, string? root) = locationMatters ? _locations.Judge(reference) : (false, null, null);
-            TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted);
+            TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted, reference.IsLocalPath);
 
             if (basis == TrustBasis.None && Policy.PinsDigests && reference.IsLocalPath)
             {

@@ -33,8 +33,13 @@ public sealed class ImageReference
     /// <summary>The name resolved as qemu resolves it (<c>full-backing-filename</c>): not canonical, maybe relative to the working directory.</summary>
     public string? FullName { get; }
 
-    /// <summary>Whether the name is a local path that the resolver can open without a protocol source.</summary>
-    public bool IsLocalPath => Kind is ReferenceKind.RelativePath or ReferenceKind.AbsolutePath;
+    /// <summary>
+    /// Whether the name is a local path that the resolver can open without a protocol source. A relative name stored
+    /// in an image read over a protocol (<c>http://h/dir/top.qcow2</c> naming <c>base.qcow2</c>) resolves to a URL, as
+    /// in qemu, so it is not a local path.
+    /// </summary>
+    public bool IsLocalPath => Kind is ReferenceKind.RelativePath or ReferenceKind.AbsolutePath
+        && (FullName is null || !QemuPaths.HasProtocol(FullName));
 
     /// <inheritdoc/>
     public override string ToString() => $"{Role} '{StoredName}'";

@@ -19,7 +19,8 @@ internal static class TrustJudge
     /// <param name="referrer">Where the format of the image that names the file came from.</param>
     /// <param name="trustedByLocation">Whether the file lies in a trusted location.</param>
     /// <returns>Why it may be opened, or <see cref="TrustBasis.None"/> when only a pinned digest could still vouch for it.</returns>
-    public static TrustBasis Admit(TrustPolicy policy, FormatSource referrer, bool trustedByLocation)
+    /// <param name="localReference">Whether the reference is a local path; a URL is opened only when trusted (or followed like qemu-img).</param>
+    public static TrustBasis Admit(TrustPolicy policy, FormatSource referrer, bool trustedByLocation, bool localReference = true)
     {
         if (trustedByLocation)
         {
@@ -27,7 +28,8 @@ internal static class TrustJudge
         }
 
         // Host posture: a declared or recorded format is the administrator's word, so the files it names are followed.
-        if (policy.Posture == TrustPosture.Host && referrer != FormatSource.Probed)
+        // Not so for URLs: the administrator vouches for the image's format, not for every server it may name.
+        if (policy.Posture == TrustPosture.Host && referrer != FormatSource.Probed && localReference)
         {
             return TrustBasis.AuthenticFormat;
         }
@@ -152,7 +154,9 @@ internal static class TrustJudge
         TrustReason? worst = null;
         foreach (ReferenceDecision decision in decisions)
         {
-            if (mustBeTrusted && !decision.IsTrusted)
+            // A URL that was opened without being trusted was only followed to describe the chain as qemu-img would.
+            bool urlFollowedUntrusted = !decision.Reference.IsLocalPath && decision.Outcome == ReferenceOutcome.Opened && !decision.IsTrusted;
+            if ((mustBeTrusted || urlFollowedUntrusted) && !decision.IsTrusted)
             {
                 return probed ? TrustReason.ProbedWithUntrustedReferences : TrustReason.ReferenceNotTrusted;
             }

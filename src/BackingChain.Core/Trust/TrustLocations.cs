@@ -32,6 +32,11 @@ internal sealed class TrustLocations
     /// </remarks>
     public (bool Trusted, string? CanonicalPath, string? Root) Judge(ImageReference reference)
     {
+        if (!reference.IsLocalPath)
+        {
+            return JudgeUrl(reference);
+        }
+
         if (!_policy.UsesCanonicalPaths || !reference.IsLocalPath || reference.FullName is null)
         {
             bool byCallback = _policy.Callback?.IsTrusted(reference, null) == true;
@@ -63,6 +68,26 @@ internal sealed class TrustLocations
         }
 
         return (false, canonical, null);
+    }
+
+    /// <summary>
+    /// A protocol or <c>json:</c> reference is trusted only as an http(s) URL under a trusted prefix, compared in
+    /// normal form (the "canonical path" recorded for it); the callback sees that normal form too. A URL that cannot
+    /// be normalised (userinfo, backslashes, encoded slashes...) is trusted by nothing but the callback.
+    /// </summary>
+    private (bool Trusted, string? CanonicalPath, string? Root) JudgeUrl(ImageReference reference)
+    {
+        string? normalized = null;
+        if (Sources.HttpReferences.TryGetUrl(reference, out string url) && Sources.HttpUrl.TryNormalize(url, out string normal, out _))
+        {
+            normalized = normal;
+            if (_policy.IsUrlTrusted(normal))
+            {
+                return (true, normal, null);
+            }
+        }
+
+        return (_policy.Callback?.IsTrusted(reference, normalized) == true, normalized, null);
     }
 
     private bool SpelledUnderARoot(string absolute)

@@ -25,6 +25,7 @@ public sealed class TrustPolicy
 
     private ImmutableArray<string> _trustedRoots = ImmutableArray<string>.Empty;
     private ImmutableArray<string> _trustedDigests = ImmutableArray<string>.Empty;
+    private ImmutableArray<string> _trustedUrlPrefixes = ImmutableArray<string>.Empty;
     private long _maxDigestFileLength = DefaultMaxDigestFileLength;
 
     /// <summary>Gets the default policy: the <see cref="TrustPosture.Host"/> posture, no trusted location, no pinned digest.</summary>
@@ -74,6 +75,47 @@ public sealed class TrustPolicy
             }
 
             _trustedRoots = roots;
+        }
+    }
+
+    /// <summary>
+    /// Gets the http(s) URL prefixes whose images are trusted, in normal form. A URL an image names is trusted when,
+    /// normalised the same way (scheme and host lower-cased, default port dropped, unreserved percent-escapes decoded
+    /// and the others upper-cased, dot-segments removed), it lies under a prefix on a path-segment boundary: under
+    /// <c>http://h/images/</c> (or <c>http://h/images</c>) lie <c>http://h/images/a.qcow2</c> and
+    /// <c>http://h/images/x/../b.qcow2</c>, but neither <c>http://h/images/../secret</c> nor
+    /// <c>http://h/images-old/a.qcow2</c>. URLs with userinfo, backslashes or encoded slashes in their path are
+    /// never trusted by prefix. A query in the URL is not compared unless the prefix has one, which must then match exactly.
+    /// </summary>
+    /// <exception cref="ArgumentException">A prefix is not an absolute http or https URL this library can normalise.</exception>
+    public ImmutableArray<string> TrustedUrlPrefixes
+    {
+        get => _trustedUrlPrefixes;
+        init
+        {
+            if (value.IsDefault)
+            {
+                _trustedUrlPrefixes = ImmutableArray<string>.Empty;
+                return;
+            }
+
+            var prefixes = ImmutableArray.CreateBuilder<string>(value.Length);
+            foreach (string prefix in value)
+            {
+                if (prefix is null)
+                {
+                    throw new ArgumentException("A trusted URL prefix is null.", nameof(value));
+                }
+
+                if (!Sources.HttpUrl.TryNormalize(prefix, out string normalized, out string? error))
+                {
+                    throw new ArgumentException($"The trusted URL prefix '{prefix}' is not usable: {error}.", nameof(value));
+                }
+
+                prefixes.Add(normalized);
+            }
+
+            _trustedUrlPrefixes = prefixes.MoveToImmutable();
         }
     }
 
@@ -141,6 +183,20 @@ public sealed class TrustPolicy
     /// </summary>
     internal bool UsesCanonicalPaths => !_trustedRoots.IsEmpty || Callback is not null;
 
+    /// <summary>Whether a URL, in normal form, lies under a trusted prefix.</summary>
+    internal bool IsUrlTrusted(string normalizedUrl)
+    {
+        foreach (string prefix in _trustedUrlPrefixes)
+        {
+            if (Sources.HttpUrl.IsUnder(normalizedUrl, prefix))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     internal bool IsDigestPinned(string sha256) => _trustedDigests.Contains(sha256);
 
     private static bool IsHex(string text)
@@ -159,5 +215,5 @@ public sealed class TrustPolicy
     /// <inheritdoc/>
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"{Posture}, {_trustedRoots.Length} trusted root(s), {_trustedDigests.Length} pinned digest(s){(FollowUntrustedReferences ? ", follows untrusted references" : "")}");
+        $"{Posture}, {_trustedRoots.Length} trusted root(s), {_trustedUrlPrefixes.Length} trusted URL prefix(es), {_trustedDigests.Length} pinned digest(s){(FollowUntrustedReferences ? ", follows untrusted references" : "")}");
 }

@@ -1,0 +1,303 @@
+using System;
+using System.Globalization;
+using System.IO;
+using System.Net;
+using System.Net.Http;
+using System.Net.Http.Headers;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace BackingChain.Sources;
+
+/// <summary>
+/// An image read over http(s) with byte-range requests, as qemu's curl driver reads one. The first request learns
+/// the image's length and its validator (a strong <c>ETag</c>, else <c>Last-Modified</c>); every later range is
+/// conditional on that validator, so an image replaced between two reads fails with
+/// <see cref="ImageSourceChangedException"/> instead of yielding a header stitched from two files.
+/// </summary>
+/// <remarks>
+/// <para>Every failure is an <see cref="IOException"/> with a one-line message (the resolver turns it into a
+/// finding): a server that ignores <c>Range</c> (its answer is abandoned after the headers, so a large image is
+/// never downloaded by accident), any redirect (not followed: the URL the trust policy judged is the URL read),
+/// a short or failed read, and a request that outlives the client's <see cref="HttpClient.Timeout"/> (which here
+/// also bounds reading the body). A 404 is a <see cref="FileNotFoundException"/>, so the image counts as missing.</para>
+/// <para>The <see cref="HttpClient"/> is the caller's (for example from <c>IHttpClientFactory</c>) and is not
+/// disposed. Give it a handler with automatic redirects turned off; a redirect a handler follows anyway is still
+/// detected and refused.</para>
+/// </remarks>
+public sealed class HttpImageSource : IImageSource
+{
+    private readonly HttpClient _client;
+    private readonly Uri _uri;
+    private readonly EntityTagHeaderValue? _etag;
+    private readonly DateTimeOffset? _lastModified;
+
+    private HttpImageSource(HttpClient client, string name, Uri uri, string normalized, long length, EntityTagHeaderValue? etag, DateTimeOffset? lastModified)
+    {
+        _client = client;
+        _uri = uri;
+        _etag = etag;
+        _lastModified = lastModified;
+        Name = name;
+        Length = length;
+        Identity = ImageSourceIdentity.ForKey("http", normalized);
+    }
+
+    /// <inheritdoc/>
+    public string Name { get; }
+
+    /// <inheritdoc/>
+    public long Length { get; }
+
+    /// <summary>Gets <see langword="null"/>: a web server does not say how much storage a file occupies (qemu omits <c>actual-size</c> for http too).</summary>
+    public long? AllocatedSize => null;
+
+    /// <summary>Gets the identity: the normalised URL, so two spellings of one URL are one image.</summary>
+    public ImageSourceIdentity Identity { get; }
+
+    /// <summary>
+    /// Opens an image by its URL (<c>http://…</c>, <c>https://…</c>) or by qemu's <c>json:</c> spelling of one
+    /// (<c>json:{"file.driver":"https","file.url":"…"}</c>); the source is named by the URL, as qemu names it.
+    /// </summary>
+    /// <param name="client">The client to send requests with; the caller keeps ownership.</param>
+    /// <param name="name">The URL or <c>json:</c> name.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The source.</returns>
+    /// <exception cref="IOException">The image cannot be read over http as this class reads it (the message says why).</exception>
+    /// <exception cref="FileNotFoundException">The server answered 404 or 410.</exception>
+    public static async Task<HttpImageSource> OpenAsync(HttpClient client, string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(name);
+        if (!HttpReferences.TryGetUrl(name, out string url))
+        {
+            throw new IOException("the name is not an http(s) URL");
+        }
+
+        if (!HttpUrl.TryNormalize(url, out string normalized, out string? error))
+        {
+            throw new IOException(error);
+        }
+
+        var uri = new Uri(normalized, UriKind.Absolute);
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+
+        // One byte: enough to learn the length (Content-Range) and the validator, and to see whether ranges work.
+        request.Headers.Range = new RangeHeaderValue(0, 0);
+        using HttpResponseMessage response = await SendAsync(client, request, uri, cancellationToken).ConfigureAwait(false);
+
+        long length;
+        if (response.StatusCode == HttpStatusCode.PartialContent)
+        {
+            length = response.Content.Headers.ContentRange is { HasLength: true, Length: long total, Unit: "bytes", From: 0 } ? total
+                : throw new IOException("the server answered a byte range without a usable Content-Range");
+        }
+        else if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable
+            && response.Content.Headers.ContentRange is { HasLength: true, Length: 0 })
+        {
+            // An empty file has no byte 0 to send.
+            length = 0;
+        }
+        else
+        {
+            throw Unexpected(response);
+        }
+
+        EntityTagHeaderValue? etag = response.Headers.ETag is { IsWeak: false } strong ? strong : null;
+        DateTimeOffset? lastModified = etag is null ? response.Content.Headers.LastModified : null;
+        if (etag is null && lastModified is null)
+        {
+            throw new IOException("the server sends neither a strong ETag nor Last-Modified, so reads of the image cannot be kept consistent");
+        }
+
+        return new HttpImageSource(client, url, uri, normalized, length, etag, lastModified);
+    }
+
+    /// <inheritdoc/>
+    /// <exception cref="ImageSourceChangedException">The image is no longer the one the first request saw.</exception>
+    /// <exception cref="IOException">The server failed, timed out, sent fewer bytes than it announced, or ignored the range.</exception>
+    public async ValueTask<int> ReadAtAsync(long offset, Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        if (offset >= Length || buffer.IsEmpty)
+        {
+            return 0;
+        }
+
+        int count = (int)Math.Min(buffer.Length, Length - offset);
+        long last = offset + count - 1;
+        using var request = new HttpRequestMessage(HttpMethod.Get, _uri);
+        request.Headers.Range = new RangeHeaderValue(offset, last);
+        if (_etag is not null)
+        {
+            // If-Match turns a replaced file into 412; If-Range covers servers that ignore If-Match on ranges
+            // (they then answer 200, which is refused below without reading the body).
+            request.Headers.IfMatch.Add(_etag);
+            request.Headers.IfRange = new RangeConditionHeaderValue(_etag);
+        }
+        else
+        {
+            request.Headers.IfUnmodifiedSince = _lastModified;
+            request.Headers.IfRange = new RangeConditionHeaderValue(_lastModified!.Value);
+        }
+
+        using CancellationTokenSource timeout = CreateTimeout(_client, cancellationToken);
+        using HttpResponseMessage response = await SendAsync(_client, request, _uri, timeout.Token, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.PreconditionFailed)
+        {
+            throw new ImageSourceChangedException("the image changed on the server while it was being read (its validator no longer matches)");
+        }
+
+        if (response.StatusCode == HttpStatusCode.OK && !SameValidator(response))
+        {
+            throw new ImageSourceChangedException("the image changed on the server while it was being read (the server sent a different version)");
+        }
+
+        if (response.StatusCode != HttpStatusCode.PartialContent)
+        {
+            throw Unexpected(response);
+        }
+
+        if (!SameValidator(response))
+        {
+            throw new ImageSourceChangedException("the image changed on the server while it was being read (the range came from a different version)");
+        }
+
+        if (response.Content.Headers.ContentRange is not { Unit: "bytes", From: long from, To: long to } range
+            || from != offset || to < from || to > last)
+        {
+            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the server answered bytes {offset}-{last} with another range"));
+        }
+
+        if (range.HasLength && range.Length != Length)
+        {
+            throw new ImageSourceChangedException(string.Create(CultureInfo.InvariantCulture, $"the image changed on the server while it was being read (its length went from {Length} to {range.Length})"));
+        }
+
+        int expected = checked((int)(to - from + 1));
+        int total = 0;
+        try
+        {
+            Stream body = await response.Content.ReadAsStreamAsync(timeout.Token).ConfigureAwait(false);
+            await using (body.ConfigureAwait(false))
+            {
+                // Never more than the range asked for, whatever the server sends after it.
+                while (total < expected)
+                {
+                    int read = await body.ReadAsync(buffer[total..expected], timeout.Token).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        break;
+                    }
+
+                    total += read;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw TimedOut(_client);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
+        {
+            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the connection failed after {total} of {expected} bytes ({OneLine(ex.Message)})"), ex);
+        }
+
+        if (total < expected)
+        {
+            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the server sent only {total} of {expected} bytes"));
+        }
+
+        return total;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        // The client is the caller's; every response is disposed when its read ends.
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => Name;
+
+    private bool SameValidator(HttpResponseMessage response)
+    {
+        if (_etag is not null)
+        {
+            // A response without an ETag says nothing against ours; one with another ETag is another file.
+            return response.Headers.ETag is not { } etag || (!etag.IsWeak && etag.Tag == _etag.Tag);
+        }
+
+        return response.Content.Headers.LastModified is not { } modified || modified == _lastModified;
+    }
+
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpRequestMessage request, Uri uri, CancellationToken cancellationToken)
+    {
+        using CancellationTokenSource timeout = CreateTimeout(client, cancellationToken);
+        return await SendAsync(client, request, uri, timeout.Token, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpRequestMessage request, Uri uri, CancellationToken token, CancellationToken callerToken)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            // Headers only: the body is read by the caller, and only as far as the range asked for.
+            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!callerToken.IsCancellationRequested)
+        {
+            throw TimedOut(client);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new IOException($"the request failed ({OneLine(ex.Message)})", ex);
+        }
+
+        // A handler that follows redirects by itself would have read another URL than the one judged.
+        if (response.RequestMessage?.RequestUri is { } final && final != uri)
+        {
+            response.Dispose();
+            throw new IOException($"the server redirected to '{final}'; redirects are not followed");
+        }
+
+        int status = (int)response.StatusCode;
+        if (status is >= 300 and < 400 && status != 304)
+        {
+            string target = response.Headers.Location?.ToString() ?? "(no Location)";
+            response.Dispose();
+            throw new IOException($"the server redirected to '{target}'; redirects are not followed");
+        }
+
+        return response;
+    }
+
+    private static CancellationTokenSource CreateTimeout(HttpClient client, CancellationToken cancellationToken)
+    {
+        // HttpClient.Timeout stops at the headers when the body is streamed; this bounds the body as well.
+        var source = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (client.Timeout != Timeout.InfiniteTimeSpan)
+        {
+            source.CancelAfter(client.Timeout);
+        }
+
+        return source;
+    }
+
+    private static IOException TimedOut(HttpClient client) =>
+        new(string.Create(CultureInfo.InvariantCulture, $"the server did not answer within {client.Timeout.TotalSeconds:0.###} s"));
+
+    private static IOException Unexpected(HttpResponseMessage response)
+    {
+        int status = (int)response.StatusCode;
+        string text = string.Create(CultureInfo.InvariantCulture, $"{status} {response.ReasonPhrase}");
+        return response.StatusCode switch
+        {
+            HttpStatusCode.OK => new IOException("the server does not honour byte ranges (it answered 200 with the whole image); the image is not downloaded"),
+            HttpStatusCode.NotFound or HttpStatusCode.Gone => new FileNotFoundException($"No such file or directory (HTTP {text})"),
+            _ => new IOException($"the server answered HTTP {text}"),
+        };
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+}

@@ -1,0 +1,41 @@
+using System;
+using System.Net.Http;
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain.Chain;
+
+namespace BackingChain.Sources;
+
+/// <summary>
+/// Opens http(s) references with <see cref="HttpImageSource"/>: plain <c>http://</c>/<c>https://</c> URLs and
+/// qemu's <c>json:{"file.driver":"http(s)","file.url":…}</c> spelling of one. Add it to
+/// <see cref="ImageChainResolverOptions.SourceProviders"/> to follow such references; the resolver still asks the
+/// trust policy first, and a URL is trusted only under one of <see cref="Trust.TrustPolicy.TrustedUrlPrefixes"/>
+/// (or by the policy's callback).
+/// </summary>
+public sealed class HttpImageSourceProvider : IImageSourceProvider
+{
+    private readonly HttpClient _client;
+
+    /// <summary>Creates the provider.</summary>
+    /// <param name="client">
+    /// The client every request is sent with (for example from <c>IHttpClientFactory</c>); the caller keeps ownership.
+    /// Its <see cref="HttpClient.Timeout"/> bounds each request, body included.
+    /// </param>
+    public HttpImageSourceProvider(HttpClient client)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        _client = client;
+    }
+
+    /// <inheritdoc/>
+    public bool CanOpen(ImageReference reference)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        return HttpReferences.TryGetUrl(reference, out _);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<IImageSource> OpenAsync(string name, CancellationToken cancellationToken = default) =>
+        await HttpImageSource.OpenAsync(_client, name, cancellationToken).ConfigureAwait(false);
+}

@@ -1,0 +1,381 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain.Chain;
+using BackingChain.Sources;
+using BackingChain.Tests.Infrastructure;
+using BackingChain.Trust;
+
+namespace BackingChain.Tests.Sources;
+
+/// <summary>Images read over http from a real nginx on 127.0.0.1, and from tiny servers that misbehave on purpose.</summary>
+public sealed class HttpImageSourceTests
+{
+    private static HttpClient NewClient(TimeSpan? timeout = null) =>
+        new(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+
+    private static void MakeChain(string folder)
+    {
+        QemuImg.Run(folder, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(folder, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "mid.qcow2");
+        QemuImg.Run(folder, "create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", "top.qcow2");
+    }
+
+    private static ImageChainResolver Resolver(HttpClient client, TrustPolicy policy) => new(new ImageChainResolverOptions
+    {
+        Policy = policy,
+        SourceProviders = [FileImageSourceProvider.Instance, new HttpImageSourceProvider(client)],
+    });
+
+    [NginxQemuFact]
+    public void Info_of_a_three_layer_chain_over_http_equals_qemu_img()
+    {
+        using var nginx = new Nginx();
+        MakeChain(nginx.Folder("images"));
+        string url = nginx.Url("images/top.qcow2");
+
+        JsonNode expected = QemuImg.Info(nginx.Root, url, backingChain: true);
+        (int exit, string stdout, string stderr) = CliRunner.Run(nginx.Root, "info", "--output", "json", "--backing-chain", url);
+        Assert.True(exit == 0, $"backing-chain failed ({exit}): {stderr}");
+        JsonNode actual = JsonNode.Parse(stdout)!;
+        var differences = JsonComparison.Differences(expected, actual);
+        Assert.True(differences.Count == 0, string.Join("\n", differences));
+
+        // What makes this an http chain and not three local files, checked on qemu-img's side too.
+        Assert.Equal(3, actual.AsArray().Count);
+        Assert.Equal(nginx.Url("images/base.raw"), (string?)actual[2]!["filename"]);
+        Assert.All(actual.AsArray(), layer => Assert.False(layer!.AsObject().ContainsKey("actual-size")));
+    }
+
+    [NginxQemuFact]
+    public async Task A_chain_is_followed_over_http_only_under_a_trusted_prefix()
+    {
+        using var nginx = new Nginx();
+        MakeChain(nginx.Folder("images"));
+        using HttpClient client = NewClient();
+        using HttpImageSource top = await HttpImageSource.OpenAsync(client, nginx.Url("images/top.qcow2"));
+
+        TrustReport trusted = await Resolver(client, new TrustPolicy { TrustedUrlPrefixes = [nginx.Url("images")] }).CheckAsync(top);
+        Assert.True(trusted.IsSafe, string.Join("\n", trusted.Findings.Select(f => f.Message)));
+        Assert.Equal(3, trusted.Chain.Layers.Length);
+        Assert.All(trusted.Chain.Decisions, d => Assert.Equal(TrustBasis.Location, d.Basis));
+        Assert.Null(trusted.Chain.Layers[2].ActualSize);
+
+        // The same chain with no URL trusted: the host posture's word on a recorded format does not reach servers.
+        string before = nginx.AccessLog();
+        TrustReport untrusted = await Resolver(client, TrustPolicy.Default).CheckAsync(top, ImageFormat.Qcow2);
+        Assert.False(untrusted.IsSafe);
+        Assert.Equal(ReferenceOutcome.Refused, Assert.Single(untrusted.Chain.Decisions).Outcome);
+        Assert.DoesNotContain("mid.qcow2", nginx.AccessLog()[before.Length..], StringComparison.Ordinal);
+
+        // No source for http at all: not followed, and said so.
+        TrustReport noSource = await new ImageChainResolver(new ImageChainResolverOptions { Policy = new TrustPolicy { TrustedUrlPrefixes = [nginx.Url("images")] } }).CheckAsync(top);
+        Assert.Equal(ReferenceOutcome.NotFollowed, Assert.Single(noSource.Chain.Decisions).Outcome);
+    }
+
+    [NginxQemuFact]
+    public async Task A_dot_dot_name_does_not_escape_the_trusted_prefix_and_the_server_is_never_asked()
+    {
+        using var nginx = new Nginx();
+        string images = nginx.Folder("images");
+        QemuImg.Run(nginx.Folder("secret"), "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", "../secret/base.raw", "-F", "raw", "top.qcow2", "1M");
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", "json:{\"file.driver\":\"http\",\"file.url\":\"" + nginx.Url("images/../secret/base.raw") + "\"}", "-F", "raw", "json.qcow2", "1M");
+        using HttpClient client = NewClient();
+        var policy = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedUrlPrefixes = [nginx.Url("images/")] };
+
+        foreach (string name in new[] { "top.qcow2", "json.qcow2" })
+        {
+            using HttpImageSource top = await HttpImageSource.OpenAsync(client, nginx.Url("images/" + name));
+            TrustReport report = await Resolver(client, policy).CheckAsync(top, ImageFormat.Qcow2);
+            ReferenceDecision decision = Assert.Single(report.Chain.Decisions);
+            Assert.Equal(ReferenceOutcome.Refused, decision.Outcome);
+            Assert.Equal(nginx.Url("secret/base.raw"), decision.CanonicalPath);
+            Assert.False(report.IsSafe);
+        }
+
+        Assert.DoesNotContain("/secret/", nginx.AccessLog(), StringComparison.Ordinal);
+
+        // Trusting the folder it really names lets the same reference through, so the refusal was the prefix's doing.
+        var wider = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedUrlPrefixes = [nginx.Url("images/"), nginx.Url("secret/")] };
+        using HttpImageSource again = await HttpImageSource.OpenAsync(client, nginx.Url("images/json.qcow2"));
+        TrustReport accepted = await Resolver(client, wider).CheckAsync(again, ImageFormat.Qcow2);
+        Assert.True(accepted.IsSafe, string.Join("\n", accepted.Findings.Select(f => f.Message)));
+    }
+
+    [NginxFact]
+    public async Task A_server_ignoring_ranges_is_refused_without_downloading_the_image()
+    {
+        using var nginx = new Nginx();
+        string big = Path.Combine(nginx.Folder("norange"), "big.raw");
+        using (FileStream file = File.Create(big))
+        {
+            file.SetLength(1L << 30);
+        }
+
+        using HttpClient client = NewClient();
+        IOException ex = await Assert.ThrowsAnyAsync<IOException>(() => HttpImageSource.OpenAsync(client, nginx.Url("norange/big.raw")));
+        Assert.Contains("does not honour byte ranges", ex.Message, StringComparison.Ordinal);
+
+        // nginx logs what it got into the socket before the client hung up: far less than the 1 GiB image.
+        (long bytesSent, int status) = LastRequest(nginx, "/norange/big.raw");
+        Assert.Equal(200, status);
+        Assert.True(bytesSent < 64L << 20, $"{bytesSent} bytes were sent");
+    }
+
+    [NginxFact]
+    public async Task A_file_changed_between_reads_is_an_error_not_a_mixed_header()
+    {
+        using var nginx = new Nginx();
+        string path = Path.Combine(nginx.Folder("images"), "changing.raw");
+        File.WriteAllBytes(path, Enumerable.Repeat((byte)'A', 8192).ToArray());
+        using HttpClient client = NewClient();
+        using HttpImageSource source = await HttpImageSource.OpenAsync(client, nginx.Url("images/changing.raw"));
+
+        byte[] buffer = new byte[512];
+        Assert.Equal(512, await source.ReadAtAsync(0, buffer));
+        Assert.All(buffer, b => Assert.Equal((byte)'A', b));
+
+        // Same length, other bytes, another time stamp: nginx's ETag (mtime-length) changes.
+        File.WriteAllBytes(path, Enumerable.Repeat((byte)'B', 8192).ToArray());
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(5));
+        await Assert.ThrowsAsync<ImageSourceChangedException>(async () => await source.ReadAtAsync(512, buffer));
+
+        // Through the resolver: a finding, not an exception.
+        ImageChain chain = await Resolver(client, TrustPolicy.Default).ResolveAsync(source);
+        Assert.Empty(chain.Layers);
+        ChainFinding finding = Assert.Single(chain.Findings);
+        Assert.Equal(FindingCodes.UnreachableImage, finding.Code);
+        Assert.Contains("changed on the server", finding.Message, StringComparison.Ordinal);
+    }
+
+    [NginxQemuFact]
+    public async Task A_redirect_to_another_host_is_not_followed()
+    {
+        using var nginx = new Nginx();
+        MakeChain(nginx.Folder("images"));
+        using HttpClient client = NewClient();
+
+        IOException ex = await Assert.ThrowsAnyAsync<IOException>(() => HttpImageSource.OpenAsync(client, nginx.Url("moved/top.qcow2")));
+        Assert.Contains($"redirected to 'http://127.0.0.2:{nginx.Port}/images/top.qcow2'", ex.Message, StringComparison.Ordinal);
+
+        // A backing URL that redirects, under a trusted prefix: the walk ends with a finding naming the redirect.
+        string images = nginx.Folder("images");
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", nginx.Url("moved/base.raw"), "-F", "raw", "redirecting.qcow2", "1M");
+        using HttpImageSource top = await HttpImageSource.OpenAsync(client, nginx.Url("images/redirecting.qcow2"));
+        ImageChain chain = await Resolver(client, new TrustPolicy { TrustedUrlPrefixes = [nginx.Url("")] }).ResolveAsync(top);
+        Assert.Equal(ChainEnding.Missing, chain.Ending);
+        Assert.Equal(ReferenceOutcome.Unreadable, Assert.Single(chain.Decisions).Outcome);
+        Assert.Contains("redirects are not followed", chain.ErrorMessage, StringComparison.Ordinal);
+
+        // The CLI's client does not follow it either.
+        (int exit, _, string stderr) = CliRunner.Run(nginx.Root, "info", nginx.Url("moved/top.qcow2"));
+        Assert.Equal(1, exit);
+        Assert.Contains("redirects are not followed", stderr, StringComparison.Ordinal);
+    }
+
+    [NginxQemuFact]
+    public void The_cli_checks_a_url_and_trusts_only_the_prefixes_it_is_given()
+    {
+        using var nginx = new Nginx();
+        MakeChain(nginx.Folder("images"));
+        string url = nginx.Url("images/top.qcow2");
+
+        (int trusted, string trustedOut, string trustedErr) = CliRunner.Run(nginx.Root, "check", "--untrusted", "--trust-url", nginx.Url("images/"), "--output", "json", url);
+        Assert.True(trusted == 0, trustedOut + trustedErr);
+        Assert.Equal("safe", (string?)JsonNode.Parse(trustedOut)!["verdict"]);
+
+        (int untrusted, string untrustedOut, _) = CliRunner.Run(nginx.Root, "check", "--untrusted", "--trust-url", nginx.Url("other/"), "--output", "json", url);
+        Assert.Equal(1, untrusted);
+        Assert.Equal("unsafe", (string?)JsonNode.Parse(untrustedOut)!["verdict"]);
+
+        (int usage, _, string usageErr) = CliRunner.Run(nginx.Root, "check", "--trust-url", "ftp://h/", url);
+        Assert.Equal(2, usage);
+        Assert.Contains("trusted URL prefix", usageErr, StringComparison.Ordinal);
+
+        // xml reads the URL, and says plainly that it writes <disk> elements for local files only.
+        (int xml, _, string xmlErr) = CliRunner.Run(nginx.Root, "xml", "--trust-url", nginx.Url("images/"), url);
+        Assert.Equal(1, xml);
+        Assert.Contains("is not a local file", xmlErr, StringComparison.Ordinal);
+    }
+
+    [NginxQemuFact]
+    public async Task A_loop_spelled_two_ways_is_one_url()
+    {
+        using var nginx = new Nginx();
+        string images = nginx.Folder("images");
+
+        // a.qcow2 -> ./b.qcow2 -> ../images/a.qcow2: qemu compares strings and would not see the loop this soon.
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", "./b.qcow2", "-F", "qcow2", "a.qcow2", "1M");
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", "../images/a.qcow2", "-F", "qcow2", "b.qcow2", "1M");
+        using HttpClient client = NewClient();
+        using HttpImageSource top = await HttpImageSource.OpenAsync(client, nginx.Url("images/a.qcow2"));
+
+        ImageChain chain = await Resolver(client, new TrustPolicy { TrustedUrlPrefixes = [nginx.Url("images/")] }).ResolveAsync(top);
+        Assert.Equal(ChainEnding.Loop, chain.Ending);
+        Assert.Equal(2, chain.Layers.Length);
+        Assert.Equal(ImageSourceIdentity.ForKey("http", nginx.Url("images/a.qcow2")), chain.Layers[0].Identity);
+    }
+
+    [NginxFact]
+    public async Task A_missing_url_is_a_missing_image()
+    {
+        using var nginx = new Nginx();
+        using HttpClient client = NewClient();
+        await Assert.ThrowsAsync<FileNotFoundException>(() => HttpImageSource.OpenAsync(client, nginx.Url("images/none.qcow2")));
+    }
+
+    [Fact]
+    public async Task A_server_failing_mid_read_gives_a_clear_error()
+    {
+        const int Length = 4096;
+        await using var server = new ScriptedServer((range, stream) =>
+        {
+            // Announces the whole range, sends half of it, hangs up.
+            (long from, long to) = range;
+            long count = to - from + 1;
+            string headers = $"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {from}-{to}/{Length}\r\nContent-Length: {count}\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n";
+            stream.Write(Encoding.ASCII.GetBytes(headers));
+            stream.Write(new byte[from == 0 && to == 0 ? 1 : count / 2]);
+        });
+        using HttpClient client = NewClient();
+        using HttpImageSource source = await HttpImageSource.OpenAsync(client, server.Url);
+        Assert.Equal(Length, source.Length);
+
+        IOException ex = await Assert.ThrowsAnyAsync<IOException>(async () => await source.ReadAtAsync(0, new byte[1024]));
+        Assert.Contains("of 1024 bytes", ex.Message, StringComparison.Ordinal);
+
+        ImageChain chain = await new ImageChainResolver().ResolveAsync(source);
+        Assert.Equal(FindingCodes.UnreachableImage, Assert.Single(chain.Findings).Code);
+    }
+
+    [Fact]
+    public async Task A_server_that_does_not_answer_times_out_with_a_clear_error()
+    {
+        await using var server = new ScriptedServer((_, stream) => Thread.Sleep(Timeout.Infinite), hangUntilDisposed: true);
+        using HttpClient client = NewClient(TimeSpan.FromMilliseconds(300));
+        IOException ex = await Assert.ThrowsAnyAsync<IOException>(() => HttpImageSource.OpenAsync(client, server.Url));
+        Assert.Contains("did not answer within", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_server_without_a_validator_is_refused()
+    {
+        await using var server = new ScriptedServer((range, stream) =>
+        {
+            string headers = $"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-0/4096\r\nContent-Length: 1\r\nConnection: close\r\n\r\n";
+            stream.Write(Encoding.ASCII.GetBytes(headers));
+            stream.Write(new byte[1]);
+        });
+        using HttpClient client = NewClient();
+        IOException ex = await Assert.ThrowsAnyAsync<IOException>(() => HttpImageSource.OpenAsync(client, server.Url));
+        Assert.Contains("neither a strong ETag nor Last-Modified", ex.Message, StringComparison.Ordinal);
+    }
+
+    private static (long BytesSent, int Status) LastRequest(Nginx nginx, string path)
+    {
+        // The combined format: ... "GET /path HTTP/1.1" STATUS BYTES ...; the log line appears when nginx finishes the request.
+        for (int attempt = 0; attempt < 200; attempt++)
+        {
+            string? line = nginx.AccessLog().Split('\n').LastOrDefault(l => l.Contains($"GET {path} ", StringComparison.Ordinal));
+            if (line is not null)
+            {
+                string[] after = line[(line.IndexOf("\" ", StringComparison.Ordinal) + 2)..].Split(' ');
+                return (long.Parse(after[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(after[0], System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            Thread.Sleep(50);
+        }
+
+        throw new InvalidOperationException($"nginx logged no request for {path}");
+    }
+
+    /// <summary>A one-connection-at-a-time HTTP server on 127.0.0.1 whose answer to each range request is scripted.</summary>
+    private sealed class ScriptedServer : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        public ScriptedServer(Action<(long From, long To), NetworkStream> answer, bool hangUntilDisposed = false)
+        {
+            _listener.Start();
+            Url = $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/image.raw";
+            _loop = Task.Run(async () =>
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    TcpClient client;
+                    try
+                    {
+                        client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+
+                    using (client)
+                    {
+                        NetworkStream stream = client.GetStream();
+                        string request = ReadHeaders(stream);
+                        if (hangUntilDisposed)
+                        {
+                            _stop.Token.WaitHandle.WaitOne();
+                            return;
+                        }
+
+                        answer(ParseRange(request), stream);
+                    }
+                }
+            });
+        }
+
+        public string Url { get; }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            try
+            {
+                await _loop;
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException)
+            {
+            }
+
+            _stop.Dispose();
+        }
+
+        private static string ReadHeaders(NetworkStream stream)
+        {
+            var text = new StringBuilder();
+            int b;
+            while ((b = stream.ReadByte()) >= 0)
+            {
+                text.Append((char)b);
+                if (text.Length >= 4 && text.ToString(text.Length - 4, 4) == "\r\n\r\n")
+                {
+                    break;
+                }
+            }
+
+            return text.ToString();
+        }
+
+        private static (long, long) ParseRange(string request)
+        {
+            string line = request.Split("\r\n").First(l => l.StartsWith("Range: bytes=", StringComparison.OrdinalIgnoreCase));
+            string[] parts = line["Range: bytes=".Length..].Split('-');
+            return (long.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+}
