@@ -53,6 +53,7 @@ public static class TrustReportJson
         TrustReason.BackingLoop => "backing-loop",
         TrustReason.ChainTooDeep => "chain-too-deep",
         TrustReason.LengthMismatch => "length-mismatch",
+        TrustReason.EmptyUpload => "empty-upload",
         _ => "metadata-outside-window",
     };
 

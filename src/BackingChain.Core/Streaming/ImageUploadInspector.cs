@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.IO;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
@@ -8,6 +9,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Detection;
+using BackingChain.Telemetry;
 using BackingChain.Trust;
 
 namespace BackingChain.Streaming;
@@ -39,7 +41,8 @@ namespace BackingChain.Streaming;
 /// whose content carries several formats' signatures (a polyglot, seen by thorough detection over the head and tail
 /// windows) is refused. Beyond that, an upload is rejected when its length differs from
 /// <see cref="UploadInspectionOptions.ExpectedLength"/> (<see cref="TrustReason.LengthMismatch"/>) or its metadata
-/// lies outside the windows (<see cref="TrustReason.MetadataOutsideWindow"/>). Every finding is reported;
+/// lies outside the windows (<see cref="TrustReason.MetadataOutsideWindow"/>), or it is empty and
+/// <see cref="UploadInspectionOptions.AllowEmpty"/> is not set (<see cref="TrustReason.EmptyUpload"/>). Every finding is reported;
 /// <see cref="UploadInspection.Reason"/> is the report's reason.
 /// </para>
 /// <para>The inspector reads the pipe to its end — or, with <see cref="UploadInspectionOptions.ExpectedLength"/>, to the first
@@ -98,6 +101,15 @@ public static class ImageUploadInspector
     }
 
     private static async ValueTask<UploadInspection> InspectCoreAsync(PipeReader reader, Stream? destination, UploadInspectionOptions options, CancellationToken cancellationToken)
+    {
+        // Started here rather than in the gate so that callers of this static entry are traced and measured too.
+        using Activity? activity = BackingChainTelemetry.Source.StartActivity(BackingChainTelemetry.InspectUploadActivityName);
+        UploadInspection inspection = await InspectUntracedAsync(reader, destination, options, cancellationToken).ConfigureAwait(false);
+        BackingChainTelemetry.Record(activity, inspection);
+        return inspection;
+    }
+
+    private static async ValueTask<UploadInspection> InspectUntracedAsync(PipeReader reader, Stream? destination, UploadInspectionOptions options, CancellationToken cancellationToken)
     {
         using var windows = new RetainedWindows(options.HeadWindowLength, options.TailWindowLength);
         using IncrementalHash? hash = options.ComputeSha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
@@ -226,6 +238,13 @@ public static class ImageUploadInspector
                 ? $"The upload ended after {windows.Length} bytes, but {expected} were announced."
                 : $"The upload carried more than the {expected} bytes announced; reading stopped at the first byte past them.";
             facts.Add(new InputFact(TrustReason.LengthMismatch, new ChainFinding(FindingCodes.MalformedHeader, 0, message)));
+        }
+
+        if (windows.Length == 0 && !options.AllowEmpty)
+        {
+            // Recorded as a fact for the one judge, like the length check: the gate itself decides nothing.
+            facts.Add(new InputFact(TrustReason.EmptyUpload, new ChainFinding(
+                FindingCodes.MalformedHeader, 0, $"The upload '{name}' is empty: it carried no byte, and empty uploads are not allowed.")));
         }
 
         NoteContent(name, declared, detection, facts);

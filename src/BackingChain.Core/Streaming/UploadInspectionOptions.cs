@@ -107,6 +107,30 @@ public sealed class UploadInspectionOptions
     public bool ComputeSha256 { get; init; }
 
     /// <summary>
+    /// Gets whether an upload of no bytes at all may be accepted (as an empty raw image). Default
+    /// <see langword="false"/>: an empty upload is almost always a client that failed before sending, and storing it
+    /// would put a zero-length disk where an image was expected, so it is rejected with
+    /// <see cref="TrustReason.EmptyUpload"/>.
+    /// </summary>
+    public bool AllowEmpty { get; init; }
+
+    /// <summary>
+    /// A copy of these settings for one upload: the service-wide settings stay, the upload's own facts replace theirs.
+    /// </summary>
+    internal UploadInspectionOptions ForUpload(string? name, ImageFormat? declaredFormat, long? expectedLength) => new()
+    {
+        Policy = Policy,
+        SourceProviders = SourceProviders,
+        HeadWindowLength = HeadWindowLength,
+        TailWindowLength = TailWindowLength,
+        ComputeSha256 = ComputeSha256,
+        AllowEmpty = AllowEmpty,
+        Name = name,
+        DeclaredFormat = declaredFormat,
+        ExpectedLength = expectedLength,
+    };
+
+    /// <summary>
     /// Gets the length the sender announced (an HTTP <c>Content-Length</c>, for example), or <see langword="null"/>.
     /// An upload that ends before it, or carries more, is rejected with <see cref="TrustReason.LengthMismatch"/>.
     /// </summary>

@@ -64,4 +64,7 @@ public enum TrustReason
 
     /// <summary>Rejected (upload): the reader needed bytes outside the retained head and tail windows, so the image could not be judged within the memory bound.</summary>
     MetadataOutsideWindow,
+
+    /// <summary>Rejected (upload): the upload carried no byte at all, and empty uploads were not allowed (<see cref="Streaming.UploadInspectionOptions.AllowEmpty"/>).</summary>
+    EmptyUpload,
 }

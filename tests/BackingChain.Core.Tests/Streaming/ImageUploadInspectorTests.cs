@@ -21,9 +21,22 @@ public sealed class ImageUploadInspectorTests
     private const int MiB = 1024 * 1024;
 
     [Fact]
-    public async Task InspectAsync_EmptyUpload_IsAcceptedAsProbedRaw()
+    public async Task InspectAsync_EmptyUpload_IsRejectedByDefault()
     {
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync([]);
+
+        Assert.Equal(TrustDecision.Rejected, inspection.Verdict);
+        Assert.Equal(TrustReason.EmptyUpload, inspection.Reason);
+        Assert.Equal(0, inspection.Length);
+        ChainFinding finding = Assert.Single(inspection.Findings);
+        Assert.Equal(FindingCodes.MalformedHeader, finding.Code);
+        Assert.Contains("empty", finding.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task InspectAsync_EmptyUploadWhenAllowed_IsAcceptedAsProbedRaw()
+    {
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync([], new UploadInspectionOptions { AllowEmpty = true });
 
         Assert.Equal(TrustDecision.Accepted, inspection.Verdict);
         Assert.Equal(TrustReason.ProbedRaw, inspection.Reason);
@@ -31,6 +44,15 @@ public sealed class ImageUploadInspectorTests
         Assert.Equal(0, inspection.Length);
         Assert.Equal(0, inspection.VirtualSize);
         Assert.Empty(inspection.Findings);
+    }
+
+    [Fact]
+    public async Task InspectAsync_OneByteUpload_IsNotTakenForEmpty()
+    {
+        UploadInspection inspection = await InspectWithEveryChunkSizeAsync([0x42]);
+
+        Assert.True(inspection.IsAccepted, Describe(inspection));
+        Assert.Equal(TrustReason.ProbedRaw, inspection.Reason);
     }
 
     [Fact]

@@ -1,0 +1,178 @@
+// A provisioning service's upload gate: tenants PUT disk images, the gate judges each as it streams to disk, and
+// only accepted images are kept. See README.md ("The gate in ASP.NET Core") for the two commands that run it.
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Text;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using BackingChain;
+using BackingChain.Chain;
+using BackingChain.Hosting;
+using BackingChain.Interop;
+using BackingChain.Streaming;
+using BackingChain.Trust;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using ProvisioningGate;
+
+WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+IConfiguration configuration = builder.Configuration;
+
+// Read when first resolved, not now: a test host may still add settings after this line runs.
+builder.Services.AddSingleton(_ => new ImageStore(ImageStore.RootFrom(configuration)));
+builder.Services.AddBackingChain(options =>
+{
+    configuration.GetSection(BackingChainOptions.SectionName).Bind(options);
+
+    // Overlays may name images already accepted here, and nothing else.
+    // A trusted root must exist when the policy is built, which may be before the store is first used.
+    string root = ImageStore.RootFrom(configuration);
+    Directory.CreateDirectory(root);
+    options.TrustedRoots.Add(root);
+});
+
+WebApplication app = builder.Build();
+
+app.MapPut("/images/{name}", UploadAsync);
+app.MapGet("/images/{name}/chain", ChainAsync);
+app.MapGet("/images/{name}/domain-disk", DomainDiskAsync);
+app.MapDelete("/images/{name}", Delete);
+
+app.Run();
+
+static async Task<IResult> UploadAsync(string name, string? format, HttpContext context, ImageStore store, ImageUploadGate gate, CancellationToken cancellationToken)
+{
+    // Images are large: this endpoint, and only this one, takes bodies of any size. The gate holds only its windows.
+    if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+    {
+        limit.MaxRequestBodySize = null;
+    }
+
+    if (!store.IsValidName(name))
+    {
+        return Problem(StatusCodes.Status400BadRequest, "Invalid image name", $"'{name}' is not an image name: one segment of letters, digits, '.', '-' and '_', starting with a letter or digit.");
+    }
+
+    ImageFormat? declared = null;
+    if (format is not null)
+    {
+        if (!ImageFormatNames.TryParse(format, out ImageFormat parsed))
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Unknown format", $"'{format}' is not a format qemu knows.");
+        }
+
+        declared = parsed;
+    }
+
+    if (!store.TryReserve(name))
+    {
+        return Problem(StatusCodes.Status409Conflict, "Image exists", $"An image named '{name}' is already stored or being uploaded.");
+    }
+
+    string incoming = store.NewIncomingPath();
+    bool committed = false;
+    try
+    {
+        UploadInspection inspection;
+        await using (var file = new FileStream(incoming, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+        {
+            inspection = await gate.InspectAsync(context.Request.BodyReader, file, store.PathOf(name), declared, context.Request.ContentLength, cancellationToken);
+        }
+
+        if (!inspection.IsAccepted)
+        {
+            var problem = new MemoryStream();
+            UploadProblemDetails.Write(problem, inspection, context.Request.Path);
+            return Results.Text(problem.ToArray(), UploadProblemDetails.ContentType, UploadProblemDetails.Status);
+        }
+
+        var references = new List<string>();
+        foreach (ImageReference reference in inspection.References)
+        {
+            if (reference.IsLocalPath && reference.FullName is { } full)
+            {
+                references.Add(Path.GetFullPath(full, store.Root));
+            }
+        }
+
+        store.Commit(name, incoming, new StoredImage(inspection.Format.GetQemuName(), inspection.Length, references));
+        committed = true;
+        var body = new MemoryStream();
+        UploadInspectionJson.Write(body, inspection);
+        context.Response.Headers.Location = $"/images/{name}";
+        return Results.Text(body.ToArray(), "application/json", StatusCodes.Status201Created);
+    }
+    catch (Exception e) when (e is IOException or OperationCanceledException)
+    {
+        // The client went away or the body broke off: nothing was judged, nothing is kept. (BadHttpRequestException
+        // for a short body is an IOException too.)
+        return Problem(StatusCodes.Status400BadRequest, "Upload failed", e.Message);
+    }
+    finally
+    {
+        if (!committed)
+        {
+            File.Delete(incoming);
+        }
+
+        store.Release(name);
+    }
+}
+
+static async Task<IResult> ChainAsync(string name, ImageStore store, ImageChainResolver resolver, CancellationToken cancellationToken)
+{
+    if (!store.IsValidName(name) || store.Find(name) is not { } record)
+    {
+        return Results.NotFound();
+    }
+
+    // The format recorded when the image was accepted: a stored image is never probed again.
+    TrustReport report = await resolver.CheckAsync(store.PathOf(name), ImageFormatNames.Parse(record.Format), cancellationToken);
+    var body = new MemoryStream();
+    TrustReportJson.Write(body, report);
+    return Results.Text(body.ToArray(), "application/json", StatusCodes.Status200OK);
+}
+
+static async Task<IResult> DomainDiskAsync(string name, string? target, ImageStore store, ImageChainResolver resolver, CancellationToken cancellationToken)
+{
+    if (!store.IsValidName(name) || store.Find(name) is not { } record)
+    {
+        return Results.NotFound();
+    }
+
+    TrustReport report = await resolver.CheckAsync(store.PathOf(name), ImageFormatNames.Parse(record.Format), cancellationToken);
+    if (!LibvirtDiskXml.CanWrite(report, out string? reason))
+    {
+        return Problem(StatusCodes.Status409Conflict, "No disk XML for this chain", reason ?? "The chain is not safe to use.");
+    }
+
+    return Results.Text(LibvirtDiskXml.ToXml(report, target ?? "vda"), "application/xml", Encoding.UTF8, StatusCodes.Status200OK);
+}
+
+static IResult Delete(string name, ImageStore store)
+{
+    if (!store.IsValidName(name) || store.Find(name) is null)
+    {
+        return Results.NotFound();
+    }
+
+    List<string> dependents = store.Dependents(name);
+    if (dependents.Count > 0)
+    {
+        return Problem(StatusCodes.Status409Conflict, "Image in use", $"'{name}' is the backing image of {string.Join(", ", dependents)}.");
+    }
+
+    store.Delete(name);
+    return Results.NoContent();
+}
+
+static IResult Problem(int status, string title, string detail) =>
+    Results.Problem(statusCode: status, title: title, detail: detail);
+
+/// <summary>The entry point, public so that tests can host it with <c>WebApplicationFactory&lt;Program&gt;</c>.</summary>
+public partial class Program;

@@ -1,0 +1,129 @@
+using System;
+using System.Collections.Generic;
+using BackingChain.Chain;
+using BackingChain.Streaming;
+using BackingChain.Trust;
+
+namespace BackingChain.Hosting;
+
+/// <summary>
+/// The library's settings in a shape the configuration binder can fill
+/// (<c>builder.Configuration.GetSection("BackingChain").Bind(options)</c>): plain mutable properties, lists for the
+/// trusted roots and digests, the posture as an enum name. Nothing is checked while binding; the <c>Build…</c>
+/// methods check everything and make the immutable, validated settings the library uses.
+/// </summary>
+/// <remarks>
+/// The defaults are a provisioning service's: the <see cref="TrustPosture.UntrustedImage"/> posture (an upload's
+/// header is the uploader's), no trusted location, empty uploads refused. A configuration section looks like
+/// <code>
+/// "BackingChain": {
+///   "Posture": "UntrustedImage",
+///   "TrustedRoots": [ "/srv/images" ],
+///   "TrustedDigests": [ ],
+///   "TrustedUrlPrefixes": [ "https://images.example/base/" ],
+///   "HeadWindowLength": 4194304,
+///   "TailWindowLength": 65536,
+///   "AllowEmptyUpload": false
+/// }
+/// </code>
+/// </remarks>
+public sealed class BackingChainOptions
+{
+    /// <summary>The configuration section the library's settings are conventionally kept in: <c>BackingChain</c>.</summary>
+    public const string SectionName = "BackingChain";
+
+    /// <summary>Gets or sets whose word an image's header is. Default <see cref="TrustPosture.UntrustedImage"/>, the upload gate's posture.</summary>
+    public TrustPosture Posture { get; set; } = TrustPosture.UntrustedImage;
+
+    /// <summary>Gets the directories whose files are trusted: absolute paths of existing directories (<see cref="TrustPolicy.TrustedRoots"/>).</summary>
+    /// <remarks>A list, not an immutable array, because the configuration binder fills lists and leaves immutable arrays empty.</remarks>
+    public List<string> TrustedRoots { get; } = [];
+
+    /// <summary>Gets the SHA-256 digests (64 hex digits) of trusted images (<see cref="TrustPolicy.TrustedDigests"/>).</summary>
+    public List<string> TrustedDigests { get; } = [];
+
+    /// <summary>Gets the http(s) URL prefixes whose images are trusted (<see cref="TrustPolicy.TrustedUrlPrefixes"/>).</summary>
+    public List<string> TrustedUrlPrefixes { get; } = [];
+
+    /// <summary>Gets or sets the largest file hashed to compare with a pinned digest. Default <see cref="TrustPolicy.DefaultMaxDigestFileLength"/>.</summary>
+    public long MaxDigestFileLength { get; set; } = TrustPolicy.DefaultMaxDigestFileLength;
+
+    /// <summary>Gets or sets the deepest chain walked. Default <see cref="ImageChainResolverOptions.DefaultMaxDepth"/>.</summary>
+    public int MaxDepth { get; set; } = ImageChainResolverOptions.DefaultMaxDepth;
+
+    /// <summary>Gets or sets the leading bytes of an upload kept for its header. Default <see cref="UploadInspectionOptions.DefaultHeadWindowLength"/>.</summary>
+    public int HeadWindowLength { get; set; } = UploadInspectionOptions.DefaultHeadWindowLength;
+
+    /// <summary>Gets or sets the trailing bytes of an upload kept for trailers. Default <see cref="UploadInspectionOptions.DefaultTailWindowLength"/>.</summary>
+    public int TailWindowLength { get; set; } = UploadInspectionOptions.DefaultTailWindowLength;
+
+    /// <summary>Gets or sets whether the SHA-256 of every upload is computed as it streams past. Default <see langword="false"/>.</summary>
+    public bool ComputeSha256 { get; set; }
+
+    /// <summary>Gets or sets whether an upload of no bytes may be accepted. Default <see langword="false"/>: it is rejected (<see cref="TrustReason.EmptyUpload"/>).</summary>
+    public bool AllowEmptyUpload { get; set; }
+
+    /// <summary>Builds the trust policy these settings describe.</summary>
+    /// <returns>A validated, immutable policy.</returns>
+    /// <exception cref="ArgumentException">A setting is invalid; the message names it (for example a trusted root that is relative or missing).</exception>
+    public TrustPolicy BuildPolicy()
+    {
+        try
+        {
+            return new TrustPolicy
+            {
+                Posture = Posture,
+                TrustedRoots = [.. TrustedRoots],
+                TrustedDigests = [.. TrustedDigests],
+                TrustedUrlPrefixes = [.. TrustedUrlPrefixes],
+                MaxDigestFileLength = MaxDigestFileLength,
+            };
+        }
+        catch (ArgumentException e)
+        {
+            // The policy's own message says what is wrong; this one says which setting to fix.
+            throw new ArgumentException($"{SectionName} settings: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Builds the settings of the upload gate (<see cref="ImageUploadGate"/>, <see cref="ImageUploadInspector"/>).</summary>
+    /// <returns>Validated, immutable settings, with the policy of <see cref="BuildPolicy"/>.</returns>
+    /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
+    public UploadInspectionOptions BuildUploadInspectionOptions() => BuildUploadInspectionOptions(BuildPolicy());
+
+    /// <summary>Builds the settings of a resolver that walks and judges stored chains under the same policy as uploads.</summary>
+    /// <returns>Validated, immutable settings, with the policy of <see cref="BuildPolicy"/>.</returns>
+    /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
+    public ImageChainResolverOptions BuildResolverOptions() => BuildResolverOptions(BuildPolicy());
+
+    internal UploadInspectionOptions BuildUploadInspectionOptions(TrustPolicy policy)
+    {
+        try
+        {
+            return new UploadInspectionOptions
+            {
+                Policy = policy,
+                HeadWindowLength = HeadWindowLength,
+                TailWindowLength = TailWindowLength,
+                ComputeSha256 = ComputeSha256,
+                AllowEmpty = AllowEmptyUpload,
+            };
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ArgumentException($"{SectionName} settings: a window length is out of range ({nameof(HeadWindowLength)} {HeadWindowLength}, {nameof(TailWindowLength)} {TailWindowLength}): {e.Message}", e);
+        }
+    }
+
+    internal ImageChainResolverOptions BuildResolverOptions(TrustPolicy policy)
+    {
+        try
+        {
+            return new ImageChainResolverOptions { Policy = policy, MaxDepth = MaxDepth };
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ArgumentException($"{SectionName} settings: {nameof(MaxDepth)} {MaxDepth} is out of range: {e.Message}", e);
+        }
+    }
+}

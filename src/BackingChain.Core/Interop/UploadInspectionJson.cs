@@ -1,0 +1,100 @@
+using System;
+using System.IO;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using BackingChain.Chain;
+using BackingChain.Streaming;
+using BackingChain.Trust;
+
+namespace BackingChain.Interop;
+
+/// <summary>
+/// Writes an <see cref="UploadInspection"/> as JSON with stable kebab-case names, by hand over
+/// <see cref="Utf8JsonWriter"/> (no reflection: trimming- and NativeAOT-safe), reusing the spellings of
+/// <see cref="TrustReportJson"/>.
+/// </summary>
+/// <remarks>
+/// <code>
+/// {
+///   "verdict": "accepted" | "rejected",
+///   "reason": "format-declared" | "probed-with-untrusted-references" | …,
+///   "format": "qcow2", "format-source": "declared" | "probed", "probed-format": "qcow2",
+///   "length": 196616, "virtual-size": 1048576 | null, "sha256": "…" | null,
+///   "references": [ { "role": "backing-file", "name": "base.raw", "backing-format": "raw" | null } ],
+///   "report": { …the object of TrustReportJson… }
+/// }
+/// </code>
+/// </remarks>
+public static class UploadInspectionJson
+{
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Indented = true,
+        IndentSize = 4,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>The stable spelling of an inspection's verdict: <c>accepted</c> or <c>rejected</c>.</summary>
+    /// <param name="inspection">The inspection.</param>
+    /// <returns>The name.</returns>
+    public static string GetVerdictName(UploadInspection inspection)
+    {
+        ArgumentNullException.ThrowIfNull(inspection);
+        return inspection.IsAccepted ? "accepted" : "rejected";
+    }
+
+    /// <summary>Writes the inspection, followed by a newline.</summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="inspection">The inspection.</param>
+    public static void Write(Stream stream, UploadInspection inspection)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(inspection);
+        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        {
+            Write(writer, inspection);
+        }
+
+        stream.WriteByte((byte)'\n');
+    }
+
+    /// <summary>Writes the inspection as one JSON object.</summary>
+    /// <param name="writer">The writer.</param>
+    /// <param name="inspection">The inspection.</param>
+    public static void Write(Utf8JsonWriter writer, UploadInspection inspection)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(inspection);
+        writer.WriteStartObject();
+        writer.WriteString("verdict", GetVerdictName(inspection));
+        writer.WriteString("reason", TrustReportJson.GetName(inspection.Reason));
+        writer.WriteString("format", inspection.Format.GetQemuName());
+        writer.WriteString("format-source", TrustReportJson.GetName(inspection.FormatSource));
+        writer.WriteString("probed-format", inspection.ProbedFormat.GetQemuName());
+        writer.WriteNumber("length", inspection.Length);
+        if (inspection.VirtualSize is long virtualSize)
+        {
+            writer.WriteNumber("virtual-size", virtualSize);
+        }
+        else
+        {
+            writer.WriteNull("virtual-size");
+        }
+
+        writer.WriteString("sha256", inspection.Sha256);
+        writer.WriteStartArray("references");
+        foreach (ImageReference reference in inspection.References)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("role", TrustReportJson.GetName(reference.Role));
+            writer.WriteString("name", reference.StoredName);
+            writer.WriteString("backing-format", reference.RecordedFormat);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WritePropertyName("report");
+        TrustReportJson.Write(writer, inspection.Report);
+        writer.WriteEndObject();
+    }
+}

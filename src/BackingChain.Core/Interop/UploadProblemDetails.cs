@@ -1,0 +1,134 @@
+using System;
+using System.IO;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using BackingChain.Chain;
+using BackingChain.Streaming;
+using BackingChain.Trust;
+
+namespace BackingChain.Interop;
+
+/// <summary>
+/// Writes a rejected upload as RFC 9457 problem details (<c>application/problem+json</c>), so an HTTP service can
+/// answer a refused image with a body every client library understands. Hand-written over
+/// <see cref="Utf8JsonWriter"/>: trimming- and NativeAOT-safe.
+/// </summary>
+/// <remarks>
+/// <para>The mapping, one problem type per <see cref="TrustReason"/> that rejects:</para>
+/// <list type="table">
+/// <listheader><term>member</term><description>value</description></listheader>
+/// <item><term><c>type</c></term><description><see cref="TypeUriPrefix"/> followed by the reason's stable name
+/// (<see cref="TrustReportJson.GetName(TrustReason)"/>), e.g.
+/// <c>tag:backingchain.core,2026:problem:probed-with-untrusted-references</c>. A <c>tag:</c> URI (RFC 4151) names the
+/// problem without pretending to be a page that can be fetched, as RFC 9457 §3.1.1 allows.</description></item>
+/// <item><term><c>title</c></term><description>a fixed sentence per reason (<see cref="GetTitle"/>); it never
+/// contains anything the uploader wrote.</description></item>
+/// <item><term><c>status</c></term><description><see cref="Status"/> (422 Unprocessable Content): the request was
+/// well formed, the image in it is refused.</description></item>
+/// <item><term><c>detail</c></term><description>the first finding's message.</description></item>
+/// <item><term><c>instance</c></term><description>what the caller passes (the request path), when it passes one.</description></item>
+/// <item><term><c>reason</c> (extension)</term><description>the reason's stable name.</description></item>
+/// <item><term><c>findings</c> (extension)</term><description>every finding: <c>code</c> (the stable codes of
+/// <see cref="FindingCodes"/>), <c>layer</c>, <c>message</c>.</description></item>
+/// </list>
+/// </remarks>
+public static class UploadProblemDetails
+{
+    /// <summary>The media type of problem details in JSON: <c>application/problem+json</c>.</summary>
+    public const string ContentType = "application/problem+json";
+
+    /// <summary>The HTTP status of a refused upload: 422 (Unprocessable Content).</summary>
+    public const int Status = 422;
+
+    /// <summary>What every problem type URI starts with; the reason's stable name follows.</summary>
+    public const string TypeUriPrefix = "tag:backingchain.core,2026:problem:";
+
+    private static readonly JsonWriterOptions WriterOptions = new()
+    {
+        Indented = true,
+        IndentSize = 4,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>The problem type URI of a reason, e.g. <c>tag:backingchain.core,2026:problem:reference-not-trusted</c>.</summary>
+    /// <param name="reason">The reason.</param>
+    /// <returns>The URI.</returns>
+    public static string GetTypeUri(TrustReason reason) => TypeUriPrefix + TrustReportJson.GetName(reason);
+
+    /// <summary>The fixed title of a reason's problem type.</summary>
+    /// <param name="reason">The reason.</param>
+    /// <returns>The title.</returns>
+    public static string GetTitle(TrustReason reason) => reason switch
+    {
+        TrustReason.ProbedWithUntrustedReferences => "The image's format had to be guessed and it names files that are not trusted.",
+        TrustReason.AmbiguousContent => "The image carries the signatures of several formats.",
+        TrustReason.ReferenceNotTrusted => "The image names a file that is not trusted.",
+        TrustReason.ReferenceMissing => "The image names a file that does not exist.",
+        TrustReason.ReferenceUnreachable => "The image names a file that cannot be followed.",
+        TrustReason.ImageUnreadable => "The image could not be read.",
+        TrustReason.MalformedHeader => "The image's header is malformed or truncated.",
+        TrustReason.UnsupportedFeature => "The image uses a feature that is not supported.",
+        TrustReason.BackingLoop => "The image's backing chain loops.",
+        TrustReason.ChainTooDeep => "The image's backing chain is too deep.",
+        TrustReason.LengthMismatch => "The upload's length differs from the length announced.",
+        TrustReason.MetadataOutsideWindow => "The image keeps metadata outside the part of the upload that is inspected.",
+        TrustReason.EmptyUpload => "The upload is empty.",
+        _ => "The image was accepted.",
+    };
+
+    /// <summary>Writes the problem details of a rejected upload, followed by a newline.</summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="inspection">The rejected upload's inspection.</param>
+    /// <param name="instance">The problem's <c>instance</c> (e.g. the request path), or <see langword="null"/> to leave it out.</param>
+    /// <exception cref="ArgumentException">The inspection accepted the upload: there is no problem to describe.</exception>
+    public static void Write(Stream stream, UploadInspection inspection, string? instance = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(inspection);
+        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        {
+            Write(writer, inspection, instance);
+        }
+
+        stream.WriteByte((byte)'\n');
+    }
+
+    /// <summary>Writes the problem details of a rejected upload as one JSON object.</summary>
+    /// <param name="writer">The writer.</param>
+    /// <param name="inspection">The rejected upload's inspection.</param>
+    /// <param name="instance">The problem's <c>instance</c> (e.g. the request path), or <see langword="null"/> to leave it out.</param>
+    /// <exception cref="ArgumentException">The inspection accepted the upload: there is no problem to describe.</exception>
+    public static void Write(Utf8JsonWriter writer, UploadInspection inspection, string? instance = null)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(inspection);
+        if (inspection.IsAccepted)
+        {
+            throw new ArgumentException("The upload was accepted: there is no problem to describe.", nameof(inspection));
+        }
+
+        writer.WriteStartObject();
+        writer.WriteString("type", GetTypeUri(inspection.Reason));
+        writer.WriteString("title", GetTitle(inspection.Reason));
+        writer.WriteNumber("status", Status);
+        writer.WriteString("detail", inspection.Findings.IsEmpty ? GetTitle(inspection.Reason) : inspection.Findings[0].Message);
+        if (instance is not null)
+        {
+            writer.WriteString("instance", instance);
+        }
+
+        writer.WriteString("reason", TrustReportJson.GetName(inspection.Reason));
+        writer.WriteStartArray("findings");
+        foreach (ChainFinding finding in inspection.Findings)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("code", finding.Code);
+            writer.WriteNumber("layer", finding.Layer);
+            writer.WriteString("message", finding.Message);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+}

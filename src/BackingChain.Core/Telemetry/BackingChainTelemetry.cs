@@ -1,0 +1,101 @@
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Reflection;
+using BackingChain.Interop;
+using BackingChain.Streaming;
+using BackingChain.Trust;
+
+namespace BackingChain.Telemetry;
+
+/// <summary>
+/// The names under which the library traces and measures, through the BCL's <see cref="ActivitySource"/> and
+/// <see cref="Meter"/> so that OpenTelemetry (or <c>dotnet-counters</c>) sees them with no extra package:
+/// <c>AddSource(BackingChainTelemetry.ActivitySourceName)</c> and <c>AddMeter(BackingChainTelemetry.MeterName)</c>.
+/// </summary>
+/// <remarks>
+/// <para>Every upload judged by <see cref="ImageUploadInspector"/> (and so by <see cref="ImageUploadGate"/>) is one
+/// <see cref="InspectUploadActivityName"/> activity and adds to the instruments below. Tags use the stable kebab-case
+/// spellings of <see cref="TrustReportJson"/>, so dashboards keep working when messages change.</para>
+/// <list type="table">
+/// <listheader><term>instrument</term><description>what it counts</description></listheader>
+/// <item><term><see cref="ImagesJudgedName"/> (counter, <c>{image}</c>)</term><description>uploads judged; tags <see cref="VerdictTag"/> and <see cref="ReasonTag"/></description></item>
+/// <item><term><see cref="ImagesRejectedName"/> (counter, <c>{image}</c>)</term><description>uploads rejected; tag <see cref="ReasonTag"/></description></item>
+/// <item><term><see cref="BytesInspectedName"/> (counter, <c>By</c>)</term><description>upload bytes read through the gate</description></item>
+/// <item><term><see cref="WalkDepthName"/> (histogram, <c>{layer}</c>)</term><description>layers of the chain each upload heads</description></item>
+/// </list>
+/// </remarks>
+public static class BackingChainTelemetry
+{
+    /// <summary>The name of the library's <see cref="ActivitySource"/>: <c>BackingChain</c>.</summary>
+    public const string ActivitySourceName = "BackingChain";
+
+    /// <summary>The name of the library's <see cref="Meter"/>: <c>BackingChain</c>.</summary>
+    public const string MeterName = "BackingChain";
+
+    /// <summary>The activity that spans one upload's inspection, from the first byte read to the verdict.</summary>
+    public const string InspectUploadActivityName = "BackingChain.InspectUpload";
+
+    /// <summary>The counter of images judged.</summary>
+    public const string ImagesJudgedName = "backingchain.images.judged";
+
+    /// <summary>The counter of images rejected, by reason.</summary>
+    public const string ImagesRejectedName = "backingchain.images.rejected";
+
+    /// <summary>The counter of bytes inspected.</summary>
+    public const string BytesInspectedName = "backingchain.upload.bytes";
+
+    /// <summary>The histogram of walk depths (layers in the judged chain).</summary>
+    public const string WalkDepthName = "backingchain.chain.depth";
+
+    /// <summary>The tag carrying the verdict: <c>safe</c> or <c>unsafe</c>.</summary>
+    public const string VerdictTag = "backingchain.verdict";
+
+    /// <summary>The tag carrying the reason, spelled as <see cref="TrustReportJson.GetName(TrustReason)"/> spells it.</summary>
+    public const string ReasonTag = "backingchain.reason";
+
+    /// <summary>The tag carrying the format the upload was read as (qemu's name).</summary>
+    public const string FormatTag = "backingchain.format";
+
+    private static readonly string? Version = typeof(BackingChainTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+
+    /// <summary>Shared by every caller: the BCL's listeners subscribe by name, and one source per process is the convention.</summary>
+    internal static ActivitySource Source { get; } = new(ActivitySourceName, Version);
+
+    internal static Meter Meter { get; } = new(MeterName, Version);
+
+    private static readonly Counter<long> ImagesJudged = Meter.CreateCounter<long>(ImagesJudgedName, "{image}", "Images judged by the upload gate.");
+
+    private static readonly Counter<long> ImagesRejected = Meter.CreateCounter<long>(ImagesRejectedName, "{image}", "Images the upload gate rejected, by reason.");
+
+    private static readonly Counter<long> BytesInspected = Meter.CreateCounter<long>(BytesInspectedName, "By", "Bytes of uploads read through the gate.");
+
+    private static readonly Histogram<int> WalkDepth = Meter.CreateHistogram<int>(WalkDepthName, "{layer}", "Layers in the chain an upload heads.");
+
+    /// <summary>Records one finished inspection on the instruments and, when traced, on its activity.</summary>
+    internal static void Record(Activity? activity, UploadInspection inspection)
+    {
+        string verdict = inspection.IsAccepted ? "safe" : "unsafe";
+        string reason = TrustReportJson.GetName(inspection.Reason);
+        var verdictTag = new KeyValuePair<string, object?>(VerdictTag, verdict);
+        var reasonTag = new KeyValuePair<string, object?>(ReasonTag, reason);
+        ImagesJudged.Add(1, verdictTag, reasonTag);
+        if (!inspection.IsAccepted)
+        {
+            ImagesRejected.Add(1, reasonTag);
+        }
+
+        BytesInspected.Add(inspection.Length);
+        WalkDepth.Record(inspection.Report.Chain.Layers.Length);
+
+        if (activity is not null)
+        {
+            activity.SetTag(VerdictTag, verdict);
+            activity.SetTag(ReasonTag, reason);
+            activity.SetTag(FormatTag, inspection.Format.GetQemuName());
+            activity.SetTag(BytesInspectedName, inspection.Length);
+            activity.SetTag(WalkDepthName, inspection.Report.Chain.Layers.Length);
+            activity.SetStatus(inspection.IsAccepted ? ActivityStatusCode.Ok : ActivityStatusCode.Unset);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using BackingChain.Chain;
+using BackingChain.Hosting;
+using BackingChain.Streaming;
+using BackingChain.Tests.Infrastructure;
+using BackingChain.Trust;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ProvisioningGate.Tests;
+
+/// <summary>The library's DI registration and its options, filled by the configuration binder as an application would.</summary>
+public sealed class AddBackingChainTests
+{
+    private static IConfiguration Configuration(Dictionary<string, string?> values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+
+    [Fact]
+    public void Binder_FillsEveryOption_FromAConfigurationSection()
+    {
+        using var first = new ScratchDirectory();
+        using var second = new ScratchDirectory();
+        IConfiguration configuration = Configuration(new()
+        {
+            ["BackingChain:Posture"] = "Host",
+            ["BackingChain:TrustedRoots:0"] = first.Path,
+            ["BackingChain:TrustedRoots:1"] = second.Path,
+            ["BackingChain:TrustedDigests:0"] = new string('a', 64),
+            ["BackingChain:MaxDigestFileLength"] = "1024",
+            ["BackingChain:MaxDepth"] = "7",
+            ["BackingChain:HeadWindowLength"] = "8192",
+            ["BackingChain:TailWindowLength"] = "1024",
+            ["BackingChain:ComputeSha256"] = "true",
+            ["BackingChain:AllowEmptyUpload"] = "true",
+        });
+        var options = new BackingChainOptions();
+
+        configuration.GetSection(BackingChainOptions.SectionName).Bind(options);
+        UploadInspectionOptions upload = options.BuildUploadInspectionOptions();
+        ImageChainResolverOptions resolver = options.BuildResolverOptions();
+
+        Assert.Equal(TrustPosture.Host, upload.Policy.Posture);
+        Assert.Equal([first.Path, second.Path], [.. upload.Policy.TrustedRoots]);
+        Assert.Equal([new string('a', 64)], [.. upload.Policy.TrustedDigests]);
+        Assert.Equal(1024, upload.Policy.MaxDigestFileLength);
+        Assert.Equal(8192, upload.HeadWindowLength);
+        Assert.Equal(1024, upload.TailWindowLength);
+        Assert.True(upload.ComputeSha256);
+        Assert.True(upload.AllowEmpty);
+        Assert.Equal(7, resolver.MaxDepth);
+        Assert.Equal([first.Path, second.Path], [.. resolver.Policy.TrustedRoots]);
+    }
+
+    [Fact]
+    public void Defaults_AreTheGatesSafeOnes()
+    {
+        UploadInspectionOptions upload = new BackingChainOptions().BuildUploadInspectionOptions();
+
+        Assert.Equal(TrustPosture.UntrustedImage, upload.Policy.Posture);
+        Assert.Empty(upload.Policy.TrustedRoots);
+        Assert.False(upload.AllowEmpty);
+        Assert.Equal(UploadInspectionOptions.DefaultHeadWindowLength, upload.HeadWindowLength);
+    }
+
+    [Fact]
+    public void AddBackingChain_OneContainer_GateAndResolverShareOnePolicyFromConfiguration()
+    {
+        using var root = new ScratchDirectory();
+        IConfiguration configuration = Configuration(new()
+        {
+            ["BackingChain:TrustedRoots:0"] = root.Path,
+            ["BackingChain:AllowEmptyUpload"] = "true",
+        });
+        var services = new ServiceCollection();
+
+        services.AddBackingChain(o => configuration.GetSection("BackingChain").Bind(o));
+        using ServiceProvider provider = services.BuildServiceProvider();
+        ImageUploadGate gate = provider.GetRequiredService<ImageUploadGate>();
+
+        Assert.Same(gate, provider.GetRequiredService<ImageUploadGate>());
+        Assert.Same(gate.Policy, provider.GetRequiredService<ImageChainResolverOptions>().Policy);
+        Assert.NotNull(provider.GetRequiredService<ImageChainResolver>());
+        Assert.Equal([root.Path], [.. gate.Policy.TrustedRoots]);
+        Assert.Equal(TrustPosture.UntrustedImage, gate.Policy.Posture);
+        Assert.True(gate.Options.AllowEmpty);
+    }
+
+    [Fact]
+    public void AddBackingChain_CalledTwice_BothConfigurationsApplyInOrder()
+    {
+        using var first = new ScratchDirectory();
+        using var second = new ScratchDirectory();
+        var services = new ServiceCollection();
+
+        services.AddBackingChain(o => o.TrustedRoots.Add(first.Path));
+        services.AddBackingChain(o =>
+        {
+            o.TrustedRoots.Add(second.Path);
+            o.HeadWindowLength = 4096;
+        });
+        using ServiceProvider provider = services.BuildServiceProvider();
+        ImageUploadGate gate = provider.GetRequiredService<ImageUploadGate>();
+
+        Assert.Equal([first.Path, second.Path], [.. gate.Policy.TrustedRoots]);
+        Assert.Equal(4096, gate.Options.HeadWindowLength);
+    }
+
+    [Theory]
+    [InlineData("BackingChain:TrustedRoots:0", "relative/root")]
+    [InlineData("BackingChain:TrustedRoots:0", "/no/such/directory/anywhere")]
+    [InlineData("BackingChain:TrustedDigests:0", "not-a-digest")]
+    [InlineData("BackingChain:HeadWindowLength", "12")]
+    [InlineData("BackingChain:MaxDepth", "0")]
+    public void InvalidSettings_AreRefusedWhenTheGateIsFirstResolved_NamingTheSection(string key, string value)
+    {
+        IConfiguration configuration = Configuration(new() { [key] = value });
+        var services = new ServiceCollection();
+        services.AddBackingChain(o => configuration.GetSection("BackingChain").Bind(o));
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        ArgumentException error = Assert.ThrowsAny<ArgumentException>(() => provider.GetRequiredService<ImageUploadGate>());
+
+        Assert.StartsWith("BackingChain settings:", error.Message, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,113 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Threading.Tasks;
+using BackingChain.Tests.Infrastructure;
+
+namespace ProvisioningGate.Tests;
+
+/// <summary>The hostile uploads, made once with qemu-img.</summary>
+public sealed class HostileImagesFixture : IDisposable
+{
+    private readonly ScratchDirectory _scratch = new();
+
+    public HostileImagesFixture()
+    {
+        Uploads = QemuImg.IsAvailable ? HostileImages.Build(_scratch.Path) : [];
+    }
+
+    public List<HostileUpload> Uploads { get; }
+
+    public void Dispose() => _scratch.Dispose();
+}
+
+public sealed class InProcessGateTests(HostileImagesFixture images) : IClassFixture<HostileImagesFixture>
+{
+    [QemuImgFact]
+    public async Task EveryHostileUpload_IsRefusedAndNotStored()
+    {
+        using var host = new InProcessGateHost();
+        foreach (HostileUpload upload in images.Uploads)
+        {
+            await GateScenarios.HostileUploadIsRefusedAndNotStoredAsync(host, upload, chunked: false);
+        }
+    }
+
+    [QemuImgFact]
+    public async Task EveryHostileUpload_SentWithoutLength_IsRefusedAndNotStored()
+    {
+        using var host = new InProcessGateHost();
+        foreach (HostileUpload upload in images.Uploads)
+        {
+            await GateScenarios.HostileUploadIsRefusedAndNotStoredAsync(host, upload, chunked: true);
+        }
+    }
+
+    [QemuImgFact]
+    public async Task BenignChain_UploadedBaseFirst_IsAcceptedAndItsChainIsSafe()
+    {
+        using var host = new InProcessGateHost();
+        await GateScenarios.BenignChainIsAcceptedAndSafeAsync(host, chunked: false);
+    }
+
+    [Theory]
+    [InlineData("..")]
+    [InlineData(".hidden")]
+    [InlineData("..%2Fescape")]
+    [InlineData("a%2F..%2F..%2Fetc")]
+    [InlineData("a%5C..%5C..%5Cetc")]
+    [InlineData("with%20space")]
+    public async Task NamesLeavingTheRootOrHidden_AreRefused(string name)
+    {
+        using var host = new InProcessGateHost();
+
+        using HttpResponseMessage response = await host.Client.SendAsync(GateScenarios.Put(name, [1, 2, 3], null, chunked: false));
+
+        Assert.True(response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed, $"{name}: {(int)response.StatusCode}");
+        GateScenarios.AssertNothingStored(host);
+        Assert.All(Directory.EnumerateFileSystemEntries(Path.GetDirectoryName(host.ImageRoot)!), e => Assert.StartsWith(host.ImageRoot, e, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task UnknownFormat_IsABadRequest()
+    {
+        using var host = new InProcessGateHost();
+
+        using HttpResponseMessage response = await host.Client.SendAsync(GateScenarios.Put("disk.img", [1, 2, 3], "floppy", chunked: false));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        GateScenarios.AssertNothingStored(host);
+    }
+
+    [Fact]
+    public async Task AcceptedFormat_IsRecordedAndUsedForLaterReads()
+    {
+        // Declared raw, the content is a qcow2 header: stored as raw, and the chain endpoint must read it as raw,
+        // not probe it again (probed, it would be a qcow2 naming /etc/passwd and be refused).
+        using var host = new InProcessGateHost();
+        byte[] forged = new byte[4096];
+        "QFI\xfb"u8.CopyTo(forged);
+        forged[7] = 3;
+
+        using HttpResponseMessage put = await host.Client.SendAsync(GateScenarios.Put("guest.raw", forged, "raw", chunked: false));
+        string chain = await host.Client.GetStringAsync("/images/guest.raw/chain");
+
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        Assert.Contains("\"format\": \"raw\"", chain, StringComparison.Ordinal);
+        Assert.Contains("\"format-source\": \"declared\"", chain, StringComparison.Ordinal);
+        Assert.Contains("\"verdict\": \"safe\"", chain, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MissingImage_IsNotFound()
+    {
+        using var host = new InProcessGateHost();
+
+        Assert.Equal(HttpStatusCode.NotFound, (await host.Client.GetAsync("/images/nothing/chain")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await host.Client.GetAsync("/images/nothing/domain-disk")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await host.Client.DeleteAsync("/images/nothing")).StatusCode);
+    }
+}
