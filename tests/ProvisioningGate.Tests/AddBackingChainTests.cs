@@ -28,6 +28,7 @@ public sealed class AddBackingChainTests
             ["BackingChain:TrustedRoots:0"] = first.Path,
             ["BackingChain:TrustedRoots:1"] = second.Path,
             ["BackingChain:TrustedDigests:0"] = new string('a', 64),
+            ["BackingChain:TrustedUrlPrefixes:0"] = "https://images.example/base/",
             ["BackingChain:MaxDigestFileLength"] = "1024",
             ["BackingChain:MaxDepth"] = "7",
             ["BackingChain:HeadWindowLength"] = "8192",
@@ -44,6 +45,7 @@ public sealed class AddBackingChainTests
         Assert.Equal(TrustPosture.Host, upload.Policy.Posture);
         Assert.Equal([first.Path, second.Path], [.. upload.Policy.TrustedRoots]);
         Assert.Equal([new string('a', 64)], [.. upload.Policy.TrustedDigests]);
+        Assert.Contains("images.example", Assert.Single(upload.Policy.TrustedUrlPrefixes), StringComparison.Ordinal);
         Assert.Equal(1024, upload.Policy.MaxDigestFileLength);
         Assert.Equal(8192, upload.HeadWindowLength);
         Assert.Equal(1024, upload.TailWindowLength);

@@ -62,6 +62,7 @@ public static class UploadProblemDetails
     {
         TrustReason.ProbedWithUntrustedReferences => "The image's format had to be guessed and it names files that are not trusted.",
         TrustReason.AmbiguousContent => "The image carries the signatures of several formats.",
+        TrustReason.UnsafeStructure => "The image's header has structure that is refused for an image from someone else.",
         TrustReason.ReferenceNotTrusted => "The image names a file that is not trusted.",
         TrustReason.ReferenceMissing => "The image names a file that does not exist.",
         TrustReason.ReferenceUnreachable => "The image names a file that cannot be followed.",
