@@ -151,8 +151,22 @@ public static class TrustReportJson
         }
 
         writer.WriteEndArray();
+        WriteFindings(writer, report.Findings);
+        writer.WriteStartArray("remediation");
+        foreach (string command in report.Remediation)
+        {
+            writer.WriteStringValue(command);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+
+    /// <summary>The <c>findings</c> array, as every JSON the library writes spells it: <c>code</c>, <c>layer</c>, <c>message</c>.</summary>
+    internal static void WriteFindings(Utf8JsonWriter writer, System.Collections.Immutable.ImmutableArray<ChainFinding> findings)
+    {
         writer.WriteStartArray("findings");
-        foreach (ChainFinding finding in report.Findings)
+        foreach (ChainFinding finding in findings)
         {
             writer.WriteStartObject();
             writer.WriteString("code", finding.Code);
@@ -162,13 +176,5 @@ public static class TrustReportJson
         }
 
         writer.WriteEndArray();
-        writer.WriteStartArray("remediation");
-        foreach (string command in report.Remediation)
-        {
-            writer.WriteStringValue(command);
-        }
-
-        writer.WriteEndArray();
-        writer.WriteEndObject();
     }
 }

@@ -119,17 +119,7 @@ public static class UploadProblemDetails
         }
 
         writer.WriteString("reason", TrustReportJson.GetName(inspection.Reason));
-        writer.WriteStartArray("findings");
-        foreach (ChainFinding finding in inspection.Findings)
-        {
-            writer.WriteStartObject();
-            writer.WriteString("code", finding.Code);
-            writer.WriteNumber("layer", finding.Layer);
-            writer.WriteString("message", finding.Message);
-            writer.WriteEndObject();
-        }
-
-        writer.WriteEndArray();
+        TrustReportJson.WriteFindings(writer, inspection.Findings);
         writer.WriteEndObject();
     }
 }
