@@ -2,7 +2,6 @@ using System;
 using System.Buffers;
 using System.IO;
 using System.Text;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using BackingChain.Chain;
 using BackingChain.Formats.Qcow2;
@@ -15,13 +14,6 @@ namespace BackingChain.Interop;
 /// </summary>
 public static class QemuImgInfoJson
 {
-    private static readonly JsonWriterOptions WriterOptions = new()
-    {
-        Indented = true,
-        IndentSize = 4,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
-
     /// <summary>Formats one layer as a qemu-img <c>ImageInfo</c> object.</summary>
     /// <param name="layer">The layer.</param>
     /// <returns>The JSON text.</returns>
@@ -29,7 +21,7 @@ public static class QemuImgInfoJson
     {
         ArgumentNullException.ThrowIfNull(layer);
         var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        using (var writer = new Utf8JsonWriter(buffer, JsonOutput.WriterOptions))
         {
             Write(writer, layer);
         }
@@ -44,7 +36,7 @@ public static class QemuImgInfoJson
     {
         ArgumentNullException.ThrowIfNull(chain);
         var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        using (var writer = new Utf8JsonWriter(buffer, JsonOutput.WriterOptions))
         {
             Write(writer, chain);
         }
@@ -173,7 +165,7 @@ public static class QemuImgInfoJson
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(chain);
-        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        using (var writer = new Utf8JsonWriter(stream, JsonOutput.WriterOptions))
         {
             if (backingChain)
             {

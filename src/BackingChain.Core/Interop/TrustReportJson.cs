@@ -1,6 +1,5 @@
 using System;
 using System.IO;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using BackingChain.Chain;
 using BackingChain.Trust;
@@ -14,13 +13,6 @@ namespace BackingChain.Interop;
 /// </summary>
 public static class TrustReportJson
 {
-    private static readonly JsonWriterOptions WriterOptions = new()
-    {
-        Indented = true,
-        IndentSize = 4,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
-
     /// <summary>The stable spelling of a format source: <c>declared</c>, <c>recorded</c> or <c>probed</c>.</summary>
     /// <param name="source">The source.</param>
     /// <returns>The name.</returns>
@@ -107,7 +99,7 @@ public static class TrustReportJson
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(report);
-        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        using (var writer = new Utf8JsonWriter(stream, JsonOutput.WriterOptions))
         {
             Write(writer, report);
         }

@@ -1,6 +1,5 @@
 using System;
 using System.IO;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using BackingChain.Chain;
 using BackingChain.Streaming;
@@ -27,13 +26,6 @@ namespace BackingChain.Interop;
 /// </remarks>
 public static class UploadInspectionJson
 {
-    private static readonly JsonWriterOptions WriterOptions = new()
-    {
-        Indented = true,
-        IndentSize = 4,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
-
     /// <summary>The stable spelling of an inspection's verdict: <c>accepted</c> or <c>rejected</c>.</summary>
     /// <param name="inspection">The inspection.</param>
     /// <returns>The name.</returns>
@@ -50,7 +42,7 @@ public static class UploadInspectionJson
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
-        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        using (var writer = new Utf8JsonWriter(stream, JsonOutput.WriterOptions))
         {
             Write(writer, inspection);
         }

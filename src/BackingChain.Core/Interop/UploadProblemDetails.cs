@@ -1,6 +1,5 @@
 using System;
 using System.IO;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using BackingChain.Chain;
 using BackingChain.Streaming;
@@ -43,13 +42,6 @@ public static class UploadProblemDetails
     /// <summary>What every problem type URI starts with; the reason's stable name follows.</summary>
     public const string TypeUriPrefix = "tag:backingchain.core,2026:problem:";
 
-    private static readonly JsonWriterOptions WriterOptions = new()
-    {
-        Indented = true,
-        IndentSize = 4,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
-
     /// <summary>The problem type URI of a reason, e.g. <c>tag:backingchain.core,2026:problem:reference-not-trusted</c>.</summary>
     /// <param name="reason">The reason.</param>
     /// <returns>The URI.</returns>
@@ -86,7 +78,7 @@ public static class UploadProblemDetails
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
-        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        using (var writer = new Utf8JsonWriter(stream, JsonOutput.WriterOptions))
         {
             Write(writer, inspection, instance);
         }

@@ -44,7 +44,7 @@ internal sealed class TrustLocations
         }
 
         string name = reference.FullName;
-        string absolute = name.StartsWith('/') ? name : string.Concat(Environment.CurrentDirectory.TrimEnd('/'), "/", name);
+        string absolute = Sources.ConfinedOpen.Absolute(name);
         string? canonical = null;
         if (SpelledUnderARoot(absolute))
         {

@@ -96,7 +96,7 @@ internal sealed class ChunkedPipeReader : PipeReader
         if (_cancelNext)
         {
             _cancelNext = false;
-            _lastBuffer = Build(_pending);
+            _lastBuffer = ChunkSequence.Build(_pending);
             _inRead = true;
             return new ReadResult(_lastBuffer, isCanceled: true, isCompleted: false);
         }
@@ -115,7 +115,7 @@ internal sealed class ChunkedPipeReader : PipeReader
             AfterChunk?.Invoke(Produced);
         }
 
-        _lastBuffer = Build(_pending);
+        _lastBuffer = ChunkSequence.Build(_pending);
         MaxBufferLength = Math.Max(MaxBufferLength, _lastBuffer.Length);
         Reads++;
         _inRead = true;
@@ -154,42 +154,4 @@ internal sealed class ChunkedPipeReader : PipeReader
     public override void CancelPendingRead() => _cancelNext = true;
 
     public override void Complete(Exception? exception = null) => IsCompletedByConsumer = true;
-
-    private static ReadOnlySequence<byte> Build(List<ReadOnlyMemory<byte>> chunks)
-    {
-        if (chunks.Count == 0)
-        {
-            return ReadOnlySequence<byte>.Empty;
-        }
-
-        if (chunks.Count == 1)
-        {
-            return new ReadOnlySequence<byte>(chunks[0]);
-        }
-
-        var first = new Segment(chunks[0], 0);
-        Segment last = first;
-        for (int i = 1; i < chunks.Count; i++)
-        {
-            last = last.Append(chunks[i]);
-        }
-
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
-    }
 }

@@ -70,7 +70,7 @@ internal sealed class PlannedChunkPipeReader : PipeReader
             Produced += count;
         }
 
-        _lastBuffer = Build(_pending);
+        _lastBuffer = ChunkSequence.Build(_pending);
         _inRead = true;
         return new ReadResult(_lastBuffer, isCanceled: false, isCompleted: Produced == _data.Length);
     }
@@ -106,42 +106,4 @@ internal sealed class PlannedChunkPipeReader : PipeReader
     public override void CancelPendingRead() => throw new NotSupportedException("Planned chunks are never pending.");
 
     public override void Complete(Exception? exception = null) => IsCompletedByConsumer = true;
-
-    private static ReadOnlySequence<byte> Build(List<ReadOnlyMemory<byte>> chunks)
-    {
-        if (chunks.Count == 0)
-        {
-            return ReadOnlySequence<byte>.Empty;
-        }
-
-        if (chunks.Count == 1)
-        {
-            return new ReadOnlySequence<byte>(chunks[0]);
-        }
-
-        var first = new Segment(chunks[0], 0);
-        Segment last = first;
-        for (int i = 1; i < chunks.Count; i++)
-        {
-            last = last.Append(chunks[i]);
-        }
-
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
-    }
 }
