@@ -150,7 +150,7 @@ public sealed class ImageChainResolver
         private readonly ImmutableArray<ChainFinding>.Builder _findings = ImmutableArray.CreateBuilder<ChainFinding>();
         private readonly ImmutableArray<ReferenceDecision>.Builder _decisions = ImmutableArray.CreateBuilder<ReferenceDecision>();
         private readonly HashSet<ImageSourceIdentity> _visited = [];
-        private readonly byte[] _head = ArrayPool<byte>.Shared.Rent(ImageReadLimits.HeadLength);
+        private readonly byte[] _head = ArrayPool<byte>.Shared.Rent(ImageFormatDetector.ThoroughHeadLength);
 
         // Decisions the gate took for the layer being read, while its reader asked for files (VMDK extents).
         private readonly List<ReferenceDecision> _pending = [];
@@ -300,14 +300,23 @@ public sealed class ImageChainResolver
             ThoroughDetection? detection = null;
             try
             {
-                int headLength = (int)Math.Min(ImageReadLimits.HeadLength, source.Length);
+                // The probed-format rule needs to know whether the content is also another format (a polyglot): then
+                // the head is read once, as far as thorough detection looks, plus the tail. The upload gate made its
+                // detection over its own windows already.
+                bool detect = formatSource == FormatSource.Probed && !(index == 0 && _topDetection is not null);
+                int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, source.Length);
                 read = await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
-                if (formatSource == FormatSource.Probed)
+                if (detect)
                 {
-                    // The probed-format rule needs to know whether the content is also another format (a polyglot).
-                    detection = index == 0 && _topDetection is not null
-                        ? _topDetection
-                        : await ImageFormatDetector.DetectThoroughAsync(source, cancellationToken).ConfigureAwait(false);
+                    int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, source.Length);
+                    byte[] tail = new byte[tailLength];
+                    int tailRead = await ReadFullyAsync(source, source.Length - tailLength, tail, cancellationToken).ConfigureAwait(false);
+                    detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail.AsSpan(0, tailRead), source.Length, source.Name);
+                    read = Math.Min(read, ImageReadLimits.HeadLength);
+                }
+                else if (formatSource == FormatSource.Probed)
+                {
+                    detection = _topDetection;
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ImageFormatException)
