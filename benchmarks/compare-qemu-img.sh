@@ -2,7 +2,7 @@
 # Side by side with qemu-img (issue 4): publishes the backing-chain CLI with NativeAOT, makes qcow2 chains
 # of depth 1, 10, 100 and 200 with qemu-img, checks that both tools print the same JSON for each, and
 # times them in the same run with hyperfine. Also times the C floor (open + pread 4 KiB + close per layer).
-# Targets (DESIGN.md): at least as fast as qemu-img at depth 1, at least 10x faster at depth 200.
+# Targets (docs/design.md): at least as fast as qemu-img at depth 1, at least 10x faster at depth 200.
 #
 #   benchmarks/compare-qemu-img.sh [OUTPUT.md]     (default: benchmarks/compare-qemu-img.md)
 #

@@ -9,7 +9,7 @@ namespace BackingChain.Benchmarks;
 
 /// <summary>
 /// The chain walk from files, warm page cache, against the floor it cannot beat: for every layer only
-/// <c>open + pread(4096) + close</c> (the baseline). Target (DESIGN.md): Ratio ≤ 1.5. The resolver runs as
+/// <c>open + pread(4096) + close</c> (the baseline). Target (docs/design.md): Ratio ≤ 1.5. The resolver runs as
 /// <c>backing-chain info --backing-chain</c> runs it (qemu-compatible policy, top format probed).
 /// </summary>
 public class ChainWalkFileBenchmarks

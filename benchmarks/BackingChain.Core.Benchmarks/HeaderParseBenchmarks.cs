@@ -13,7 +13,7 @@ using BenchmarkDotNet.Attributes;
 namespace BackingChain.Benchmarks;
 
 /// <summary>
-/// One header parse per format over a header qemu-img made (Fixtures/). Targets (DESIGN.md): qcow2 v3 with a
+/// One header parse per format over a header qemu-img made (Fixtures/). Targets (docs/design.md): qcow2 v3 with a
 /// backing name and extensions ≤ 50 ns and 0 B; every other format ≤ 200 ns and 0 B.
 /// Adding a format: its image in Fixtures/make-fixtures.sh, a field loaded in <see cref="Setup"/>, one method.
 /// </summary>

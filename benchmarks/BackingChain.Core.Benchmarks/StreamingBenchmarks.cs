@@ -10,7 +10,7 @@ namespace BackingChain.Benchmarks;
 /// <summary>
 /// The upload gate's throughput: a 64 MiB qcow2 upload (the fixture's header, then zeros) read from a
 /// <see cref="PipeReader"/> in 64 KiB segments and copied to a destination, against the same pipe copied with no
-/// inspection (the baseline). Target (DESIGN.md): limited by the pipe, so Ratio close to 1; memory bounded by
+/// inspection (the baseline). Target (docs/design.md): limited by the pipe, so Ratio close to 1; memory bounded by
 /// the head and tail windows (4 MiB + 64 KiB by default), not by the upload's size.
 /// </summary>
 public class StreamingBenchmarks

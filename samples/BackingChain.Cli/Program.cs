@@ -13,7 +13,7 @@ using BackingChain.Sources;
 using BackingChain.Streaming;
 using BackingChain.Trust;
 
-// backing-chain: the command-line face of BackingChain.Core (DESIGN.md, "The command-line sample").
+// backing-chain: the command-line face of BackingChain.Core (its contract: docs/design.md, "The command-line sample").
 // Exit codes: info 0/1; check 0 safe, 1 unsafe; xml 0/1; domain 0 safe and without drift, 1 otherwise; rebase 0, 1 when refused;
 // 2 for any usage error; -h/--help and --version exit 0.
 CommandLine? line = CommandLine.Parse(args, out string? usageError, out string? usageCommand);

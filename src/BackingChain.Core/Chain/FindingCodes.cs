@@ -1,6 +1,6 @@
 namespace BackingChain.Chain;
 
-/// <summary>The stable finding codes (DESIGN.md). They never change meaning between versions.</summary>
+/// <summary>The stable finding codes. They never change meaning between versions.</summary>
 public static class FindingCodes
 {
     /// <summary>A header is malformed.</summary>

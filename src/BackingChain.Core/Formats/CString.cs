@@ -6,7 +6,7 @@ namespace BackingChain.Formats;
 
 /// <summary>
 /// qemu reads names and text fields as C strings: the first NUL ends them. .NET strings do not stop at NUL, so
-/// every reader cuts there first (security.md: a name must not mean one thing to qemu and another to us).
+/// every reader cuts there first, so that a name never means one thing to qemu and another to us.
 /// </summary>
 internal static class CString
 {

@@ -7,7 +7,7 @@ using BackingChain.Trust;
 namespace BackingChain.Interop;
 
 /// <summary>
-/// Writes a <see cref="TrustReport"/> as the JSON of <c>backing-chain check --output json</c> (DESIGN.md):
+/// Writes a <see cref="TrustReport"/> as the JSON of <c>backing-chain check --output json</c> (its stable shape):
 /// <c>verdict</c>, <c>posture</c>, <c>reason</c>, <c>layers</c> (each with its <c>references</c>: <c>role</c>, <c>name</c>,
 /// <c>decision</c>, <c>trusted-by</c>), <c>findings</c>, <c>remediation</c>.
 /// </summary>

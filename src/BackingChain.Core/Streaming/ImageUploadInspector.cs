@@ -227,7 +227,7 @@ public static class ImageUploadInspector
         string name = options.Name ?? DefaultName;
         var source = new RetainedWindowSource(windows, name);
 
-        // Never the file name: an uploader chooses it (security.md, anchor 11).
+        // Never from the file name: the uploader chooses it, so an extension would let them pick the format we read.
         ThoroughDetection detection = DetectThorough(windows);
         ImageFormat? declared = options.DeclaredFormat;
         var facts = ImmutableArray.CreateBuilder<InputFact>();

@@ -2,7 +2,7 @@ using BackingChain.Chain;
 
 namespace BackingChain.Tests.Chain;
 
-/// <summary>qemu's path rules, with the examples formats.md §3.2 verified against qemu-img 7.2.</summary>
+/// <summary>qemu's path rules, with examples verified against qemu-img 7.2.</summary>
 public sealed class QemuPathsTests
 {
     [Theory]

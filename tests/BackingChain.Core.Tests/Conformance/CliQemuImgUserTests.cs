@@ -11,7 +11,7 @@ namespace BackingChain.Tests.Conformance;
 /// <summary>The CLI as someone used to qemu-img tries it: help, version, option spellings, rebase's flags, info's lines and errors.</summary>
 public sealed partial class CliQemuImgUserTests
 {
-    /// <summary>The commands DESIGN.md's contract lists (scan and relocate are not in this build).</summary>
+    /// <summary>The commands the CLI contract (docs/design.md) lists (scan and relocate are not in this build).</summary>
     public static TheoryData<string, string> HelpCases()
     {
         var cases = new TheoryData<string, string>();

@@ -4,7 +4,7 @@ using BackingChain.Tests.Infrastructure;
 
 namespace BackingChain.Tests.Conformance;
 
-/// <summary>The <c>backing-chain</c> contract of DESIGN.md: outputs, JSON shapes and exit codes.</summary>
+/// <summary>The <c>backing-chain</c> contract of docs/design.md: outputs, JSON shapes and exit codes.</summary>
 public sealed class CliTests
 {
     [QemuImgFact]

@@ -7,7 +7,7 @@ using BackingChain.Tests.Infrastructure;
 namespace BackingChain.Tests.Conformance;
 
 /// <summary>
-/// vpc, vhdx, vdi, luks and parallels images made by qemu-img 7.2 at test time (formats.md §5.2): our
+/// vpc, vhdx, vdi, luks and parallels images made by qemu-img 7.2 at test time: our
 /// <c>info --output json</c> must equal qemu-img's, with and without <c>-f</c>, and our probe must pick what
 /// qemu's did.
 /// </summary>

@@ -9,7 +9,7 @@ namespace BackingChain.Tests.Formats;
 
 /// <summary>
 /// A backing name cut by the end of the file: qemu reads zeros past the end and opens the image with a shorter
-/// name; every reader here says Truncated instead (security.md §0.8), the same way for qcow, qcow2 and QED.
+/// name; every reader here says Truncated instead (qemu would read zeros past the end, so a name cut there is not the name qemu uses), the same way for qcow, qcow2 and QED.
 /// </summary>
 public sealed class NameCutByEndOfFileTests
 {

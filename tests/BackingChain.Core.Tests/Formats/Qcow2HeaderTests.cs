@@ -8,7 +8,7 @@ namespace BackingChain.Tests.Formats;
 
 /// <summary>
 /// The qcow2 header reader on images made by qemu-img, then byte-patched into what qemu-img cannot make.
-/// Each hostile case names the error qemu 7.2 gives for the same bytes (formats.md §5.3).
+/// Each hostile case names the error qemu 7.2 gives for the same bytes, as qemu-img 7.2 prints it.
 /// </summary>
 public sealed class Qcow2HeaderTests
 {
@@ -32,7 +32,7 @@ public sealed class Qcow2HeaderTests
 
         Qcow2Header header = Qcow2Header.Parse(image);
 
-        // formats.md §5.1: v3 overlay -> ext at 0x70, feature table, end marker, name at 0x210.
+        // qemu-img 7.2's v3 overlay -> ext at 0x70, feature table, end marker, name at 0x210.
         Assert.Equal(3u, header.Version);
         Assert.Equal(0x210UL, header.BackingFileOffset);
         Assert.Equal(8u, header.BackingFileSize);
@@ -92,7 +92,7 @@ public sealed class Qcow2HeaderTests
 
     public static TheoryData<string, int, uint, HeaderError> HostilePatches => new()
     {
-        // formats.md §5.3: what qemu-img says for the same bytes.
+        // What qemu-img 7.2 says for the same bytes.
         { "cluster_bits 22: Unsupported cluster size: 2^22", 20, 22u, HeaderError.InvalidSize },
         { "cluster_bits 8", 20, 8u, HeaderError.InvalidSize },
         { "header_length 96: qcow2 header too short", 100, 96u, HeaderError.InvalidSize },

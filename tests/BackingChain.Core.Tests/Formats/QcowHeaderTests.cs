@@ -7,7 +7,7 @@ namespace BackingChain.Tests.Formats;
 
 public sealed class QcowHeaderTests
 {
-    /// <summary>What qemu-img 7.2 writes for <c>create -f qcow -b qcow1-base.qcow</c> (formats.md §5.7).</summary>
+    /// <summary>What qemu-img 7.2 writes for <c>create -f qcow -b qcow1-base.qcow</c>.</summary>
     internal static byte[] Overlay()
     {
         byte[] data = Convert.FromHexString(

@@ -6,7 +6,7 @@ namespace BackingChain.Tests.Formats;
 
 public sealed class QedHeaderTests
 {
-    /// <summary>The 327680-byte file qemu-img 7.2 writes for <c>create -f qed -b base.raw -F raw</c> (formats.md §5.7).</summary>
+    /// <summary>The 327680-byte file qemu-img 7.2 writes for <c>create -f qed -b base.raw -F raw</c>.</summary>
     private const long FileLength = 327680;
 
     internal static byte[] OverRaw()

@@ -14,7 +14,7 @@ namespace BackingChain.Tests.Formats;
 /// Every format reader, driven through a source that fails with EIO at the N-th read for every N up to the
 /// number of reads it makes on a valid image, and through a source that returns short reads everywhere. The
 /// resolver turns an <see cref="ImageFormatException"/> or an <see cref="IOException"/> into a finding; anything
-/// else escaping a reader is a bug (security.md §0.12), even where the resolver's last-resort catch would hide it.
+/// else escaping a reader is a bug, even where the resolver's last-resort catch would hide it.
 /// </summary>
 public sealed class ReadFaultTests
 {

@@ -143,7 +143,7 @@ public sealed class VhdFamilyParserTests
         ImageBytes.FixVhdChecksum(footer, 64);
 
         VhdFooter parsed = VhdFooter.Parse(footer);
-        Assert.Equal(31L * 4 * 17 * 512, parsed.VirtualSize); // "qemu": CHS (formats.md: 1079296 for 1M)
+        Assert.Equal(31L * 4 * 17 * 512, parsed.VirtualSize); // "qemu": CHS (qemu-img 7.2 reports 1079296 for 1M)
         Encoding.ASCII.GetBytes("win ").CopyTo(footer, 28);
         ImageBytes.FixVhdChecksum(footer, 64);
         Assert.Equal(1048576, VhdFooter.Parse(footer).VirtualSize); // Hyper-V: current_size
@@ -230,7 +230,7 @@ public sealed class VhdFamilyParserTests
         return image;
     }
 
-    /// <summary>A LUKS2 binary header as cryptsetup 2.6 writes it (formats.md §5.7): hdr_size 0x4000, JSON at 4096, "SKUL" at 0x4000.</summary>
+    /// <summary>A LUKS2 binary header as cryptsetup 2.6 writes it: hdr_size 0x4000, JSON at 4096, "SKUL" at 0x4000.</summary>
     internal static byte[] BuildLuks2()
     {
         byte[] image = new byte[0x8000 + 4096];

@@ -17,7 +17,7 @@ public sealed class VmdkHeaderTests
         "# Extent description\nRW 2048 FLAT \"v-monolithicFlat-flat.vmdk\" 0\n\n# The Disk Data Base\n#DDB\n\n" +
         "ddb.virtualHWVersion = \"4\"\nddb.adapterType = \"ide\"\n";
 
-    /// <summary>The first sector qemu-img 7.2 writes for a 1 MiB monolithicSparse image (formats.md §5.7).</summary>
+    /// <summary>The first sector qemu-img 7.2 writes for a 1 MiB monolithicSparse image.</summary>
     internal static byte[] MonolithicSparseSector()
     {
         byte[] sector = new byte[512];

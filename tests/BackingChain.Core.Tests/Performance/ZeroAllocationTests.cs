@@ -7,7 +7,7 @@ using BackingChain.Formats.Qcow2;
 namespace BackingChain.Tests.Performance;
 
 /// <summary>
-/// The parse path allocates nothing (DESIGN.md, Formats/): checked on a warm call with
+/// The parse path allocates nothing (docs/design.md, Formats/): checked on a warm call with
 /// <see cref="GC.GetAllocatedBytesForCurrentThread"/>, so a regression fails here and not only in a
 /// benchmark report. Nothing is timed. A new format adds one test over its fixture
 /// (benchmarks/BackingChain.Core.Benchmarks/Fixtures/, made by make-fixtures.sh with qemu-img).

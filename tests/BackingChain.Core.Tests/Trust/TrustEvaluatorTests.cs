@@ -68,7 +68,7 @@ public sealed class TrustEvaluatorTests
     [QemuImgFact]
     public void Guest_written_header_behind_a_qcow_overlay_that_cannot_record_formats_is_refused()
     {
-        // formats.md §5.6: victim.qcow (qcow v1, -F silently dropped) -> evil.raw probed as qcow2 -> /etc/passwd.
+        // qemu-img 7.2 behaviour: victim.qcow (qcow v1, -F silently dropped) -> evil.raw probed as qcow2 -> /etc/passwd.
         using var dir = new ScratchDirectory();
         GuestWrittenHeader(dir, "/etc/passwd");
         File.Move(dir["guest.img"], dir["evil.raw"]);
@@ -235,7 +235,7 @@ public sealed class TrustEvaluatorTests
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", "loopB.qcow2", "-F", "qcow2", "-o", "size=1M", "loopA.qcow2");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", "loopA.qcow2", "-F", "qcow2", "-o", "size=1M", "loopB.qcow2");
-        // C -> ./D -> ./C defeats qemu's string comparison (formats.md §3.2); and a symlink to itself.
+        // C -> ./D -> ./C defeats qemu's string comparison; and a symlink to itself.
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", "./loopD.qcow2", "-F", "qcow2", "-o", "size=1M", "loopC.qcow2");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", "./loopC.qcow2", "-F", "qcow2", "-o", "size=1M", "loopD.qcow2");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", "self-link.qcow2", "-F", "qcow2", "-o", "size=1M", "self.qcow2");

@@ -210,7 +210,7 @@ public readonly struct QcowHeader
             if (nameEnd > data.Length)
             {
                 // qemu would read zeros past the end of the file; a name cut by the end of the file is
-                // truncated, and we say so (security.md §0.8), as the qcow2 reader does.
+                // truncated, and we say so rather than judge a name qemu would see differently, as the qcow2 reader does.
                 header = result;
                 requiredLength = nameEnd;
                 return HeaderError.Truncated;

@@ -142,7 +142,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
             ReadOnlyMemory<byte> body = await context.ReadAsync(0, (int)Math.Min(source.Length, MaxDescriptorLength), cancellationToken).ConfigureAwait(false);
 
             // qemu stops at a NUL and ignores what follows; a text file has none, so one is a text that means
-            // one thing to qemu and another to anything reading past it (security.md §0.10).
+            // one thing to qemu and another to anything reading past it.
             if (body.Span.IndexOf((byte)0) >= 0)
             {
                 return LayerFacts.Failed(HeaderError.InvalidText, "Invalid VMDK descriptor: the descriptor file contains a NUL byte");
