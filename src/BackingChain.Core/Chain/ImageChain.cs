@@ -17,7 +17,8 @@ public sealed class ImageChain
         string? errorMessage,
         TrustPolicy policy,
         ImmutableArray<ReferenceDecision> decisions,
-        ImmutableArray<InputFact> inputFacts = default)
+        ImmutableArray<InputFact> inputFacts = default,
+        int readerFaults = 0)
     {
         Layers = layers.IsDefault ? ImmutableArray<ChainLayer>.Empty : layers;
         Ending = ending;
@@ -26,6 +27,7 @@ public sealed class ImageChain
         Policy = policy;
         Decisions = decisions.IsDefault ? ImmutableArray<ReferenceDecision>.Empty : decisions;
         InputFacts = inputFacts.IsDefault ? ImmutableArray<InputFact>.Empty : inputFacts;
+        ReaderFaults = readerFaults;
     }
 
     /// <summary>Gets the layers, top first. Empty when the top image itself could not be read.</summary>
@@ -59,9 +61,17 @@ public sealed class ImageChain
     /// </summary>
     internal ImmutableArray<InputFact> InputFacts { get; }
 
+    /// <summary>
+    /// How many layers the walk's last-resort catch failed: a reader threw an exception it never throws on purpose
+    /// (an index, overflow or argument error over bytes it failed to validate). The caller still gets a finding for
+    /// the image, but each one is a reader bug; tests and the fuzz harness assert that this stays 0, so the catch cannot
+    /// hide the failure they look for.
+    /// </summary>
+    internal int ReaderFaults { get; }
+
     /// <summary>The same chain with facts about the input added, for the judge.</summary>
     internal ImageChain WithInputFacts(ImmutableArray<InputFact> facts) =>
-        new(Layers, Ending, Findings, ErrorMessage, Policy, Decisions, InputFacts.AddRange(facts));
+        new(Layers, Ending, Findings, ErrorMessage, Policy, Decisions, InputFacts.AddRange(facts), ReaderFaults);
 }
 
 /// <summary>A fact about the input as a whole: a finding, and the reason it rejects the chain, if it does.</summary>

@@ -154,6 +154,7 @@ public sealed class ImageChainResolver
 
         // Decisions the gate took for the layer being read, while its reader asked for files (VMDK extents).
         private readonly List<ReferenceDecision> _pending = [];
+        private int _readerFaults;
 
         public Walk(ImageChainResolver resolver, ThoroughDetection? topDetection, bool topHasLocation)
         {
@@ -361,7 +362,10 @@ public sealed class ImageChainResolver
             catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidOperationException or DivideByZeroException)
             {
                 // Defence in depth: a reader that trips over bytes it failed to validate must still give the
-                // caller a finding for this hostile image, never an exception out of the walk.
+                // caller a finding for this hostile image, never an exception out of the walk. Counted, so that the
+                // tests and the fuzz harness can see that it fired (it is a reader bug every time).
+                _readerFaults++;
+                ResolverLog.ReaderFault(Logger, source.Name, ex);
                 facts = LayerFacts.Failed(HeaderError.Inconsistent, $"the {used.GetQemuName()} header could not be read ({ex.GetType().Name})");
             }
 
@@ -707,7 +711,7 @@ public sealed class ImageChainResolver
         private ImageChain End(ChainEnding ending, string? message)
         {
             ResolverLog.ChainEnded(Logger, _layers.Count > 0 ? _layers[0].Filename : "?", ending, _layers.Count);
-            return new ImageChain(_layers.ToImmutable(), ending, _findings.ToImmutable(), message, Policy, _decisions.ToImmutable());
+            return new ImageChain(_layers.ToImmutable(), ending, _findings.ToImmutable(), message, Policy, _decisions.ToImmutable(), readerFaults: _readerFaults);
         }
 
         public void Dispose()

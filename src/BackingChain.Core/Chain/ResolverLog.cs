@@ -1,3 +1,4 @@
+using System;
 using Microsoft.Extensions.Logging;
 
 namespace BackingChain.Chain;
@@ -16,4 +17,7 @@ internal static partial class ResolverLog
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Could not open '{Name}': {Reason}")]
     public static partial void OpenFailed(ILogger logger, string name, string reason);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "The reader of '{Name}' failed on bytes it did not validate; reported as a malformed header")]
+    public static partial void ReaderFault(ILogger logger, string name, Exception exception);
 }

@@ -54,6 +54,7 @@ public sealed class MemoryChainTests
 
             using var source = new MemoryImageSource($"random{i}", bytes);
             ImageChain chain = await resolver.ResolveAsync(source);
+            ReaderFault.AssertNone(chain);
             Assert.True(chain.Ending is ChainEnding.Complete or ChainEnding.Malformed or ChainEnding.Refused or ChainEnding.Missing, chain.Ending.ToString());
         }
     }

@@ -266,8 +266,36 @@ public sealed class Qcow2HeaderTests
             BinaryPrimitives.WriteUInt32BigEndian(buffer, 0x514649FB);
             buffer[7] = (byte)(2 + (i & 1));
             int length = random.Next(buffer.Length + 1);
-            _ = Qcow2Header.TryParse(buffer.AsSpan(0, length), out _, out _);
-            _ = Qcow2Header.Read(buffer.AsSpan(0, length), dataReachesEndOfFile: true, out _, out _);
+            ReadOnlySpan<byte> data = buffer.AsSpan(0, length);
+            bool parsed = Qcow2Header.TryParse(data, out Qcow2Header header, out HeaderError error);
+            HeaderError atEndOfFile = Qcow2Header.Read(data, dataReachesEndOfFile: true, out _, out _);
+
+            // One verdict from the entry points, and an error exactly when nothing parsed. Knowing that the data is
+            // the whole file can only turn "need more bytes" into a final answer, never change any other answer.
+            Assert.Equal(parsed, error == HeaderError.None);
+            Assert.True(atEndOfFile == error || error == HeaderError.Truncated, $"{error} for a span, {atEndOfFile} for the whole file");
+            HeaderError thrown = HeaderError.None;
+            try
+            {
+                _ = Qcow2Header.Parse(data);
+            }
+            catch (ImageFormatException ex)
+            {
+                thrown = ex.Error;
+            }
+
+            Assert.Equal(error, thrown);
+            if (length < 72)
+            {
+                // Shorter than the version 2 header: nothing can parse, and the answer is "too short", not garbage.
+                Assert.Equal(HeaderError.Truncated, error);
+            }
+
+            if (parsed)
+            {
+                Assert.InRange(header.Version, 2u, 3u);
+                Assert.InRange(header.ClusterBits, 9u, 21u);
+            }
         }
     }
 

@@ -75,8 +75,8 @@ public sealed class VhdFamilyParserTests
                 using var source = new MemoryImageSource(name, image);
                 ImageChain declared = resolver.ResolveAsync(source, format).AsTask().GetAwaiter().GetResult();
                 ImageChain probed = resolver.ResolveAsync(source).AsTask().GetAwaiter().GetResult();
-                Assert.NotNull(declared);
-                Assert.NotNull(probed);
+                ReaderFault.AssertNone(declared);
+                ReaderFault.AssertNone(probed);
                 _ = ImageFormatDetector.DetectThorough(image.AsSpan(0, Math.Min(4096, image.Length)), image.AsSpan(Math.Max(0, image.Length - 1024)), image.Length, name);
             }
 
@@ -89,7 +89,7 @@ public sealed class VhdFamilyParserTests
                 }
 
                 using var source = new MemoryImageSource(name, seed.AsMemory(0, length));
-                Assert.NotNull(resolver.ResolveAsync(source, format).AsTask().GetAwaiter().GetResult());
+                ReaderFault.AssertNone(resolver.ResolveAsync(source, format).AsTask().GetAwaiter().GetResult());
             }
         }
     }

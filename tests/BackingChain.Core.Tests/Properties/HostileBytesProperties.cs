@@ -282,6 +282,7 @@ public sealed class HostileBytesProperties
         Assert.Equal(visited.Count, visited.Distinct(StringComparer.Ordinal).Count());
         Assert.True(provider.Opened <= maxDepth + nodes.Length + 1, $"{provider.Opened} opens for a {nodes.Length}-image graph");
         FuzzTargets.RequireNoSwallowedException(chain.Findings);
+        ReaderFault.AssertNone(chain);
 
         TrustReport report = TrustEvaluator.Evaluate(chain);
         Assert.Equal(chain.Layers.Length, report.Layers.Length);
@@ -387,6 +388,7 @@ public sealed class HostileBytesProperties
         var reader = new PlannedChunkPipeReader(upload, plan);
         UploadInspection inspection = ImageUploadInspector.InspectAsync(reader, options).AsTask().GetAwaiter().GetResult();
         Assert.Equal(upload.Length, reader.Produced);
+        ReaderFault.AssertNone(inspection);
         return inspection;
     }
 

@@ -293,10 +293,6 @@ public sealed class ImageUploadInspectorTests
     public async Task InspectAsync_OtherFormatsWithBacking_FollowTheSameRule(string format)
     {
         Assert.True(ImageFormatNames.TryParse(format, out ImageFormat imageFormat));
-        if (BackingChain.Formats.FormatReaders.Get(imageFormat) is null)
-        {
-            return; // the reader has not landed on this branch
-        }
 
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");

@@ -24,10 +24,6 @@ public sealed class UploadMutationTests
     public async Task Inspect_MutatedHeaders_AlwaysGiveTheSameVerdictAndNeverThrow(string format, string createOptions, int seed)
     {
         Assert.True(ImageFormatNames.TryParse(format, out ImageFormat imageFormat));
-        if (FormatReaders.Get(imageFormat) is null)
-        {
-            return; // the reader has not landed on this branch
-        }
 
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
@@ -68,6 +64,8 @@ public sealed class UploadMutationTests
                 : new UploadInspectionOptions { DeclaredFormat = imageFormat, HeadWindowLength = random.Next(512, 128 * 1024), TailWindowLength = random.Next(0, 8192) };
             UploadInspection pages = await InspectAsync(image, 4096, options);
             UploadInspection large = await InspectAsync(image, 1024 * 1024, options);
+            ReaderFault.AssertNone(pages);
+            ReaderFault.AssertNone(large);
             Assert.Equal(Describe(pages), Describe(large));
             if (round < 10)
             {
