@@ -79,23 +79,8 @@ public sealed partial class ReadmeTests
 
     private static (int ExitCode, string StandardOutput, string StandardError) QuickStart(string workingDirectory, params string[] arguments)
     {
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "QuickStart.dll"));
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = System.Diagnostics.Process.Start(start)!;
-        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout, stderr.Result);
+        ProcessResult result = ProcessRunner.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "QuickStart.dll"), .. arguments], workingDirectory);
+        return (result.ExitCode, result.StandardOutput, result.StandardError);
     }
 
     private static string Dedent(string code)

@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 
 namespace BackingChain.Tests.Infrastructure;
@@ -15,41 +14,7 @@ internal static class CliRunner
     /// <summary>Runs the CLI with a file's bytes on its standard input (for <c>check -</c>).</summary>
     public static (int ExitCode, string StandardOutput, string StandardError) RunWithInput(string workingDirectory, string? inputFile, params string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = inputFile is not null,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Dll);
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(start)!;
-        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (inputFile is not null)
-        {
-            System.Threading.Tasks.Task feed = System.Threading.Tasks.Task.Run(() =>
-            {
-                using (FileStream input = File.OpenRead(inputFile))
-                {
-                    input.CopyTo(process.StandardInput.BaseStream);
-                }
-
-                process.StandardInput.Close();
-            });
-            string output = process.StandardOutput.ReadToEnd();
-            feed.Wait();
-            process.WaitForExit();
-            return (process.ExitCode, output, stderr.Result);
-        }
-
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout, stderr.Result);
+        ProcessResult result = ProcessRunner.Run("dotnet", [Dll, .. arguments], workingDirectory, inputFile);
+        return (result.ExitCode, result.StandardOutput, result.StandardError);
     }
 }

@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Text.Json.Nodes;
 
@@ -51,23 +50,8 @@ internal static class QemuImg
 
     public static (int ExitCode, string StandardOutput, string StandardError) TryRun(string workingDirectory, params string[] arguments)
     {
-        var start = new ProcessStartInfo(Location.Value ?? "qemu-img")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(start)!;
-        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout, stderr.Result);
+        ProcessResult result = ProcessRunner.Run(Location.Value ?? "qemu-img", arguments, workingDirectory);
+        return (result.ExitCode, result.StandardOutput, result.StandardError);
     }
 
     /// <summary><c>qemu-img info --output=json [--backing-chain] [-f FMT] FILE</c>, parsed.</summary>

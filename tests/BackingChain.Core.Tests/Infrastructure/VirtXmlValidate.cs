@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 
 namespace BackingChain.Tests.Infrastructure;
@@ -25,19 +24,8 @@ internal static class VirtXmlValidate
     /// <summary>Validates a whole domain document against libvirt's domain schema; returns the exit code and output.</summary>
     public static (int ExitCode, string Output) ValidateDomainFile(string file)
     {
-        var start = new ProcessStartInfo("virt-xml-validate")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(file);
-        start.ArgumentList.Add("domain");
-        using Process process = Process.Start(start)!;
-        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout + stderr.Result);
+        ProcessResult result = ProcessRunner.Run("virt-xml-validate", [file, "domain"]);
+        return (result.ExitCode, result.StandardOutput + result.StandardError);
     }
 
     private static bool OnPath(string name)

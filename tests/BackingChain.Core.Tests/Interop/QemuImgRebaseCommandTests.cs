@@ -24,8 +24,7 @@ public sealed class QemuImgRebaseCommandTests
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "it's base.qcow2", "-F", "qcow2", "top.qcow2");
         string command = QemuImgRebaseCommand.Format(ImageFormat.Qcow2, ImageFormat.Qcow2, "it's base.qcow2", "top.qcow2");
 
-        using var shell = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("sh", ["-c", command]) { WorkingDirectory = dir.Path })!;
-        shell.WaitForExit();
+        ProcessResult shell = ProcessRunner.Run("sh", ["-c", command], dir.Path);
 
         Assert.Equal(0, shell.ExitCode);
         Assert.Equal("it's base.qcow2", (string)QemuImg.Info(dir.Path, "top.qcow2")["backing-filename"]!);

@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Threading.Tasks;
 using BackingChain.Sources;
@@ -55,10 +54,7 @@ public sealed class FileImageSourceTests
     {
         using var dir = new ScratchDirectory();
         string fifo = dir["pipe"];
-        using (Process mkfifo = Process.Start("mkfifo", fifo))
-        {
-            mkfifo.WaitForExit();
-        }
+        Assert.Equal(0, ProcessRunner.Run("mkfifo", [fifo]).ExitCode);
 
         Assert.Throws<IOException>(() => FileImageSource.Open(fifo));
         Assert.Throws<IOException>(() => FileImageSource.Open("/dev/zero"));
