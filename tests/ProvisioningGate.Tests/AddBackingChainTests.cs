@@ -18,7 +18,7 @@ public sealed class AddBackingChainTests
         new ConfigurationBuilder().AddInMemoryCollection(values).Build();
 
     [Fact]
-    public void Binder_FillsEveryOption_FromAConfigurationSection()
+    public void Binder_fills_every_option_from_a_configuration_section()
     {
         using var first = new ScratchDirectory();
         using var second = new ScratchDirectory();
@@ -56,7 +56,7 @@ public sealed class AddBackingChainTests
     }
 
     [Fact]
-    public void Defaults_AreTheGatesSafeOnes()
+    public void Defaults_are_the_gates_safe_ones()
     {
         UploadInspectionOptions upload = new BackingChainOptions().BuildUploadInspectionOptions();
 
@@ -67,7 +67,7 @@ public sealed class AddBackingChainTests
     }
 
     [Fact]
-    public void AddBackingChain_OneContainer_GateAndResolverShareOnePolicyFromConfiguration()
+    public void AddBackingChain_one_container_gate_and_resolver_share_one_policy_from_configuration()
     {
         using var root = new ScratchDirectory();
         IConfiguration configuration = Configuration(new()
@@ -90,7 +90,7 @@ public sealed class AddBackingChainTests
     }
 
     [Fact]
-    public void AddBackingChain_CalledTwice_BothConfigurationsApplyInOrder()
+    public void AddBackingChain_called_twice_both_configurations_apply_in_order()
     {
         using var first = new ScratchDirectory();
         using var second = new ScratchDirectory();
@@ -115,7 +115,7 @@ public sealed class AddBackingChainTests
     [InlineData("BackingChain:TrustedDigests:0", "not-a-digest")]
     [InlineData("BackingChain:HeadWindowLength", "12")]
     [InlineData("BackingChain:MaxDepth", "0")]
-    public void InvalidSettings_AreRefusedWhenTheGateIsFirstResolved_NamingTheSection(string key, string value)
+    public void Invalid_settings_are_refused_when_the_gate_is_first_resolved_naming_the_section(string key, string value)
     {
         IConfiguration configuration = Configuration(new() { [key] = value });
         var services = new ServiceCollection();

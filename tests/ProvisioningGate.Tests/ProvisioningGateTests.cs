@@ -27,7 +27,7 @@ public sealed class HostileImagesFixture : IDisposable
 public sealed class InProcessGateTests(HostileImagesFixture images) : IClassFixture<HostileImagesFixture>
 {
     [QemuImgFact]
-    public async Task EveryHostileUpload_IsRefusedAndNotStored()
+    public async Task Every_hostile_upload_is_refused_and_not_stored()
     {
         using var host = new InProcessGateHost();
         foreach (HostileUpload upload in images.Uploads)
@@ -37,7 +37,7 @@ public sealed class InProcessGateTests(HostileImagesFixture images) : IClassFixt
     }
 
     [QemuImgFact]
-    public async Task EveryHostileUpload_SentWithoutLength_IsRefusedAndNotStored()
+    public async Task Every_hostile_upload_sent_without_length_is_refused_and_not_stored()
     {
         using var host = new InProcessGateHost();
         foreach (HostileUpload upload in images.Uploads)
@@ -47,7 +47,7 @@ public sealed class InProcessGateTests(HostileImagesFixture images) : IClassFixt
     }
 
     [QemuImgFact]
-    public async Task BenignChain_UploadedBaseFirst_IsAcceptedAndItsChainIsSafe()
+    public async Task Benign_chain_uploaded_base_first_is_accepted_and_its_chain_is_safe()
     {
         using var host = new InProcessGateHost();
         await GateScenarios.BenignChainIsAcceptedAndSafeAsync(host, chunked: false);
@@ -60,7 +60,7 @@ public sealed class InProcessGateTests(HostileImagesFixture images) : IClassFixt
     [InlineData("a%2F..%2F..%2Fetc")]
     [InlineData("a%5C..%5C..%5Cetc")]
     [InlineData("with%20space")]
-    public async Task NamesLeavingTheRootOrHidden_AreRefused(string name)
+    public async Task Names_leaving_the_root_or_hidden_are_refused(string name)
     {
         using var host = new InProcessGateHost();
 
@@ -72,7 +72,7 @@ public sealed class InProcessGateTests(HostileImagesFixture images) : IClassFixt
     }
 
     [Fact]
-    public async Task UnknownFormat_IsABadRequest()
+    public async Task Unknown_format_is_a_bad_request()
     {
         using var host = new InProcessGateHost();
 
@@ -83,7 +83,7 @@ public sealed class InProcessGateTests(HostileImagesFixture images) : IClassFixt
     }
 
     [Fact]
-    public async Task AcceptedFormat_IsRecordedAndUsedForLaterReads()
+    public async Task Accepted_format_is_recorded_and_used_for_later_reads()
     {
         // Declared raw, the content is a qcow2 header: stored as raw, and the chain endpoint must read it as raw,
         // not probe it again (probed, it would be a qcow2 naming /etc/passwd and be refused).
@@ -102,7 +102,7 @@ public sealed class InProcessGateTests(HostileImagesFixture images) : IClassFixt
     }
 
     [Fact]
-    public async Task MissingImage_IsNotFound()
+    public async Task Missing_image_is_not_found()
     {
         using var host = new InProcessGateHost();
 

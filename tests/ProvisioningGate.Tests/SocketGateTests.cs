@@ -17,7 +17,7 @@ namespace ProvisioningGate.Tests;
 public sealed class SocketGateTests(HostileImagesFixture images) : IClassFixture<HostileImagesFixture>
 {
     [QemuImgFact]
-    public async Task OverASocket_HostileUploadsAreRefused_BenignChainAccepted_WithAndWithoutChunkedBodies()
+    public async Task Over_a_socket_hostile_uploads_are_refused_benign_chain_accepted_with_and_without_chunked_bodies()
     {
         using var host = new SocketGateHost();
         foreach (bool chunked in new[] { false, true })
@@ -37,7 +37,7 @@ public sealed class SocketGateTests(HostileImagesFixture images) : IClassFixture
     /// no temporary file left, and the service must still answer.
     /// </summary>
     [QemuImgFact]
-    public async Task UnderLoad_EveryVerdictIsRight_NothingPartialIsLeft_AndTheServiceStillAnswers()
+    public async Task Under_load_every_verdict_is_right_nothing_partial_is_left_and_the_service_still_answers()
     {
         using var host = new SocketGateHost();
         Uri address = host.SocketAddress!;
@@ -123,7 +123,7 @@ public sealed class SocketGateTests(HostileImagesFixture images) : IClassFixture
     /// through the gate to disk, without Content-Length, and stored whole.
     /// </summary>
     [Fact]
-    public async Task UploadLargerThanKestrelsDefaultBodyLimit_IsAcceptedAndStoredWhole()
+    public async Task Upload_larger_than_kestrels_default_body_limit_is_accepted_and_stored_whole()
     {
         using var host = new SocketGateHost();
         byte[] image = new byte[40 * 1024 * 1024];

@@ -19,7 +19,7 @@ public sealed class UploadInspectionJsonTests
         [TrustReason.FormatDeclared, TrustReason.FormatRecorded, TrustReason.ProbedRaw, TrustReason.ProbedWithoutReferences, TrustReason.ProbedWithTrustedReferences];
 
     [Fact]
-    public async Task Write_AcceptedOverlay_HasStableKebabCaseNamesAndTheReport()
+    public async Task Write_accepted_overlay_has_stable_kebab_case_names_and_the_report()
     {
         using var store = new ScratchDirectory();
         File.WriteAllBytes(store["base.raw"], new byte[4096]);
@@ -49,7 +49,7 @@ public sealed class UploadInspectionJsonTests
     }
 
     [Fact]
-    public async Task ProblemDetails_RejectedUpload_FollowsRfc9457WithFindings()
+    public async Task Problem_details_rejected_upload_follows_RFC_9457_with_findings()
     {
         UploadInspection inspection = await new ImageUploadGate().InspectAsync(
             PipeReader.Create(new MemoryStream(HostileBytesProperties.Qcow2("/etc/shadow", null))), "hostile.img");
@@ -69,7 +69,7 @@ public sealed class UploadInspectionJsonTests
     }
 
     [Fact]
-    public async Task ProblemDetails_AcceptedUpload_IsNotAProblem()
+    public async Task Problem_details_accepted_upload_is_not_a_problem()
     {
         UploadInspection inspection = await new ImageUploadGate().InspectAsync(PipeReader.Create(new MemoryStream(new byte[512])));
 
@@ -77,7 +77,7 @@ public sealed class UploadInspectionJsonTests
     }
 
     [Fact]
-    public void ProblemTypes_EveryRejectingReasonHasItsOwnTypeAndTitle()
+    public void Problem_types_every_rejecting_reason_has_its_own_type_and_title()
     {
         TrustReason[] rejections = [.. Enum.GetValues<TrustReason>().Except(Acceptances)];
 

@@ -19,7 +19,7 @@ public sealed class ImageUploadGateTests
     private static PipeReader Over(byte[] data) => PipeReader.Create(new MemoryStream(data));
 
     [Fact]
-    public async Task InspectAsync_ServiceSettingsComeFromTheGate_UploadFactsFromTheCall()
+    public async Task Inspect_service_settings_come_from_the_gate_upload_facts_from_the_call()
     {
         using var store = new ScratchDirectory();
         File.WriteAllBytes(store["base.raw"], new byte[4096]);
@@ -44,7 +44,7 @@ public sealed class ImageUploadGateTests
     }
 
     [Fact]
-    public async Task InspectAsync_DefaultGate_RefusesEmptyAndHostileUploads()
+    public async Task Inspect_default_gate_refuses_empty_and_hostile_uploads()
     {
         var gate = new ImageUploadGate();
 
@@ -57,7 +57,7 @@ public sealed class ImageUploadGateTests
     }
 
     [Fact]
-    public async Task InspectAsync_WithDestination_StoresEveryByte()
+    public async Task Inspect_with_destination_stores_every_byte()
     {
         byte[] data = Enumerable.Range(0, 70_000).Select(i => (byte)(i * 13)).ToArray();
         using var stored = new MemoryStream();
@@ -69,7 +69,7 @@ public sealed class ImageUploadGateTests
     }
 
     [Fact]
-    public async Task InspectAsync_LogsAcceptanceAsInformationAndRejectionAsWarningWithTheStableReason()
+    public async Task Inspect_logs_acceptance_as_information_and_rejection_as_warning_with_the_stable_reason()
     {
         var logger = new ListLogger();
         var gate = new ImageUploadGate(logger: logger);
@@ -84,7 +84,7 @@ public sealed class ImageUploadGateTests
     }
 
     [Fact]
-    public async Task InspectAsync_FailedUpload_IsLoggedAndPassedOn()
+    public async Task Inspect_failed_upload_is_logged_and_passed_on()
     {
         var logger = new ListLogger();
         var failing = PipeReader.Create(new FailingStream());
@@ -96,7 +96,7 @@ public sealed class ImageUploadGateTests
     }
 
     [Fact]
-    public async Task InspectAsync_OneGateManyUploadsAtOnce_EachGetsItsOwnVerdict()
+    public async Task Inspect_one_gate_many_uploads_at_once_each_gets_its_own_verdict()
     {
         var gate = new ImageUploadGate();
         byte[] hostile = HostileBytesProperties.Qcow2("/etc/shadow", null);

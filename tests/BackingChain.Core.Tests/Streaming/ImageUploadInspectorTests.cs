@@ -21,7 +21,7 @@ public sealed class ImageUploadInspectorTests
     private const int MiB = 1024 * 1024;
 
     [Fact]
-    public async Task InspectAsync_EmptyUpload_IsRejectedByDefault()
+    public async Task Inspect_empty_upload_is_rejected_by_default()
     {
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync([]);
 
@@ -34,7 +34,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_EmptyUploadWhenAllowed_IsAcceptedAsProbedRaw()
+    public async Task Inspect_empty_upload_when_allowed_is_accepted_as_probed_raw()
     {
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync([], new UploadInspectionOptions { AllowEmpty = true });
 
@@ -47,7 +47,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_OneByteUpload_IsNotTakenForEmpty()
+    public async Task Inspect_one_byte_upload_is_not_taken_for_empty()
     {
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync([0x42]);
 
@@ -56,7 +56,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_RawBytes_VirtualSizeIsLengthRoundedUpTo512()
+    public async Task Inspect_raw_bytes_virtual_size_is_length_rounded_up_to_512()
     {
         byte[] data = Enumerable.Range(0, 10_000).Select(i => (byte)(i * 31 + 7)).ToArray();
 
@@ -70,7 +70,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_TwoGiBOfZeros_StreamsWithoutHoldingIt()
+    public async Task Inspect_two_GiB_of_zeros_streams_without_holding_it()
     {
         var reader = ChunkedPipeReader.PrefixThenZeros([], TwoGiB, MiB);
         var options = new UploadInspectionOptions { ExpectedLength = TwoGiB };
@@ -88,7 +88,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_TwoGiBQcow2Upload_HoldsOnlyItsWindows()
+    public async Task Inspect_two_GiB_qcow2_upload_holds_only_its_windows()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "2G");
@@ -110,7 +110,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_GuestWrittenQcow2HeaderInRawDisk_DeclaredRawIsAccepted()
+    public async Task Inspect_guest_written_qcow2_header_in_raw_disk_declared_raw_is_accepted()
     {
         byte[] disk = GuestDiskWithQcow2Header("/etc/passwd");
 
@@ -128,7 +128,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_GuestWrittenQcow2HeaderInRawDisk_UndeclaredIsRejectedWithTheReference()
+    public async Task Inspect_guest_written_qcow2_header_in_raw_disk_undeclared_is_rejected_with_the_reference()
     {
         byte[] disk = GuestDiskWithQcow2Header("/etc/passwd");
 
@@ -147,7 +147,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_ProbedQcow2WithTrustedBacking_IsAcceptedAsInAFileChain()
+    public async Task Inspect_probed_qcow2_with_trusted_backing_is_accepted_as_in_a_file_chain()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
@@ -165,7 +165,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_DeclaredQcow2WithBackingInTrustedRoot_IsAccepted()
+    public async Task Inspect_declared_qcow2_with_backing_in_trusted_root_is_accepted()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
@@ -187,7 +187,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_DeclaredQcow2NamingHostFile_IsRejectedAsUnreachable()
+    public async Task Inspect_declared_qcow2_naming_host_file_is_rejected_as_unreachable()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", "top.qcow2", "1M");
@@ -207,7 +207,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_RelativeBackingWithoutUploadName_CannotBeTrusted()
+    public async Task Inspect_relative_backing_without_upload_name_cannot_be_trusted()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
@@ -221,7 +221,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_ExternalDataFile_IsReportedAndRejected()
+    public async Task Inspect_external_data_file_is_reported_and_rejected()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-o", "data_file=data.raw", "image.qcow2", "1M");
@@ -236,7 +236,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_ProtocolBacking_IsRejectedEvenWhenTheCallbackTrustsEverything()
+    public async Task Inspect_protocol_backing_is_rejected_even_when_the_callback_trusts_everything()
     {
         using var dir = new ScratchDirectory();
         const string Placeholder = "xxxxxxxxxxxxxxxxxxxxxxxxx";
@@ -256,7 +256,7 @@ public sealed class ImageUploadInspectorTests
     [QemuImgTheory]
     [InlineData(null, TrustReason.ProbedWithUntrustedReferences)]
     [InlineData(ImageFormat.Vmdk, TrustReason.ReferenceNotTrusted)]
-    public async Task InspectAsync_VmdkDescriptorNamingAnExtent_IsRejectedWithTheExtent(ImageFormat? declared, TrustReason expected)
+    public async Task Inspect_VMDK_descriptor_naming_an_extent_is_rejected_with_the_extent(ImageFormat? declared, TrustReason expected)
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", "image.vmdk", "1M");
@@ -273,7 +273,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_VmdkDescriptorNamingATrustedExtent_IsOpenedAndAccepted()
+    public async Task Inspect_VMDK_descriptor_naming_a_trusted_extent_is_opened_and_accepted()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", "image.vmdk", "1M");
@@ -290,7 +290,7 @@ public sealed class ImageUploadInspectorTests
     [QemuImgTheory]
     [InlineData("qcow")]
     [InlineData("qed")]
-    public async Task InspectAsync_OtherFormatsWithBacking_FollowTheSameRule(string format)
+    public async Task Inspect_other_formats_with_backing_follow_the_same_rule(string format)
     {
         Assert.True(ImageFormatNames.TryParse(format, out ImageFormat imageFormat));
 
@@ -312,7 +312,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_UnknownIncompatibleFeature_IsRejected()
+    public async Task Inspect_unknown_incompatible_feature_is_rejected()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
@@ -326,7 +326,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_UploadCutInsideTheHeader_IsMalformed()
+    public async Task Inspect_upload_cut_inside_the_header_is_malformed()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", "image.qcow2", "1M");
@@ -341,7 +341,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_UploadShorterThanAnnounced_IsRejected()
+    public async Task Inspect_upload_shorter_than_announced_is_rejected()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
@@ -356,7 +356,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_UploadLongerThanAnnounced_IsRejected()
+    public async Task Inspect_upload_longer_than_announced_is_rejected()
     {
         UploadInspection inspection = await InspectAsync(new byte[2000], 7, new UploadInspectionOptions { ExpectedLength = 1000 });
 
@@ -364,7 +364,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_SnapshotTableOutsideTheWindows_IsRejectedNotBuffered()
+    public async Task Inspect_snapshot_table_outside_the_windows_is_rejected_not_buffered()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
@@ -382,7 +382,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_BackingNameBeyondTheHeadWindow_EndsWithAFindingNotALoop()
+    public async Task Inspect_backing_name_beyond_the_head_window_ends_with_a_finding_not_a_loop()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-o", "cluster_size=2M", "-b", "/etc/passwd", "-F", "raw", "image.qcow2", "1M");
@@ -404,7 +404,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_SnapshotTableAtTheEnd_IsServedFromTheTailRing()
+    public async Task Inspect_snapshot_table_at_the_end_is_served_from_the_tail_ring()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
@@ -423,7 +423,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_HeaderAskingFor64MiBOutsideTheWindows_AllocatesNothingLikeIt()
+    public async Task Inspect_header_asking_for_64_MiB_outside_the_windows_allocates_nothing_like_it()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "2G");
@@ -450,7 +450,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [QemuImgFact]
-    public async Task InspectAsync_SnapshotTableInsideTheDefaultHead_IsAccepted()
+    public async Task Inspect_snapshot_table_inside_the_default_head_is_accepted()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
@@ -463,7 +463,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_UnknownDeclaredFormat_IsRejectedAsUnsupported()
+    public async Task Inspect_unknown_declared_format_is_rejected_as_unsupported()
     {
         UploadInspection inspection = await InspectAsync(new byte[4096], 4096, new UploadInspectionOptions { DeclaredFormat = ImageFormat.Unknown });
 
@@ -472,7 +472,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_DeclaredQcow2OverZeros_IsMalformedWithAMismatchFinding()
+    public async Task Inspect_declared_qcow2_over_zeros_is_malformed_with_a_mismatch_finding()
     {
         UploadInspection inspection = await InspectWithEveryChunkSizeAsync(new byte[3000], new UploadInspectionOptions { DeclaredFormat = ImageFormat.Qcow2 });
 
@@ -482,7 +482,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_CopiesEveryByteToTheDestinationAndHashesThem()
+    public async Task Inspect_copies_every_byte_to_the_destination_and_hashes_them()
     {
         byte[] data = RandomNumberGenerator.GetBytes(300_000);
         using var destination = new MemoryStream();
@@ -495,7 +495,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_CanceledBeforeStart_Throws()
+    public async Task Inspect_canceled_before_start_throws()
     {
         using var cts = new CancellationTokenSource();
         await cts.CancelAsync();
@@ -505,7 +505,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_CanceledMidStream_ThrowsAndStopsReading()
+    public async Task Inspect_canceled_mid_stream_throws_and_stops_reading()
     {
         using var cts = new CancellationTokenSource();
         var reader = ChunkedPipeReader.PrefixThenZeros([], TwoGiB, 4096);
@@ -523,7 +523,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_PendingReadCanceled_Throws()
+    public async Task Inspect_pending_read_canceled_throws()
     {
         var reader = ChunkedPipeReader.Over(new byte[100_000], 1000);
         reader.CancelPendingRead();
@@ -532,7 +532,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_PendingReadCanceledOnARealPipe_LeavesTheReaderUsable()
+    public async Task Inspect_pending_read_canceled_on_a_real_pipe_leaves_the_reader_usable()
     {
         var pipe = new Pipe();
         await pipe.Writer.WriteAsync(new byte[1000]);
@@ -546,7 +546,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_OverARealPipe_MatchesTheChunkedReader()
+    public async Task Inspect_over_a_real_pipe_matches_the_chunked_reader()
     {
         byte[] data = RandomNumberGenerator.GetBytes(200_000);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8192, resumeWriterThreshold: 4096, useSynchronizationContext: false));
@@ -568,7 +568,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public async Task InspectAsync_ReaderFailure_Propagates()
+    public async Task Inspect_reader_failure_propagates()
     {
         var pipe = new Pipe();
         await pipe.Writer.WriteAsync(new byte[1000]);
@@ -578,7 +578,7 @@ public sealed class ImageUploadInspectorTests
     }
 
     [Fact]
-    public void Options_RejectWindowsOutOfRange()
+    public void Options_reject_windows_out_of_range()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new UploadInspectionOptions { HeadWindowLength = 511 });
         Assert.Throws<ArgumentOutOfRangeException>(() => new UploadInspectionOptions { HeadWindowLength = UploadInspectionOptions.MaxWindowLength + 1 });

@@ -11,7 +11,7 @@ public sealed class RetainedWindowsTests
     [InlineData(3)]
     [InlineData(4)]
     [InlineData(5)]
-    public void TryCopy_RandomUploadsAndChunkings_ServesExactlyTheRetainedBytes(int seed)
+    public void TryCopy_random_uploads_and_chunkings_serves_exactly_the_retained_bytes(int seed)
     {
         var random = new Random(seed);
         for (int round = 0; round < 200; round++)
@@ -62,7 +62,7 @@ public sealed class RetainedWindowsTests
     }
 
     [Fact]
-    public void LimitHead_AfterBytesWentPastTheNewLimit_IsIgnored()
+    public void LimitHead_after_bytes_went_past_the_new_limit_is_ignored()
     {
         using var windows = new RetainedWindows(4096, 0);
         windows.Append(new byte[1000]);
@@ -74,7 +74,7 @@ public sealed class RetainedWindowsTests
     }
 
     [Fact]
-    public void Ring_KeepsTheLastBytesAcrossManyWraps()
+    public void Ring_keeps_the_last_bytes_across_many_wraps()
     {
         using var windows = new RetainedWindows(512, 1000);
         byte[] data = new byte[100_000];
@@ -91,7 +91,7 @@ public sealed class RetainedWindowsTests
     }
 
     [Fact]
-    public void Append_AfterComplete_Throws()
+    public void Append_after_complete_throws()
     {
         using var windows = new RetainedWindows(512, 0);
         windows.Complete();

@@ -40,7 +40,7 @@ public sealed class UploadConformanceTests
 
     [QemuImgTheory]
     [MemberData(nameof(Images))]
-    public async Task Inspect_MatchesQemuImgInfo_ForEveryChunkSize(string label, string format, string createOptions)
+    public async Task Inspect_matches_qemu_img_info_for_every_chunk_size(string label, string format, string createOptions)
     {
         _ = label;
         Assert.True(ImageFormatNames.TryParse(format, out ImageFormat expectedFormat));
@@ -85,7 +85,7 @@ public sealed class UploadConformanceTests
     }
 
     [QemuImgFact]
-    public async Task Inspect_Qcow2WithBackingAndDataFile_ReportsWhatQemuImgReports()
+    public async Task Inspect_qcow2_with_backing_and_data_file_reports_what_qemu_img_reports()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "2M");
@@ -107,7 +107,7 @@ public sealed class UploadConformanceTests
     }
 
     [QemuImgFact]
-    public async Task Inspect_TruncatedQcow2AtEveryCut_NeverThrows()
+    public async Task Inspect_truncated_qcow2_at_every_cut_never_throws()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", "image.qcow2", "1M");

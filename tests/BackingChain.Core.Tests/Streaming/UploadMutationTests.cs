@@ -21,7 +21,7 @@ public sealed class UploadMutationTests
     [InlineData("qed", "", 14)]
     [InlineData("vmdk", "", 15)]
     [InlineData("vmdk", "subformat=streamOptimized", 16)]
-    public async Task Inspect_MutatedHeaders_AlwaysGiveTheSameVerdictAndNeverThrow(string format, string createOptions, int seed)
+    public async Task Inspect_mutated_headers_always_give_the_same_verdict_and_never_throw(string format, string createOptions, int seed)
     {
         Assert.True(ImageFormatNames.TryParse(format, out ImageFormat imageFormat));
 

@@ -33,7 +33,7 @@ public sealed class UploadOtherFormatsTests
 
     [QemuImgTheory]
     [MemberData(nameof(ByteMade))]
-    public async Task Inspect_ByteMadeImages_MatchQemuImg(string format, string label)
+    public async Task Inspect_byte_made_images_match_qemu_img(string format, string label)
     {
         byte[] image = label switch
         {
@@ -65,7 +65,7 @@ public sealed class UploadOtherFormatsTests
     }
 
     [QemuImgFact]
-    public async Task Inspect_DmgWithItsPlistAfter8MiBOfData_IsReadFromTheTailRing()
+    public async Task Inspect_DMG_with_its_plist_after_8_MiB_of_data_is_read_from_the_tail_ring()
     {
         // The byte-made DMG's plist and trailer, moved behind 8 MiB of data fork: XMLOffset (koly + 216) follows.
         const int DataFork = 8 * 1024 * 1024;
@@ -87,7 +87,7 @@ public sealed class UploadOtherFormatsTests
     }
 
     [QemuImgFact]
-    public async Task Inspect_TwoGiBFixedVhd_FooterComesFromTheTailRing()
+    public async Task Inspect_two_GiB_fixed_VHD_footer_comes_from_the_tail_ring()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "vpc", "-o", "subformat=fixed", "disk.vhd", "2G");
@@ -127,7 +127,7 @@ public sealed class UploadOtherFormatsTests
     [QemuImgTheory]
     [InlineData(null, TrustReason.ProbedWithUntrustedReferences)]
     [InlineData(ImageFormat.Vpc, TrustReason.ReferenceNotTrusted)]
-    public async Task Inspect_DifferencingVhd_ParentLocatorsAreReferences(ImageFormat? declared, TrustReason expected)
+    public async Task Inspect_differencing_VHD_parent_locators_are_references(ImageFormat? declared, TrustReason expected)
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "vpc", "-o", "subformat=dynamic", "parent.vhd", "1M");
@@ -147,7 +147,7 @@ public sealed class UploadOtherFormatsTests
     }
 
     [QemuImgFact]
-    public async Task Inspect_DifferencingVhdx_NeedsItsMetadataRegionInTheHead()
+    public async Task Inspect_differencing_VHDX_needs_its_metadata_region_in_the_head()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "vhdx", "parent.vhdx", "1M");
@@ -168,7 +168,7 @@ public sealed class UploadOtherFormatsTests
     }
 
     [QemuImgFact]
-    public async Task Inspect_Luks_IsAcceptedWithItsPayloadSize()
+    public async Task Inspect_LUKS_is_accepted_with_its_payload_size()
     {
         using var dir = new ScratchDirectory();
         VhdFamilyConformanceTests.CreateLuks(dir.Path, "luks.img");
@@ -185,7 +185,7 @@ public sealed class UploadOtherFormatsTests
     [QemuImgTheory]
     [InlineData(null, TrustReason.AmbiguousContent)]
     [InlineData(ImageFormat.Qcow2, TrustReason.FormatDeclared)]
-    public async Task Inspect_Qcow2WithAVhdFooter_IsAPolyglot(ImageFormat? declared, TrustReason expected)
+    public async Task Inspect_qcow2_with_a_VHD_footer_is_a_polyglot(ImageFormat? declared, TrustReason expected)
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");

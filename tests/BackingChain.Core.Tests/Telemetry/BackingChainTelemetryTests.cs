@@ -20,7 +20,7 @@ namespace BackingChain.Tests.Telemetry;
 public sealed class BackingChainTelemetryTests
 {
     [Fact]
-    public async Task Inspection_IsMeasuredUnderTheBackingChainMeter()
+    public async Task Inspection_is_measured_under_the_backing_chain_meter()
     {
         var measurements = new ConcurrentBag<(string Instrument, long Value, Dictionary<string, object?> Tags)>();
         using var listener = new MeterListener();
@@ -60,7 +60,7 @@ public sealed class BackingChainTelemetryTests
     }
 
     [Fact]
-    public async Task Inspection_IsOneActivityOfTheBackingChainSource_WithTheVerdictAsTags()
+    public async Task Inspection_is_one_activity_of_the_backing_chain_source_with_the_verdict_as_tags()
     {
         var activities = new ConcurrentBag<Activity>();
         using var parentSource = new ActivitySource("BackingChain.Tests.Telemetry");
