@@ -30,7 +30,7 @@ public static class QemuImgRebaseCommand
     /// <summary>POSIX shell quoting: bare when only safe characters, else single-quoted.</summary>
     /// <param name="argument">The argument.</param>
     /// <returns>The quoted argument.</returns>
-    public static string Quote(string argument)
+    internal static string Quote(string argument)
     {
         ArgumentNullException.ThrowIfNull(argument);
         bool safe = argument.Length > 0;

@@ -152,7 +152,7 @@ public sealed class FileImageSource : IImageSource
     /// <param name="offset">The position.</param>
     /// <param name="buffer">Where to put the bytes.</param>
     /// <returns>The bytes read; less than asked only at the end of the file.</returns>
-    public int ReadAt(long offset, Span<byte> buffer)
+    internal int ReadAt(long offset, Span<byte> buffer)
     {
         int total = 0;
         while (total < buffer.Length)

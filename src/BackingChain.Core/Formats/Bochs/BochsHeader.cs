@@ -13,22 +13,22 @@ namespace BackingChain.Formats.Bochs;
 public readonly struct BochsHeader
 {
     /// <summary>Gets the version (0x00020000 or 0x00010000).</summary>
-    public uint Version { get; init; }
+    public uint Version { get; internal init; }
 
     /// <summary>Gets the header size, which is also the catalog's offset.</summary>
-    public uint HeaderSize { get; init; }
+    public uint HeaderSize { get; internal init; }
 
     /// <summary>Gets the number of catalog entries.</summary>
-    public uint CatalogEntries { get; init; }
+    public uint CatalogEntries { get; internal init; }
 
     /// <summary>Gets the bitmap size in bytes.</summary>
-    public uint BitmapSize { get; init; }
+    public uint BitmapSize { get; internal init; }
 
     /// <summary>Gets the extent size in bytes (a power of two from 512 to 8 MiB).</summary>
-    public uint ExtentSize { get; init; }
+    public uint ExtentSize { get; internal init; }
 
     /// <summary>Gets the disk size in bytes as stored.</summary>
-    public ulong DiskSize { get; init; }
+    public ulong DiskSize { get; internal init; }
 
     /// <summary>Gets the virtual size qemu reports: the disk size rounded down to 512.</summary>
     public long VirtualSize => (long)(DiskSize / SectorSize) * SectorSize;

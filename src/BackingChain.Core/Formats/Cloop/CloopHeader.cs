@@ -16,13 +16,13 @@ namespace BackingChain.Formats.Cloop;
 public readonly struct CloopHeader
 {
     /// <summary>Gets the uncompressed block size (a multiple of 512, at most 64 MiB).</summary>
-    public uint BlockSize { get; init; }
+    public uint BlockSize { get; internal init; }
 
     /// <summary>Gets the number of blocks.</summary>
-    public uint BlockCount { get; init; }
+    public uint BlockCount { get; internal init; }
 
     /// <summary>Gets whether the image starts with the V2.0 shell preamble.</summary>
-    public bool HasPreamble { get; init; }
+    public bool HasPreamble { get; internal init; }
 
     /// <summary>Gets the size of the offsets table in bytes.</summary>
     public ulong OffsetsSize => ((ulong)BlockCount + 1) * sizeof(ulong);

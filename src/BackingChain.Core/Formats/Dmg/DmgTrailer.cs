@@ -13,31 +13,31 @@ namespace BackingChain.Formats.Dmg;
 public readonly struct DmgTrailer
 {
     /// <summary>Gets the trailer version (4).</summary>
-    public uint Version { get; init; }
+    public uint Version { get; internal init; }
 
     /// <summary>Gets the trailer's declared size (512).</summary>
-    public uint HeaderSize { get; init; }
+    public uint HeaderSize { get; internal init; }
 
     /// <summary>Gets the data fork's offset.</summary>
-    public ulong DataForkOffset { get; init; }
+    public ulong DataForkOffset { get; internal init; }
 
     /// <summary>Gets the data fork's length.</summary>
-    public ulong DataForkLength { get; init; }
+    public ulong DataForkLength { get; internal init; }
 
     /// <summary>Gets the resource fork's offset.</summary>
-    public ulong ResourceForkOffset { get; init; }
+    public ulong ResourceForkOffset { get; internal init; }
 
     /// <summary>Gets the resource fork's length (0 when the tables are in the XML property list).</summary>
-    public ulong ResourceForkLength { get; init; }
+    public ulong ResourceForkLength { get; internal init; }
 
     /// <summary>Gets the XML property list's offset.</summary>
-    public ulong XmlOffset { get; init; }
+    public ulong XmlOffset { get; internal init; }
 
     /// <summary>Gets the XML property list's length.</summary>
-    public ulong XmlLength { get; init; }
+    public ulong XmlLength { get; internal init; }
 
     /// <summary>Gets the virtual disk size in sectors.</summary>
-    public ulong SectorCount { get; init; }
+    public ulong SectorCount { get; internal init; }
 
     /// <summary>
     /// Finds "koly" as qemu does: the first match in the 515 bytes that start 1023 bytes before the end of the

@@ -13,16 +13,16 @@ namespace BackingChain.Formats.Luks;
 public readonly struct Luks1Header
 {
     /// <summary>The LUKS version (1).</summary>
-    public ushort Version { get; init; }
+    public ushort Version { get; internal init; }
 
     /// <summary>Offset of the encrypted payload, in 512-byte sectors.</summary>
-    public uint PayloadOffsetSectors { get; init; }
+    public uint PayloadOffsetSectors { get; internal init; }
 
     /// <summary>Master key length in bytes.</summary>
-    public uint KeyBytes { get; init; }
+    public uint KeyBytes { get; internal init; }
 
     /// <summary>PBKDF2 iterations of the master key digest.</summary>
-    public uint MasterKeyDigestIterations { get; init; }
+    public uint MasterKeyDigestIterations { get; internal init; }
 
     /// <summary>Offset of the encrypted payload in bytes.</summary>
     public long PayloadOffset => (long)PayloadOffsetSectors * SectorSize;

@@ -18,16 +18,16 @@ namespace BackingChain.Formats.Luks;
 public readonly struct Luks2Header
 {
     /// <summary>Gets whether this is the secondary header copy ("SKUL").</summary>
-    public bool IsSecondary { get; init; }
+    public bool IsSecondary { get; internal init; }
 
     /// <summary>Gets the size of the whole header area (binary header and JSON area) in bytes.</summary>
-    public ulong HeaderSize { get; init; }
+    public ulong HeaderSize { get; internal init; }
 
     /// <summary>Gets the sequence id; the copy with the larger one is current.</summary>
-    public ulong SequenceId { get; init; }
+    public ulong SequenceId { get; internal init; }
 
     /// <summary>Gets the offset of this header copy from the start of the device (0 for the primary).</summary>
-    public ulong HeaderOffset { get; init; }
+    public ulong HeaderOffset { get; internal init; }
 
     /// <summary>Gets where the JSON area lies relative to the header: from 4096 to <see cref="HeaderSize"/>.</summary>
     public Range JsonArea => new(BinaryHeaderSize, (int)HeaderSize);

@@ -12,31 +12,31 @@ public sealed class LuksFormatInfo : FormatSpecificInfo
     public override string Kind => "luks";
 
     /// <summary>qemu's cipher algorithm name, e.g. <c>"aes-256"</c>.</summary>
-    public required string CipherAlgorithm { get; init; }
+    public string CipherAlgorithm { get; internal init; } = "";
 
     /// <summary>The cipher mode, e.g. <c>"xts"</c>.</summary>
-    public required string CipherMode { get; init; }
+    public string CipherMode { get; internal init; } = "";
 
     /// <summary>The IV generator, e.g. <c>"plain64"</c>.</summary>
-    public required string IvGeneratorAlgorithm { get; init; }
+    public string IvGeneratorAlgorithm { get; internal init; } = "";
 
     /// <summary>The IV generator's hash (ESSIV only), or <see langword="null"/>.</summary>
-    public string? IvGeneratorHashAlgorithm { get; init; }
+    public string? IvGeneratorHashAlgorithm { get; internal init; }
 
     /// <summary>The hash, e.g. <c>"sha256"</c>.</summary>
-    public required string HashAlgorithm { get; init; }
+    public string HashAlgorithm { get; internal init; } = "";
 
     /// <summary>Offset of the payload in bytes.</summary>
-    public long PayloadOffset { get; init; }
+    public long PayloadOffset { get; internal init; }
 
     /// <summary>PBKDF2 iterations of the master key digest.</summary>
-    public uint MasterKeyIterations { get; init; }
+    public uint MasterKeyIterations { get; internal init; }
 
     /// <summary>The volume UUID.</summary>
-    public required string Uuid { get; init; }
+    public string Uuid { get; internal init; } = "";
 
     /// <summary>The eight key slots.</summary>
-    public ImmutableArray<LuksKeySlot> Slots { get; init; } = ImmutableArray<LuksKeySlot>.Empty;
+    public ImmutableArray<LuksKeySlot> Slots { get; internal init; } = ImmutableArray<LuksKeySlot>.Empty;
 
     /// <summary>Builds the info qemu would report from a parsed header.</summary>
     /// <param name="data">The buffer that was parsed.</param>

@@ -13,37 +13,37 @@ namespace BackingChain.Formats.Parallels;
 public readonly struct ParallelsHeader
 {
     /// <summary>Gets whether the magic is "WithouFreSpacExt" (BAT in clusters, 64-bit size).</summary>
-    public bool IsExtendedFormat { get; init; }
+    public bool IsExtendedFormat { get; internal init; }
 
     /// <summary>Gets the version (2).</summary>
-    public uint Version { get; init; }
+    public uint Version { get; internal init; }
 
     /// <summary>Gets the head count.</summary>
-    public uint Heads { get; init; }
+    public uint Heads { get; internal init; }
 
     /// <summary>Gets the cylinder count.</summary>
-    public uint Cylinders { get; init; }
+    public uint Cylinders { get; internal init; }
 
     /// <summary>Gets the sectors per cluster ("tracks").</summary>
-    public uint Tracks { get; init; }
+    public uint Tracks { get; internal init; }
 
     /// <summary>Gets the number of BAT entries.</summary>
-    public uint BatEntries { get; init; }
+    public uint BatEntries { get; internal init; }
 
     /// <summary>Gets the stored sector count.</summary>
-    public ulong NbSectors { get; init; }
+    public ulong NbSectors { get; internal init; }
 
     /// <summary>Gets the in-use marker (0x746F6E59 while open read/write).</summary>
-    public uint InUse { get; init; }
+    public uint InUse { get; internal init; }
 
     /// <summary>Gets the data area offset in sectors.</summary>
-    public uint DataOff { get; init; }
+    public uint DataOff { get; internal init; }
 
     /// <summary>Gets the flags (bit 0: empty image).</summary>
-    public uint Flags { get; init; }
+    public uint Flags { get; internal init; }
 
     /// <summary>Gets the format extension cluster's offset in sectors (0 for none).</summary>
-    public ulong ExtOff { get; init; }
+    public ulong ExtOff { get; internal init; }
 
     /// <summary>Gets the disk size in sectors: only the low 32 bits count for "WithoutFreeSpace".</summary>
     public ulong TotalSectors => IsExtendedFormat ? NbSectors : NbSectors & uint.MaxValue;

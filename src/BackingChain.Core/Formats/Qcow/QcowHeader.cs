@@ -16,37 +16,37 @@ namespace BackingChain.Formats.Qcow;
 public readonly struct QcowHeader
 {
     /// <summary>The format version (always 1 for a valid header).</summary>
-    public uint Version { get; init; }
+    public uint Version { get; internal init; }
 
     /// <summary>Offset of the backing file name, or 0 when there is none.</summary>
-    public ulong BackingFileOffset { get; init; }
+    public ulong BackingFileOffset { get; internal init; }
 
     /// <summary>Length in bytes of the backing file name.</summary>
-    public uint BackingFileSize { get; init; }
+    public uint BackingFileSize { get; internal init; }
 
     /// <summary>Modification time (qemu writes 0 and never reads it).</summary>
-    public uint Mtime { get; init; }
+    public uint Mtime { get; internal init; }
 
     /// <summary>The virtual size field, in bytes, as stored.</summary>
-    public ulong Size { get; init; }
+    public ulong Size { get; internal init; }
 
     /// <summary>log2 of the cluster size (9 to 16).</summary>
-    public int ClusterBits { get; init; }
+    public int ClusterBits { get; internal init; }
 
     /// <summary>log2 of the number of entries of an L2 table (6 to 13).</summary>
-    public int L2Bits { get; init; }
+    public int L2Bits { get; internal init; }
 
     /// <summary>The encryption method: 0 none, 1 AES-CBC.</summary>
-    public uint CryptMethod { get; init; }
+    public uint CryptMethod { get; internal init; }
 
     /// <summary>Offset of the L1 table.</summary>
-    public ulong L1TableOffset { get; init; }
+    public ulong L1TableOffset { get; internal init; }
 
     /// <summary>Number of L1 entries qemu derives from the size, cluster and L2 bits.</summary>
-    public uint L1Size { get; init; }
+    public uint L1Size { get; internal init; }
 
     /// <summary>Where the backing file name lies in the parsed buffer (empty when there is none).</summary>
-    public Range BackingFileNameRange { get; init; }
+    public Range BackingFileNameRange { get; internal init; }
 
     /// <summary>The cluster size in bytes.</summary>
     public int ClusterSize => 1 << ClusterBits;

@@ -12,40 +12,40 @@ public sealed class Qcow2FormatInfo : FormatSpecificInfo
     public override string Kind => "qcow2";
 
     /// <summary>"0.10" for version 2, "1.1" for version 3.</summary>
-    public required string Compat { get; init; }
+    public string Compat { get; internal init; } = "";
 
     /// <summary>The refcount width in bits.</summary>
-    public int RefcountBits { get; init; }
+    public int RefcountBits { get; internal init; }
 
     /// <summary>The compression type.</summary>
-    public Qcow2CompressionType CompressionType { get; init; }
+    public Qcow2CompressionType CompressionType { get; internal init; }
 
     /// <summary>Whether lazy refcounts are on (v3 only; <see langword="null"/> for v2).</summary>
-    public bool? LazyRefcounts { get; init; }
+    public bool? LazyRefcounts { get; internal init; }
 
     /// <summary>Whether the corrupt bit is set (v3 only).</summary>
-    public bool? Corrupt { get; init; }
+    public bool? Corrupt { get; internal init; }
 
     /// <summary>Whether L2 entries are extended (v3 only).</summary>
-    public bool? ExtendedL2 { get; init; }
+    public bool? ExtendedL2 { get; internal init; }
 
     /// <summary>The external data file name as stored, when the extension is present (v3 only).</summary>
-    public string? DataFile { get; init; }
+    public string? DataFile { get; internal init; }
 
     /// <summary>Whether the data file is raw; present exactly when the external data file bit is set.</summary>
-    public bool? DataFileRaw { get; init; }
+    public bool? DataFileRaw { get; internal init; }
 
     /// <summary>"aes" or "luks" when encrypted, else <see langword="null"/>.</summary>
-    public string? EncryptionFormat { get; init; }
+    public string? EncryptionFormat { get; internal init; }
 
     /// <summary>The LUKS header facts, for LUKS encryption whose header could be read.</summary>
-    public LuksFormatInfo? Luks { get; init; }
+    public LuksFormatInfo? Luks { get; internal init; }
 
     /// <summary>Persistent dirty bitmaps.</summary>
-    public ImmutableArray<Qcow2Bitmap> Bitmaps { get; init; } = ImmutableArray<Qcow2Bitmap>.Empty;
+    public ImmutableArray<Qcow2Bitmap> Bitmaps { get; internal init; } = ImmutableArray<Qcow2Bitmap>.Empty;
 
     /// <summary>Internal snapshots.</summary>
-    public ImmutableArray<Qcow2Snapshot> Snapshots { get; init; } = ImmutableArray<Qcow2Snapshot>.Empty;
+    public ImmutableArray<Qcow2Snapshot> Snapshots { get; internal init; } = ImmutableArray<Qcow2Snapshot>.Empty;
 
     /// <inheritdoc/>
     internal override void WriteQemuData(Utf8JsonWriter writer)

@@ -16,100 +16,100 @@ namespace BackingChain.Formats.Qcow2;
 public readonly struct Qcow2Header
 {
     /// <summary>The format version: 2 (compat 0.10) or 3 (compat 1.1).</summary>
-    public uint Version { get; init; }
+    public uint Version { get; internal init; }
 
     /// <summary>Offset of the backing file name in the file, or 0 when there is none.</summary>
-    public ulong BackingFileOffset { get; init; }
+    public ulong BackingFileOffset { get; internal init; }
 
     /// <summary>Length in bytes of the backing file name.</summary>
-    public uint BackingFileSize { get; init; }
+    public uint BackingFileSize { get; internal init; }
 
     /// <summary>log2 of the cluster size (9 to 21).</summary>
-    public uint ClusterBits { get; init; }
+    public uint ClusterBits { get; internal init; }
 
     /// <summary>The virtual size field, in bytes, as stored.</summary>
-    public ulong Size { get; init; }
+    public ulong Size { get; internal init; }
 
     /// <summary>The encryption method.</summary>
-    public Qcow2EncryptionMethod CryptMethod { get; init; }
+    public Qcow2EncryptionMethod CryptMethod { get; internal init; }
 
     /// <summary>Number of entries of the active L1 table.</summary>
-    public uint L1Size { get; init; }
+    public uint L1Size { get; internal init; }
 
     /// <summary>Offset of the active L1 table.</summary>
-    public ulong L1TableOffset { get; init; }
+    public ulong L1TableOffset { get; internal init; }
 
     /// <summary>Offset of the refcount table.</summary>
-    public ulong RefcountTableOffset { get; init; }
+    public ulong RefcountTableOffset { get; internal init; }
 
     /// <summary>Number of clusters the refcount table occupies.</summary>
-    public uint RefcountTableClusters { get; init; }
+    public uint RefcountTableClusters { get; internal init; }
 
     /// <summary>Number of internal snapshots.</summary>
-    public uint NbSnapshots { get; init; }
+    public uint NbSnapshots { get; internal init; }
 
     /// <summary>Offset of the snapshot table.</summary>
-    public ulong SnapshotsOffset { get; init; }
+    public ulong SnapshotsOffset { get; internal init; }
 
     /// <summary>Incompatible feature bits (v3; 0 for v2).</summary>
-    public Qcow2IncompatibleFeatures IncompatibleFeatures { get; init; }
+    public Qcow2IncompatibleFeatures IncompatibleFeatures { get; internal init; }
 
     /// <summary>Compatible feature bits (v3; 0 for v2).</summary>
-    public Qcow2CompatibleFeatures CompatibleFeatures { get; init; }
+    public Qcow2CompatibleFeatures CompatibleFeatures { get; internal init; }
 
     /// <summary>Autoclear feature bits (v3; 0 for v2).</summary>
-    public Qcow2AutoclearFeatures AutoclearFeatures { get; init; }
+    public Qcow2AutoclearFeatures AutoclearFeatures { get; internal init; }
 
     /// <summary>log2 of the refcount width in bits (4 for v2).</summary>
-    public uint RefcountOrder { get; init; }
+    public uint RefcountOrder { get; internal init; }
 
     /// <summary>Length of the header proper; header extensions start here (72 for v2).</summary>
-    public uint HeaderLength { get; init; }
+    public uint HeaderLength { get; internal init; }
 
     /// <summary>The compression type (zlib for v2 and for short v3 headers).</summary>
-    public Qcow2CompressionType CompressionType { get; init; }
+    public Qcow2CompressionType CompressionType { get; internal init; }
 
     /// <summary>Where the backing file name lies in the parsed buffer (empty when there is none).</summary>
-    public Range BackingFileNameRange { get; init; }
+    public Range BackingFileNameRange { get; internal init; }
 
     /// <summary>Where the backing format name (extension 0xE2792ACA) lies in the parsed buffer, if present.</summary>
-    public Range BackingFormatRange { get; init; }
+    public Range BackingFormatRange { get; internal init; }
 
     /// <summary>Where the external data file name (extension "DATA") lies in the parsed buffer, if present.</summary>
-    public Range ExternalDataFileRange { get; init; }
+    public Range ExternalDataFileRange { get; internal init; }
 
     /// <summary>Where the feature name table (extension 0x6803F857) lies in the parsed buffer, if present.</summary>
-    public Range FeatureNameTableRange { get; init; }
+    public Range FeatureNameTableRange { get; internal init; }
 
     /// <summary>Whether the backing format extension is present.</summary>
-    public bool HasBackingFormat { get; init; }
+    public bool HasBackingFormat { get; internal init; }
 
     /// <summary>Whether the external data file extension is present.</summary>
-    public bool HasExternalDataFileName { get; init; }
+    public bool HasExternalDataFileName { get; internal init; }
 
     /// <summary>Whether a bitmaps extension was read (it is ignored unless autoclear bit 0 is set, as qemu does).</summary>
-    public bool HasBitmapsExtension { get; init; }
+    public bool HasBitmapsExtension { get; internal init; }
 
     /// <summary>Number of persistent bitmaps (bitmaps extension).</summary>
-    public uint NbBitmaps { get; init; }
+    public uint NbBitmaps { get; internal init; }
 
     /// <summary>Size of the bitmap directory (bitmaps extension).</summary>
-    public ulong BitmapDirectorySize { get; init; }
+    public ulong BitmapDirectorySize { get; internal init; }
 
     /// <summary>Offset of the bitmap directory (bitmaps extension).</summary>
-    public ulong BitmapDirectoryOffset { get; init; }
+    public ulong BitmapDirectoryOffset { get; internal init; }
 
     /// <summary>Whether the full-disk-encryption header pointer extension is present.</summary>
-    public bool HasEncryptionHeader { get; init; }
+    public bool HasEncryptionHeader { get; internal init; }
 
     /// <summary>Offset of the LUKS header area (full-disk-encryption extension).</summary>
-    public ulong EncryptionHeaderOffset { get; init; }
+    public ulong EncryptionHeaderOffset { get; internal init; }
 
     /// <summary>Length of the LUKS header area (full-disk-encryption extension).</summary>
-    public ulong EncryptionHeaderLength { get; init; }
+    public ulong EncryptionHeaderLength { get; internal init; }
 
     /// <summary>Number of header extensions with a magic qemu 7.2 does not know (kept, not interpreted).</summary>
-    public int UnknownExtensionCount { get; init; }
+    public int UnknownExtensionCount { get; internal init; }
 
     /// <summary>The cluster size in bytes.</summary>
     public int ClusterSize => 1 << (int)ClusterBits;

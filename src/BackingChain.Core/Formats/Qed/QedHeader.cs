@@ -16,37 +16,37 @@ namespace BackingChain.Formats.Qed;
 public readonly struct QedHeader
 {
     /// <summary>The cluster size in bytes (a power of two, 4 KiB to 64 MiB).</summary>
-    public uint ClusterSize { get; init; }
+    public uint ClusterSize { get; internal init; }
 
     /// <summary>The size of an L1 or L2 table, in clusters (a power of two, 1 to 16).</summary>
-    public uint TableSize { get; init; }
+    public uint TableSize { get; internal init; }
 
     /// <summary>The size of the header region, in clusters.</summary>
-    public uint HeaderSize { get; init; }
+    public uint HeaderSize { get; internal init; }
 
     /// <summary>The feature bits.</summary>
-    public QedFeatures Features { get; init; }
+    public QedFeatures Features { get; internal init; }
 
     /// <summary>The compatible feature bits (none are defined).</summary>
-    public ulong CompatFeatures { get; init; }
+    public ulong CompatFeatures { get; internal init; }
 
     /// <summary>The autoclear feature bits (none are defined; qemu clears them when it opens the image writable).</summary>
-    public ulong AutoclearFeatures { get; init; }
+    public ulong AutoclearFeatures { get; internal init; }
 
     /// <summary>Offset of the L1 table.</summary>
-    public ulong L1TableOffset { get; init; }
+    public ulong L1TableOffset { get; internal init; }
 
     /// <summary>The virtual size in bytes.</summary>
-    public ulong ImageSize { get; init; }
+    public ulong ImageSize { get; internal init; }
 
     /// <summary>Offset of the backing file name (meaningful only with <see cref="QedFeatures.BackingFile"/>).</summary>
-    public uint BackingFilenameOffset { get; init; }
+    public uint BackingFilenameOffset { get; internal init; }
 
     /// <summary>Length of the backing file name.</summary>
-    public uint BackingFilenameSize { get; init; }
+    public uint BackingFilenameSize { get; internal init; }
 
     /// <summary>Where the backing file name lies in the parsed buffer (empty when there is none).</summary>
-    public Range BackingFileNameRange { get; init; }
+    public Range BackingFileNameRange { get; internal init; }
 
     /// <summary>Whether the image names a backing file (an empty name counts as none, as in qemu).</summary>
     public bool HasBackingFile => BackingFileNameRange.End.Value > BackingFileNameRange.Start.Value;

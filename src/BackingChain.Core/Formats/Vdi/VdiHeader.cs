@@ -14,52 +14,52 @@ namespace BackingChain.Formats.Vdi;
 public readonly struct VdiHeader
 {
     /// <summary>Gets the header version (0x00010001 for 1.1).</summary>
-    public uint Version { get; init; }
+    public uint Version { get; internal init; }
 
     /// <summary>Gets the size of the header fields after the version.</summary>
-    public uint HeaderSize { get; init; }
+    public uint HeaderSize { get; internal init; }
 
     /// <summary>Gets the image type.</summary>
-    public VdiImageType ImageType { get; init; }
+    public VdiImageType ImageType { get; internal init; }
 
     /// <summary>Gets the image flags.</summary>
-    public uint ImageFlags { get; init; }
+    public uint ImageFlags { get; internal init; }
 
     /// <summary>Gets the offset of the block map (a multiple of 512).</summary>
-    public uint OffsetBmap { get; init; }
+    public uint OffsetBmap { get; internal init; }
 
     /// <summary>Gets the offset of the data (a multiple of 512).</summary>
-    public uint OffsetData { get; init; }
+    public uint OffsetData { get; internal init; }
 
     /// <summary>Gets the sector size (512).</summary>
-    public uint SectorSize { get; init; }
+    public uint SectorSize { get; internal init; }
 
     /// <summary>Gets the disk size in bytes as stored.</summary>
-    public ulong DiskSize { get; init; }
+    public ulong DiskSize { get; internal init; }
 
     /// <summary>Gets the block size (1 MiB).</summary>
-    public uint BlockSize { get; init; }
+    public uint BlockSize { get; internal init; }
 
     /// <summary>Gets the extra bytes stored before each block.</summary>
-    public uint BlockExtra { get; init; }
+    public uint BlockExtra { get; internal init; }
 
     /// <summary>Gets the number of blocks the block map describes.</summary>
-    public uint BlocksInImage { get; init; }
+    public uint BlocksInImage { get; internal init; }
 
     /// <summary>Gets the number of allocated blocks.</summary>
-    public uint BlocksAllocated { get; init; }
+    public uint BlocksAllocated { get; internal init; }
 
     /// <summary>Gets the image's UUID.</summary>
-    public Guid ImageUuid { get; init; }
+    public Guid ImageUuid { get; internal init; }
 
     /// <summary>Gets the UUID of the last snapshot.</summary>
-    public Guid LastSnapshotUuid { get; init; }
+    public Guid LastSnapshotUuid { get; internal init; }
 
     /// <summary>Gets the link UUID (qemu requires it to be null).</summary>
-    public Guid LinkUuid { get; init; }
+    public Guid LinkUuid { get; internal init; }
 
     /// <summary>Gets the parent's UUID; not null for a differencing image, which qemu refuses.</summary>
-    public Guid ParentUuid { get; init; }
+    public Guid ParentUuid { get; internal init; }
 
     /// <summary>Gets whether the image names a parent (by UUID).</summary>
     public bool HasParent => ParentUuid != Guid.Empty;

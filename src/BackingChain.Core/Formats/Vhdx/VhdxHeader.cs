@@ -14,31 +14,31 @@ namespace BackingChain.Formats.Vhdx;
 public readonly struct VhdxHeader
 {
     /// <summary>Gets the stored CRC-32C.</summary>
-    public uint Checksum { get; init; }
+    public uint Checksum { get; internal init; }
 
     /// <summary>Gets the sequence number; the valid header with the larger one is current.</summary>
-    public ulong SequenceNumber { get; init; }
+    public ulong SequenceNumber { get; internal init; }
 
     /// <summary>Gets the GUID changed on the first write to the file after it is opened.</summary>
-    public Guid FileWriteGuid { get; init; }
+    public Guid FileWriteGuid { get; internal init; }
 
     /// <summary>Gets the GUID changed on the first guest-visible write; a child's <c>parent_linkage</c> names it.</summary>
-    public Guid DataWriteGuid { get; init; }
+    public Guid DataWriteGuid { get; internal init; }
 
     /// <summary>Gets the log GUID; empty when there is no log to replay.</summary>
-    public Guid LogGuid { get; init; }
+    public Guid LogGuid { get; internal init; }
 
     /// <summary>Gets the log format version (0).</summary>
-    public ushort LogVersion { get; init; }
+    public ushort LogVersion { get; internal init; }
 
     /// <summary>Gets the header version (1).</summary>
-    public ushort Version { get; init; }
+    public ushort Version { get; internal init; }
 
     /// <summary>Gets the log's length in bytes (a multiple of 1 MiB).</summary>
-    public uint LogLength { get; init; }
+    public uint LogLength { get; internal init; }
 
     /// <summary>Gets the log's file offset (a multiple of 1 MiB).</summary>
-    public ulong LogOffset { get; init; }
+    public ulong LogOffset { get; internal init; }
 
     /// <summary>Parses a header; never throws for bad data.</summary>
     /// <param name="data">The 4096 bytes of the header block.</param>

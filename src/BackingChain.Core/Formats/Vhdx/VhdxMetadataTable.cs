@@ -10,10 +10,10 @@ namespace BackingChain.Formats.Vhdx;
 /// that fit in its 64 KiB ([MS-VHDX] 2.6.1; qemu 7.2 <c>vhdx_parse_metadata</c>).
 /// </summary>
 /// <remarks>Parsing allocates nothing; entries are read from the parsed buffer with <see cref="GetEntry"/>.</remarks>
-public readonly struct VhdxMetadataTable
+internal readonly struct VhdxMetadataTable
 {
     /// <summary>Gets the number of entries.</summary>
-    public int EntryCount { get; init; }
+    public int EntryCount { get; internal init; }
 
     /// <summary>Reads entry <paramref name="index"/> from the parsed buffer.</summary>
     /// <param name="data">The buffer that was parsed.</param>

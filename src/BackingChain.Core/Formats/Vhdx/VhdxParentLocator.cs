@@ -33,10 +33,10 @@ public readonly struct VhdxParentLocator
     public const string AbsoluteWin32PathKey = "absolute_win32_path";
 
     /// <summary>Gets the locator type (<c>B04AEFB7-D19E-4A81-B789-25B8E9445913</c> for VHDX parents).</summary>
-    public Guid LocatorType { get; init; }
+    public Guid LocatorType { get; internal init; }
 
     /// <summary>Gets the number of key/value entries.</summary>
-    public int KeyValueCount { get; init; }
+    public int KeyValueCount { get; internal init; }
 
     /// <summary>Gets whether the locator type is the one [MS-VHDX] defines for VHDX parents.</summary>
     public bool IsVhdxLocator => LocatorType == VhdxParentLocatorType;

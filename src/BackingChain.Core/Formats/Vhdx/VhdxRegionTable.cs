@@ -10,10 +10,10 @@ namespace BackingChain.Formats.Vhdx;
 /// ([MS-VHDX] 2.2.3; qemu 7.2 <c>vhdx_open_region_tables</c>).
 /// </summary>
 /// <remarks>Parsing allocates nothing; entries are read from the parsed buffer with <see cref="GetEntry"/>.</remarks>
-public readonly struct VhdxRegionTable
+internal readonly struct VhdxRegionTable
 {
     /// <summary>Gets the number of entries.</summary>
-    public uint EntryCount { get; init; }
+    public uint EntryCount { get; internal init; }
 
     /// <summary>Reads entry <paramref name="index"/> from the parsed buffer.</summary>
     /// <param name="data">The buffer that was parsed.</param>

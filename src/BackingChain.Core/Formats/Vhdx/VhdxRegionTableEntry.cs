@@ -3,17 +3,17 @@ using System;
 namespace BackingChain.Formats.Vhdx;
 
 /// <summary>One entry of the VHDX region table: a region's GUID, place and whether readers must know it.</summary>
-public readonly struct VhdxRegionTableEntry
+internal readonly struct VhdxRegionTableEntry
 {
     /// <summary>Gets the region's GUID (BAT or metadata for the two regions [MS-VHDX] defines).</summary>
-    public Guid Guid { get; init; }
+    public Guid Guid { get; internal init; }
 
     /// <summary>Gets the region's file offset (1 MiB aligned by the spec).</summary>
-    public ulong FileOffset { get; init; }
+    public ulong FileOffset { get; internal init; }
 
     /// <summary>Gets the region's length in bytes.</summary>
-    public uint Length { get; init; }
+    public uint Length { get; internal init; }
 
     /// <summary>Gets whether a reader that does not know the region must refuse the file.</summary>
-    public bool Required { get; init; }
+    public bool Required { get; internal init; }
 }

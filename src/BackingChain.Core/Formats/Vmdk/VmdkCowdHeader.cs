@@ -9,28 +9,28 @@ namespace BackingChain.Formats.Vmdk;
 /// The legacy ESX sparse header "COWD" (VMDK3Header) of VMFSSPARSE extents, with the checks qemu 7.2's
 /// <c>vmdk_open_vmfs_sparse</c> and <c>vmdk_add_extent</c> make. Parsing allocates nothing.
 /// </summary>
-public readonly struct VmdkCowdHeader
+internal readonly struct VmdkCowdHeader
 {
     /// <summary>The version field.</summary>
-    public uint Version { get; init; }
+    public uint Version { get; internal init; }
 
     /// <summary>The flags field.</summary>
-    public uint Flags { get; init; }
+    public uint Flags { get; internal init; }
 
     /// <summary>The capacity of the extent, in sectors.</summary>
-    public uint DiskSectors { get; init; }
+    public uint DiskSectors { get; internal init; }
 
     /// <summary>The grain size, in sectors.</summary>
-    public uint Granularity { get; init; }
+    public uint Granularity { get; internal init; }
 
     /// <summary>The offset of the grain directory, in sectors.</summary>
-    public uint L1DirOffset { get; init; }
+    public uint L1DirOffset { get; internal init; }
 
     /// <summary>The number of grain directory entries.</summary>
-    public uint L1DirSize { get; init; }
+    public uint L1DirSize { get; internal init; }
 
     /// <summary>The file size field, in sectors.</summary>
-    public uint FileSectors { get; init; }
+    public uint FileSectors { get; internal init; }
 
     /// <summary>The grain size in bytes.</summary>
     public long GrainSize => (long)Granularity * SectorSize;

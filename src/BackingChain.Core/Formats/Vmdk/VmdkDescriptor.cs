@@ -26,19 +26,19 @@ public readonly struct VmdkDescriptor
     private static ReadOnlySpan<byte> ParentHintKey => "parentFileNameHint"u8;
 
     /// <summary>The content ID.</summary>
-    public uint Cid { get; init; }
+    public uint Cid { get; internal init; }
 
     /// <summary>The parent's content ID (0xFFFFFFFF when there is no parent).</summary>
-    public uint ParentCid { get; init; }
+    public uint ParentCid { get; internal init; }
 
     /// <summary>Where the <c>createType</c> value lies in the text.</summary>
-    public Range CreateTypeRange { get; init; }
+    public Range CreateTypeRange { get; internal init; }
 
     /// <summary>Where the <c>parentFileNameHint</c> value lies in the text (empty when there is none).</summary>
-    public Range ParentFileNameHintRange { get; init; }
+    public Range ParentFileNameHintRange { get; internal init; }
 
     /// <summary>The number of extents qemu would open.</summary>
-    public int ExtentCount { get; init; }
+    public int ExtentCount { get; internal init; }
 
     /// <summary>Whether the descriptor names a parent (an empty hint counts as none, as in qemu).</summary>
     public bool HasParent => ParentFileNameHintRange.End.Value > ParentFileNameHintRange.Start.Value;
@@ -57,7 +57,7 @@ public readonly struct VmdkDescriptor
     /// <summary>Enumerates the extent lines qemu would open, without allocating.</summary>
     /// <param name="text">The descriptor text.</param>
     /// <returns>An enumerator of extent lines; check its <see cref="VmdkExtentEnumerator.Error"/> afterwards.</returns>
-    public static VmdkExtentEnumerator EnumerateExtents(ReadOnlySpan<byte> text) =>
+    internal static VmdkExtentEnumerator EnumerateExtents(ReadOnlySpan<byte> text) =>
         new(text.Length > MaxDescriptorLength ? text[..MaxDescriptorLength] : text);
 
     /// <summary>Parses a standalone descriptor file (or the text of a descriptor container); never throws for bad data.</summary>

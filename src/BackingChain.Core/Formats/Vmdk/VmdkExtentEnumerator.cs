@@ -10,7 +10,7 @@ namespace BackingChain.Formats.Vmdk;
 /// extent twice, exactly as qemu adds it twice. Lines not starting with <c>RW</c>, with too few fields, a
 /// non-positive size or an unknown type are skipped. Allocates nothing.
 /// </summary>
-public ref struct VmdkExtentEnumerator
+internal ref struct VmdkExtentEnumerator
 {
     private readonly ReadOnlySpan<byte> _text;
     private int _position;

@@ -4,17 +4,17 @@ namespace BackingChain.Formats.Vmdk;
 public sealed class VmdkExtentInfo
 {
     /// <summary>The extent file's name as qemu opened it (the image itself for monolithic files).</summary>
-    public required string Filename { get; init; }
+    public string Filename { get; internal init; } = "";
 
     /// <summary>The extent type from the descriptor ("FLAT", "SPARSE"...), or "" for a directly opened sparse file.</summary>
-    public required string Format { get; init; }
+    public string Format { get; internal init; } = "";
 
     /// <summary>The extent's size in bytes.</summary>
-    public long VirtualSize { get; init; }
+    public long VirtualSize { get; internal init; }
 
     /// <summary>The grain size in bytes, for sparse extents; <see langword="null"/> for flat ones.</summary>
-    public long? ClusterSize { get; init; }
+    public long? ClusterSize { get; internal init; }
 
     /// <summary>Whether grains are compressed (stream-optimized).</summary>
-    public bool Compressed { get; init; }
+    public bool Compressed { get; internal init; }
 }

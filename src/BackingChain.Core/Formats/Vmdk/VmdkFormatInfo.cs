@@ -11,16 +11,16 @@ public sealed class VmdkFormatInfo : FormatSpecificInfo
     public override string Kind => "vmdk";
 
     /// <summary>The create type: the descriptor's, or "monolithicSparse"/"streamOptimized" for a sparse file ("" when qemu has none).</summary>
-    public required string CreateType { get; init; }
+    public string CreateType { get; internal init; } = "";
 
     /// <summary>The content ID.</summary>
-    public uint Cid { get; init; }
+    public uint Cid { get; internal init; }
 
     /// <summary>The parent's content ID (0xFFFFFFFF when there is no parent).</summary>
-    public uint ParentCid { get; init; }
+    public uint ParentCid { get; internal init; }
 
     /// <summary>The extents, in the order qemu opens them.</summary>
-    public ImmutableArray<VmdkExtentInfo> Extents { get; init; } = ImmutableArray<VmdkExtentInfo>.Empty;
+    public ImmutableArray<VmdkExtentInfo> Extents { get; internal init; } = ImmutableArray<VmdkExtentInfo>.Empty;
 
     /// <inheritdoc/>
     internal override void WriteQemuData(Utf8JsonWriter writer)

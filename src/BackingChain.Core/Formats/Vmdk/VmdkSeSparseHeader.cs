@@ -10,22 +10,22 @@ namespace BackingChain.Formats.Vmdk;
 /// checks (<c>check_se_sparse_const_header</c>): the format is not documented, so qemu accepts only the one
 /// layout it knows. Parsing allocates nothing.
 /// </summary>
-public readonly struct VmdkSeSparseHeader
+internal readonly struct VmdkSeSparseHeader
 {
     /// <summary>The capacity of the extent, in sectors.</summary>
-    public ulong Capacity { get; init; }
+    public ulong Capacity { get; internal init; }
 
     /// <summary>The grain size in sectors (always 8).</summary>
-    public ulong GrainSize { get; init; }
+    public ulong GrainSize { get; internal init; }
 
     /// <summary>Where the volatile header is, in sectors.</summary>
-    public ulong VolatileHeaderOffset { get; init; }
+    public ulong VolatileHeaderOffset { get; internal init; }
 
     /// <summary>Where the grain directory is, in sectors.</summary>
-    public ulong GrainDirOffset { get; init; }
+    public ulong GrainDirOffset { get; internal init; }
 
     /// <summary>The size of the grain directory, in sectors.</summary>
-    public ulong GrainDirSize { get; init; }
+    public ulong GrainDirSize { get; internal init; }
 
     /// <summary>Parses a seSparse constant header; never throws for bad data.</summary>
     /// <param name="data">The first sector of the extent file.</param>

@@ -19,43 +19,43 @@ namespace BackingChain.Formats.Vmdk;
 public readonly struct VmdkSparseHeader
 {
     /// <summary>The version: 1, 2 (zeroed grains) or 3 (stream-optimized / changed block tracking).</summary>
-    public uint Version { get; init; }
+    public uint Version { get; internal init; }
 
     /// <summary>The flags (new-line detection, redundant grain table, zeroed grains, compressed grains, markers).</summary>
-    public uint Flags { get; init; }
+    public uint Flags { get; internal init; }
 
     /// <summary>The capacity of the extent, in sectors.</summary>
-    public ulong Capacity { get; init; }
+    public ulong Capacity { get; internal init; }
 
     /// <summary>The grain size, in sectors.</summary>
-    public ulong Granularity { get; init; }
+    public ulong Granularity { get; internal init; }
 
     /// <summary>The offset of the embedded descriptor, in sectors.</summary>
-    public ulong DescriptorOffset { get; init; }
+    public ulong DescriptorOffset { get; internal init; }
 
     /// <summary>The size of the embedded descriptor, in sectors.</summary>
-    public ulong DescriptorSize { get; init; }
+    public ulong DescriptorSize { get; internal init; }
 
     /// <summary>The number of entries of a grain table (at most 512).</summary>
-    public uint NumGtesPerGt { get; init; }
+    public uint NumGtesPerGt { get; internal init; }
 
     /// <summary>The offset of the redundant grain directory, in sectors.</summary>
-    public ulong RgdOffset { get; init; }
+    public ulong RgdOffset { get; internal init; }
 
     /// <summary>The offset of the grain directory, in sectors (<see cref="ulong.MaxValue"/> = in the footer).</summary>
-    public ulong GdOffset { get; init; }
+    public ulong GdOffset { get; internal init; }
 
     /// <summary>The offset of the first grain ("overhead"), in sectors; the file must be at least this long.</summary>
-    public ulong GrainOffset { get; init; }
+    public ulong GrainOffset { get; internal init; }
 
     /// <summary>The unclean-shutdown byte.</summary>
-    public byte UncleanShutdown { get; init; }
+    public byte UncleanShutdown { get; internal init; }
 
     /// <summary>The compression algorithm (1 = deflate).</summary>
-    public ushort CompressAlgorithm { get; init; }
+    public ushort CompressAlgorithm { get; internal init; }
 
     /// <summary>The number of grain directory entries qemu derives (and bounds) from the capacity.</summary>
-    public uint L1Size { get; init; }
+    public uint L1Size { get; internal init; }
 
     /// <summary>Whether grains are deflate-compressed: qemu then calls the image "streamOptimized".</summary>
     public bool IsCompressed => CompressAlgorithm == CompressionDeflate;

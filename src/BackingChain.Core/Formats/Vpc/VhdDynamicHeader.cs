@@ -17,31 +17,31 @@ namespace BackingChain.Formats.Vpc;
 public readonly struct VhdDynamicHeader
 {
     /// <summary>Gets the (unused) data offset, all ones.</summary>
-    public ulong DataOffset { get; init; }
+    public ulong DataOffset { get; internal init; }
 
     /// <summary>Gets the absolute offset of the block allocation table.</summary>
-    public ulong TableOffset { get; init; }
+    public ulong TableOffset { get; internal init; }
 
     /// <summary>Gets the header version (0x00010000).</summary>
-    public uint HeaderVersion { get; init; }
+    public uint HeaderVersion { get; internal init; }
 
     /// <summary>Gets the number of BAT entries.</summary>
-    public uint MaxTableEntries { get; init; }
+    public uint MaxTableEntries { get; internal init; }
 
     /// <summary>Gets the block size in bytes (a power of two, at least 512; qemu reports it as <c>cluster-size</c>).</summary>
-    public uint BlockSize { get; init; }
+    public uint BlockSize { get; internal init; }
 
     /// <summary>Gets the stored checksum (qemu does not verify it).</summary>
-    public uint Checksum { get; init; }
+    public uint Checksum { get; internal init; }
 
     /// <summary>Gets the parent's unique id (its footer's <see cref="VhdFooter.UniqueId"/>), for differencing disks.</summary>
-    public Guid ParentUniqueId { get; init; }
+    public Guid ParentUniqueId { get; internal init; }
 
     /// <summary>Gets the parent's modification time in seconds since 2000-01-01 00:00 UTC.</summary>
-    public uint ParentTimeStamp { get; init; }
+    public uint ParentTimeStamp { get; internal init; }
 
     /// <summary>Gets whether the stored checksum matches the header's bytes.</summary>
-    public bool ChecksumValid { get; init; }
+    public bool ChecksumValid { get; internal init; }
 
     /// <summary>Decodes the parent's file name (UTF-16 big-endian, NUL padded).</summary>
     /// <param name="data">The buffer that was parsed.</param>

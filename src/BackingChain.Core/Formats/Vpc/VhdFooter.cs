@@ -14,52 +14,52 @@ namespace BackingChain.Formats.Vpc;
 public readonly struct VhdFooter
 {
     /// <summary>Gets the feature bits (bit 0 temporary, bit 1 reserved and always set).</summary>
-    public uint Features { get; init; }
+    public uint Features { get; internal init; }
 
     /// <summary>Gets the file format version (0x00010000).</summary>
-    public uint FileFormatVersion { get; init; }
+    public uint FileFormatVersion { get; internal init; }
 
     /// <summary>Gets the absolute offset of the dynamic disk header, or all ones for a fixed disk.</summary>
-    public ulong DataOffset { get; init; }
+    public ulong DataOffset { get; internal init; }
 
     /// <summary>Gets the creation time in seconds since 2000-01-01 00:00 UTC.</summary>
-    public uint TimeStamp { get; init; }
+    public uint TimeStamp { get; internal init; }
 
     /// <summary>Gets the creator application, four ASCII bytes read big-endian (for example "qemu", "win ").</summary>
-    public uint CreatorApplication { get; init; }
+    public uint CreatorApplication { get; internal init; }
 
     /// <summary>Gets the creator application's version.</summary>
-    public uint CreatorVersion { get; init; }
+    public uint CreatorVersion { get; internal init; }
 
     /// <summary>Gets the creator host OS ("Wi2k" or "Mac ").</summary>
-    public uint CreatorHostOs { get; init; }
+    public uint CreatorHostOs { get; internal init; }
 
     /// <summary>Gets the size of the disk at creation, in bytes.</summary>
-    public ulong OriginalSize { get; init; }
+    public ulong OriginalSize { get; internal init; }
 
     /// <summary>Gets the current size of the disk, in bytes.</summary>
-    public ulong CurrentSize { get; init; }
+    public ulong CurrentSize { get; internal init; }
 
     /// <summary>Gets the cylinder count of the disk geometry.</summary>
-    public ushort Cylinders { get; init; }
+    public ushort Cylinders { get; internal init; }
 
     /// <summary>Gets the head count of the disk geometry.</summary>
-    public byte Heads { get; init; }
+    public byte Heads { get; internal init; }
 
     /// <summary>Gets the sectors per track of the disk geometry.</summary>
-    public byte SectorsPerTrack { get; init; }
+    public byte SectorsPerTrack { get; internal init; }
 
     /// <summary>Gets the disk type.</summary>
-    public VhdDiskType DiskType { get; init; }
+    public VhdDiskType DiskType { get; internal init; }
 
     /// <summary>Gets the stored checksum (one's complement of the byte sum with this field zero).</summary>
-    public uint Checksum { get; init; }
+    public uint Checksum { get; internal init; }
 
     /// <summary>Gets the disk's unique id; a child's dynamic header stores it as its parent id.</summary>
-    public Guid UniqueId { get; init; }
+    public Guid UniqueId { get; internal init; }
 
     /// <summary>Gets whether the disk is in a saved state.</summary>
-    public bool SavedState { get; init; }
+    public bool SavedState { get; internal init; }
 
     /// <summary>Gets the size the CHS geometry gives, in sectors.</summary>
     public long GeometrySectors => (long)Cylinders * Heads * SectorsPerTrack;

@@ -11,16 +11,16 @@ namespace BackingChain.Formats.Vpc;
 public readonly struct VhdParentLocator
 {
     /// <summary>Gets how the platform data encodes the parent's location.</summary>
-    public VhdPlatformCode PlatformCode { get; init; }
+    public VhdPlatformCode PlatformCode { get; internal init; }
 
     /// <summary>Gets the space reserved for the data: sectors by the spec, bytes as Microsoft's tools write it.</summary>
-    public uint PlatformDataSpace { get; init; }
+    public uint PlatformDataSpace { get; internal init; }
 
     /// <summary>Gets the length of the data in bytes.</summary>
-    public uint PlatformDataLength { get; init; }
+    public uint PlatformDataLength { get; internal init; }
 
     /// <summary>Gets the absolute file offset of the data.</summary>
-    public ulong PlatformDataOffset { get; init; }
+    public ulong PlatformDataOffset { get; internal init; }
 
     /// <summary>Gets whether the entry is in use and names a path this library can decode (not a binary Mac alias).</summary>
     public bool HasPath => PlatformCode is VhdPlatformCode.W2ru or VhdPlatformCode.W2ku or VhdPlatformCode.MacX
