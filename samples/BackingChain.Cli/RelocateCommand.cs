@@ -1,0 +1,98 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using BackingChain.Editing;
+using BackingChain.Interop;
+
+namespace BackingChain.Cli;
+
+/// <summary>
+/// <c>relocate [--dry-run] --from OLD --to NEW IMAGE...</c>: after a tree of images was moved, each image's backing
+/// name is recomputed (relative where image and backing image moved together, absolute otherwise) and written with
+/// its recorded format kept. Every image is planned before any is written, so a name that does not fit stops the
+/// run before the first change; the dry run prints the same plan and writes nothing.
+/// </summary>
+internal static class RelocateCommand
+{
+    /// <summary>Runs the command; returns the exit code (0, or 1 when an image cannot be relocated or is left partly undone).</summary>
+    public static int Run(CommandLine line, TextWriter output)
+    {
+        var plans = new List<BackingRelocation>(line.Images.Count);
+        bool failed = false;
+        foreach (string image in line.Images)
+        {
+            try
+            {
+                plans.Add(BackingRelocation.PlanAsync(image, line.From!, line.To!).AsTask().GetAwaiter().GetResult());
+            }
+            catch (BackingEditException ex)
+            {
+                failed = true;
+                Console.Error.WriteLine($"backing-chain: Could not relocate '{HumanOutput.Escape(image)}': {HumanOutput.Escape(ex.Message)}");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                failed = true;
+                Console.Error.WriteLine($"backing-chain: Could not open '{HumanOutput.Escape(image)}': {SystemErrors.Describe(ex)}");
+            }
+            catch (ArgumentException ex)
+            {
+                failed = true;
+                Console.Error.WriteLine($"backing-chain: Could not relocate '{HumanOutput.Escape(image)}': {HumanOutput.Escape(ex.Message.Split(" (Parameter", 2)[0])}");
+            }
+        }
+
+        if (failed)
+        {
+            // Nothing is written when any image cannot be planned: a half-relocated tree is worse than an unmoved one.
+            return 1;
+        }
+
+        string verb = line.DryRun ? "would rewrite" : "rewrote";
+        foreach (BackingRelocation plan in plans)
+        {
+            string image = HumanOutput.Escape(plan.ImagePath);
+            if (plan.ChangesBackingName)
+            {
+                if (!line.DryRun)
+                {
+                    try
+                    {
+                        plan.ApplyAsync().AsTask().GetAwaiter().GetResult();
+                    }
+                    catch (BackingEditException ex)
+                    {
+                        failed = true;
+                        Console.Error.WriteLine($"backing-chain: Could not relocate '{image}': {HumanOutput.Escape(ex.Message)}");
+                        continue;
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                    {
+                        failed = true;
+                        Console.Error.WriteLine($"backing-chain: Could not open '{image}': {SystemErrors.Describe(ex)}");
+                        continue;
+                    }
+                }
+
+                string format = plan.BackingFormat is null ? "no backing format recorded, kept so" : $"backing format {HumanOutput.Escape(plan.BackingFormat)} kept";
+                output.WriteLine($"{image}: {verb} backing file '{HumanOutput.Escape(plan.StoredName!)}' -> '{HumanOutput.Escape(plan.NewName!)}' ({format})");
+            }
+            else
+            {
+                output.WriteLine(plan.StoredName is null
+                    ? $"{image}: no backing file, unchanged"
+                    : $"{image}: backing file '{HumanOutput.Escape(plan.StoredName)}' still holds, unchanged");
+            }
+
+            if (plan.LeavesDataFileName)
+            {
+                // The in-place editor rewrites the backing name only; qemu-img amend can rewrite the data file name.
+                failed = true;
+                Console.Error.WriteLine($"backing-chain: '{image}': the external data file name '{HumanOutput.Escape(plan.DataFileName!)}' is not relocated; "
+                    + $"run: qemu-img amend -f qcow2 -o data_file={QemuImgRebaseCommand.Quote(plan.RelocatedDataFileName!)} {QemuImgRebaseCommand.Quote(plan.ImagePath)}");
+            }
+        }
+
+        return failed ? 1 : 0;
+    }
+}
