@@ -66,8 +66,10 @@ switch (line.Command)
             return 1;
         }
 
+        // A parent named only by a Windows path ends the walk without failing it: the layers read are shown, and the parent named.
+        string? windowsParent = line.BackingChain ? HumanOutput.UnopenedWindowsParent(chain) : null;
         bool failed = chain.Layers.IsEmpty
-            || (line.BackingChain && chain.Ending != ChainEnding.Complete);
+            || (line.BackingChain && chain.Ending != ChainEnding.Complete && windowsParent is null);
         if (failed)
         {
             Console.Error.WriteLine($"backing-chain: {chain.ErrorMessage ?? "the image could not be read"}");
@@ -81,6 +83,11 @@ switch (line.Command)
         else
         {
             Write(stdout, HumanOutput.Info(chain, line.BackingChain));
+        }
+
+        if (windowsParent is not null)
+        {
+            Console.Error.WriteLine($"backing-chain: {windowsParent}");
         }
 
         return 0;

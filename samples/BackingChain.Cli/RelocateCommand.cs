@@ -86,13 +86,20 @@ internal static class RelocateCommand
 
             if (plan.LeavesDataFileName)
             {
-                // The in-place editor rewrites the backing name only; qemu-img amend can rewrite the data file name.
+                // The in-place editor rewrites the backing name only. qemu-img amend can rewrite the data file name, but
+                // opens the data file first: the options name the moved one explicitly.
                 failed = true;
+                string imagePath = Path.GetFullPath(plan.ImagePath);
+                string dataPath = plan.RelocatedDataFileName!;
+                string options = $"driver=qcow2,file.filename={QemuOption(imagePath)},data-file.driver=file,data-file.filename={QemuOption(dataPath)}";
                 Console.Error.WriteLine($"backing-chain: '{image}': the external data file name '{HumanOutput.Escape(plan.DataFileName!)}' is not relocated; "
-                    + $"run: qemu-img amend -f qcow2 -o data_file={QemuImgRebaseCommand.Quote(plan.RelocatedDataFileName!)} {QemuImgRebaseCommand.Quote(plan.ImagePath)}");
+                    + $"run: qemu-img amend --image-opts {QemuImgRebaseCommand.Quote(options)} -o {QemuImgRebaseCommand.Quote("data_file=" + QemuOption(plan.RelocatedDataFileName!))}");
             }
         }
 
         return failed ? 1 : 0;
     }
+
+    /// <summary>A value inside qemu's option syntax, where a comma is written twice.</summary>
+    private static string QemuOption(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
 }

@@ -117,6 +117,31 @@ public static class BackingNames
         return imageMoved ? MakeRelative(newImagePath, Join(moved)) : Join(moved);
     }
 
+    /// <summary>
+    /// The new name of a file named by an absolute path after <paramref name="oldRoot"/> was moved to
+    /// <paramref name="newRoot"/>: absolute again when the file moved, else <paramref name="storedName"/>. For names qemu
+    /// does not resolve against the image's directory (a qcow2 external data file is opened as named, from the working
+    /// directory), so a relative one cannot be relocated and is kept.
+    /// </summary>
+    internal static string RelocateAbsolute(string storedName, string oldRoot, string newRoot)
+    {
+        if (QemuPaths.Classify(storedName) != ReferenceKind.AbsolutePath)
+        {
+            return storedName;
+        }
+
+        List<string> name = Segments(storedName, nameof(storedName));
+        List<string> from = Segments(oldRoot, nameof(oldRoot));
+        if (!StartsWith(name, from))
+        {
+            return storedName;
+        }
+
+        var moved = Segments(newRoot, nameof(newRoot));
+        moved.AddRange(name.GetRange(from.Count, name.Count - from.Count));
+        return Join(moved);
+    }
+
     /// <summary>The segments of an absolute POSIX path with <c>.</c>, <c>..</c> and repeated slashes folded.</summary>
     private static List<string> Segments(string path, string parameterName)
     {

@@ -16,7 +16,8 @@ namespace BackingChain.Editing;
 /// moved together, absolute where only one of them moved, untouched where neither did or the name is not a
 /// local path (protocol, <c>json:</c> and Windows names).</para>
 /// <para>A qcow2 external data file name is reported (<see cref="DataFileName"/>, <see cref="RelocatedDataFileName"/>)
-/// but not rewritten: the in-place editor changes the backing name and format only.</para>
+/// but not rewritten: the in-place editor changes the backing name and format only. qemu opens a relative data file
+/// name from its working directory, not from the image's, so only an absolute one is relocated (absolute again).</para>
 /// </remarks>
 public sealed class BackingRelocation
 {
@@ -94,7 +95,7 @@ public sealed class BackingRelocation
         (string? stored, string? format) = BackingFileEditor.ReadBacking(handle, header);
         string? dataFile = BackingFileEditor.ReadDataFileName(header);
         string? newName = stored is null ? null : BackingNames.Relocate(stored, oldImage, newImage, oldRootFull, newRootFull);
-        string? newDataFile = dataFile is null ? null : BackingNames.Relocate(dataFile, oldImage, newImage, oldRootFull, newRootFull);
+        string? newDataFile = dataFile is null ? null : BackingNames.RelocateAbsolute(dataFile, oldRootFull, newRootFull);
         if (newName is not null && !string.Equals(newName, stored, StringComparison.Ordinal))
         {
             // The whole edit is planned against the bytes just read, and the writes discarded: a name that does not
