@@ -1,8 +1,10 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using BackingChain.Chain;
 using BackingChain.Editing;
 using BackingChain.Interop;
+using BackingChain.Trust;
 
 namespace BackingChain.Cli;
 
@@ -18,12 +20,18 @@ internal static class RelocateCommand
     public static int Run(CommandLine line, TextWriter output)
     {
         var plans = new List<BackingRelocation>(line.Images.Count);
+        var standalone = new Dictionary<string, ImageFormat>(StringComparer.Ordinal);
         bool failed = false;
         foreach (string image in line.Images)
         {
             try
             {
                 plans.Add(BackingRelocation.PlanAsync(image, line.From!, line.To!).AsTask().GetAwaiter().GetResult());
+            }
+            catch (BackingEditException ex) when (ex.Error == BackingEditError.UnsupportedFormat && NamesNoFile(image) is ImageFormat format)
+            {
+                // A raw base (or any image that names no other file) among the images moved: nothing in it to relocate.
+                standalone.Add(image, format);
             }
             catch (BackingEditException ex)
             {
@@ -46,6 +54,11 @@ internal static class RelocateCommand
         {
             // Nothing is written when any image cannot be planned: a half-relocated tree is worse than an unmoved one.
             return 1;
+        }
+
+        foreach ((string image, ImageFormat format) in standalone)
+        {
+            output.WriteLine($"{HumanOutput.Escape(image)}: {format.GetQemuName()} image naming no other file, unchanged");
         }
 
         string verb = line.DryRun ? "would rewrite" : "rewrote";
@@ -98,6 +111,13 @@ internal static class RelocateCommand
         }
 
         return failed ? 1 : 0;
+    }
+
+    /// <summary>The format of an image that names no other file (as probed, opening nothing it names), or <see langword="null"/>.</summary>
+    private static ImageFormat? NamesNoFile(string image)
+    {
+        ImageChain chain = new ImageChainResolver(new ImageChainResolverOptions { Policy = TrustPolicy.Default, MaxDepth = 1 }).Resolve(image);
+        return chain.Layers.Length == 1 && chain.Layers[0].References.IsEmpty ? chain.Layers[0].Format : null;
     }
 
     /// <summary>A value inside qemu's option syntax, where a comma is written twice.</summary>

@@ -53,9 +53,11 @@ public sealed class CliRelocateTests
         string[] images = ["new/vm/top.qcow2", "new/vm/mid.qcow2", "new/base/base.raw"];
         string[] before = images.Select(i => Hash(dir[i])).ToArray();
 
-        (int exit, string stdout, string stderr) = CliRunner.Run(dir.Path, "relocate", "--dry-run", "--from", "old", "--to", "new", "new/vm/top.qcow2", "new/vm/mid.qcow2");
+        (int exit, string stdout, string stderr) = CliRunner.Run(dir.Path, ["relocate", "--dry-run", "--from", "old", "--to", "new", .. images]);
 
+        // The raw base names no other file: listed (as a shell glob would list it) and left alone.
         Assert.True(exit == 0, stderr);
+        Assert.Contains("new/base/base.raw: raw image naming no other file, unchanged", stdout, StringComparison.Ordinal);
         Assert.Equal(before, images.Select(i => Hash(dir[i])).ToArray());
         Assert.Contains("'../base/base.raw'", stdout, StringComparison.Ordinal);
         Assert.Contains("'mid.qcow2'", stdout, StringComparison.Ordinal);
