@@ -40,6 +40,18 @@ internal sealed class CommandLine
     /// <summary>qemu-img rebase's <c>-u</c>: change only the header. It is the only mode implemented, so it is implied.</summary>
     public bool HeaderOnly { get; set; }
 
+    /// <summary><c>check --fix</c>: record the missing backing formats the verdict allows, then judge again.</summary>
+    public bool Fix { get; set; }
+
+    /// <summary><c>relocate</c>: the moved directory's old and new places, the images, and whether only to print the plan.</summary>
+    public string? From { get; set; }
+
+    public string? To { get; set; }
+
+    public bool DryRun { get; set; }
+
+    public List<string> Images { get; } = [];
+
     /// <summary>The commands, each with its one-line usage (shown after a usage error) and its option list (shown by <c>--help</c>).</summary>
     public static readonly (string Name, string Usage, string Options)[] Commands =
     [
@@ -50,13 +62,14 @@ internal sealed class CommandLine
             + "  --output FMT       human (qemu-img info's lines) or json (qemu-img 7.2's fields)\n"
             + "  URL                an http(s) URL, read with byte ranges as qemu's curl driver reads it\n"
             + "exit: 0, or 1 with one line on stderr\n"),
-        ("check", "backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--trust-url PREFIX]... [--max-depth N] [--output human|json] FILE|URL|- [--name NAME]",
+        ("check", "backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--trust-url PREFIX]... [--max-depth N] [--fix] [--output human|json] FILE|URL|- [--name NAME]",
             "  -f FMT             the image's format, declared (otherwise probed and judged as probed)\n"
             + "  --untrusted        judge in the untrusted-image posture (uploads, tenants' images)\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
             + "  --trust-digest SHA trust a file with this SHA-256 wherever it lies (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --max-depth N      the most layers to walk (default 200)\n"
+            + "  --fix              record missing backing formats of layers the verdict accepts (qcow2, QED: raw), then check again\n"
             + "  --output FMT       human or json\n"
             + "  -                  read the image from standard input; --name NAME says where it will live\n"
             + "exit: 0 safe, 1 unsafe, 2 usage error\n"),
@@ -80,10 +93,16 @@ internal sealed class CommandLine
             + "  -b BACKING         the new backing file name ('' removes it)\n"
             + "  -F BACKING_FMT     the backing file's format (required with a backing file)\n"
             + "exit: 0, 1 when the image cannot be changed, 2 usage error\n"),
+        ("relocate", "backing-chain relocate [--dry-run] --from OLD --to NEW IMAGE...",
+            "  --from OLD         the directory the images were moved from\n"
+            + "  --to NEW           the directory they were moved to\n"
+            + "  --dry-run          print the new names, change nothing\n"
+            + "  IMAGE...           qcow2 or QED images at their new place (or outside NEW, naming images that moved)\n"
+            + "exit: 0, 1 when an image cannot be relocated, 2 usage error\n"),
     ];
 
     /// <summary>The one line shown when no command applies.</summary>
-    public const string GeneralUsage = "usage: backing-chain {info|check|xml|domain|rebase} [options] ARG  (backing-chain --help for more)";
+    public const string GeneralUsage = "usage: backing-chain {info|check|xml|domain|rebase|relocate} [options] ARG  (backing-chain --help for more)";
 
     /// <summary>Set when <c>-h</c>/<c>--help</c> was asked for; <see cref="Command"/> is empty for the general help.</summary>
     public bool Help { get; private init; }
@@ -141,7 +160,7 @@ internal sealed class CommandLine
         command = null;
         if (args.Length == 0)
         {
-            error = "missing command (info, check, xml, domain or rebase)";
+            error = "missing command (info, check, xml, domain, rebase or relocate)";
             return null;
         }
 
@@ -298,6 +317,18 @@ internal sealed class CommandLine
                 case "-u" when line.Command == "rebase":
                     line.HeaderOnly = true;
                     break;
+                case "--fix" when line.Command == "check":
+                    line.Fix = true;
+                    break;
+                case "--dry-run" when line.Command == "relocate":
+                    line.DryRun = true;
+                    break;
+                case "--from" when line.Command == "relocate":
+                    line.From = Value();
+                    break;
+                case "--to" when line.Command == "relocate":
+                    line.To = Value();
+                    break;
                 case "-F" when line.Command == "rebase":
                     line.BackingFormat = Value();
                     if (line.BackingFormat is null)
@@ -312,6 +343,13 @@ internal sealed class CommandLine
                     {
                         error = $"unknown option '{args[i]}' for '{line.Command}'";
                         return null;
+                    }
+
+                    if (line.Command == "relocate")
+                    {
+                        line.Images.Add(arg);
+                        line.File ??= arg;
+                        break;
                     }
 
                     if (line.File is not null)
@@ -334,6 +372,18 @@ internal sealed class CommandLine
         if (line.File is null)
         {
             error = line.Command == "domain" ? "missing domain XML file" : "missing image file";
+            return null;
+        }
+
+        if (line.Command == "relocate" && (string.IsNullOrEmpty(line.From) || string.IsNullOrEmpty(line.To)))
+        {
+            error = "relocate needs --from OLD and --to NEW";
+            return null;
+        }
+
+        if (line.Fix && line.File == "-")
+        {
+            error = "--fix changes image files; it cannot fix an image read from standard input";
             return null;
         }
 

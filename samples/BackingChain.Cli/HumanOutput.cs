@@ -135,6 +135,42 @@ internal static class HumanOutput
         }
     }
 
+    /// <summary>
+    /// For <c>info --backing-chain</c>: when the walk stopped at a differencing VHD or VHDX whose parent is named only
+    /// by Windows paths (<c>C:\...</c>, <c>.\...</c>), the line that says so; <see langword="null"/> when the walk stopped
+    /// for any other reason. Such a parent is never opened as a local path, but the layers above it are worth showing
+    /// (qemu-img shows the VHD alone, as it ignores VHD parents).
+    /// </summary>
+    public static string? UnopenedWindowsParent(ImageChain chain)
+    {
+        if (chain.Ending != ChainEnding.Refused || chain.Layers.IsEmpty)
+        {
+            return null;
+        }
+
+        int last = chain.Layers.Length - 1;
+        ImageReference? parent = null;
+        foreach (ReferenceDecision decision in chain.Decisions)
+        {
+            if (decision.Layer != last)
+            {
+                continue;
+            }
+
+            if (decision.Outcome != ReferenceOutcome.NotFollowed || decision.Reference.Kind != ReferenceKind.WindowsPath
+                || decision.Reference.Role is not (ReferenceRole.VhdParentLocator or ReferenceRole.VhdxParentLocator))
+            {
+                return null;
+            }
+
+            parent ??= decision.Reference;
+        }
+
+        return parent is null
+            ? null
+            : $"note: the parent of '{Escape(chain.Layers[last].Filename)}' is the Windows path '{Escape(parent.StoredName)}'; it is not opened, and the chain is not complete";
+    }
+
     /// <summary>The deepest indentation of the check tree; deeper layers say their depth instead, so the output grows linearly.</summary>
     private const int MaxIndentLevels = 8;
 

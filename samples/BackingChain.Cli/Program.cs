@@ -14,7 +14,8 @@ using BackingChain.Streaming;
 using BackingChain.Trust;
 
 // backing-chain: the command-line face of BackingChain.Core (its contract: docs/design.md, "The command-line sample").
-// Exit codes: info 0/1; check 0 safe, 1 unsafe; xml 0/1; domain 0 safe and without drift, 1 otherwise; rebase 0, 1 when refused;
+// Exit codes: info 0/1; check 0 safe, 1 unsafe (or a --fix refused); xml 0/1; domain 0 safe and without drift, 1 otherwise;
+// rebase and relocate 0, 1 when refused;
 // 2 for any usage error; -h/--help and --version exit 0.
 CommandLine? line = CommandLine.Parse(args, out string? usageError, out string? usageCommand);
 if (line is null)
@@ -65,8 +66,10 @@ switch (line.Command)
             return 1;
         }
 
+        // A parent named only by a Windows path ends the walk without failing it: the layers read are shown, and the parent named.
+        string? windowsParent = line.BackingChain ? HumanOutput.UnopenedWindowsParent(chain) : null;
         bool failed = chain.Layers.IsEmpty
-            || (line.BackingChain && chain.Ending != ChainEnding.Complete);
+            || (line.BackingChain && chain.Ending != ChainEnding.Complete && windowsParent is null);
         if (failed)
         {
             Console.Error.WriteLine($"backing-chain: {chain.ErrorMessage ?? "the image could not be read"}");
@@ -82,6 +85,11 @@ switch (line.Command)
             Write(stdout, HumanOutput.Info(chain, line.BackingChain));
         }
 
+        if (windowsParent is not null)
+        {
+            Console.Error.WriteLine($"backing-chain: {windowsParent}");
+        }
+
         return 0;
     }
 
@@ -95,6 +103,7 @@ switch (line.Command)
         }
 
         TrustReport report;
+        bool fixFailed = false;
         if (line.File == "-")
         {
             // Standard input goes through the upload gate: the same walk and judge as a file, over a stream.
@@ -117,6 +126,16 @@ switch (line.Command)
             }
 
             report = TrustEvaluator.Evaluate(chain);
+            if (line.Fix)
+            {
+                // The fixes the verdict allows, each change printed (beside the JSON, not in it); then the chain is judged again.
+                (int changed, bool allMade) = FixCommand.Apply(report, line.Output == "json" ? Console.Error : Console.Out);
+                fixFailed = !allMade;
+                if (changed > 0 && await ResolveAsync(new ImageChainResolver(options), line.File!, declared) is ImageChain again)
+                {
+                    report = TrustEvaluator.Evaluate(again);
+                }
+            }
         }
 
         if (line.Output == "json")
@@ -128,8 +147,11 @@ switch (line.Command)
             Write(stdout, HumanOutput.Check(report));
         }
 
-        return report.IsSafe ? 0 : 1;
+        return report.IsSafe && !fixFailed ? 0 : 1;
     }
+
+    case "relocate":
+        return RelocateCommand.Run(line, Console.Out);
 
     case "xml":
     {

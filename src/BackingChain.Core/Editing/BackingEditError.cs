@@ -29,4 +29,7 @@ public enum BackingEditError
     /// writing it, as qemu's own "Failed to get "write" lock" error says.
     /// </summary>
     ImageInUse,
+
+    /// <summary>The image's backing name or format is no longer what the planned change was computed from (another writer changed it).</summary>
+    ImageChanged,
 }

@@ -135,7 +135,7 @@ public static class BackingFileEditor
         return ValueTask.FromResult<string?>(relocated);
     }
 
-    private static bool Apply(IHeaderWriter writer, ImageHeader header, byte[]? name, string? format)
+    internal static bool Apply(IHeaderWriter writer, ImageHeader header, byte[]? name, string? format)
     {
         List<HeaderWrite> writes;
         bool recorded = true;
@@ -169,7 +169,7 @@ public static class BackingFileEditor
         return recorded;
     }
 
-    private static (string? Name, string? Format) ReadBacking(SafeFileHandle handle, ImageHeader header)
+    internal static (string? Name, string? Format) ReadBacking(SafeFileHandle handle, ImageHeader header)
     {
         if (header.IsQcow2)
         {
@@ -209,7 +209,7 @@ public static class BackingFileEditor
         return (text.Length == 0 ? null : text, (features & 4) != 0 ? "raw" : null);
     }
 
-    private static ImageHeader ReadHeader(SafeFileHandle handle)
+    internal static ImageHeader ReadHeader(SafeFileHandle handle)
     {
         long length = RandomAccess.GetLength(handle);
         byte[] start = new byte[ProbeLength];
@@ -269,6 +269,34 @@ public static class BackingFileEditor
         }
     }
 
+    /// <summary>Opens an image only to read its header (a dry run): without blocking, without write access and without locks.</summary>
+    internal static SafeFileHandle OpenForReading(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!UnixFile.IsSupported)
+        {
+            return File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        }
+
+        return UnixFile.TryOpen(path, UnixFile.ReadOnly, out SafeFileHandle opened, out _, out int errno) switch
+        {
+            UnixOpenResult.Opened => opened,
+            UnixOpenResult.NotAFileOrBlockDevice => throw new IOException($"'{path}' is not a regular file or block device."),
+            _ => throw UnixErrors.ForOpen(errno, path),
+        };
+    }
+
+    /// <summary>The qcow2 external data file name, or <see langword="null"/> (QED has none). The header was already read by <see cref="ReadBacking"/>.</summary>
+    internal static string? ReadDataFileName(ImageHeader header)
+    {
+        if (!header.IsQcow2 || Qcow2Header.Read(header.Bytes, header.ReachesEndOfFile, out Qcow2Header parsed, out _) != HeaderError.None)
+        {
+            return null;
+        }
+
+        return parsed.GetExternalDataFileName(header.Bytes);
+    }
+
     private static int ReadFully(SafeFileHandle handle, Span<byte> buffer, long offset)
     {
         int total = 0;
@@ -286,7 +314,7 @@ public static class BackingFileEditor
         return total;
     }
 
-    private static byte[] EncodeName(string name)
+    internal static byte[] EncodeName(string name)
     {
         if (name.Length == 0)
         {
@@ -315,7 +343,7 @@ public static class BackingFileEditor
     }
 
     /// <summary>The canonical form of a path whose directory (or, with <paramref name="fileItself"/>, the path itself) exists.</summary>
-    private static string Canonical(string fullPath, bool fileItself)
+    internal static string Canonical(string fullPath, bool fileItself)
     {
         if (fileItself)
         {
@@ -327,7 +355,7 @@ public static class BackingFileEditor
         return resolved is null ? fullPath : Path.Join(resolved, Path.GetFileName(fullPath));
     }
 
-    private readonly record struct ImageHeader(bool IsQcow2, ReadOnlyMemory<byte> Memory, bool ReachesEndOfFile)
+    internal readonly record struct ImageHeader(bool IsQcow2, ReadOnlyMemory<byte> Memory, bool ReachesEndOfFile)
     {
         public ReadOnlySpan<byte> Bytes => Memory.Span;
     }

@@ -66,8 +66,8 @@ public static class BackingNames
     /// <param name="oldRoot">The absolute directory that was moved.</param>
     /// <param name="newRoot">The absolute directory it was moved to.</param>
     /// <returns>
-    /// A name relative to the image's new directory when the backing image was moved along; the backing
-    /// image's absolute path when it stayed where it was (so the name survives the next move of the image);
+    /// A name relative to the image's new directory when the backing image was moved along with it; the backing
+    /// image's absolute path when only one of the two moved (so the name survives the next move of the tree);
     /// <paramref name="storedName"/> unchanged for protocol, <c>json:</c> and Windows names, which are not paths here.
     /// </returns>
     /// <exception cref="ArgumentNullException">An argument is <see langword="null"/>.</exception>
@@ -82,6 +82,13 @@ public static class BackingNames
         }
 
         List<string> oldImage = Segments(oldImagePath, nameof(oldImagePath));
+        List<string> from = Segments(oldRoot, nameof(oldRoot));
+        if (oldImage.Count == 0)
+        {
+            throw new ArgumentException("The image path names the root directory.", nameof(oldImagePath));
+        }
+
+        bool imageMoved = StartsWith(oldImage, from);
         List<string> oldBacking;
         if (kind == ReferenceKind.AbsolutePath)
         {
@@ -94,18 +101,45 @@ public static class BackingNames
             oldBacking = Segments("/" + string.Join('/', oldImage) + "/" + storedName, nameof(storedName));
         }
 
-        List<string> from = Segments(oldRoot, nameof(oldRoot));
         List<string> to = Segments(newRoot, nameof(newRoot));
         _ = Segments(newImagePath, nameof(newImagePath));
         if (!StartsWith(oldBacking, from))
         {
-            // The backing image did not move: name it absolutely.
-            return kind == ReferenceKind.AbsolutePath ? storedName : Join(oldBacking);
+            // The backing image did not move: name it absolutely, unless the image did not move either (the name still holds).
+            return kind == ReferenceKind.AbsolutePath || !imageMoved ? storedName : Join(oldBacking);
         }
 
         var moved = new List<string>(to);
         moved.AddRange(oldBacking.GetRange(from.Count, oldBacking.Count - from.Count));
-        return MakeRelative(newImagePath, Join(moved));
+
+        // A relative name only where both images moved together (they share the tree, and the next move of the
+        // tree keeps the name valid); an image outside the tree names its moved backing image absolutely.
+        return imageMoved ? MakeRelative(newImagePath, Join(moved)) : Join(moved);
+    }
+
+    /// <summary>
+    /// The new name of a file named by an absolute path after <paramref name="oldRoot"/> was moved to
+    /// <paramref name="newRoot"/>: absolute again when the file moved, else <paramref name="storedName"/>. For names qemu
+    /// does not resolve against the image's directory (a qcow2 external data file is opened as named, from the working
+    /// directory), so a relative one cannot be relocated and is kept.
+    /// </summary>
+    internal static string RelocateAbsolute(string storedName, string oldRoot, string newRoot)
+    {
+        if (QemuPaths.Classify(storedName) != ReferenceKind.AbsolutePath)
+        {
+            return storedName;
+        }
+
+        List<string> name = Segments(storedName, nameof(storedName));
+        List<string> from = Segments(oldRoot, nameof(oldRoot));
+        if (!StartsWith(name, from))
+        {
+            return storedName;
+        }
+
+        var moved = Segments(newRoot, nameof(newRoot));
+        moved.AddRange(name.GetRange(from.Count, name.Count - from.Count));
+        return Join(moved);
     }
 
     /// <summary>The segments of an absolute POSIX path with <c>.</c>, <c>..</c> and repeated slashes folded.</summary>

@@ -69,7 +69,7 @@ public sealed class QemuLockTests
     }
 
     /// <summary>Starts qemu-nbd on a UNIX socket and waits (bounded) until it holds the image's locks.</summary>
-    private static async Task<Process> StartQemuNbdAsync(ScratchDirectory dir, string image, bool readOnly)
+    internal static async Task<Process> StartQemuNbdAsync(ScratchDirectory dir, string image, bool readOnly)
     {
         var start = new ProcessStartInfo("qemu-nbd")
         {
