@@ -28,7 +28,7 @@ internal static class HumanOutput
                 text.Append('\n');
             }
 
-            text.Append(CultureInfo.InvariantCulture, $"image: {Escape(layer.Filename)}\n");
+            text.Append(CultureInfo.InvariantCulture, $"image: {Escape(layer.FileName)}\n");
             text.Append(CultureInfo.InvariantCulture, $"file format: {layer.Format.GetQemuName()}\n");
             text.Append(CultureInfo.InvariantCulture, $"virtual size: {Size(layer.VirtualSize)} ({layer.VirtualSize} bytes)\n");
             text.Append(CultureInfo.InvariantCulture, $"disk size: {(layer.ActualSize is long actual ? Size(actual) : "unavailable")}\n");
@@ -168,7 +168,7 @@ internal static class HumanOutput
 
         return parent is null
             ? null
-            : $"note: the parent of '{Escape(chain.Layers[last].Filename)}' is the Windows path '{Escape(parent.StoredName)}'; it is not opened, and the chain is not complete";
+            : $"note: the parent of '{Escape(chain.Layers[last].FileName)}' is the Windows path '{Escape(parent.StoredName)}'; it is not opened, and the chain is not complete";
     }
 
     /// <summary>The deepest indentation of the check tree; deeper layers say their depth instead, so the output grows linearly.</summary>
@@ -184,7 +184,7 @@ internal static class HumanOutput
                 ? new string(' ', 3 * (i - 1)) + "└─ "
                 : string.Create(CultureInfo.InvariantCulture, $"{new string(' ', 3 * MaxIndentLevels)}└─ [{i}] ");
             text.Append(CultureInfo.InvariantCulture,
-                $"{indent}{Escape(verdict.Filename)}  [{verdict.Format.GetQemuName()}, {TrustReportJson.GetName(verdict.FormatSource)}]  {(verdict.Decision == TrustDecision.Accepted ? "accepted" : "REJECTED")}: {TrustReportJson.GetName(verdict.Reason)}\n");
+                $"{indent}{Escape(verdict.FileName)}  [{verdict.Format.GetQemuName()}, {TrustReportJson.GetName(verdict.FormatSource)}]  {(verdict.Decision == TrustDecision.Accepted ? "accepted" : "REJECTED")}: {TrustReportJson.GetName(verdict.Reason)}\n");
             foreach (ReferenceDecision reference in verdict.References)
             {
                 // The opened backing file is the next line of the tree; anything else a layer names is spelled out.

@@ -70,7 +70,7 @@ static int Check(string path)
 
     foreach (LayerVerdict layer in report.Layers)
     {
-        Console.WriteLine($"{layer.Filename}: {layer.Format.GetQemuName()} ({layer.FormatSource}), {layer.Decision} ({layer.Reason})");
+        Console.WriteLine($"{layer.FileName}: {layer.Format.GetQemuName()} ({layer.FormatSource}), {layer.Decision} ({layer.Reason})");
     }
 
     foreach (ChainFinding finding in report.Findings)

@@ -8,7 +8,7 @@ namespace BackingChain.Chain;
 public sealed class ChainLayer
 {
     /// <summary>The name the image was opened by (qemu's <c>filename</c>).</summary>
-    public string Filename { get; internal init; } = "";
+    public string FileName { get; internal init; } = "";
 
     /// <summary>The format the image was read as.</summary>
     public ImageFormat Format { get; internal init; }
@@ -71,5 +71,5 @@ public sealed class ChainLayer
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Filename} ({Format.GetQemuName()}, {FormatSource})";
+    public override string ToString() => $"{FileName} ({Format.GetQemuName()}, {FormatSource})";
 }

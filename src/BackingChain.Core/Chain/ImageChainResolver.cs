@@ -232,7 +232,7 @@ public sealed class ImageChainResolver
 
                 var layer = new ChainLayer
                 {
-                    Filename = source.Name,
+                    FileName = source.Name,
                     Format = used,
                     FormatSource = formatSource,
                     ProbedFormat = probed,
@@ -248,7 +248,7 @@ public sealed class ImageChainResolver
                     StructureProblems = [.. facts.StructureProblems],
                 };
                 _layers.Add(layer);
-                ResolverLog.LayerRead(Logger, index, layer.Filename, layer.Format, layer.FormatSource);
+                ResolverLog.LayerRead(Logger, index, layer.FileName, layer.Format, layer.FormatSource);
 
                 if (backing is null)
                 {
@@ -710,7 +710,7 @@ public sealed class ImageChainResolver
 
         private ImageChain End(ChainEnding ending, string? message)
         {
-            ResolverLog.ChainEnded(Logger, _layers.Count > 0 ? _layers[0].Filename : "?", ending, _layers.Count);
+            ResolverLog.ChainEnded(Logger, _layers.Count > 0 ? _layers[0].FileName : "?", ending, _layers.Count);
             return new ImageChain(_layers.ToImmutable(), ending, _findings.ToImmutable(), message, Policy, _decisions.ToImmutable(), readerFaults: _readerFaults);
         }
 

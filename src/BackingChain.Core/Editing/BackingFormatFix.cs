@@ -75,7 +75,7 @@ public sealed class BackingFormatFix
                 || (layer.Format == ImageFormat.Qed && below.Format == ImageFormat.Raw);
             if (recordable)
             {
-                fixes.Add(new BackingFormatFix(i, layer.Filename, layer.Format, backing.StoredName, below.Format));
+                fixes.Add(new BackingFormatFix(i, layer.FileName, layer.Format, backing.StoredName, below.Format));
             }
         }
 

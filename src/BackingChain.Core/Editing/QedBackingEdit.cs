@@ -52,8 +52,8 @@ internal static class QedBackingEdit
         uint headerClusters = BinaryPrimitives.ReadUInt32LittleEndian(header[HeaderSizeOffset..]);
         ulong features = BinaryPrimitives.ReadUInt64LittleEndian(header[FeaturesOffset..]);
         ulong compatFeatures = BinaryPrimitives.ReadUInt64LittleEndian(header[CompatFeaturesOffset..]);
-        uint oldOffset = BinaryPrimitives.ReadUInt32LittleEndian(header[BackingFilenameOffsetOffset..]);
-        uint oldSize = BinaryPrimitives.ReadUInt32LittleEndian(header[BackingFilenameSizeOffset..]);
+        uint oldOffset = BinaryPrimitives.ReadUInt32LittleEndian(header[BackingFileNameOffsetOffset..]);
+        uint oldSize = BinaryPrimitives.ReadUInt32LittleEndian(header[BackingFileNameSizeOffset..]);
 
         if (!IsPowerOfTwo(clusterSize) || clusterSize < MinClusterSize || clusterSize > MaxClusterSize
             || !IsPowerOfTwo(tableSize) || tableSize > MaxTableSize || headerClusters == 0)
@@ -122,7 +122,7 @@ internal static class QedBackingEdit
                 writes.Add(new HeaderWrite((long)parked, name));
                 writes.Add(new HeaderWrite(FeaturesOffset, Fields(header, newFeatures, (uint)parked, (uint)newSize)));
                 writes.Add(new HeaderWrite(HeaderSize, name));
-                writes.Add(new HeaderWrite(BackingFilenameOffsetOffset, Pointer(HeaderSize, (uint)newSize)));
+                writes.Add(new HeaderWrite(BackingFileNameOffsetOffset, Pointer(HeaderSize, (uint)newSize)));
                 zeroEnd = Math.Max(zeroEnd, parked + (ulong)newSize);
             }
             else
@@ -149,7 +149,7 @@ internal static class QedBackingEdit
         byte[] block = header[FeaturesOffset..HeaderSize].ToArray();
         BinaryPrimitives.WriteUInt64LittleEndian(block, features);
         BinaryPrimitives.WriteUInt64LittleEndian(block.AsSpan(AutoclearFeaturesOffset - FeaturesOffset), 0);
-        Pointer(offset, size).CopyTo(block, BackingFilenameOffsetOffset - FeaturesOffset);
+        Pointer(offset, size).CopyTo(block, BackingFileNameOffsetOffset - FeaturesOffset);
         return block;
     }
 

@@ -69,7 +69,7 @@ public static class LibvirtDiskXml
 
         ImageChain chain = report.Chain;
         ChainLayer top = chain.Layers[0];
-        (string topType, string topPath) = Locate(top.Filename);
+        (string topType, string topPath) = Locate(top.FileName);
         writer.WriteStartElement("disk");
         writer.WriteAttributeString("type", topType);
         writer.WriteAttributeString("device", "disk");
@@ -82,7 +82,7 @@ public static class LibvirtDiskXml
         for (int i = 1; i < chain.Layers.Length; i++)
         {
             ChainLayer layer = chain.Layers[i];
-            (string type, string path) = Locate(layer.Filename);
+            (string type, string path) = Locate(layer.FileName);
             writer.WriteStartElement("backingStore");
             writer.WriteAttributeString("type", type);
             writer.WriteStartElement("format");
@@ -153,7 +153,7 @@ public static class LibvirtDiskXml
                 {
                     // The walk's own account (what was refused, and by whom) follows the verdict, when the walk stopped.
                     string walk = chain.ErrorMessage is { } error ? ": " + error : "";
-                    return $"'{verdict.Filename}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.ToString().ToLowerInvariant()}) is rejected ({verdict.Reason}); its chain will not be declared to libvirt{walk}";
+                    return $"'{verdict.FileName}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.ToString().ToLowerInvariant()}) is rejected ({verdict.Reason}); its chain will not be declared to libvirt{walk}";
                 }
             }
 
@@ -169,12 +169,12 @@ public static class LibvirtDiskXml
         {
             if (LibvirtFormatName(layer.Format) is null)
             {
-                return $"libvirt has no name for the format of '{layer.Filename}' ({layer.Format.GetQemuName()})";
+                return $"libvirt has no name for the format of '{layer.FileName}' ({layer.Format.GetQemuName()})";
             }
 
-            if (QemuPaths.Classify(layer.Filename) is not (ReferenceKind.AbsolutePath or ReferenceKind.RelativePath))
+            if (QemuPaths.Classify(layer.FileName) is not (ReferenceKind.AbsolutePath or ReferenceKind.RelativePath))
             {
-                return $"'{layer.Filename}' is not a local file; only local files and block devices are written";
+                return $"'{layer.FileName}' is not a local file; only local files and block devices are written";
             }
 
             ImageReference? backing = layer.Backing;
@@ -182,17 +182,17 @@ public static class LibvirtDiskXml
             {
                 if (!ReferenceEquals(reference, backing))
                 {
-                    return $"'{layer.Filename}' names another file ('{reference.StoredName}', {reference.Role}) that libvirt's disk XML cannot describe";
+                    return $"'{layer.FileName}' names another file ('{reference.StoredName}', {reference.Role}) that libvirt's disk XML cannot describe";
                 }
             }
 
             // storageFormatBacking: the only formats qemu (and libvirt) give a backing image.
             if (backing is not null && layer.Format is not (ImageFormat.Qcow2 or ImageFormat.Qcow or ImageFormat.Qed or ImageFormat.Vmdk))
             {
-                return $"'{layer.Filename}' is {layer.Format.GetQemuName()}, which qemu cannot give a backing image";
+                return $"'{layer.FileName}' is {layer.Format.GetQemuName()}, which qemu cannot give a backing image";
             }
 
-            if (!IsXmlText(layer.Filename))
+            if (!IsXmlText(layer.FileName))
             {
                 return "the name of a layer contains characters XML cannot carry";
             }

@@ -136,23 +136,23 @@ public static class LibvirtDomainReader
                 LibvirtDiskLayer next = layers[i + 1];
                 if (backing is null)
                 {
-                    drift.Add(new LibvirtDrift(LibvirtDriftKind.ExtraLayer, i + 1, next.ToString(), null, $"the XML puts '{next}' below '{image.Filename}', which records no backing file"));
+                    drift.Add(new LibvirtDrift(LibvirtDriftKind.ExtraLayer, i + 1, next.ToString(), null, $"the XML puts '{next}' below '{image.FileName}', which records no backing file"));
                     continue;
                 }
 
                 if (!SameSource(backing, next) && !IsUnknown(backing, next))
                 {
-                    drift.Add(new LibvirtDrift(LibvirtDriftKind.BackingNameMismatch, i, next.ToString(), backing.StoredName, $"'{image.Filename}' records backing file '{backing.StoredName}', but the XML puts '{next}' below it"));
+                    drift.Add(new LibvirtDrift(LibvirtDriftKind.BackingNameMismatch, i, next.ToString(), backing.StoredName, $"'{image.FileName}' records backing file '{backing.StoredName}', but the XML puts '{next}' below it"));
                 }
 
                 if (backing.RecordedFormat is not null && next.Format is not null && !SameFormat(backing.RecordedFormat, next.Format))
                 {
-                    drift.Add(new LibvirtDrift(LibvirtDriftKind.BackingFormatMismatch, i, next.Format, backing.RecordedFormat, $"'{image.Filename}' records backing format '{backing.RecordedFormat}', but the XML declares '{next.Format}' for '{next}'"));
+                    drift.Add(new LibvirtDrift(LibvirtDriftKind.BackingFormatMismatch, i, next.Format, backing.RecordedFormat, $"'{image.FileName}' records backing format '{backing.RecordedFormat}', but the XML declares '{next.Format}' for '{next}'"));
                 }
             }
             else if (disk.IsTerminated && backing is not null)
             {
-                drift.Add(new LibvirtDrift(LibvirtDriftKind.MissingLayer, i, null, backing.StoredName, $"'{image.Filename}' records backing file '{backing.StoredName}', but the XML ends the chain there: qemu will not open it"));
+                drift.Add(new LibvirtDrift(LibvirtDriftKind.MissingLayer, i, null, backing.StoredName, $"'{image.FileName}' records backing file '{backing.StoredName}', but the XML ends the chain there: qemu will not open it"));
             }
         }
 

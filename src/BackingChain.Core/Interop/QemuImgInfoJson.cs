@@ -112,7 +112,7 @@ public static class QemuImgInfoJson
         }
 
         writer.WriteNumber("virtual-size", layer.VirtualSize);
-        writer.WriteString("filename", layer.Filename);
+        writer.WriteString("filename", layer.FileName);
         if (layer.ClusterSize is int clusterSize)
         {
             writer.WriteNumber("cluster-size", clusterSize);

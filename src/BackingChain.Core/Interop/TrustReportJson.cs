@@ -122,7 +122,7 @@ public static class TrustReportJson
         foreach (LayerVerdict layer in report.Layers)
         {
             writer.WriteStartObject();
-            writer.WriteString("filename", layer.Filename);
+            writer.WriteString("filename", layer.FileName);
             writer.WriteString("format", layer.Format.GetQemuName());
             writer.WriteString("format-source", GetName(layer.FormatSource));
             writer.WriteString("decision", layer.Decision == TrustDecision.Accepted ? "accepted" : "rejected");

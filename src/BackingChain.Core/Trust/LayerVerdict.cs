@@ -22,7 +22,7 @@ public sealed class LayerVerdict
     public ChainLayer Layer { get; }
 
     /// <summary>Gets the layer's name.</summary>
-    public string Filename => Layer.Filename;
+    public string FileName => Layer.FileName;
 
     /// <summary>Gets the format it was read as.</summary>
     public ImageFormat Format => Layer.Format;
@@ -40,5 +40,5 @@ public sealed class LayerVerdict
     public ImmutableArray<ReferenceDecision> References { get; }
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Index}: {Filename} {Decision} ({Reason})";
+    public override string ToString() => $"{Index}: {FileName} {Decision} ({Reason})";
 }

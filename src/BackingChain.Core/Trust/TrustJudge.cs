@@ -93,7 +93,7 @@ internal static class TrustJudge
                 && verdicts[i + 1].Decision == TrustDecision.Accepted
                 && QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format))
             {
-                remediation.Add(QemuImgRebaseCommand.Format(layer.Format, below.Format, backing.StoredName, layer.Filename));
+                remediation.Add(QemuImgRebaseCommand.Format(layer.Format, below.Format, backing.StoredName, layer.FileName));
             }
         }
 
@@ -193,7 +193,7 @@ internal static class TrustJudge
             findings.Add(new ChainFinding(
                 FindingCodes.ProbedFormatWithReferences,
                 index,
-                $"The format of '{layer.Filename}' was probed as {layer.Format.GetQemuName()} and it names {Describe(untrusted)} that {(untrusted.Count == 1 ? "is" : "are")} not trusted; a guest could have written that header.")
+                $"The format of '{layer.FileName}' was probed as {layer.Format.GetQemuName()} and it names {Describe(untrusted)} that {(untrusted.Count == 1 ? "is" : "are")} not trusted; a guest could have written that header.")
             {
                 Reference = untrusted.Count > 0 ? untrusted[0].Reference : null,
             });
@@ -202,7 +202,7 @@ internal static class TrustJudge
         {
             foreach (string problem in layer.StructureProblems)
             {
-                findings.Add(new ChainFinding(FindingCodes.MalformedHeader, index, $"'{layer.Filename}': {problem}; refused for an image from someone else."));
+                findings.Add(new ChainFinding(FindingCodes.MalformedHeader, index, $"'{layer.FileName}': {problem}; refused for an image from someone else."));
             }
         }
         else if (reason == TrustReason.AmbiguousContent)
@@ -210,7 +210,7 @@ internal static class TrustJudge
             findings.Add(new ChainFinding(
                 FindingCodes.FormatMismatch,
                 index,
-                $"The format of '{layer.Filename}' was probed, and its content carries the signatures of several formats ({DescribeSignatures(layer)}); declare its format to use it."));
+                $"The format of '{layer.FileName}' was probed, and its content carries the signatures of several formats ({DescribeSignatures(layer)}); declare its format to use it."));
         }
     }
 

@@ -31,7 +31,7 @@ public sealed class MemoryChainTests
         ImageChain chain = await resolver.ResolveAsync(top, ImageFormat.Qcow2);
 
         Assert.Equal(ChainEnding.Complete, chain.Ending);
-        Assert.Equal(["vm/top.qcow2", "vm/base.qcow2"], [chain.Layers[0].Filename, chain.Layers[1].Filename]);
+        Assert.Equal(["vm/top.qcow2", "vm/base.qcow2"], [chain.Layers[0].FileName, chain.Layers[1].FileName]);
         Assert.Equal(2 * 1024 * 1024, chain.Layers[1].VirtualSize);
         Assert.Equal(FormatSource.Recorded, chain.Layers[1].FormatSource);
         Assert.True(TrustEvaluator.Evaluate(chain).IsSafe);

@@ -62,7 +62,7 @@ public sealed class LibvirtDomainReaderTests
         Assert.False(host.IsTerminated);
         Assert.Equal(0, host.ProbeStart);
         Assert.NotNull(host.ProbedChain);
-        Assert.Equal(dir["top.qcow"], host.ProbedChain!.Layers[0].Filename);
+        Assert.Equal(dir["top.qcow"], host.ProbedChain!.Layers[0].FileName);
         Assert.Equal(BackingChain.Chain.FormatSource.Declared, host.ProbedChain.Layers[0].FormatSource);
         Assert.Equal(BackingChain.Chain.FormatSource.Probed, host.ProbedChain.Layers[1].FormatSource);
         Assert.Equal(TrustReason.ProbedWithUntrustedReferences, host.ProbedChain.Layers[1].Reason);
@@ -72,7 +72,7 @@ public sealed class LibvirtDomainReaderTests
 
         // Trusting the directory accepts the probe, and the walked part is the whole chain qemu-img sees.
         Assert.True(rooted.IsSafe, rooted.UnsafeReason);
-        Assert.Equal(qemu.Select(l => Path.GetFullPath((string)l["filename"]!, dir.Path)), rooted.ProbedChain!.Chain.Layers.Select(l => l.Filename));
+        Assert.Equal(qemu.Select(l => Path.GetFullPath((string)l["filename"]!, dir.Path)), rooted.ProbedChain!.Chain.Layers.Select(l => l.FileName));
     }
 
     [LibvirtSchemaFact]

@@ -276,7 +276,7 @@ public sealed class HostileBytesProperties
         var visited = new List<string>();
         foreach (ChainLayer layer in chain.Layers)
         {
-            visited.Add(CanonicalPathProvider.Canonical(layer.Filename));
+            visited.Add(CanonicalPathProvider.Canonical(layer.FileName));
         }
 
         Assert.Equal(visited.Count, visited.Distinct(StringComparer.Ordinal).Count());

@@ -159,7 +159,7 @@ public sealed class ImageUploadInspectorTests
         // The same rule as a file chain: every file a probed image names is present and trusted, so it may be used.
         Assert.True(inspection.IsAccepted, Describe(inspection));
         Assert.Equal(TrustReason.ProbedWithTrustedReferences, inspection.Reason);
-        Assert.Equal([dir["upload.qcow2"], dir["base.raw"]], inspection.Report.Chain.Layers.Select(l => l.Filename));
+        Assert.Equal([dir["upload.qcow2"], dir["base.raw"]], inspection.Report.Chain.Layers.Select(l => l.FileName));
         ReferenceDecision decision = Assert.Single(inspection.Report.Chain.Decisions);
         Assert.Equal((ReferenceOutcome.Opened, TrustBasis.Location), (decision.Outcome, decision.Basis));
     }

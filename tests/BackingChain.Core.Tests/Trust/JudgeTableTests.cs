@@ -171,7 +171,7 @@ public sealed class JudgeTableTests
     }
 
     internal static string Describe(TrustReport report) =>
-        $"{(report.IsSafe ? "safe" : "unsafe")} {report.Reason} ending={report.Chain.Ending} layers=[{string.Join("; ", report.Layers.Select(l => $"{l.Filename} {l.FormatSource} {l.Reason}"))}] " +
+        $"{(report.IsSafe ? "safe" : "unsafe")} {report.Reason} ending={report.Chain.Ending} layers=[{string.Join("; ", report.Layers.Select(l => $"{l.FileName} {l.FormatSource} {l.Reason}"))}] " +
         $"decisions=[{string.Join("; ", report.Chain.Decisions)}] findings=[{string.Join("; ", report.Findings.Select(f => $"{f.Code}: {f.Message}"))}]";
 
     /// <summary>An image in a trusted root that names one file, placed as the cell asks.</summary>

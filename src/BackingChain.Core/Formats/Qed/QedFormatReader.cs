@@ -38,7 +38,7 @@ internal sealed class QedFormatReader : IImageFormatReader
             {
                 // The name lies far into the header clusters (qemu writes it right after the 64-byte header):
                 // read just its bytes (fewer than 4096, checked) rather than everything before it.
-                ReadOnlyMemory<byte> name = await context.ReadAsync(header.BackingFilenameOffset, (int)header.BackingFilenameSize, cancellationToken).ConfigureAwait(false);
+                ReadOnlyMemory<byte> name = await context.ReadAsync(header.BackingFileNameOffset, (int)header.BackingFileNameSize, cancellationToken).ConfigureAwait(false);
                 backingName = CString.ToName(name.Span, "backing file name");
                 error = HeaderError.None;
             }

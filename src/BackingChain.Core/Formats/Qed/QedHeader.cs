@@ -40,10 +40,10 @@ public readonly struct QedHeader
     public ulong ImageSize { get; internal init; }
 
     /// <summary>Offset of the backing file name (meaningful only with <see cref="QedFeatures.BackingFile"/>).</summary>
-    public uint BackingFilenameOffset { get; internal init; }
+    public uint BackingFileNameOffset { get; internal init; }
 
     /// <summary>Length of the backing file name.</summary>
-    public uint BackingFilenameSize { get; internal init; }
+    public uint BackingFileNameSize { get; internal init; }
 
     /// <summary>Where the backing file name lies in the parsed buffer (empty when there is none).</summary>
     public Range BackingFileNameRange { get; internal init; }
@@ -127,8 +127,8 @@ public readonly struct QedHeader
         ulong autoclearFeatures = BinaryPrimitives.ReadUInt64LittleEndian(fixedHeader[AutoclearFeaturesOffset..]);
         ulong l1TableOffset = BinaryPrimitives.ReadUInt64LittleEndian(fixedHeader[L1TableOffsetOffset..]);
         ulong imageSize = BinaryPrimitives.ReadUInt64LittleEndian(fixedHeader[ImageSizeOffset..]);
-        uint backingOffset = BinaryPrimitives.ReadUInt32LittleEndian(fixedHeader[BackingFilenameOffsetOffset..]);
-        uint backingSize = BinaryPrimitives.ReadUInt32LittleEndian(fixedHeader[BackingFilenameSizeOffset..]);
+        uint backingOffset = BinaryPrimitives.ReadUInt32LittleEndian(fixedHeader[BackingFileNameOffsetOffset..]);
+        uint backingSize = BinaryPrimitives.ReadUInt32LittleEndian(fixedHeader[BackingFileNameSizeOffset..]);
 
         // "Unsupported QED features: N"
         if ((features & ~(ulong)QedFeatures.Known) != 0)
@@ -183,8 +183,8 @@ public readonly struct QedHeader
             AutoclearFeatures = autoclearFeatures,
             L1TableOffset = l1TableOffset,
             ImageSize = imageSize,
-            BackingFilenameOffset = backingOffset,
-            BackingFilenameSize = backingSize,
+            BackingFileNameOffset = backingOffset,
+            BackingFileNameSize = backingSize,
         };
 
         if ((features & (ulong)QedFeatures.BackingFile) != 0)

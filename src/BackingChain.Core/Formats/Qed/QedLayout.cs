@@ -18,11 +18,11 @@ internal static class QedLayout
     public const int AutoclearFeaturesOffset = CompatFeaturesOffset + sizeof(ulong);
     public const int L1TableOffsetOffset = AutoclearFeaturesOffset + sizeof(ulong);
     public const int ImageSizeOffset = L1TableOffsetOffset + sizeof(ulong);
-    public const int BackingFilenameOffsetOffset = ImageSizeOffset + sizeof(ulong);
-    public const int BackingFilenameSizeOffset = BackingFilenameOffsetOffset + sizeof(uint);
+    public const int BackingFileNameOffsetOffset = ImageSizeOffset + sizeof(ulong);
+    public const int BackingFileNameSizeOffset = BackingFileNameOffsetOffset + sizeof(uint);
 
     /// <summary>sizeof(QEDHeader): 64 bytes, also the probe's minimum buffer.</summary>
-    public const int HeaderLength = BackingFilenameSizeOffset + sizeof(uint);
+    public const int HeaderLength = BackingFileNameSizeOffset + sizeof(uint);
 
     /// <summary>QED_MIN_CLUSTER_SIZE and QED_MAX_CLUSTER_SIZE: 4 KiB to 64 MiB, a power of two.</summary>
     public const uint MinClusterSize = 4 * 1024;

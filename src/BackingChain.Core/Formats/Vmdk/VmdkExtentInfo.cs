@@ -4,7 +4,7 @@ namespace BackingChain.Formats.Vmdk;
 public sealed class VmdkExtentInfo
 {
     /// <summary>The extent file's name as qemu opened it (the image itself for monolithic files).</summary>
-    public string Filename { get; internal init; } = "";
+    public string FileName { get; internal init; } = "";
 
     /// <summary>The extent type from the descriptor ("FLAT", "SPARSE"...), or "" for a directly opened sparse file.</summary>
     public string Format { get; internal init; } = "";

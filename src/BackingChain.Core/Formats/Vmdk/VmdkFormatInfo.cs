@@ -38,7 +38,7 @@ public sealed class VmdkFormatInfo : FormatSpecificInfo
             }
 
             writer.WriteNumber("virtual-size", extent.VirtualSize);
-            writer.WriteString("filename", extent.Filename);
+            writer.WriteString("filename", extent.FileName);
             if (extent.ClusterSize is long clusterSize)
             {
                 writer.WriteNumber("cluster-size", clusterSize);

@@ -124,7 +124,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
                 // The file is its own single extent; qemu names the create type itself and shows no extent type.
                 extents.Add(new VmdkExtentInfo
                 {
-                    Filename = source.Name,
+                    FileName = source.Name,
                     Format = "",
                     VirtualSize = sparse.CapacitySectors * SectorSize,
                     ClusterSize = sparse.GrainSectors * SectorSize,
@@ -267,7 +267,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
                     return new DescriptorResult(HeaderError.InvalidOffset, $"Invalid extent line: the offset of '{name}' is out of range", null, 0);
                 }
 
-                extents.Add(new VmdkExtentInfo { Filename = path, Format = line.TypeName, VirtualSize = line.Sectors * SectorSize });
+                extents.Add(new VmdkExtentInfo { FileName = path, Format = line.TypeName, VirtualSize = line.Sectors * SectorSize });
                 continue;
             }
 
@@ -281,7 +281,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
 
             extents.Add(new VmdkExtentInfo
             {
-                Filename = path,
+                FileName = path,
                 Format = line.TypeName,
                 VirtualSize = sparse.CapacitySectors * SectorSize,
                 ClusterSize = sparse.GrainSectors * SectorSize,
