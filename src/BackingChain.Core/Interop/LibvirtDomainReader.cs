@@ -270,6 +270,8 @@ public static class LibvirtDomainReader
                 && a.Device == b.Device && a.Inode == b.Inode;
         }
 
-        return backing.Kind == ReferenceKind.Protocol && LibvirtNetworkName.Matches(backing.StoredName, next);
+        // A relative name in an image read over a protocol is a URL too, resolved against that image's URL.
+        string? name = backing.Kind == ReferenceKind.Protocol ? backing.StoredName : backing.IsLocalPath ? null : backing.FullName;
+        return name is not null && LibvirtNetworkName.Matches(name, next);
     }
 }

@@ -236,6 +236,7 @@ internal static class LibvirtXmlParser
             File = reader.GetAttribute("file") ?? reader.GetAttribute("dev") ?? reader.GetAttribute("dir"),
             Protocol = reader.GetAttribute("protocol"),
             Name = reader.GetAttribute("name"),
+            Query = reader.GetAttribute("query"),
             Index = ParseIndex(reader, reader.GetAttribute("index")),
         };
         var hosts = ImmutableArray.CreateBuilder<string>();
@@ -320,10 +321,14 @@ internal static class LibvirtXmlParser
         public string? File;
         public string? Protocol;
         public string? Name;
+        public string? Query;
         public int? Index;
         public ImmutableArray<string> Hosts;
 
         public readonly LibvirtDiskLayer ToLayer(string type, string? format, int? index) =>
-            new(type, format, type == "network" ? null : File, type == "network" ? Protocol : null, type == "network" ? Name : null, Hosts.IsDefault ? [] : Hosts, index);
+            new(type, format, type == "network" ? null : File, type == "network" ? Protocol : null, type == "network" ? NetworkName : null, Hosts.IsDefault ? [] : Hosts, index);
+
+        /// <summary>The name, with the query http and https keep (libvirt's <c>query</c> attribute) after a <c>?</c>, as in the URL qemu is given.</summary>
+        private readonly string? NetworkName => Query is not null && Protocol is "http" or "https" ? Name + "?" + Query : Name;
     }
 }
