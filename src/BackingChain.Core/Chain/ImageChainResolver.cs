@@ -129,7 +129,7 @@ public sealed class ImageChainResolver
             }
             else
             {
-                return Unopened(ChainEnding.Missing, FindingCodes.ProtocolReference, $"'{top.StoredName}' is network storage; no source is configured for it, so it is not opened");
+                return Unopened(ChainEnding.Missing, FindingCodes.ProtocolReference, $"'{top.StoredName}' is neither a local file nor a block device (network storage, a pool volume...); no source is configured for it, so it is not opened");
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
