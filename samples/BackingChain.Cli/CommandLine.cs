@@ -81,9 +81,10 @@ internal sealed class CommandLine
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --target DEV       the guest device (default vda)\n"
             + "exit: 0 with the <disk> element, 1 when the chain is refused, 2 usage error\n"),
-        ("domain", "backing-chain domain [--untrusted] [--trust-root DIR]... [--output human|json] DOMAIN.xml",
-            "  --untrusted        judge what libvirt probes in the untrusted-image posture\n"
+        ("domain", "backing-chain domain [--untrusted] [--trust-root DIR]... [--trust-url PREFIX]... [--output human|json] DOMAIN.xml",
+            "  --untrusted        judge each disk's chain in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
+            + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --output FMT       human or json\n"
             + "  DOMAIN.xml         a <domain> (every disk) or one <disk>, as virsh dumpxml writes them\n"
             + "exit: 0 when every disk's chain is safe and matches its images, 1 otherwise, 2 usage error\n"),
@@ -267,7 +268,7 @@ internal sealed class CommandLine
 
                     line.TrustRoots.Add(root);
                     break;
-                case "--trust-url" when line.Command is "check" or "info" or "xml":
+                case "--trust-url" when line.Command is "check" or "info" or "xml" or "domain":
                     string? prefix = Value();
                     if (string.IsNullOrEmpty(prefix))
                     {

@@ -8,7 +8,7 @@ using BackingChain.Trust;
 
 namespace BackingChain.Cli;
 
-/// <summary>The outputs of <c>backing-chain domain</c>: per disk, the explicit layers, where libvirt probes, its verdict, and drift.</summary>
+/// <summary>The outputs of <c>backing-chain domain</c>: per disk, the explicit layers, where libvirt probes, the verdict on the whole chain, and drift.</summary>
 internal static class DomainOutput
 {
     /// <summary>Exit 0 only when every disk's chain is safe and its XML matches the images.</summary>
@@ -52,12 +52,9 @@ internal static class DomainOutput
                 text.Append(CultureInfo.InvariantCulture, $"  [{i}] {Escape(layer.ToString())}  [{Escape(layer.Format ?? "raw (none declared)")}, {Escape(layer.SourceType)}]  explicit\n");
             }
 
-            if (disk.ProbedChain is TrustReport report)
+            foreach (string line in HumanOutput.Check(disk.Report).Split('\n', System.StringSplitOptions.RemoveEmptyEntries))
             {
-                foreach (string line in HumanOutput.Check(report).Split('\n', System.StringSplitOptions.RemoveEmptyEntries))
-                {
-                    text.Append("    ").Append(line).Append('\n');
-                }
+                text.Append("    ").Append(line).Append('\n');
             }
 
             foreach (LibvirtDrift drift in disk.Drift)
@@ -112,15 +109,8 @@ internal static class DomainOutput
                 }
 
                 writer.WriteEndArray();
-                writer.WritePropertyName("probed");
-                if (disk.ProbedChain is TrustReport report)
-                {
-                    TrustReportJson.Write(writer, report);
-                }
-                else
-                {
-                    writer.WriteNullValue();
-                }
+                writer.WritePropertyName("chain");
+                TrustReportJson.Write(writer, disk.Report);
 
                 writer.WriteStartArray("drift");
                 foreach (LibvirtDrift drift in disk.Drift)

@@ -248,7 +248,7 @@ switch (line.Command)
         try
         {
             using FileStream xml = File.OpenRead(line.File!);
-            disks = await LibvirtDomainReader.ReadAsync(xml, policy);
+            disks = await LibvirtDomainReader.ReadAsync(xml, new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers() }, default);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

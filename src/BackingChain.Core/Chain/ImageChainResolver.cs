@@ -84,19 +84,62 @@ public sealed class ImageChainResolver
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            string message = $"Could not open '{path}': {DescribeOpenFailure(ex)}";
-            return new ImageChain(
-                ImmutableArray<ChainLayer>.Empty,
-                ChainEnding.Missing,
-                [new ChainFinding(FindingCodes.UnreachableImage, 0, message)],
-                message,
-                _options.Policy,
-                ImmutableArray<ReferenceDecision>.Empty);
+            return Unopened(ChainEnding.Missing, FindingCodes.UnreachableImage, $"Could not open '{path}': {DescribeOpenFailure(ex)}");
         }
 
         using (top)
         {
             return await ResolveAsync(top, format, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Resolves a chain whose upper layers the caller spells out (libvirt's disk and backing stores). The top is the
+    /// caller's, as the path given to <see cref="ResolveAsync(string, ImageFormat?, CancellationToken)"/>: a local
+    /// path, or a name one of the configured sources opens; every layer below it goes to the gate as a backing file.
+    /// </summary>
+    internal async ValueTask<ImageChain> ResolveDeclaredAsync(DeclaredChain declared, CancellationToken cancellationToken)
+    {
+        ImageReference top = declared.Layers[0];
+        if (!ImageFormatNames.TryParse(top.RecordedFormat, out ImageFormat format))
+        {
+            return Unopened(ChainEnding.Malformed, FindingCodes.UnsupportedFeature, $"Could not open '{top.StoredName}': Unknown driver '{top.RecordedFormat}'");
+        }
+
+        IImageSource source;
+        try
+        {
+            IImageSourceProvider? provider = null;
+            foreach (IImageSourceProvider candidate in _options.SourceProviders)
+            {
+                if (top.FullName is not null && candidate.CanOpen(top))
+                {
+                    provider = candidate;
+                    break;
+                }
+            }
+
+            if (top.IsLocalPath && top.FullName is not null)
+            {
+                source = FileImageSource.Open(top.FullName);
+            }
+            else if (provider is not null)
+            {
+                source = await provider.OpenAsync(top.FullName!, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                return Unopened(ChainEnding.Missing, FindingCodes.ProtocolReference, $"'{top.StoredName}' is neither a local file nor a block device (network storage, a pool volume...); no source is configured for it, so it is not opened");
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return Unopened(ChainEnding.Missing, FindingCodes.UnreachableImage, $"Could not open '{top.StoredName}': {DescribeOpenFailure(ex)}");
+        }
+
+        using (source)
+        {
+            return await WalkAsync(source, format, null, topHasLocation: true, cancellationToken, declared).ConfigureAwait(false);
         }
     }
 
@@ -115,9 +158,10 @@ public sealed class ImageChainResolver
     /// The one walk every input shape takes. The upload gate passes the detection it made over its windows, and says
     /// whether the top image has a location that relative names can be resolved against.
     /// </summary>
-    internal async ValueTask<ImageChain> WalkAsync(IImageSource top, ImageFormat? format, ThoroughDetection? topDetection, bool topHasLocation, CancellationToken cancellationToken)
+    internal async ValueTask<ImageChain> WalkAsync(
+        IImageSource top, ImageFormat? format, ThoroughDetection? topDetection, bool topHasLocation, CancellationToken cancellationToken, DeclaredChain? declared = null)
     {
-        var walk = new Walk(this, topDetection, topHasLocation);
+        var walk = new Walk(this, topDetection, topHasLocation, declared);
         try
         {
             return await walk.RunAsync(top, format, cancellationToken).ConfigureAwait(false);
@@ -127,6 +171,10 @@ public sealed class ImageChainResolver
             walk.Dispose();
         }
     }
+
+    /// <summary>The chain of a top image that could not be opened: no layers, one finding.</summary>
+    private ImageChain Unopened(ChainEnding ending, string code, string message) =>
+        new(ImmutableArray<ChainLayer>.Empty, ending, [new ChainFinding(code, 0, message)], message, _options.Policy, ImmutableArray<ReferenceDecision>.Empty);
 
     private static string DescribeOpenFailure(Exception ex) => ex switch
     {
@@ -144,6 +192,7 @@ public sealed class ImageChainResolver
         private readonly ImageChainResolver _resolver;
         private readonly ThoroughDetection? _topDetection;
         private readonly bool _topHasLocation;
+        private readonly DeclaredChain? _declared;
         private readonly TrustLocations _locations;
         private readonly List<IImageSource> _opened = [];
         private readonly ImmutableArray<ChainLayer>.Builder _layers = ImmutableArray.CreateBuilder<ChainLayer>();
@@ -156,11 +205,12 @@ public sealed class ImageChainResolver
         private readonly List<ReferenceDecision> _pending = [];
         private int _readerFaults;
 
-        public Walk(ImageChainResolver resolver, ThoroughDetection? topDetection, bool topHasLocation)
+        public Walk(ImageChainResolver resolver, ThoroughDetection? topDetection, bool topHasLocation, DeclaredChain? declared)
         {
             _resolver = resolver;
             _topDetection = topDetection;
             _topHasLocation = topHasLocation;
+            _declared = declared;
             _locations = new TrustLocations(resolver._options.Policy);
         }
 
@@ -193,6 +243,12 @@ public sealed class ImageChainResolver
 
                 ImmutableArray<ImageReference> references = Classify(source, index, facts);
                 ImageReference? backing = FindBacking(references);
+                if (_declared is not null)
+                {
+                    // A spelled-out layer's backing is the caller's next layer, not the name its header records.
+                    references = _declared.Apply(index, references, backing);
+                    backing = FindBacking(references);
+                }
 
                 // Every file the layer names goes to the gate, in the order the layer names them; the backing file is
                 // opened and kept for the next layer, the others are opened only to learn that they are there.
@@ -283,7 +339,7 @@ public sealed class ImageChainResolver
                 else if (ImageFormatNames.TryParse(backing.RecordedFormat, out ImageFormat recorded))
                 {
                     format = recorded;
-                    formatSource = FormatSource.Recorded;
+                    formatSource = _declared?.Declares(backing) == true ? FormatSource.Declared : FormatSource.Recorded;
                 }
                 else
                 {

@@ -6,7 +6,7 @@ namespace BackingChain.Interop;
 /// <summary>
 /// What libvirt will do with one <c>&lt;disk&gt;</c>: the layers the XML spells out (used as given, never probed),
 /// whether the chain ends there or libvirt continues it by reading the last given layer's header, the verdict on
-/// that continued part, and where the XML and the images disagree.
+/// the whole chain qemu will open, and where the XML and the images disagree.
 /// </summary>
 public sealed class LibvirtDiskChain
 {
@@ -15,8 +15,7 @@ public sealed class LibvirtDiskChain
         string? device,
         ImmutableArray<LibvirtDiskLayer> layers,
         bool isTerminated,
-        TrustReport? probedChain,
-        bool isSafe,
+        TrustReport report,
         string? unsafeReason,
         ImmutableArray<LibvirtDrift> drift)
     {
@@ -24,8 +23,7 @@ public sealed class LibvirtDiskChain
         Device = device;
         Layers = layers;
         IsTerminated = isTerminated;
-        ProbedChain = probedChain;
-        IsSafe = isSafe;
+        Report = report;
         UnsafeReason = unsafeReason;
         Drift = drift;
     }
@@ -49,16 +47,17 @@ public sealed class LibvirtDiskChain
     public int? ProbeStart => IsTerminated ? null : Layers.Length - 1;
 
     /// <summary>
-    /// Gets the verdict on the part libvirt walks by itself: the chain from the layer at <see cref="ProbeStart"/> down,
-    /// with that layer's format declared as the XML declares it. <see langword="null"/> when nothing is walked (the chain
-    /// is terminated) or it cannot be walked here (the layer is not a local file).
+    /// Gets the verdict on the whole chain qemu will open, walked and judged under the caller's policy like any other
+    /// chain: the spelled-out layers read with their declared formats (every layer below the disk's source, and every
+    /// other file a layer names, put to the trust gate), then, unless <see cref="IsTerminated"/>, what the last one's
+    /// header leads to. Its <see cref="TrustReport.Chain"/> has the spelled-out layers first, as far as they could be read.
     /// </summary>
-    public TrustReport? ProbedChain { get; }
+    public TrustReport Report { get; }
 
-    /// <summary>Gets whether the chain libvirt will use passes the trust rule: explicit layers are the administrator's, and the walked part must be judged safe.</summary>
-    public bool IsSafe { get; }
+    /// <summary>Gets whether the chain qemu will open may be used: <see cref="Report"/>'s verdict. Drift is reported beside it, in <see cref="Drift"/>.</summary>
+    public bool IsSafe => Report.IsSafe;
 
-    /// <summary>Gets why the chain is not safe, in one line, or <see langword="null"/> when it is.</summary>
+    /// <summary>Gets why the chain is not safe, in one line (the first rejected layer and its reason, or what stopped the walk), or <see langword="null"/> when it is.</summary>
     public string? UnsafeReason { get; }
 
     /// <summary>Gets every disagreement between the XML and the images it names; empty when they agree.</summary>

@@ -32,7 +32,7 @@ public sealed class LibvirtDiskLayer
     /// <summary>Gets the network protocol (<c>nbd</c>, <c>https</c>, <c>iscsi</c>, <c>rbd</c>, <c>gluster</c>...), or <see langword="null"/>.</summary>
     public string? Protocol { get; }
 
-    /// <summary>Gets the network source's <c>name</c> (export, URL path, pool/image, volume/path), or <see langword="null"/>.</summary>
+    /// <summary>Gets the network source's <c>name</c> (export, URL path, pool/image, volume/path), or <see langword="null"/>. For http and https, a <c>query</c> the XML gives follows it after a <c>?</c>.</summary>
     public string? Name { get; }
 
     /// <summary>Gets the network hosts, each as <c>host:port</c>, <c>host</c> or <c>unix:SOCKET</c>.</summary>
@@ -60,6 +60,6 @@ public sealed class LibvirtDiskLayer
 
         var text = new StringBuilder(Protocol).Append("://");
         text.AppendJoin(',', Hosts);
-        return text.Append('/').Append(Name).ToString();
+        return text.Append(Name is not null && Name.StartsWith('/') ? "" : "/").Append(Name).ToString();
     }
 }

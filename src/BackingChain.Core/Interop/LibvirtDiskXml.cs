@@ -12,13 +12,15 @@ namespace BackingChain.Interop;
 /// Writes a libvirt <c>&lt;disk&gt;</c> element that spells out a whole backing chain: the top image as
 /// <c>&lt;source&gt;</c>, every layer below it as a nested <c>&lt;backingStore&gt;</c> with its
 /// <c>&lt;format&gt;</c>, and an empty <c>&lt;backingStore/&gt;</c> at the end, so that neither libvirt nor
-/// qemu probes anything (libvirt, docs/kbase/backing_chains.rst; schema domaincommon.rng).
+/// qemu probes anything (libvirt, docs/kbase/backing_chains.rst; schema domaincommon.rng). A layer read over
+/// http or https (<see cref="Sources.HttpImageSource"/>) is written as network storage:
+/// <c>type='network'</c> with <c>&lt;source protocol='https' name='path' query='q'&gt;&lt;host name='h' port='443'/&gt;&lt;/source&gt;</c>.
 /// </summary>
 /// <remarks>
 /// <para>Only a chain that is complete and judged safe (<see cref="TrustReport.IsSafe"/>, in the posture of the policy it was walked with) is written. The XML turns
 /// every format into an explicit declaration, so writing a probed format that the policy did not accept
 /// would launder a guess — possibly one a guest planted — into a trusted fact; and a chain without its
-/// terminator would let libvirt probe again. Layers must be local files (or block devices) in formats
+/// terminator would let libvirt probe again. Layers must be local files, block devices or http(s) URLs, in formats
 /// libvirt can name, and must not name other files (a qcow2 external data file or VMDK extents), which
 /// libvirt 9.0's XML cannot describe. <see cref="CanWrite"/> says why a chain is refused.</para>
 /// <para>Sources are absolute, as libvirt requires: relative names are joined to the current directory,
@@ -69,26 +71,26 @@ public static class LibvirtDiskXml
 
         ImageChain chain = report.Chain;
         ChainLayer top = chain.Layers[0];
-        (string topType, string topPath) = Locate(top.FileName);
+        LayerSource topSource = Locate(top.FileName);
         writer.WriteStartElement("disk");
-        writer.WriteAttributeString("type", topType);
+        writer.WriteAttributeString("type", topSource.Type);
         writer.WriteAttributeString("device", "disk");
         writer.WriteStartElement("driver");
         writer.WriteAttributeString("name", "qemu");
         writer.WriteAttributeString("type", top.Format.GetQemuName());
         writer.WriteEndElement();
-        WriteSource(writer, topType, topPath);
+        WriteSource(writer, topSource);
 
         for (int i = 1; i < chain.Layers.Length; i++)
         {
             ChainLayer layer = chain.Layers[i];
-            (string type, string path) = Locate(layer.FileName);
+            LayerSource source = Locate(layer.FileName);
             writer.WriteStartElement("backingStore");
-            writer.WriteAttributeString("type", type);
+            writer.WriteAttributeString("type", source.Type);
             writer.WriteStartElement("format");
             writer.WriteAttributeString("type", layer.Format.GetQemuName());
             writer.WriteEndElement();
-            WriteSource(writer, type, path);
+            WriteSource(writer, source);
         }
 
         // The terminator: nothing below the last layer, so nothing is probed.
@@ -172,9 +174,9 @@ public static class LibvirtDiskXml
                 return $"libvirt has no name for the format of '{layer.FileName}' ({layer.Format.GetQemuName()})";
             }
 
-            if (QemuPaths.Classify(layer.FileName) is not (ReferenceKind.AbsolutePath or ReferenceKind.RelativePath))
+            if (QemuPaths.Classify(layer.FileName) is not (ReferenceKind.AbsolutePath or ReferenceKind.RelativePath) && !TryParseHttp(layer.FileName, out _))
             {
-                return $"'{layer.FileName}' is not a local file; only local files and block devices are written";
+                return $"'{layer.FileName}' is neither a local file nor an http(s) URL libvirt can describe; only local files, block devices and plain http(s) URLs are written";
             }
 
             ImageReference? backing = layer.Backing;
@@ -210,9 +212,14 @@ public static class LibvirtDiskXml
         _ => null,
     };
 
-    /// <summary>The source type and absolute path of a layer opened by <paramref name="opened"/> (relative to the current directory).</summary>
-    private static (string Type, string Path) Locate(string opened)
+    /// <summary>Where a layer opened by <paramref name="opened"/> lives: an http(s) URL, or a local file or block device (relative to the current directory).</summary>
+    private static LayerSource Locate(string opened)
     {
+        if (TryParseHttp(opened, out LayerSource network))
+        {
+            return network;
+        }
+
         string joined = opened.StartsWith('/') ? opened : Path.Join(Environment.CurrentDirectory, opened);
         string path = joined;
         string folded = Path.GetFullPath(joined);
@@ -225,15 +232,60 @@ public static class LibvirtDiskXml
         }
 
         bool block = UnixFileStatus.TryGet(path, out UnixFileStatus status) && status.IsBlockDevice;
-        return (block ? "block" : "file", path);
+        return new LayerSource(block ? "block" : "file", path, null, null, null, 0);
     }
 
-    private static void WriteSource(XmlWriter writer, string type, string path)
+    /// <summary>
+    /// An http(s) URL as libvirt's network source: the protocol, the host and port (always written, so nothing is left
+    /// to a default), the path decoded and without its leading <c>/</c> (libvirt reads a URL so, and adds the
+    /// <c>/</c> back for qemu), and the query as it is. A URL with user information or a fragment is not one libvirt
+    /// describes.
+    /// </summary>
+    private static bool TryParseHttp(string name, out LayerSource source)
+    {
+        source = default;
+        if (!(name.StartsWith("http://", StringComparison.Ordinal) || name.StartsWith("https://", StringComparison.Ordinal))
+            || !Uri.TryCreate(name, UriKind.Absolute, out Uri? uri)
+            || uri.UserInfo.Length > 0 || uri.Fragment.Length > 0 || uri.Host.Length == 0)
+        {
+            return false;
+        }
+
+        string host = uri.HostNameType == UriHostNameType.IPv6 ? uri.Host.Trim('[', ']') : uri.Host;
+        string path = Uri.UnescapeDataString(uri.AbsolutePath);
+        path = path.StartsWith('/') ? path[1..] : path;
+        string? query = uri.Query.Length > 1 ? uri.Query[1..] : null;
+        source = new LayerSource("network", path, uri.Scheme, host, query, uri.Port);
+        return true;
+    }
+
+    private static void WriteSource(XmlWriter writer, LayerSource source)
     {
         writer.WriteStartElement("source");
-        writer.WriteAttributeString(type == "block" ? "dev" : "file", path);
+        if (source.Protocol is null)
+        {
+            writer.WriteAttributeString(source.Type == "block" ? "dev" : "file", source.Path);
+        }
+        else
+        {
+            writer.WriteAttributeString("protocol", source.Protocol);
+            writer.WriteAttributeString("name", source.Path);
+            if (source.Query is not null)
+            {
+                writer.WriteAttributeString("query", source.Query);
+            }
+
+            writer.WriteStartElement("host");
+            writer.WriteAttributeString("name", source.Host);
+            writer.WriteAttributeString("port", source.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            writer.WriteEndElement();
+        }
+
         writer.WriteEndElement();
     }
+
+    /// <summary>A layer's storage: a local file or block device (<see cref="Path"/>), or network storage with a protocol, a path on the host, and the host.</summary>
+    private readonly record struct LayerSource(string Type, string Path, string? Protocol, string? Host, string? Query, int Port);
 
     private static string? BusFor(string target) => target switch
     {

@@ -13,27 +13,33 @@ namespace BackingChain.Interop;
 
 /// <summary>
 /// Reads a libvirt <c>&lt;disk&gt;</c> element, or a whole <c>&lt;domain&gt;</c>, and answers for each disk what libvirt
-/// will do with its (possibly partial) <c>&lt;backingStore&gt;</c> chain, and where the XML and the images disagree.
+/// will do with its (possibly partial) <c>&lt;backingStore&gt;</c> chain, whether that chain is safe, and where the XML
+/// and the images disagree.
 /// </summary>
 /// <remarks>
 /// <para>libvirt (docs/kbase/backing_chains.rst; storage_source.c) uses every layer the XML spells out as given,
-/// with the format given, and never probes it. An empty <c>&lt;backingStore/&gt;</c> ends the chain: nothing more is
-/// opened. Without it, libvirt reads the last given layer's header with the format the XML declares (raw when the disk
-/// declares none: the top image is never probed) and walks on, probing where no format is recorded. That walked part is
-/// walked here with <see cref="ImageChainResolver"/> under the caller's policy, so it is judged by the same rule as any
-/// other chain.</para>
+/// with the format given, and never probes it: qemu is told each layer's backing explicitly, so the backing name a
+/// spelled-out layer's header records is not what qemu opens. An empty <c>&lt;backingStore/&gt;</c> ends the chain:
+/// nothing more is opened. Without it, libvirt reads the last given layer's header with the format the XML declares
+/// (raw when the disk declares none: the top image is never probed) and walks on, probing where no format is
+/// recorded.</para>
+/// <para>The whole chain is walked here that way by <see cref="ImageChainResolver"/>, in one walk: the disk's source is
+/// opened as the caller's top image, every layer spelled out below it goes to the trust gate as the backing file of
+/// the layer above (read with its declared format), every other file a layer names (a qcow2 data file, VMDK extents)
+/// goes to the same gate, and the open end is walked on. The verdict (<see cref="LibvirtDiskChain.Report"/>) is the
+/// judge's, under the caller's policy, as for any other chain. Drift is read from the same walk and reported beside
+/// the verdict; layers below one the walk could not pass are not examined.</para>
 /// <para>The document is treated as hostile text: DTDs are refused (no entity expansion, nothing fetched), its size is
-/// bounded, and so is the <c>&lt;backingStore&gt;</c> nesting (200 layers, as libvirt). Layers are read only to learn
-/// their recorded backing names and formats; a layer's own backing file is never opened for that.</para>
+/// bounded, and so is the <c>&lt;backingStore&gt;</c> nesting (200 layers, as libvirt).</para>
 /// </remarks>
 public static class LibvirtDomainReader
 {
     /// <summary>The deepest chain a document may spell out, the disk's own source included; libvirt refuses deeper ones.</summary>
     public const int MaxLayers = LibvirtXmlParser.MaxLayers;
 
-    /// <summary>Reads every disk of a domain (or the one disk) and examines its chain.</summary>
+    /// <summary>Reads every disk of a domain (or the one disk) and examines its chain; only local files are opened.</summary>
     /// <param name="xml">The document: a <c>&lt;domain&gt;</c> or a <c>&lt;disk&gt;</c>, as UTF-8 or with an encoding declaration. It is not closed.</param>
-    /// <param name="policy">The policy the walked part of each chain is judged under. Default: <see cref="TrustPolicy.Default"/>.</param>
+    /// <param name="policy">The policy each chain is walked and judged under. Default: <see cref="TrustPolicy.Default"/>.</param>
     /// <returns>One result per disk that has a source, in document order.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="xml"/> is <see langword="null"/>.</exception>
     /// <exception cref="XmlException">The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept (a backing store without format or source, a chain deeper than <see cref="MaxLayers"/>).</exception>
@@ -43,19 +49,33 @@ public static class LibvirtDomainReader
         List<ParsedDisk> disks = Parse(xml);
 
         // Local files are read synchronously by the resolver, so this completes without waiting (as ImageChainResolver.Resolve).
-        return ExamineAllAsync(disks, policy ?? TrustPolicy.Default, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        return ExamineAllAsync(disks, OptionsFor(policy), CancellationToken.None).AsTask().GetAwaiter().GetResult();
     }
 
-    /// <summary>Reads every disk of a domain (or the one disk) and examines its chain.</summary>
+    /// <summary>Reads every disk of a domain (or the one disk) and examines its chain; only local files are opened.</summary>
     /// <param name="xml">The document: a <c>&lt;domain&gt;</c> or a <c>&lt;disk&gt;</c>. It is read to its end (at most the size bound) and not closed.</param>
-    /// <param name="policy">The policy the walked part of each chain is judged under. Default: <see cref="TrustPolicy.Default"/>.</param>
+    /// <param name="policy">The policy each chain is walked and judged under. Default: <see cref="TrustPolicy.Default"/>.</param>
     /// <param name="cancellationToken">Cancels reading and walking.</param>
     /// <returns>One result per disk that has a source, in document order.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="xml"/> is <see langword="null"/>.</exception>
     /// <exception cref="XmlException">The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept.</exception>
-    public static async ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, TrustPolicy? policy = null, CancellationToken cancellationToken = default)
+    public static ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, TrustPolicy? policy = null, CancellationToken cancellationToken = default) =>
+        ReadAsync(xml, OptionsFor(policy), cancellationToken);
+
+    /// <summary>Reads every disk of a domain (or the one disk) and examines its chain, opening layers through the configured sources.</summary>
+    /// <param name="xml">The document: a <c>&lt;domain&gt;</c> or a <c>&lt;disk&gt;</c>. It is read to its end (at most the size bound) and not closed.</param>
+    /// <param name="options">
+    /// The policy each chain is walked and judged under, the depth limit, and the sources layers are opened from: add an
+    /// <see cref="Sources.HttpImageSourceProvider"/> to read <c>http</c> and <c>https</c> network disks and backing stores.
+    /// </param>
+    /// <param name="cancellationToken">Cancels reading and walking.</param>
+    /// <returns>One result per disk that has a source, in document order.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="xml"/> or <paramref name="options"/> is <see langword="null"/>.</exception>
+    /// <exception cref="XmlException">The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept.</exception>
+    public static async ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, ImageChainResolverOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(xml);
+        ArgumentNullException.ThrowIfNull(options);
 
         // The text is buffered (bounded: UTF-8 takes at most 4 bytes per character) and parsed by the one synchronous parser.
         const long maxBytes = LibvirtXmlParser.MaxDocumentCharacters * 4;
@@ -74,8 +94,10 @@ public static class LibvirtDomainReader
 
         buffer.Position = 0;
         List<ParsedDisk> disks = Parse(buffer);
-        return await ExamineAllAsync(disks, policy ?? TrustPolicy.Default, cancellationToken).ConfigureAwait(false);
+        return await ExamineAllAsync(disks, options, cancellationToken).ConfigureAwait(false);
     }
+
+    private static ImageChainResolverOptions OptionsFor(TrustPolicy? policy) => new() { Policy = policy ?? TrustPolicy.Default };
 
     private static List<ParsedDisk> Parse(Stream xml)
     {
@@ -83,54 +105,44 @@ public static class LibvirtDomainReader
         return LibvirtXmlParser.Parse(reader);
     }
 
-    private static async ValueTask<ImmutableArray<LibvirtDiskChain>> ExamineAllAsync(List<ParsedDisk> disks, TrustPolicy policy, CancellationToken cancellationToken)
+    private static async ValueTask<ImmutableArray<LibvirtDiskChain>> ExamineAllAsync(List<ParsedDisk> disks, ImageChainResolverOptions options, CancellationToken cancellationToken)
     {
+        var resolver = new ImageChainResolver(options);
         var results = ImmutableArray.CreateBuilder<LibvirtDiskChain>(disks.Count);
         foreach (ParsedDisk disk in disks)
         {
-            results.Add(await ExamineAsync(disk, policy, cancellationToken).ConfigureAwait(false));
+            results.Add(await ExamineAsync(resolver, disk, cancellationToken).ConfigureAwait(false));
         }
 
         return results.MoveToImmutable();
     }
 
-    private static async ValueTask<LibvirtDiskChain> ExamineAsync(ParsedDisk disk, TrustPolicy policy, CancellationToken cancellationToken)
+    private static async ValueTask<LibvirtDiskChain> ExamineAsync(ImageChainResolver resolver, ParsedDisk disk, CancellationToken cancellationToken)
+    {
+        ImmutableArray<LibvirtDiskLayer> layers = disk.Layers;
+        var references = ImmutableArray.CreateBuilder<ImageReference>(layers.Length);
+        for (int i = 0; i < layers.Length; i++)
+        {
+            references.Add(ToReference(layers[i], i));
+        }
+
+        // One walk for the whole chain qemu will open, and one verdict on it, from the judge.
+        var declared = new DeclaredChain(references.MoveToImmutable(), disk.IsTerminated);
+        ImageChain chain = await resolver.ResolveDeclaredAsync(declared, cancellationToken).ConfigureAwait(false);
+        TrustReport report = TrustEvaluator.Evaluate(chain);
+        return new LibvirtDiskChain(disk.Target, disk.Device, layers, disk.IsTerminated, report, Describe(report), FindDrift(disk, declared, chain));
+    }
+
+    /// <summary>Where the XML and the images disagree: facts beside the verdict, read from the same walk.</summary>
+    private static ImmutableArray<LibvirtDrift> FindDrift(ParsedDisk disk, DeclaredChain declared, ImageChain chain)
     {
         ImmutableArray<LibvirtDiskLayer> layers = disk.Layers;
         var drift = ImmutableArray.CreateBuilder<LibvirtDrift>();
-
-        // Each explicit layer's own header, read with the format the XML declares and without following its backing
-        // file (depth 1): what it records is compared with what the XML puts below it.
-        var headerReader = new ImageChainResolver(new ImageChainResolverOptions { Policy = policy, MaxDepth = 1 });
-        var facts = new ChainLayer?[layers.Length];
-        for (int i = 0; i < layers.Length; i++)
+        int read = Math.Min(chain.Layers.Length, layers.Length);
+        for (int i = 0; i < read; i++)
         {
-            LibvirtDiskLayer layer = layers[i];
-            if (!layer.IsLocal || !TryGetFormat(layer, i, out ImageFormat format))
-            {
-                continue;
-            }
-
-            ImageChain own = await headerReader.ResolveAsync(layer.Path!, format, cancellationToken).ConfigureAwait(false);
-            if (own.Layers.IsEmpty)
-            {
-                drift.Add(own.Ending == ChainEnding.Missing
-                    ? new LibvirtDrift(LibvirtDriftKind.LayerMissing, i, layer.Path, null, $"'{layer.Path}' cannot be opened: {own.ErrorMessage}")
-                    : new LibvirtDrift(LibvirtDriftKind.FormatMismatch, i, format.GetQemuName(), null, $"'{layer.Path}' is not a valid {format.GetQemuName()} image: {own.ErrorMessage}"));
-                continue;
-            }
-
-            facts[i] = own.Layers[0];
-        }
-
-        for (int i = 0; i < layers.Length; i++)
-        {
-            if (facts[i] is not ChainLayer image)
-            {
-                continue;
-            }
-
-            ImageReference? backing = image.Backing;
+            ChainLayer image = chain.Layers[i];
+            ImageReference? backing = declared.RecordedBacking(i);
             if (i + 1 < layers.Length)
             {
                 LibvirtDiskLayer next = layers[i + 1];
@@ -156,54 +168,77 @@ public static class LibvirtDomainReader
             }
         }
 
-        if (disk.IsTerminated)
+        // The walk stopped at a spelled-out layer: it is missing, or not the format declared. (A refusal is the verdict's to tell.)
+        if (read < layers.Length)
         {
-            return new LibvirtDiskChain(disk.Target, disk.Device, layers, true, null, true, null, drift.ToImmutable());
+            LibvirtDiskLayer layer = layers[read];
+            ImageReference reference = declared.Layers[read];
+            ReferenceOutcome outcome = read == 0
+                ? (chain.Ending == ChainEnding.Missing ? ReferenceOutcome.Missing : ReferenceOutcome.Opened)
+                : OutcomeOf(chain, read - 1, reference);
+            if (outcome is ReferenceOutcome.Missing or ReferenceOutcome.Unreadable && layer.IsLocal)
+            {
+                drift.Add(new LibvirtDrift(LibvirtDriftKind.LayerMissing, read, layer.Path, null, $"'{layer.Path}' cannot be opened: {chain.ErrorMessage}"));
+            }
+            else if (outcome == ReferenceOutcome.Opened && chain.Ending == ChainEnding.Malformed && ImageFormatNames.TryParse(reference.RecordedFormat, out ImageFormat format))
+            {
+                drift.Add(new LibvirtDrift(LibvirtDriftKind.FormatMismatch, read, format.GetQemuName(), null, $"'{layer}' is not a valid {format.GetQemuName()} image: {chain.ErrorMessage}"));
+            }
         }
 
-        // Not terminated: libvirt reads the last given layer as declared (raw if the disk declares nothing) and walks on.
-        int last = layers.Length - 1;
-        LibvirtDiskLayer start = layers[last];
-        if (!TryGetFormat(start, last, out ImageFormat declared))
-        {
-            return Unsafe($"libvirt's format '{start.Format}' of '{start}' is not one this library reads, so the chain below it cannot be judged");
-        }
-
-        if (!start.IsLocal)
-        {
-            // libvirt walks only local storage; for anything else the chain stays open and qemu opens whatever the
-            // header names, without libvirt's rule. Only a format that cannot have a backing file is safe then.
-            return CanHaveBacking(declared)
-                ? Unsafe($"'{start}' is {start.SourceType} storage, whose header libvirt does not read: qemu will open whatever it names, unchecked; end the chain with <backingStore/> or spell it out")
-                : new LibvirtDiskChain(disk.Target, disk.Device, layers, false, null, true, null, drift.ToImmutable());
-        }
-
-        var walker = new ImageChainResolver(new ImageChainResolverOptions { Policy = policy, MaxDepth = Math.Max(1, MaxLayers - last) });
-        TrustReport report = await walker.CheckAsync(start.Path!, declared, cancellationToken).ConfigureAwait(false);
-        string? reason = report.IsSafe
-            ? null
-            : $"the chain libvirt walks from '{start.Path}' is unsafe ({TrustReportJson.GetName(report.Reason)}){(report.Chain.ErrorMessage is { } error ? ": " + error : "")}";
-        return new LibvirtDiskChain(disk.Target, disk.Device, layers, false, report, report.IsSafe, reason, drift.ToImmutable());
-
-        LibvirtDiskChain Unsafe(string why) => new(disk.Target, disk.Device, layers, false, null, false, why, drift.ToImmutable());
+        return drift.ToImmutable();
     }
 
-    /// <summary>The format libvirt uses for a layer: as declared, and raw for a disk that declares none (libvirt never probes the top image).</summary>
-    private static bool TryGetFormat(LibvirtDiskLayer layer, int index, out ImageFormat format)
+    private static ReferenceOutcome OutcomeOf(ImageChain chain, int layer, ImageReference reference)
     {
-        string? name = layer.Format ?? (index == 0 ? "raw" : null);
-
-        // libvirt turns a detected or declared iso into raw for qemu.
-        if (name == "iso")
+        foreach (ReferenceDecision decision in chain.Decisions)
         {
-            name = "raw";
+            if (decision.Layer == layer && ReferenceEquals(decision.Reference, reference))
+            {
+                return decision.Outcome;
+            }
         }
 
-        return ImageFormatNames.TryParse(name, out format);
+        return ReferenceOutcome.NotAsked;
     }
 
-    /// <summary>storageFormatBacking: the formats qemu gives a backing image.</summary>
-    private static bool CanHaveBacking(ImageFormat format) => format is ImageFormat.Qcow2 or ImageFormat.Qcow or ImageFormat.Qed or ImageFormat.Vmdk;
+    /// <summary>The verdict in one line: the first rejected layer and why, or what stopped the walk.</summary>
+    private static string? Describe(TrustReport report)
+    {
+        if (report.IsSafe)
+        {
+            return null;
+        }
+
+        string walk = report.Chain.ErrorMessage is { } error ? ": " + error : "";
+        foreach (LayerVerdict verdict in report.Layers)
+        {
+            if (verdict.Decision != TrustDecision.Accepted)
+            {
+                return $"'{verdict.FileName}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.ToString().ToLowerInvariant()}) is rejected ({TrustReportJson.GetName(verdict.Reason)}){walk}";
+            }
+        }
+
+        return $"the chain is unsafe ({TrustReportJson.GetName(report.Reason)}){walk}";
+    }
+
+    /// <summary>
+    /// A spelled-out layer as the name qemu is given, with the format libvirt gives it: as declared, and raw for a disk
+    /// that declares none (libvirt never probes the top image); libvirt turns iso into raw for qemu.
+    /// </summary>
+    private static ImageReference ToReference(LibvirtDiskLayer layer, int index)
+    {
+        string? format = layer.Format ?? (index == 0 ? "raw" : null);
+        format = format == "iso" ? "raw" : format;
+        if (layer.IsLocal)
+        {
+            return new ImageReference(layer.Path!, ReferenceRole.BackingFile, format, QemuPaths.Classify(layer.Path!), layer.Path);
+        }
+
+        // Network storage is a protocol name; only a source configured for it (http, https) can open it.
+        return new ImageReference(layer.ToString(), ReferenceRole.BackingFile, format, ReferenceKind.Protocol, LibvirtNetworkName.ToUrl(layer));
+    }
+
 
     private static bool SameFormat(string recorded, string declared) =>
         ImageFormatNames.TryParse(recorded, out ImageFormat a) && ImageFormatNames.TryParse(declared, out ImageFormat b)
@@ -235,6 +270,8 @@ public static class LibvirtDomainReader
                 && a.Device == b.Device && a.Inode == b.Inode;
         }
 
-        return backing.Kind == ReferenceKind.Protocol && LibvirtNetworkName.Matches(backing.StoredName, next);
+        // A relative name in an image read over a protocol is a URL too, resolved against that image's URL.
+        string? name = backing.Kind == ReferenceKind.Protocol ? backing.StoredName : backing.IsLocalPath ? null : backing.FullName;
+        return name is not null && LibvirtNetworkName.Matches(name, next);
     }
 }

@@ -7,10 +7,30 @@ namespace BackingChain.Interop;
 /// Compares a backing name an image records (a URI such as <c>nbd://host/export</c>, or qemu's older colon syntax
 /// <c>nbd:host:port:exportname=X</c>, <c>rbd:pool/image</c>) with a network <c>&lt;source&gt;</c> of libvirt's XML,
 /// the way libvirt turns one into the other (storage_source_backingstore.c): protocol, the first host with libvirt's
-/// default port, and the name (one leading <c>/</c> dropped; http and https keep the query).
+/// default port, and the name (one leading <c>/</c> dropped; http and https keep the query); and writes a network
+/// source as the URI qemu is given for it.
 /// </summary>
 internal static class LibvirtNetworkName
 {
+    /// <summary>
+    /// The URI of a network layer (<c>https://host:port/name</c>, <c>nbd+unix:///export?socket=S</c>), from its first
+    /// host, or <see langword="null"/> when the layer is not network storage.
+    /// </summary>
+    public static string? ToUrl(LibvirtDiskLayer layer)
+    {
+        if (layer.Protocol is null)
+        {
+            return null;
+        }
+
+        string name = layer.Name ?? "";
+        name = name.StartsWith('/') ? name[1..] : name;
+        string host = layer.Hosts.IsEmpty ? "" : layer.Hosts[0];
+        return host.StartsWith("unix:", StringComparison.Ordinal)
+            ? $"{layer.Protocol}+unix:///{name}?socket={host["unix:".Length..]}"
+            : $"{layer.Protocol}://{host}/{name}";
+    }
+
     public static bool Matches(string stored, LibvirtDiskLayer layer)
     {
         if (layer.Protocol is null || !TryParse(stored, out string protocol, out string? host, out string name))
@@ -18,7 +38,10 @@ internal static class LibvirtNetworkName
             return false;
         }
 
-        if (!string.Equals(protocol, layer.Protocol, StringComparison.Ordinal) || !string.Equals(name, layer.Name ?? "", StringComparison.Ordinal))
+        // libvirt drops one leading "/" when it reads a URI, and adds it back when it gives qemu one: both spellings name one path.
+        string declared = layer.Name ?? "";
+        declared = declared.StartsWith('/') ? declared[1..] : declared;
+        if (!string.Equals(protocol, layer.Protocol, StringComparison.Ordinal) || !string.Equals(name, declared, StringComparison.Ordinal))
         {
             return false;
         }

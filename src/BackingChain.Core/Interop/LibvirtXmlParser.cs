@@ -121,59 +121,18 @@ internal static class LibvirtXmlParser
     {
         string type = reader.GetAttribute("type") ?? "file";
         string? device = reader.GetAttribute("device");
-        string? target = null;
-        string? format = null;
-        Source? source = null;
         var below = new List<LibvirtDiskLayer>();
-        bool terminated = false;
-        if (reader.IsEmptyElement)
-        {
-            reader.Read();
-            return null;
-        }
-
-        int depth = reader.Depth;
+        Children children = ParseChildren(reader, "driver", below, 1);
         reader.Read();
-        while (!(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
-        {
-            if (reader.NodeType != XmlNodeType.Element)
-            {
-                reader.Read();
-                continue;
-            }
-
-            switch (reader.LocalName)
-            {
-                case "driver":
-                    format = reader.GetAttribute("type");
-                    reader.Skip();
-                    break;
-                case "source":
-                    source = ParseSource(reader);
-                    break;
-                case "target":
-                    target = reader.GetAttribute("dev");
-                    reader.Skip();
-                    break;
-                case "backingStore":
-                    terminated = ParseBackingStore(reader, below, 1);
-                    break;
-                default:
-                    reader.Skip();
-                    break;
-            }
-        }
-
-        reader.Read();
-        if (source is null)
+        if (children.Source is not { } source)
         {
             return null;
         }
 
         var layers = ImmutableArray.CreateBuilder<LibvirtDiskLayer>(below.Count + 1);
-        layers.Add(source.Value.ToLayer(type, format, source.Value.Index));
+        layers.Add(source.ToLayer(type, children.Format, source.Index));
         layers.AddRange(below);
-        return new ParsedDisk(target, device, layers.MoveToImmutable(), terminated);
+        return new ParsedDisk(children.Target, device, layers.MoveToImmutable(), children.IsTerminated);
     }
 
     /// <summary>
@@ -196,56 +155,78 @@ internal static class LibvirtXmlParser
         }
 
         int? index = ParseIndex(reader, reader.GetAttribute("index"));
+
+        // The slot is taken before the nested layers are appended, so the list stays top first.
         int slot = layers.Count;
         layers.Add(null!);
-        string? format = null;
-        Source? source = null;
-        bool terminated = false;
-        if (!reader.IsEmptyElement)
-        {
-            int depth = reader.Depth;
-            reader.Read();
-            while (!(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
-            {
-                if (reader.NodeType != XmlNodeType.Element)
-                {
-                    reader.Read();
-                    continue;
-                }
-
-                switch (reader.LocalName)
-                {
-                    case "format":
-                        format = reader.GetAttribute("type");
-                        reader.Skip();
-                        break;
-                    case "source":
-                        source = ParseSource(reader);
-                        break;
-                    case "backingStore":
-                        terminated = ParseBackingStore(reader, layers, level + 1);
-                        break;
-                    default:
-                        reader.Skip();
-                        break;
-                }
-            }
-        }
+        Children children = ParseChildren(reader, "format", layers, level + 1);
 
         // libvirt refuses a backing store without these (virDomainDiskBackingStoreParse), so the document is not one it runs.
-        if (format is null)
+        if (children.Format is null)
         {
             throw Error(reader, "missing disk backing store format");
         }
 
-        if (source is null)
+        if (children.Source is not { } source)
         {
             throw Error(reader, "missing disk backing store source");
         }
 
         reader.Read();
-        layers[slot] = source.Value.ToLayer(type, format, index ?? source.Value.Index);
-        return terminated;
+        layers[slot] = source.ToLayer(type, children.Format, index ?? source.Index);
+        return children.IsTerminated;
+    }
+
+    /// <summary>
+    /// The children of a <c>&lt;disk&gt;</c> or of a <c>&lt;backingStore&gt;</c>, which differ only in the element that
+    /// declares the format (<c>&lt;driver type&gt;</c>, <c>&lt;format type&gt;</c>). Nested backing stores are appended
+    /// to <paramref name="below"/> at <paramref name="level"/>. Leaves the reader on the element's end (or on the
+    /// element itself when it is empty).
+    /// </summary>
+    private static Children ParseChildren(XmlReader reader, string formatElement, List<LibvirtDiskLayer> below, int level)
+    {
+        var children = default(Children);
+        if (reader.IsEmptyElement)
+        {
+            return children;
+        }
+
+        int depth = reader.Depth;
+        reader.Read();
+        while (!(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
+        {
+            if (reader.NodeType != XmlNodeType.Element)
+            {
+                reader.Read();
+                continue;
+            }
+
+            string name = reader.LocalName;
+            if (name == formatElement)
+            {
+                children.Format = reader.GetAttribute("type");
+                reader.Skip();
+            }
+            else if (name == "source")
+            {
+                children.Source = ParseSource(reader);
+            }
+            else if (name == "backingStore")
+            {
+                children.IsTerminated = ParseBackingStore(reader, below, level);
+            }
+            else if (name == "target" && formatElement == "driver")
+            {
+                children.Target = reader.GetAttribute("dev");
+                reader.Skip();
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return children;
     }
 
     private static Source ParseSource(XmlReader reader)
@@ -255,6 +236,7 @@ internal static class LibvirtXmlParser
             File = reader.GetAttribute("file") ?? reader.GetAttribute("dev") ?? reader.GetAttribute("dir"),
             Protocol = reader.GetAttribute("protocol"),
             Name = reader.GetAttribute("name"),
+            Query = reader.GetAttribute("query"),
             Index = ParseIndex(reader, reader.GetAttribute("index")),
         };
         var hosts = ImmutableArray.CreateBuilder<string>();
@@ -326,15 +308,27 @@ internal static class LibvirtXmlParser
             ? new XmlException(message, null, info.LineNumber, info.LinePosition)
             : new XmlException(message);
 
+    private struct Children
+    {
+        public string? Format;
+        public Source? Source;
+        public string? Target;
+        public bool IsTerminated;
+    }
+
     private struct Source
     {
         public string? File;
         public string? Protocol;
         public string? Name;
+        public string? Query;
         public int? Index;
         public ImmutableArray<string> Hosts;
 
         public readonly LibvirtDiskLayer ToLayer(string type, string? format, int? index) =>
-            new(type, format, type == "network" ? null : File, type == "network" ? Protocol : null, type == "network" ? Name : null, Hosts.IsDefault ? [] : Hosts, index);
+            new(type, format, type == "network" ? null : File, type == "network" ? Protocol : null, type == "network" ? NetworkName : null, Hosts.IsDefault ? [] : Hosts, index);
+
+        /// <summary>The name, with the query http and https keep (libvirt's <c>query</c> attribute) after a <c>?</c>, as in the URL qemu is given.</summary>
+        private readonly string? NetworkName => Query is not null && Protocol is "http" or "https" ? Name + "?" + Query : Name;
     }
 }

@@ -41,8 +41,11 @@ public sealed class LibvirtDomainReaderTests
         Assert.Equal(qemu.Select(Format), result.Layers.Select(l => l.Format));
         Assert.True(result.IsTerminated);
         Assert.Null(result.ProbeStart);
-        Assert.Null(result.ProbedChain);
         Assert.True(result.IsSafe, result.UnsafeReason);
+
+        // Every layer is read as the XML declares it, and nothing below the last is opened.
+        Assert.Equal(qemu.Count, result.Report.Layers.Length);
+        Assert.All(result.Report.Layers, l => Assert.Equal(BackingChain.Chain.FormatSource.Declared, l.FormatSource));
         Assert.Empty(result.Drift);
         Assert.Equal("vda", result.Target);
     }
@@ -61,18 +64,17 @@ public sealed class LibvirtDomainReaderTests
         // top.qcow records no backing format, so libvirt probes base.qcow2, which names a file: refused by the rule.
         Assert.False(host.IsTerminated);
         Assert.Equal(0, host.ProbeStart);
-        Assert.NotNull(host.ProbedChain);
-        Assert.Equal(dir["top.qcow"], host.ProbedChain!.Layers[0].FileName);
-        Assert.Equal(BackingChain.Chain.FormatSource.Declared, host.ProbedChain.Layers[0].FormatSource);
-        Assert.Equal(BackingChain.Chain.FormatSource.Probed, host.ProbedChain.Layers[1].FormatSource);
-        Assert.Equal(TrustReason.ProbedWithUntrustedReferences, host.ProbedChain.Layers[1].Reason);
+        Assert.Equal(dir["top.qcow"], host.Report.Layers[0].FileName);
+        Assert.Equal(BackingChain.Chain.FormatSource.Declared, host.Report.Layers[0].FormatSource);
+        Assert.Equal(BackingChain.Chain.FormatSource.Probed, host.Report.Layers[1].FormatSource);
+        Assert.Equal(TrustReason.ProbedWithUntrustedReferences, host.Report.Layers[1].Reason);
         Assert.False(host.IsSafe);
         Assert.Contains("probed-with-untrusted-references", host.UnsafeReason, StringComparison.Ordinal);
         Assert.Empty(host.Drift);
 
         // Trusting the directory accepts the probe, and the walked part is the whole chain qemu-img sees.
         Assert.True(rooted.IsSafe, rooted.UnsafeReason);
-        Assert.Equal(qemu.Select(l => Path.GetFullPath((string)l["filename"]!, dir.Path)), rooted.ProbedChain!.Chain.Layers.Select(l => l.FileName));
+        Assert.Equal(qemu.Select(l => Path.GetFullPath((string)l["filename"]!, dir.Path)), rooted.Report.Chain.Layers.Select(l => l.FileName));
     }
 
     [LibvirtSchemaFact]
@@ -88,8 +90,10 @@ public sealed class LibvirtDomainReaderTests
         // base.qcow2 is declared by the XML, so the rest of the walk follows what it records: safe.
         Assert.Equal(1, result.ProbeStart);
         Assert.True(result.IsSafe, result.UnsafeReason);
-        Assert.Equal(BackingChain.Chain.FormatSource.Declared, result.ProbedChain!.Layers[0].FormatSource);
-        Assert.Equal((string)QemuImg.Info(dir.Path, dir["base.qcow2"])["backing-filename-format"]!, result.ProbedChain.Layers[1].Format.GetQemuName());
+        Assert.Equal(dir["base.qcow2"], result.Report.Layers[1].FileName);
+        Assert.Equal(BackingChain.Chain.FormatSource.Declared, result.Report.Layers[1].FormatSource);
+        Assert.Equal((string)QemuImg.Info(dir.Path, dir["base.qcow2"])["backing-filename-format"]!, result.Report.Layers[2].Format.GetQemuName());
+        Assert.Equal(BackingChain.Chain.FormatSource.Recorded, result.Report.Layers[2].FormatSource);
         Assert.Empty(result.Drift);
     }
 
@@ -189,7 +193,7 @@ public sealed class LibvirtDomainReaderTests
         Assert.Equal(0, drift.Layer);
         Assert.Equal((string)QemuImg.Info(dir.Path, dir["top.qcow2"])["backing-filename"]!, drift.Actual);
         Assert.True(result.IsTerminated);
-        Assert.Null(result.ProbedChain);
+        Assert.Single(result.Report.Layers);
     }
 
     [LibvirtSchemaTheory]
@@ -319,13 +323,14 @@ public sealed class LibvirtDomainReaderTests
         Assert.True(vda.IsTerminated && vda.IsSafe && vda.Drift.IsEmpty, vda.ToString());
         Assert.True(disks[1].IsTerminated && disks[1].IsSafe && disks[1].Drift.IsEmpty, disks[1].ToString());
 
-        // A raw network disk can name nothing, so the open end is harmless.
+        // No source here reads nbd: the disk cannot be judged, so it is not called safe (as for any image that cannot be read).
         LibvirtDiskChain vdc = disks[2];
         Assert.Equal("network", vdc.Layers[0].SourceType);
         Assert.Equal(["localhost:10809"], vdc.Layers[0].Hosts.ToArray());
         Assert.False(vdc.IsTerminated);
-        Assert.True(vdc.IsSafe, vdc.UnsafeReason);
-        Assert.Null(vdc.ProbedChain);
+        Assert.False(vdc.IsSafe);
+        Assert.Equal(TrustReason.ImageUnreadable, vdc.Report.Reason);
+        Assert.Contains(vdc.Report.Findings, f => f.Code == BackingChain.Chain.FindingCodes.ProtocolReference);
     }
 
     [LibvirtSchemaFact]

@@ -200,10 +200,12 @@ public sealed class HttpImageSourceTests
         Assert.Equal(2, usage);
         Assert.Contains("trusted URL prefix", usageErr, StringComparison.Ordinal);
 
-        // xml reads the URL, and says plainly that it writes <disk> elements for local files only.
-        (int xml, _, string xmlErr) = CliRunner.Run(nginx.Root, "xml", "--trust-url", nginx.Url("images/"), url);
-        Assert.Equal(1, xml);
-        Assert.Contains("is not a local file", xmlErr, StringComparison.Ordinal);
+        // xml reads the URL and writes it as network storage (LibvirtNetworkXmlTests checks the element); without the prefix it refuses.
+        (int xml, string xmlOut, string xmlErr) = CliRunner.Run(nginx.Root, "xml", "--trust-url", nginx.Url("images/"), url);
+        Assert.True(xml == 0, xmlErr);
+        Assert.StartsWith("<disk type=\"network\"", xmlOut, StringComparison.Ordinal);
+        (int refused, _, _) = CliRunner.Run(nginx.Root, "xml", url);
+        Assert.Equal(1, refused);
     }
 
     [NginxQemuFact]
