@@ -48,7 +48,7 @@ qemu-img create -q -f qcow2 -o preallocation=metadata "$work/image.qcow2" "$size
 
 gate_port=$(free_port)
 ASPNETCORE_ENVIRONMENT=Production Logging__LogLevel__Default=Warning \
-    dotnet "$gate_dll" --urls "http://127.0.0.1:$gate_port" --ImageRoot "$work/store" > "$work/gate.log" 2>&1 &
+    dotnet "$gate_dll" --urls "http://127.0.0.1:$gate_port" --ImageRoot "$work/store" --BenchmarkDrain true > "$work/gate.log" 2>&1 &
 gate_pid=$!
 pids+=("$gate_pid")
 sink_port=$(free_port)
@@ -76,11 +76,13 @@ for image in raw qcow2; do
     for ((i = 0; i < runs; i++)); do
         put "http://127.0.0.1:$gate_port/images/$image-$i" "$file" 201 >> "$work/gate-$image"
         curl -sS -o /dev/null -X DELETE "http://127.0.0.1:$gate_port/images/$image-$i"
+        put "http://127.0.0.1:$gate_port/drain" "$file" 201 >> "$work/kestrel-$image"
         put "http://127.0.0.1:$sink_port/x" "$file" 201 >> "$work/sink-$image"
         put "http://127.0.0.1:$drop_port/x" "$file" 201 >> "$work/drop-$image"
     done
     results[gate-$image]=$(median_mbs < "$work/gate-$image")
     results[sink-$image]=$(median_mbs < "$work/sink-$image")
+    results[kestrel-$image]=$(median_mbs < "$work/kestrel-$image")
     results[drop-$image]=$(median_mbs < "$work/drop-$image")
 done
 rss_peak=$(kib "$gate_pid" VmHWM)
@@ -97,22 +99,26 @@ rss_end=$(kib "$gate_pid" VmRSS)
     echo "samples/ProvisioningGate (Release, Kestrel): it inspects the body as it streams (ImageUploadGate over"
     echo "Request.BodyReader) and writes it to its store, then judges and commits it. The floors take the same bytes"
     echo "through the same kind of socket into a Python endpoint that copies them to a file on the same disk, or"
-    echo "drops them. MB/s is curl's upload speed (10^6 bytes/s), the median of $runs runs."
+    echo "drops them; and, to tell the gate's cost from the web server's, the same gate process answers"
+    echo "\`PUT /drain\` (on with \`--BenchmarkDrain true\`) by copying Request.BodyReader to a file with the same"
+    echo "FileStream settings and no inspection. MB/s is curl's upload speed (10^6 bytes/s), the median of $runs runs,"
+    echo "the four endpoints taking turns within each run."
     echo
-    echo "| Image ($size) | Gate MB/s | Floor to file MB/s | Gate / floor | Floor, dropped MB/s |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| Image ($size) | Gate MB/s | Same Kestrel, no gate, MB/s | Gate / that | Python floor to file MB/s | Gate / floor | Python floor, dropped MB/s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
     for image in raw qcow2; do
-        g=${results[gate-$image]} s=${results[sink-$image]} d=${results[drop-$image]}
-        echo "| $image | $g | $s | $(awk -v g="$g" -v s="$s" 'BEGIN { printf "%.2f", g / s }') | $d |"
+        g=${results[gate-$image]} k=${results[kestrel-$image]} s=${results[sink-$image]} d=${results[drop-$image]}
+        echo "| $image | $g | $k | $(awk -v g="$g" -v s="$k" 'BEGIN { printf "%.2f", g / s }') | $s | $(awk -v g="$g" -v s="$s" 'BEGIN { printf "%.2f", g / s }') | $d |"
     done
     echo
     echo "Gate process resident memory: $((rss_idle / 1024)) MiB before the first upload, $((rss_peak / 1024)) MiB at its"
-    echo "peak (VmHWM) over all $((runs * 2)) uploads of $size, $((rss_end / 1024)) MiB after them. The peak does not grow"
-    echo "with the image: the gate holds its head and tail windows (4 MiB + 64 KiB by default), Kestrel its buffers."
+    echo "peak (VmHWM) over all $((runs * 2)) uploads of $size, $((rss_end / 1024)) MiB after them. What the gate itself keeps"
+    echo "per upload is its head and tail windows (4 MiB + 64 KiB by default); run again with another SIZE to see that"
+    echo "the peak does not follow the image's size."
     echo
     echo "Raw runs (bytes/s):"
     echo
-    for f in gate-raw sink-raw drop-raw gate-qcow2 sink-qcow2 drop-qcow2; do
+    for f in gate-raw kestrel-raw sink-raw drop-raw gate-qcow2 kestrel-qcow2 sink-qcow2 drop-qcow2; do
         echo "- $f: $(tr '\n' ' ' < "$work/$f")"
     done
 } > "$report"
