@@ -60,7 +60,7 @@ switch (line.Command)
             MaxDepth = line.BackingChain ? line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth : 1,
             SourceProviders = Providers(),
         };
-        ImageChain? chain = await ResolveAsync(new ImageChainResolver(options), line.File!, declared);
+        ImageChain? chain = await ResolveAsync(new ImageChainResolver(options), line.File!, declared, policy);
         if (chain is null)
         {
             return 1;
@@ -119,7 +119,7 @@ switch (line.Command)
                 MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth,
                 SourceProviders = Providers(),
             };
-            ImageChain? chain = await ResolveAsync(new ImageChainResolver(options), line.File!, declared);
+            ImageChain? chain = await ResolveAsync(new ImageChainResolver(options), line.File!, declared, policy);
             if (chain is null)
             {
                 return 1;
@@ -163,7 +163,7 @@ switch (line.Command)
             return 2;
         }
 
-        ImageChain? chain = await ResolveAsync(new ImageChainResolver(new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers() }), line.File!, declared);
+        ImageChain? chain = await ResolveAsync(new ImageChainResolver(new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers() }), line.File!, declared, policy);
         if (chain is null)
         {
             return 1;
@@ -280,12 +280,12 @@ switch (line.Command)
 
 static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
-// Files as before; http(s) URLs through one client that neither follows redirects (the URL judged is the URL read)
-// nor waits forever (the timeout also bounds each body, see HttpImageSource).
+// Files as before; http(s) URLs through one client that follows redirects only where the policy allows (the URL
+// judged is the URL read) and never waits forever (the timeout also bounds each body, see HttpImageSource).
 static ImmutableArray<IImageSourceProvider> Providers() => [FileImageSourceProvider.Instance, new HttpImageSourceProvider(Http.Client)];
 
 // The chain of a FILE or URL argument; null (after one line on stderr) when a URL cannot be opened at all.
-static async System.Threading.Tasks.Task<ImageChain?> ResolveAsync(ImageChainResolver resolver, string file, ImageFormat? declared)
+static async System.Threading.Tasks.Task<ImageChain?> ResolveAsync(ImageChainResolver resolver, string file, ImageFormat? declared, TrustPolicy policy)
 {
     if (!file.StartsWith("http://", StringComparison.Ordinal) && !file.StartsWith("https://", StringComparison.Ordinal))
     {
@@ -295,7 +295,7 @@ static async System.Threading.Tasks.Task<ImageChain?> ResolveAsync(ImageChainRes
     IImageSource top;
     try
     {
-        top = await HttpImageSource.OpenAsync(Http.Client, file);
+        top = await HttpImageSource.OpenAsync(Http.Client, file, policy);
     }
     catch (IOException ex)
     {

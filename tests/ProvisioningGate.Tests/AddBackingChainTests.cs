@@ -110,6 +110,41 @@ public sealed class AddBackingChainTests
     }
 
     [Theory]
+    [InlineData("untrusted-image", TrustPosture.UntrustedImage)]
+    [InlineData("Untrusted-Image", TrustPosture.UntrustedImage)]
+    [InlineData("UntrustedImage", TrustPosture.UntrustedImage)]
+    [InlineData("untrustedimage", TrustPosture.UntrustedImage)]
+    [InlineData("host", TrustPosture.Host)]
+    [InlineData("HOST", TrustPosture.Host)]
+    [InlineData(" Host ", TrustPosture.Host)]
+    public void Binder_AcceptsThePostureAsReportsSpellItAndAsTheEnumNamesIt_InAnyCase(string value, TrustPosture expected)
+    {
+        IConfiguration configuration = Configuration(new() { ["BackingChain:Posture"] = value });
+        var options = new BackingChainOptions();
+
+        configuration.GetSection(BackingChainOptions.SectionName).Bind(options);
+
+        Assert.Equal(expected, options.BuildPolicy().Posture);
+    }
+
+    [Theory]
+    [InlineData("tenant")]
+    [InlineData("1")]
+    [InlineData("untrusted_image")]
+    [InlineData("")]
+    public void Binder_RefusesAnyOtherPosture_SayingWhichSpellingsWork(string value)
+    {
+        IConfiguration configuration = Configuration(new() { ["BackingChain:Posture"] = value });
+        var options = new BackingChainOptions();
+        configuration.GetSection(BackingChainOptions.SectionName).Bind(options);
+
+        ArgumentException error = Assert.ThrowsAny<ArgumentException>(() => options.BuildUploadInspectionOptions());
+
+        Assert.StartsWith($"BackingChain settings: Posture '{value}' is not a posture; use \"host\" or \"untrusted-image\"", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("BackingChain:Posture", "tenant")]
     [InlineData("BackingChain:TrustedRoots:0", "relative/root")]
     [InlineData("BackingChain:TrustedRoots:0", "/no/such/directory/anywhere")]
     [InlineData("BackingChain:TrustedDigests:0", "not-a-digest")]

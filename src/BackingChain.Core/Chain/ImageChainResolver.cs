@@ -631,8 +631,32 @@ public sealed class ImageChainResolver
 
             try
             {
-                IImageSource source = await provider.OpenAsync(name, cancellationToken).ConfigureAwait(false);
+                IImageSource source;
+                if (provider is HttpImageSourceProvider http)
+                {
+                    // A redirect is the server naming another URL: the same rule judges it, and the URL read is recorded.
+                    HttpImageSource read = await http.OpenAsync(name, HttpRedirects.Gate(Policy, referrer, reference), cancellationToken).ConfigureAwait(false);
+                    if (read.RedirectBasis is { } redirectBasis)
+                    {
+                        basis = HttpRedirects.Weaker(basis, redirectBasis);
+                        canonical = read.Url;
+                    }
+
+                    source = read;
+                }
+                else
+                {
+                    source = await provider.OpenAsync(name, cancellationToken).ConfigureAwait(false);
+                }
+
                 return (Record(index, referrer, reference, ReferenceOutcome.Opened, basis, canonical, null, null), Keep(source, keepOpen));
+            }
+            catch (HttpRedirectRefusedException refused)
+            {
+                ResolverLog.ReferenceRefused(Logger, refused.Target, index);
+                string message = $"Could not open '{name}': it redirects to '{refused.Target}', which is not allowed by the trust policy";
+                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message) { Reference = reference });
+                return (Record(index, referrer, reference, ReferenceOutcome.Refused, TrustBasis.None, refused.Target, null, null), null);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {

@@ -9,7 +9,7 @@ namespace BackingChain.Hosting;
 /// <summary>
 /// The library's settings in a shape the configuration binder can fill
 /// (<c>builder.Configuration.GetSection("BackingChain").Bind(options)</c>): plain mutable properties, lists for the
-/// trusted roots and digests, the posture as an enum name. Nothing is checked while binding; the <c>Build…</c>
+/// trusted roots and digests, the posture as text. Nothing is checked while binding; the <c>Build…</c>
 /// methods check everything and make the immutable, validated settings the library uses.
 /// </summary>
 /// <remarks>
@@ -17,7 +17,7 @@ namespace BackingChain.Hosting;
 /// header is the uploader's), no trusted location, empty uploads refused. A configuration section looks like
 /// <code>
 /// "BackingChain": {
-///   "Posture": "UntrustedImage",
+///   "Posture": "untrusted-image",
 ///   "TrustedRoots": [ "/srv/images" ],
 ///   "TrustedDigests": [ ],
 ///   "TrustedUrlPrefixes": [ "https://images.example/base/" ],
@@ -32,8 +32,17 @@ public sealed class BackingChainOptions
     /// <summary>The configuration section the library's settings are conventionally kept in: <c>BackingChain</c>.</summary>
     public const string SectionName = "BackingChain";
 
-    /// <summary>Gets or sets whose word an image's header is. Default <see cref="TrustPosture.UntrustedImage"/>, the upload gate's posture.</summary>
-    public TrustPosture Posture { get; set; } = TrustPosture.UntrustedImage;
+    /// <summary>
+    /// Gets or sets whose word an image's header is: <c>untrusted-image</c> (<see cref="TrustPosture.UntrustedImage"/>,
+    /// the default and the upload gate's posture) or <c>host</c> (<see cref="TrustPosture.Host"/>). The names the
+    /// JSON reports use and the enum's member names are both accepted, in any case; anything else is refused by the
+    /// <c>Build…</c> methods.
+    /// </summary>
+    /// <remarks>
+    /// Text rather than the enum because the configuration binder converts an enum by its member name only, so the
+    /// spelling every report writes (<c>untrusted-image</c>) would fail to bind; parsing it here needs no reflection.
+    /// </remarks>
+    public string Posture { get; set; } = PostureName(TrustPosture.UntrustedImage);
 
     /// <summary>Gets the directories whose files are trusted: absolute paths of existing directories (<see cref="TrustPolicy.TrustedRoots"/>).</summary>
     /// <remarks>A list, not an immutable array, because the configuration binder fills lists and leaves immutable arrays empty.</remarks>
@@ -72,7 +81,7 @@ public sealed class BackingChainOptions
         {
             return new TrustPolicy
             {
-                Posture = Posture,
+                Posture = ParsePosture(Posture),
                 TrustedRoots = [.. TrustedRoots],
                 TrustedDigests = [.. TrustedDigests],
                 TrustedUrlPrefixes = [.. TrustedUrlPrefixes],
@@ -84,6 +93,26 @@ public sealed class BackingChainOptions
             // The policy's own message says what is wrong; this one says which setting to fix.
             throw new ArgumentException($"{SectionName} settings: {e.Message}", e);
         }
+    }
+
+    /// <summary>The spelling reports use for a posture, the one written back into settings.</summary>
+    internal static string PostureName(TrustPosture posture) => posture == TrustPosture.Host ? "host" : "untrusted-image";
+
+    private static TrustPosture ParsePosture(string? text)
+    {
+        string name = text?.Trim() ?? "";
+        if (name.Equals("host", StringComparison.OrdinalIgnoreCase))
+        {
+            return TrustPosture.Host;
+        }
+
+        if (name.Equals("untrusted-image", StringComparison.OrdinalIgnoreCase) || name.Equals(nameof(TrustPosture.UntrustedImage), StringComparison.OrdinalIgnoreCase))
+        {
+            return TrustPosture.UntrustedImage;
+        }
+
+        // Numbers are refused too: a posture is a security choice, and "1" says nothing about which one was meant.
+        throw new ArgumentException($"{nameof(Posture)} '{text}' is not a posture; use \"host\" or \"untrusted-image\".");
     }
 
     /// <summary>Builds the settings of the upload gate (<see cref="ImageUploadGate"/>, <see cref="ImageUploadInspector"/>).</summary>

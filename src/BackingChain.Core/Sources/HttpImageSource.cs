@@ -6,6 +6,7 @@ using System.Net.Http;
 using System.Net.Http.Headers;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Trust;
 
 namespace BackingChain.Sources;
 
@@ -18,12 +19,17 @@ namespace BackingChain.Sources;
 /// <remarks>
 /// <para>Every failure is an <see cref="IOException"/> with a one-line message (the resolver turns it into a
 /// finding): a server that ignores <c>Range</c> (its answer is abandoned after the headers, so a large image is
-/// never downloaded by accident), any redirect (not followed: the URL the trust policy judged is the URL read),
-/// a short or failed read, and a request that outlives the client's <see cref="HttpClient.Timeout"/> (which here
-/// also bounds reading the body). A 404 is a <see cref="FileNotFoundException"/>, so the image counts as missing.</para>
+/// never downloaded by accident), a redirect that is not followed (see below), a short or failed read, and a request
+/// that outlives the client's <see cref="HttpClient.Timeout"/> (which here also bounds reading the body). A 404 is a
+/// <see cref="FileNotFoundException"/>, so the image counts as missing.</para>
+/// <para>Redirects (301, 302, 303, 307, 308) are followed only while the image is opened, only when a trust policy
+/// is given (directly, or by the resolver that opens a reference), and only to a target that policy would let be
+/// read had the image named it itself: at most five of them, never from https to plain http. The URL they lead to
+/// is judged, read and pinned by the validator (<see cref="Url"/>); a redirect met while reading is an error, so the
+/// bytes of one image never come from two places.</para>
 /// <para>The <see cref="HttpClient"/> is the caller's (for example from <c>IHttpClientFactory</c>) and is not
-/// disposed. Give it a handler with automatic redirects turned off; a redirect a handler follows anyway is still
-/// detected and refused.</para>
+/// disposed. Give it a handler with automatic redirects turned off; a redirect a handler follows by itself is
+/// detected and refused, as its target was never judged.</para>
 /// </remarks>
 public sealed class HttpImageSource : IImageSource
 {
@@ -32,14 +38,16 @@ public sealed class HttpImageSource : IImageSource
     private readonly EntityTagHeaderValue? _etag;
     private readonly DateTimeOffset? _lastModified;
 
-    private HttpImageSource(HttpClient client, string name, Uri uri, string normalized, long length, EntityTagHeaderValue? etag, DateTimeOffset? lastModified)
+    private HttpImageSource(HttpClient client, string name, Uri uri, string normalized, long length, EntityTagHeaderValue? etag, DateTimeOffset? lastModified, TrustBasis? redirectBasis)
     {
         _client = client;
         _uri = uri;
         _etag = etag;
         _lastModified = lastModified;
         Name = name;
+        Url = normalized;
         Length = length;
+        RedirectBasis = redirectBasis;
         Identity = ImageSourceIdentity.ForKey("http", normalized);
     }
 
@@ -52,12 +60,25 @@ public sealed class HttpImageSource : IImageSource
     /// <summary>Gets <see langword="null"/>: a web server does not say how much storage a file occupies (qemu omits <c>actual-size</c> for http too).</summary>
     public long? AllocatedSize => null;
 
-    /// <summary>Gets the identity: the normalised URL, so two spellings of one URL are one image.</summary>
+    /// <summary>
+    /// Gets the identity: the normalised URL read, so two spellings of one URL, or two URLs redirected to the same
+    /// place, are one image.
+    /// </summary>
     public ImageSourceIdentity Identity { get; }
+
+    /// <summary>Gets the URL the bytes are read from, in normal form: the name's URL, or where its redirects led.</summary>
+    public string Url { get; }
+
+    /// <summary>
+    /// Gets why the redirects followed to <see cref="Url"/> were allowed (the weakest reason when there were several),
+    /// or <see langword="null"/> when the server did not redirect.
+    /// </summary>
+    internal TrustBasis? RedirectBasis { get; }
 
     /// <summary>
     /// Opens an image by its URL (<c>http://…</c>, <c>https://…</c>) or by qemu's <c>json:</c> spelling of one
     /// (<c>json:{"file.driver":"https","file.url":"…"}</c>); the source is named by the URL, as qemu names it.
+    /// A redirect is not followed: no policy says where it may lead.
     /// </summary>
     /// <param name="client">The client to send requests with; the caller keeps ownership.</param>
     /// <param name="name">The URL or <c>json:</c> name.</param>
@@ -65,7 +86,32 @@ public sealed class HttpImageSource : IImageSource
     /// <returns>The source.</returns>
     /// <exception cref="IOException">The image cannot be read over http as this class reads it (the message says why).</exception>
     /// <exception cref="FileNotFoundException">The server answered 404 or 410.</exception>
-    public static async Task<HttpImageSource> OpenAsync(HttpClient client, string name, CancellationToken cancellationToken = default)
+    public static Task<HttpImageSource> OpenAsync(HttpClient client, string name, CancellationToken cancellationToken = default) =>
+        OpenAsync(client, name, redirectGate: null, cancellationToken);
+
+    /// <summary>
+    /// Opens an image by its URL or <c>json:</c> name, following redirects to targets under one of the policy's
+    /// <see cref="TrustPolicy.TrustedUrlPrefixes"/> (or to any target when the policy
+    /// <see cref="TrustPolicy.FollowUntrustedReferences">follows untrusted references</see>, as qemu-img does).
+    /// </summary>
+    /// <param name="client">The client to send requests with; the caller keeps ownership.</param>
+    /// <param name="name">The URL or <c>json:</c> name.</param>
+    /// <param name="policy">The policy that says where a redirect may lead.</param>
+    /// <param name="cancellationToken">Cancels the requests.</param>
+    /// <returns>The source; <see cref="Url"/> says where it is read from.</returns>
+    /// <exception cref="IOException">
+    /// The image cannot be read over http as this class reads it, or a redirect leads where the policy does not allow,
+    /// to plain http from https, or too many times (the message says why and names the target).
+    /// </exception>
+    /// <exception cref="FileNotFoundException">The server answered 404 or 410.</exception>
+    public static Task<HttpImageSource> OpenAsync(HttpClient client, string name, TrustPolicy policy, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return OpenAsync(client, name, HttpRedirects.Gate(policy, Chain.FormatSource.Declared, reference: null), cancellationToken);
+    }
+
+    /// <summary>Opens the image; <paramref name="redirectGate"/> says, for a target in normal form, why it may be read (or <see cref="TrustBasis.None"/>).</summary>
+    internal static async Task<HttpImageSource> OpenAsync(HttpClient client, string name, Func<string, TrustBasis>? redirectGate, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(name);
@@ -79,12 +125,34 @@ public sealed class HttpImageSource : IImageSource
             throw new IOException(error);
         }
 
-        var uri = new Uri(normalized, UriKind.Absolute);
-        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        TrustBasis? redirectBasis = null;
+        for (int redirects = 0; ; redirects++)
+        {
+            var uri = new Uri(normalized, UriKind.Absolute);
+            using var request = new HttpRequestMessage(HttpMethod.Get, uri);
 
-        // One byte: enough to learn the length (Content-Range) and the validator, and to see whether ranges work.
-        request.Headers.Range = new RangeHeaderValue(0, 0);
-        using HttpResponseMessage response = await SendAsync(client, request, uri, cancellationToken).ConfigureAwait(false);
+            // One byte: enough to learn the length (Content-Range) and the validator, and to see whether ranges work.
+            request.Headers.Range = new RangeHeaderValue(0, 0);
+            using HttpResponseMessage response = await SendAsync(client, request, uri, allowRedirect: redirectGate is not null, cancellationToken).ConfigureAwait(false);
+            if (!IsRedirect(response))
+            {
+                return FromFirstResponse(client, url, uri, normalized, response, redirectBasis);
+            }
+
+            string target = NextTarget(response, normalized, redirects);
+            TrustBasis basis = redirectGate!(target);
+            if (basis == TrustBasis.None)
+            {
+                throw new HttpRedirectRefusedException(target);
+            }
+
+            redirectBasis = redirectBasis is { } earlier ? HttpRedirects.Weaker(earlier, basis) : basis;
+            normalized = target;
+        }
+    }
+
+    private static HttpImageSource FromFirstResponse(HttpClient client, string url, Uri uri, string normalized, HttpResponseMessage response, TrustBasis? redirectBasis)
+    {
 
         long length;
         if (response.StatusCode == HttpStatusCode.PartialContent)
@@ -110,7 +178,44 @@ public sealed class HttpImageSource : IImageSource
             throw new IOException("the server sends neither a strong ETag nor Last-Modified, so reads of the image cannot be kept consistent");
         }
 
-        return new HttpImageSource(client, url, uri, normalized, length, etag, lastModified);
+        return new HttpImageSource(client, url, uri, normalized, length, etag, lastModified, redirectBasis);
+    }
+
+    private static bool IsRedirect(HttpResponseMessage response) => response.StatusCode is HttpStatusCode.MovedPermanently
+        or HttpStatusCode.Found or HttpStatusCode.SeeOther or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
+
+    /// <summary>
+    /// Where a redirect leads, in normal form, or why it is not followed. The target is what will be judged and then
+    /// asked for, byte for byte, so a spelling the normaliser refuses is refused here too.
+    /// </summary>
+    private static string NextTarget(HttpResponseMessage response, string current, int redirects)
+    {
+        string? location = response.Headers.TryGetValues("Location", out var values) ? string.Join(",", values) : null;
+        if (string.IsNullOrEmpty(location))
+        {
+            throw new IOException($"the server redirected without a Location ({(int)response.StatusCode})");
+        }
+
+        // An absolute Location is judged as the server wrote it; a relative one is resolved against the URL asked for.
+        string absolute = location.Contains("://", StringComparison.Ordinal) ? location
+            : Uri.TryCreate(new Uri(current, UriKind.Absolute), location, out Uri? combined) ? combined.AbsoluteUri
+            : throw new IOException($"the server redirected to '{OneLine(location)}', which is not a URL");
+        if (!HttpUrl.TryNormalize(absolute, out string target, out string? error))
+        {
+            throw new IOException($"the server redirected to '{OneLine(location)}', which is not followed: {error}");
+        }
+
+        if (current.StartsWith("https://", StringComparison.Ordinal) && !target.StartsWith("https://", StringComparison.Ordinal))
+        {
+            throw new IOException($"the server redirected from https to plain http ('{target}'); that is not followed");
+        }
+
+        if (redirects >= HttpRedirects.MaxCount)
+        {
+            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the server redirected more than {HttpRedirects.MaxCount} times (last to '{target}')"));
+        }
+
+        return target;
     }
 
     /// <inheritdoc/>
@@ -142,7 +247,7 @@ public sealed class HttpImageSource : IImageSource
         }
 
         using CancellationTokenSource timeout = CreateTimeout(_client, cancellationToken);
-        using HttpResponseMessage response = await SendAsync(_client, request, _uri, timeout.Token, cancellationToken).ConfigureAwait(false);
+        using HttpResponseMessage response = await SendAsync(_client, request, _uri, allowRedirect: false, timeout.Token, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.PreconditionFailed)
         {
             throw new ImageSourceChangedException("the image changed on the server while it was being read (its validator no longer matches)");
@@ -231,13 +336,14 @@ public sealed class HttpImageSource : IImageSource
         return response.Content.Headers.LastModified is not { } modified || modified == _lastModified;
     }
 
-    private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpRequestMessage request, Uri uri, CancellationToken cancellationToken)
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpRequestMessage request, Uri uri, bool allowRedirect, CancellationToken cancellationToken)
     {
         using CancellationTokenSource timeout = CreateTimeout(client, cancellationToken);
-        return await SendAsync(client, request, uri, timeout.Token, cancellationToken).ConfigureAwait(false);
+        return await SendAsync(client, request, uri, allowRedirect, timeout.Token, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpRequestMessage request, Uri uri, CancellationToken token, CancellationToken callerToken)
+    /// <summary>Sends a request and waits for the headers; a redirect is returned only when <paramref name="allowRedirect"/>, otherwise it is an error.</summary>
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpRequestMessage request, Uri uri, bool allowRedirect, CancellationToken token, CancellationToken callerToken)
     {
         HttpResponseMessage response;
         try
@@ -262,6 +368,11 @@ public sealed class HttpImageSource : IImageSource
         }
 
         int status = (int)response.StatusCode;
+        if (allowRedirect && IsRedirect(response))
+        {
+            return response;
+        }
+
         if (status is >= 300 and < 400 && status != 304)
         {
             string target = response.Headers.Location?.ToString() ?? "(no Location)";

@@ -11,7 +11,8 @@ namespace BackingChain.Sources;
 /// qemu's <c>json:{"file.driver":"http(s)","file.url":…}</c> spelling of one. Add it to
 /// <see cref="ImageChainResolverOptions.SourceProviders"/> to follow such references; the resolver still asks the
 /// trust policy first, and a URL is trusted only under one of <see cref="Trust.TrustPolicy.TrustedUrlPrefixes"/>
-/// (or by the policy's callback).
+/// (or by the policy's callback). A redirect is a reference the server makes: the resolver follows it only to a
+/// target its policy admits by the same rule, and otherwise records the reference as refused, naming the target.
 /// </summary>
 public sealed class HttpImageSourceProvider : IImageSourceProvider
 {
@@ -36,6 +37,11 @@ public sealed class HttpImageSourceProvider : IImageSourceProvider
     }
 
     /// <inheritdoc/>
+    /// <remarks>Opened this way, with no policy to judge a target, a redirect is not followed; the resolver opens through the overload that follows the ones its policy allows.</remarks>
     public async ValueTask<IImageSource> OpenAsync(string name, CancellationToken cancellationToken = default) =>
         await HttpImageSource.OpenAsync(_client, name, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Opens the image, following the redirects <paramref name="redirectGate"/> admits (see <see cref="HttpRedirects.Gate"/>).</summary>
+    internal Task<HttpImageSource> OpenAsync(string name, Func<string, Trust.TrustBasis> redirectGate, CancellationToken cancellationToken) =>
+        HttpImageSource.OpenAsync(_client, name, redirectGate, cancellationToken);
 }

@@ -13,8 +13,9 @@ namespace BackingChain.Tests.Infrastructure;
 /// </summary>
 /// <remarks>
 /// Locations besides the plain files under <see cref="Root"/>: <c>/norange/</c> ignores byte ranges
-/// (<c>max_ranges 0</c>, so every answer is 200 with the whole file) and <c>/moved/X</c> redirects to
-/// <c>http://127.0.0.2:PORT/images/X</c>, another host.
+/// (<c>max_ranges 0</c>, so every answer is 200 with the whole file); redirects: <c>/moved/X</c> to
+/// <c>http://127.0.0.2:PORT/images/X</c> (another host, served by the same nginx), <c>/hop/X</c> to
+/// <c>/images/X</c>, <c>/hop2/X</c> to <c>/hop/X</c> (two redirects) and <c>/loop/X</c> to itself.
 /// </remarks>
 internal sealed class Nginx : IDisposable
 {
@@ -63,9 +64,13 @@ internal sealed class Nginx : IDisposable
                 scgi_temp_path {{temp}}/scgi;
                 server {
                     listen 127.0.0.1:{{Port}};
+                    listen 127.0.0.2:{{Port}};
                     root {{Root}};
                     location /norange/ { max_ranges 0; }
                     location /moved/ { rewrite ^/moved/(.*)$ http://127.0.0.2:{{Port}}/images/$1 redirect; }
+                    location ~ ^/hop/(.*)$ { return 302 http://127.0.0.1:{{Port}}/images/$1; }
+                    location ~ ^/hop2/(.*)$ { return 307 /hop/$1; }
+                    location ~ ^/loop/(.*)$ { return 302 /loop/$1; }
                 }
             }
             """);
@@ -100,6 +105,9 @@ internal sealed class Nginx : IDisposable
 
     /// <summary>The URL of a path under the root, e.g. <c>Url("images/top.qcow2")</c>.</summary>
     public string Url(string path) => $"http://127.0.0.1:{Port}/{path}";
+
+    /// <summary>The same path on the other host nginx answers as: <c>127.0.0.2</c>.</summary>
+    public string OtherHostUrl(string path) => $"http://127.0.0.2:{Port}/{path}";
 
     /// <summary>A folder under the root, made if needed.</summary>
     public string Folder(string relative)

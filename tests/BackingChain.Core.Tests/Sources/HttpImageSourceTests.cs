@@ -157,28 +157,133 @@ public sealed class HttpImageSourceTests
     }
 
     [NginxQemuFact]
-    public async Task A_redirect_to_another_host_is_not_followed()
+    public async Task A_redirect_is_followed_only_to_a_target_the_policy_trusts_and_a_refusal_names_the_target()
+    {
+        using var nginx = new Nginx();
+        string images = nginx.Folder("images");
+        QemuImg.Run(images, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", nginx.Url("moved/base.raw"), "-F", "raw", "moved.qcow2", "1M");
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", nginx.Url("hop2/base.raw"), "-F", "raw", "hop2.qcow2", "1M");
+        using HttpClient client = NewClient();
+        string target = nginx.OtherHostUrl("images/base.raw");
+
+        // To another host the policy does not trust: refused, the finding names where the server pointed, and that
+        // host is never asked.
+        using HttpImageSource top = await HttpImageSource.OpenAsync(client, nginx.Url("images/moved.qcow2"));
+        var oneHost = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedUrlPrefixes = [nginx.Url("")] };
+        TrustReport refused = await Resolver(client, oneHost).CheckAsync(top, ImageFormat.Qcow2);
+        Assert.False(refused.IsSafe);
+        ReferenceDecision decision = Assert.Single(refused.Chain.Decisions);
+        Assert.Equal(ReferenceOutcome.Refused, decision.Outcome);
+        Assert.Equal(target, decision.CanonicalPath);
+        ChainFinding finding = Assert.Single(refused.Findings, f => f.Code == FindingCodes.UnreachableImage);
+        Assert.Contains($"redirects to '{target}'", finding.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("GET /images/base.raw ", nginx.AccessLog(), StringComparison.Ordinal);
+
+        // Trusting that host too lets the same redirect through: the URL read is the target, trusted by location.
+        var bothHosts = new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedUrlPrefixes = [nginx.Url(""), nginx.OtherHostUrl("images/")] };
+        TrustReport followed = await Resolver(client, bothHosts).CheckAsync(top, ImageFormat.Qcow2);
+        Assert.True(followed.IsSafe, string.Join("\n", followed.Findings.Select(f => f.Message)));
+        decision = Assert.Single(followed.Chain.Decisions);
+        Assert.Equal((ReferenceOutcome.Opened, TrustBasis.Location, target), (decision.Outcome, decision.Basis, decision.CanonicalPath));
+        Assert.Equal(ImageSourceIdentity.ForKey("http", target), followed.Chain.Layers[1].Identity);
+
+        // Two redirects on one host, the second target outside the only trusted prefix (/hop2/ -> /hop/ -> /images/).
+        using HttpImageSource viaHops = await HttpImageSource.OpenAsync(client, nginx.Url("images/hop2.qcow2"));
+        var hopsOnly = new TrustPolicy { TrustedUrlPrefixes = [nginx.Url("images/hop2.qcow2"), nginx.Url("hop2/"), nginx.Url("hop/")] };
+        TrustReport hopRefused = await Resolver(client, hopsOnly).CheckAsync(viaHops);
+        Assert.Contains($"redirects to '{nginx.Url("images/base.raw")}'", Assert.Single(hopRefused.Findings, f => f.Code == FindingCodes.UnreachableImage).Message, StringComparison.Ordinal);
+        var hopsAndImages = new TrustPolicy { TrustedUrlPrefixes = [nginx.Url("images/"), nginx.Url("hop2/"), nginx.Url("hop/")] };
+        TrustReport hopFollowed = await Resolver(client, hopsAndImages).CheckAsync(viaHops);
+        Assert.True(hopFollowed.IsSafe, string.Join("\n", hopFollowed.Findings.Select(f => f.Message)));
+
+        // Followed untrusted, as qemu-img follows it, the layer is described but never accepted.
+        TrustReport qemuLike = await Resolver(client, new TrustPolicy { FollowUntrustedReferences = true }).CheckAsync(top, ImageFormat.Qcow2);
+        Assert.Equal(2, qemuLike.Chain.Layers.Length);
+        Assert.Equal(TrustBasis.FollowedUntrusted, Assert.Single(qemuLike.Chain.Decisions).Basis);
+        Assert.False(qemuLike.IsSafe);
+    }
+
+    [NginxFact]
+    public async Task The_url_a_redirect_leads_to_is_the_one_read_and_pinned()
+    {
+        using var nginx = new Nginx();
+        string path = Path.Combine(nginx.Folder("images"), "data.raw");
+        File.WriteAllBytes(path, Enumerable.Repeat((byte)'A', 8192).ToArray());
+        using HttpClient client = NewClient();
+        var policy = new TrustPolicy { TrustedUrlPrefixes = [nginx.Url("")] };
+
+        using HttpImageSource source = await HttpImageSource.OpenAsync(client, nginx.Url("hop2/data.raw"), policy);
+        Assert.Equal(nginx.Url("hop2/data.raw"), source.Name);
+        Assert.Equal(nginx.Url("images/data.raw"), source.Url);
+        Assert.Equal(8192, source.Length);
+        Assert.Equal(512, await source.ReadAtAsync(1024, new byte[512]));
+
+        // Each redirect was asked once, while opening; the range read went straight to the target.
+        string[] requests = nginx.AccessLog().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(requests, l => l.Contains("GET /hop2/data.raw ", StringComparison.Ordinal));
+        Assert.Single(requests, l => l.Contains("GET /hop/data.raw ", StringComparison.Ordinal));
+        Assert.Equal(2, requests.Count(l => l.Contains("GET /images/data.raw ", StringComparison.Ordinal)));
+
+        // The validator pinned is the target's: replacing the target is seen, though the redirect is not asked again.
+        File.WriteAllBytes(path, Enumerable.Repeat((byte)'B', 8192).ToArray());
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(5));
+        await Assert.ThrowsAsync<ImageSourceChangedException>(async () => await source.ReadAtAsync(0, new byte[512]));
+    }
+
+    [NginxQemuFact]
+    public async Task Redirects_are_bounded_and_not_followed_without_a_policy()
     {
         using var nginx = new Nginx();
         MakeChain(nginx.Folder("images"));
         using HttpClient client = NewClient();
 
-        IOException ex = await Assert.ThrowsAnyAsync<IOException>(() => HttpImageSource.OpenAsync(client, nginx.Url("moved/top.qcow2")));
-        Assert.Contains($"redirected to 'http://127.0.0.2:{nginx.Port}/images/top.qcow2'", ex.Message, StringComparison.Ordinal);
+        IOException loop = await Assert.ThrowsAnyAsync<IOException>(() => HttpImageSource.OpenAsync(client, nginx.Url("loop/top.qcow2"), TrustPolicy.QemuCompatible));
+        Assert.Contains("redirected more than 5 times", loop.Message, StringComparison.Ordinal);
+        Assert.Equal(6, nginx.AccessLog().Split('\n').Count(l => l.Contains("GET /loop/top.qcow2 ", StringComparison.Ordinal)));
 
-        // A backing URL that redirects, under a trusted prefix: the walk ends with a finding naming the redirect.
-        string images = nginx.Folder("images");
-        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", nginx.Url("moved/base.raw"), "-F", "raw", "redirecting.qcow2", "1M");
-        using HttpImageSource top = await HttpImageSource.OpenAsync(client, nginx.Url("images/redirecting.qcow2"));
-        ImageChain chain = await Resolver(client, new TrustPolicy { TrustedUrlPrefixes = [nginx.Url("")] }).ResolveAsync(top);
-        Assert.Equal(ChainEnding.Missing, chain.Ending);
-        Assert.Equal(ReferenceOutcome.Unreadable, Assert.Single(chain.Decisions).Outcome);
-        Assert.Contains("redirects are not followed", chain.ErrorMessage, StringComparison.Ordinal);
+        IOException noPolicy = await Assert.ThrowsAnyAsync<IOException>(() => HttpImageSource.OpenAsync(client, nginx.Url("moved/top.qcow2")));
+        Assert.Contains($"redirected to '{nginx.OtherHostUrl("images/top.qcow2")}'; redirects are not followed", noPolicy.Message, StringComparison.Ordinal);
 
-        // The CLI's client does not follow it either.
-        (int exit, _, string stderr) = CliRunner.Run(nginx.Root, "info", nginx.Url("moved/top.qcow2"));
+        // The CLI's check judges a redirect of the top image by the prefixes it is given.
+        (int exit, _, string stderr) = CliRunner.Run(nginx.Root, "check", "--trust-url", nginx.Url(""), nginx.Url("moved/top.qcow2"));
         Assert.Equal(1, exit);
-        Assert.Contains("redirects are not followed", stderr, StringComparison.Ordinal);
+        Assert.Contains($"redirected to '{nginx.OtherHostUrl("images/top.qcow2")}', which the trust policy does not allow", stderr, StringComparison.Ordinal);
+        (int trusted, string trustedOut, string trustedErr) = CliRunner.Run(nginx.Root, "check", "--trust-url", nginx.Url(""), "--trust-url", nginx.OtherHostUrl(""), nginx.Url("moved/top.qcow2"));
+        Assert.True(trusted == 0, trustedOut + trustedErr);
+    }
+
+    [NginxQemuFact]
+    public void Info_through_redirects_equals_qemu_img()
+    {
+        using var nginx = new Nginx();
+        string images = nginx.Folder("images");
+        QemuImg.Run(images, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(images, "create", "-q", "-u", "-f", "qcow2", "-b", nginx.Url("hop2/base.raw"), "-F", "raw", "top.qcow2", "1M");
+
+        // qemu's curl driver follows redirects and keeps naming the image by the URL it was given; so does info.
+        foreach (string url in new[] { nginx.Url("images/top.qcow2"), nginx.Url("moved/top.qcow2") })
+        {
+            JsonNode expected = QemuImg.Info(nginx.Root, url, backingChain: true);
+            (int exit, string stdout, string stderr) = CliRunner.Run(nginx.Root, "info", "--output", "json", "--backing-chain", url);
+            Assert.True(exit == 0, $"backing-chain failed ({exit}): {stderr}");
+            var differences = JsonComparison.Differences(expected, JsonNode.Parse(stdout)!);
+            Assert.True(differences.Count == 0, string.Join("\n", differences));
+            Assert.Equal(2, JsonNode.Parse(stdout)!.AsArray().Count);
+        }
+    }
+
+    [Fact]
+    public async Task A_redirect_from_https_to_http_is_refused()
+    {
+        using var client = new HttpClient(new RedirectingHandler("https://images.test/a.raw", "http://images.test/a.raw"));
+        IOException ex = await Assert.ThrowsAnyAsync<IOException>(() => HttpImageSource.OpenAsync(client, "https://images.test/a.raw", TrustPolicy.QemuCompatible));
+        Assert.Contains("from https to plain http ('http://images.test/a.raw')", ex.Message, StringComparison.Ordinal);
+
+        // The same redirect between two https URLs is followed (and then fails only for want of an image).
+        using var secure = new HttpClient(new RedirectingHandler("https://images.test/a.raw", "https://images.test/b.raw"));
+        FileNotFoundException missing = await Assert.ThrowsAsync<FileNotFoundException>(() => HttpImageSource.OpenAsync(secure, "https://images.test/a.raw", TrustPolicy.QemuCompatible));
+        Assert.Contains("404", missing.Message, StringComparison.Ordinal);
     }
 
     [NginxQemuFact]
@@ -297,6 +402,21 @@ public sealed class HttpImageSourceTests
         }
 
         throw new InvalidOperationException($"nginx logged no request for {path}");
+    }
+
+    /// <summary>A handler that redirects one URL to another and answers 404 for everything else; no socket involved.</summary>
+    private sealed class RedirectingHandler(string from, string to) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = new HttpResponseMessage(request.RequestUri!.AbsoluteUri == from ? HttpStatusCode.Found : HttpStatusCode.NotFound) { RequestMessage = request };
+            if (response.StatusCode == HttpStatusCode.Found)
+            {
+                response.Headers.Location = new Uri(to);
+            }
+
+            return Task.FromResult(response);
+        }
     }
 
     /// <summary>A one-connection-at-a-time HTTP server on 127.0.0.1 whose answer to each range request is scripted.</summary>
