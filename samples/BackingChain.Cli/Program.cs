@@ -131,7 +131,7 @@ switch (line.Command)
                 // The fixes the verdict allows, each change printed (beside the JSON, not in it); then the chain is judged again.
                 (int changed, bool allMade) = FixCommand.Apply(report, line.Output == "json" ? Console.Error : Console.Out);
                 fixFailed = !allMade;
-                if (changed > 0 && await ResolveAsync(new ImageChainResolver(options), line.File!, declared) is ImageChain again)
+                if (changed > 0 && await ResolveAsync(new ImageChainResolver(options), line.File!, declared, options.Policy) is ImageChain again)
                 {
                     report = TrustEvaluator.Evaluate(again);
                 }
