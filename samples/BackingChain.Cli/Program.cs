@@ -14,7 +14,7 @@ using BackingChain.Streaming;
 using BackingChain.Trust;
 
 // backing-chain: the command-line face of BackingChain.Core (DESIGN.md, "The command-line sample").
-// Exit codes: info 0/1; check 0 safe, 1 unsafe; xml 0/1; domain 0 safe and without drift, 1 otherwise; rebase 0, 1 when refused;
+// Exit codes: info 0/1; check 0 safe, 1 unsafe; scan 0 every image safe, 1 otherwise; xml 0/1; domain 0 safe and without drift, 1 otherwise; rebase 0, 1 when refused;
 // 2 for any usage error; -h/--help and --version exit 0.
 CommandLine? line = CommandLine.Parse(args, out string? usageError, out string? usageCommand);
 if (line is null)
@@ -249,6 +249,18 @@ switch (line.Command)
         }
 
         return DomainOutput.IsClean(disks) ? 0 : 1;
+    }
+
+    case "scan":
+    {
+        TrustPolicy? policy = BuildPolicy(line, out string? policyError);
+        if (policy is null)
+        {
+            Console.Error.WriteLine($"backing-chain: {policyError}");
+            return 2;
+        }
+
+        return await ScanCommand.RunAsync(line, policy, stdout);
     }
 
     default:

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Detection;
 using BackingChain.Formats;
@@ -20,6 +21,10 @@ namespace BackingChain.Chain;
 internal sealed class LayerMemo
 {
     private readonly ConcurrentDictionary<Key, Task<Layer?>> _layers = new();
+    private int _reads;
+
+    /// <summary>How many layers were claimed for reading: the reads this memory saved others from making are the rest.</summary>
+    public int Reads => Volatile.Read(ref _reads);
 
     /// <summary>Claims the reading of a layer, or returns the read another walk made or is making.</summary>
     /// <param name="key">The layer.</param>
@@ -32,6 +37,7 @@ internal sealed class LayerMemo
         if (ReferenceEquals(task, mine.Task))
         {
             claim = mine;
+            Interlocked.Increment(ref _reads);
             return null;
         }
 

@@ -66,6 +66,9 @@ public sealed class ImageStoreScanner
             await foreach (StoreImage image in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
                 yield return image;
+
+                // Images already judged wait in the backlog; a cancelled scan yields none of them.
+                cancellationToken.ThrowIfCancellationRequested();
             }
         }
         finally

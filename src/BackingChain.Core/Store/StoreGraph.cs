@@ -14,7 +14,6 @@ namespace BackingChain.Store;
 public sealed class StoreGraph
 {
     private readonly Dictionary<StoreImage, ImmutableArray<StoreImage>> _direct;
-    private readonly Dictionary<StoreImage, ImmutableArray<StoreImage>> _all;
 
     internal StoreGraph(string directory, IEnumerable<StoreImage> images)
     {
@@ -23,36 +22,39 @@ public sealed class StoreGraph
         sorted.Sort(static (a, b) => string.CompareOrdinal(a.Path, b.Path));
         Images = [.. sorted];
 
-        // Each file of the store by what it is, not what it is called: the first name wins for hard links.
+        // Each file of the store by what it is (the first name wins for hard links), and by its path for backing
+        // files the gate did not open (refused by the policy): the name an image records still says whom it uses.
         var byIdentity = new Dictionary<ImageSourceIdentity, StoreImage>();
+        var byPath = new Dictionary<string, StoreImage>(StringComparer.Ordinal);
         foreach (StoreImage image in Images)
         {
+            byPath.TryAdd(image.Path, image);
             if (!image.Report.Chain.Layers.IsEmpty)
             {
                 byIdentity.TryAdd(image.Report.Chain.Layers[0].Identity, image);
             }
         }
 
-        var direct = new Dictionary<StoreImage, List<StoreImage>>(ReferenceEqualityComparer.Instance);
-        var all = new Dictionary<StoreImage, List<StoreImage>>(ReferenceEqualityComparer.Instance);
+        var direct = new Dictionary<StoreImage, List<StoreImage>>();
         foreach (StoreImage image in Images)
         {
-            ImmutableArray<ChainLayer> layers = image.Report.Chain.Layers;
-            for (int i = 1; i < layers.Length; i++)
+            if (BaseOf(image, byIdentity, byPath) is { } used && !ReferenceEquals(used, image))
             {
-                if (byIdentity.TryGetValue(layers[i].Identity, out StoreImage? used) && !ReferenceEquals(used, image))
+                if (!direct.TryGetValue(used, out List<StoreImage>? users))
                 {
-                    Add(all, used, image);
-                    if (i == 1)
-                    {
-                        Add(direct, used, image);
-                    }
+                    users = [];
+                    direct.Add(used, users);
                 }
+
+                users.Add(image);
             }
         }
 
-        _direct = Freeze(direct);
-        _all = Freeze(all);
+        _direct = new Dictionary<StoreImage, ImmutableArray<StoreImage>>(direct.Count);
+        foreach ((StoreImage used, List<StoreImage> users) in direct)
+        {
+            _direct.Add(used, [.. users]);
+        }
 
         var broken = ImmutableArray.CreateBuilder<StoreImage>();
         var orphans = ImmutableArray.CreateBuilder<StoreImage>();
@@ -118,32 +120,55 @@ public sealed class StoreGraph
     public ImmutableArray<StoreImage> GetDependents(StoreImage image, bool transitive = false)
     {
         ArgumentNullException.ThrowIfNull(image);
-        return (transitive ? _all : _direct).TryGetValue(image, out ImmutableArray<StoreImage> users) ? users : [];
+        if (!_direct.TryGetValue(image, out ImmutableArray<StoreImage> users) || !transitive)
+        {
+            return users.IsDefault ? [] : users;
+        }
+
+        // Users of users, each once; a loop among the store's images ends where it meets an image already seen.
+        var seen = new HashSet<StoreImage> { image };
+        var found = new List<StoreImage>();
+        var pending = new Queue<StoreImage>(users);
+        while (pending.TryDequeue(out StoreImage? user))
+        {
+            if (seen.Add(user))
+            {
+                found.Add(user);
+                if (_direct.TryGetValue(user, out ImmutableArray<StoreImage> further))
+                {
+                    foreach (StoreImage next in further)
+                    {
+                        pending.Enqueue(next);
+                    }
+                }
+            }
+        }
+
+        found.Sort(static (a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return [.. found];
     }
 
-    private static void Add(Dictionary<StoreImage, List<StoreImage>> map, StoreImage used, StoreImage user)
+    /// <summary>The store image an image's backing file is: the file the walk opened, else the file its name resolves to.</summary>
+    private static StoreImage? BaseOf(StoreImage image, Dictionary<ImageSourceIdentity, StoreImage> byIdentity, Dictionary<string, StoreImage> byPath)
     {
-        if (!map.TryGetValue(used, out List<StoreImage>? users))
+        ImmutableArray<ChainLayer> layers = image.Report.Chain.Layers;
+        if (layers.Length > 1)
         {
-            users = [];
-            map.Add(used, users);
+            return byIdentity.GetValueOrDefault(layers[1].Identity);
         }
 
-        // A loop can pass through one base more than once; each user is listed once.
-        if (users.Count == 0 || !ReferenceEquals(users[^1], user))
+        if (image.Backing is { IsLocalPath: true, FullName: { } name })
         {
-            users.Add(user);
-        }
-    }
-
-    private static Dictionary<StoreImage, ImmutableArray<StoreImage>> Freeze(Dictionary<StoreImage, List<StoreImage>> map)
-    {
-        var frozen = new Dictionary<StoreImage, ImmutableArray<StoreImage>>(map.Count, ReferenceEqualityComparer.Instance);
-        foreach ((StoreImage used, List<StoreImage> users) in map)
-        {
-            frozen.Add(used, [.. users]);
+            try
+            {
+                return byPath.GetValueOrDefault(System.IO.Path.GetFullPath(name));
+            }
+            catch (ArgumentException)
+            {
+                return null;
+            }
         }
 
-        return frozen;
+        return null;
     }
 }
