@@ -190,8 +190,9 @@ public sealed class ImageStoreScannerTests
                             break;
                     }
                 }
-                catch (IOException)
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
+                    // The scan may hold the file at that moment; the next change will do.
                 }
             }
         });
