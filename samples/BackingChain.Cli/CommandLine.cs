@@ -88,6 +88,13 @@ internal sealed class CommandLine
             + "  --output FMT       human or json\n"
             + "  DOMAIN.xml         a <domain> (every disk) or one <disk>, as virsh dumpxml writes them\n"
             + "exit: 0 when every disk's chain is safe and matches its images, 1 otherwise, 2 usage error\n"),
+        ("scan", "backing-chain scan [--untrusted] [--trust-root DIR]... [--max-depth N] [--output human|json] DIR",
+            "  --untrusted        judge in the untrusted-image posture\n"
+            + "  --trust-root DIR   trust files under DIR (repeatable); give the store itself to trust its own bases\n"
+            + "  --max-depth N      the most layers to walk per chain (default 200)\n"
+            + "  --output FMT       human (a summary) or json (every image, its chain, who uses it)\n"
+            + "  DIR                the store: every regular file under it is judged once (symlinks are not followed)\n"
+            + "exit: 0 when every image is safe, 1 otherwise, 2 usage error\n"),
         ("rebase", "backing-chain rebase [-f FMT] [-u] -b BACKING [-F BACKING_FMT] FILE",
             "  -f FMT             the image's format (qcow2 or qed); checked before anything is written\n"
             + "  -u                 change only the header, as qemu-img rebase -u (the only mode implemented)\n"
@@ -103,7 +110,7 @@ internal sealed class CommandLine
     ];
 
     /// <summary>The one line shown when no command applies.</summary>
-    public const string GeneralUsage = "usage: backing-chain {info|check|xml|domain|rebase|relocate} [options] ARG  (backing-chain --help for more)";
+    public const string GeneralUsage = "usage: backing-chain {info|check|xml|domain|scan|rebase|relocate} [options] ARG  (backing-chain --help for more)";
 
     /// <summary>Set when <c>-h</c>/<c>--help</c> was asked for; <see cref="Command"/> is empty for the general help.</summary>
     public bool Help { get; private init; }
@@ -161,7 +168,7 @@ internal sealed class CommandLine
         command = null;
         if (args.Length == 0)
         {
-            error = "missing command (info, check, xml, domain, rebase or relocate)";
+            error = "missing command (info, check, xml, domain, scan, rebase or relocate)";
             return null;
         }
 
@@ -225,7 +232,7 @@ internal sealed class CommandLine
 
             switch (arg)
             {
-                case "-f" when line.Command != "domain":
+                case "-f" when line.Command is not ("domain" or "scan"):
                     line.Format = Value();
                     if (line.Format is null)
                     {
@@ -237,7 +244,7 @@ internal sealed class CommandLine
                 case "--backing-chain" when line.Command == "info":
                     line.BackingChain = true;
                     break;
-                case "--output" when line.Command is "info" or "check" or "domain":
+                case "--output" when line.Command is "info" or "check" or "domain" or "scan":
                     line.Output = Value() ?? "";
                     if (line.Output is not ("human" or "json"))
                     {
@@ -246,7 +253,7 @@ internal sealed class CommandLine
                     }
 
                     break;
-                case "--untrusted" when line.Command is "check" or "xml" or "domain":
+                case "--untrusted" when line.Command is "check" or "xml" or "domain" or "scan":
                     line.Untrusted = true;
                     break;
                 case "--name" when line.Command == "check":
@@ -258,7 +265,7 @@ internal sealed class CommandLine
                     }
 
                     break;
-                case "--trust-root" when line.Command is "check" or "info" or "xml" or "domain":
+                case "--trust-root" when line.Command is "check" or "info" or "xml" or "domain" or "scan":
                     string? root = Value();
                     if (root is null)
                     {
@@ -288,7 +295,7 @@ internal sealed class CommandLine
 
                     line.TrustDigests.Add(digest);
                     break;
-                case "--max-depth" when line.Command is "check" or "info":
+                case "--max-depth" when line.Command is "check" or "info" or "scan":
                     if (!int.TryParse(Value(), out int depth) || depth < 1)
                     {
                         error = "--max-depth needs a positive number";
@@ -372,7 +379,7 @@ internal sealed class CommandLine
 
         if (line.File is null)
         {
-            error = line.Command == "domain" ? "missing domain XML file" : "missing image file";
+            error = line.Command switch { "domain" => "missing domain XML file", "scan" => "missing store directory", _ => "missing image file" };
             return null;
         }
 

@@ -14,7 +14,7 @@ using BackingChain.Streaming;
 using BackingChain.Trust;
 
 // backing-chain: the command-line face of BackingChain.Core (its contract: docs/design.md, "The command-line sample").
-// Exit codes: info 0/1; check 0 safe, 1 unsafe (or a --fix refused); xml 0/1; domain 0 safe and without drift, 1 otherwise;
+// Exit codes: info 0/1; check 0 safe, 1 unsafe (or a --fix refused); scan 0 every image safe, 1 otherwise; xml 0/1; domain 0 safe and without drift, 1 otherwise;
 // rebase and relocate 0, 1 when refused;
 // 2 for any usage error; -h/--help and --version exit 0.
 CommandLine? line = CommandLine.Parse(args, out string? usageError, out string? usageCommand);
@@ -271,6 +271,18 @@ switch (line.Command)
         }
 
         return DomainOutput.IsClean(disks) ? 0 : 1;
+    }
+
+    case "scan":
+    {
+        TrustPolicy? policy = BuildPolicy(line, out string? policyError);
+        if (policy is null)
+        {
+            Console.Error.WriteLine($"backing-chain: {policyError}");
+            return 2;
+        }
+
+        return await ScanCommand.RunAsync(line, policy, stdout);
     }
 
     default:

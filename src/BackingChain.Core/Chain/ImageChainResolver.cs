@@ -74,7 +74,11 @@ public sealed class ImageChainResolver
     /// <param name="format">The declared format (like <c>-f</c>), or <see langword="null"/> to probe.</param>
     /// <param name="cancellationToken">Cancels the walk.</param>
     /// <returns>The chain.</returns>
-    public async ValueTask<ImageChain> ResolveAsync(string path, ImageFormat? format = null, CancellationToken cancellationToken = default)
+    public ValueTask<ImageChain> ResolveAsync(string path, ImageFormat? format = null, CancellationToken cancellationToken = default) =>
+        ResolveAsync(path, format, null, cancellationToken);
+
+    /// <summary>Resolves the chain of a local image; a store scan passes the layers its walks share.</summary>
+    internal async ValueTask<ImageChain> ResolveAsync(string path, ImageFormat? format, LayerMemo? memo, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         IImageSource top;
@@ -89,7 +93,7 @@ public sealed class ImageChainResolver
 
         using (top)
         {
-            return await ResolveAsync(top, format, cancellationToken).ConfigureAwait(false);
+            return await WalkAsync(top, format, null, topHasLocation: true, cancellationToken, memo: memo).ConfigureAwait(false);
         }
     }
 
@@ -159,9 +163,9 @@ public sealed class ImageChainResolver
     /// whether the top image has a location that relative names can be resolved against.
     /// </summary>
     internal async ValueTask<ImageChain> WalkAsync(
-        IImageSource top, ImageFormat? format, ThoroughDetection? topDetection, bool topHasLocation, CancellationToken cancellationToken, DeclaredChain? declared = null)
+        IImageSource top, ImageFormat? format, ThoroughDetection? topDetection, bool topHasLocation, CancellationToken cancellationToken, DeclaredChain? declared = null, LayerMemo? memo = null)
     {
-        var walk = new Walk(this, topDetection, topHasLocation, declared);
+        var walk = new Walk(this, topDetection, topHasLocation, declared, memo);
         try
         {
             return await walk.RunAsync(top, format, cancellationToken).ConfigureAwait(false);
@@ -205,9 +209,13 @@ public sealed class ImageChainResolver
         private readonly List<ReferenceDecision> _pending = [];
         private int _readerFaults;
 
-        public Walk(ImageChainResolver resolver, ThoroughDetection? topDetection, bool topHasLocation, DeclaredChain? declared)
+        // Layers shared with the other walks of a store scan, or null.
+        private readonly LayerMemo? _memo;
+
+        public Walk(ImageChainResolver resolver, ThoroughDetection? topDetection, bool topHasLocation, DeclaredChain? declared, LayerMemo? memo)
         {
             _resolver = resolver;
+            _memo = memo;
             _topDetection = topDetection;
             _topHasLocation = topHasLocation;
             _declared = declared;
@@ -230,7 +238,7 @@ public sealed class ImageChainResolver
                 cancellationToken.ThrowIfCancellationRequested();
                 int index = _layers.Count;
                 (LayerFacts? facts, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, ChainEnding? failure, string? error) =
-                    await ReadLayerAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
+                    await ReadLayerOnceAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
                 if (facts is null)
                 {
                     _decisions.AddRange(_pending);
@@ -347,6 +355,51 @@ public sealed class ImageChainResolver
                     _findings.Add(new ChainFinding(FindingCodes.UnsupportedFeature, index + 1, message) { Reference = backing });
                     return End(ChainEnding.Malformed, message);
                 }
+            }
+        }
+
+        /// <summary>
+        /// Reads a layer, or takes the read another walk of the same scan made of the same file, name and format. Only
+        /// a read that produced no finding and opened no other file is shared: those are pure functions of the bytes and
+        /// the name, so the chain built from a shared read is the one a walk of its own would have built.
+        /// </summary>
+        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerOnceAsync(
+            IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
+        {
+            if (_memo is null || _topDetection is not null || source is not FileImageSource { ChangeStamp: long stamp })
+            {
+                return await ReadLayerAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
+            }
+
+            var key = new LayerMemo.Key(source.Identity, stamp, source.Length, source.Name, format);
+            Task<LayerMemo.Layer?>? shared = _memo.Claim(key, out TaskCompletionSource<LayerMemo.Layer?>? claim);
+            if (shared is not null)
+            {
+                LayerMemo.Layer? layer = await shared.WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (layer is not null)
+                {
+                    return (layer.Facts, layer.Used, layer.Probed, layer.Detection, null, null);
+                }
+
+                return await ReadLayerAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
+            }
+
+            LayerMemo.Layer? read = null;
+            try
+            {
+                int findings = _findings.Count;
+                int pending = _pending.Count;
+                var result = await ReadLayerAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
+                if (result.Facts is not null && _findings.Count == findings && _pending.Count == pending)
+                {
+                    read = new LayerMemo.Layer(result.Facts, result.Used, result.Probed, result.Detection);
+                }
+
+                return result;
+            }
+            finally
+            {
+                LayerMemo.Complete(claim!, read);
             }
         }
 

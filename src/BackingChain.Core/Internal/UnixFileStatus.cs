@@ -44,6 +44,12 @@ internal readonly partial struct UnixFileStatus
 
     public long Blocks { get; init; }
 
+    /// <summary>
+    /// The inode's change time (<c>st_ctime</c>) in nanoseconds since the epoch: any write, truncation, rename or
+    /// permission change moves it, so a header remembered together with it is known to be the file's current one.
+    /// </summary>
+    public long ChangeTime { get; init; }
+
     public bool IsRegularFile => (Mode & FileTypeMask) == RegularFile;
 
     public bool IsBlockDevice => (Mode & FileTypeMask) == BlockDevice;
@@ -149,7 +155,7 @@ internal readonly partial struct UnixFileStatus
 
     private static UnixFileStatus DecodeStatx(ReadOnlySpan<byte> b)
     {
-        // struct statx: mode@28(u16) ino@32 size@40 blocks@48 ... dev_major@136 dev_minor@140 (same on every architecture).
+        // struct statx: mode@28(u16) ino@32 size@40 blocks@48 ctime@96(sec i64, nsec u32) ... dev_major@136 dev_minor@140 (same on every architecture).
         uint major = BinaryPrimitives.ReadUInt32LittleEndian(b[136..]);
         uint minor = BinaryPrimitives.ReadUInt32LittleEndian(b[140..]);
         return new UnixFileStatus
@@ -159,6 +165,7 @@ internal readonly partial struct UnixFileStatus
             Mode = BinaryPrimitives.ReadUInt16LittleEndian(b[28..]),
             Size = BinaryPrimitives.ReadInt64LittleEndian(b[40..]),
             Blocks = BinaryPrimitives.ReadInt64LittleEndian(b[48..]),
+            ChangeTime = Nanoseconds(BinaryPrimitives.ReadInt64LittleEndian(b[96..]), BinaryPrimitives.ReadUInt32LittleEndian(b[104..])),
         };
     }
 
@@ -167,6 +174,7 @@ internal readonly partial struct UnixFileStatus
         // The kernel's struct stat, which glibc uses as is on both ABIs.
         // x86-64: dev@0 ino@8 nlink@16 mode@24(u32) ... size@48 blksize@56 blocks@64
         // aarch64 (generic): dev@0 ino@8 mode@16(u32) nlink@20 ... size@48 blksize@56(i32) blocks@64
+        // both: atime@72 mtime@88 ctime@104, each seconds then nanoseconds (64 bits each)
         return new UnixFileStatus
         {
             Device = BinaryPrimitives.ReadUInt64LittleEndian(b),
@@ -174,8 +182,11 @@ internal readonly partial struct UnixFileStatus
             Mode = BinaryPrimitives.ReadUInt32LittleEndian(b[(IsX64 ? 24 : 16)..]),
             Size = BinaryPrimitives.ReadInt64LittleEndian(b[48..]),
             Blocks = BinaryPrimitives.ReadInt64LittleEndian(b[64..]),
+            ChangeTime = Nanoseconds(BinaryPrimitives.ReadInt64LittleEndian(b[104..]), (uint)BinaryPrimitives.ReadUInt64LittleEndian(b[112..])),
         };
     }
+
+    private static long Nanoseconds(long seconds, uint nanoseconds) => unchecked((seconds * 1_000_000_000) + nanoseconds);
 
     /// <summary>glibc's <c>makedev</c> encoding, so the device number equals <c>st_dev</c> from <c>stat(2)</c>.</summary>
     private static ulong MakeDevice(uint major, uint minor) =>

@@ -50,6 +50,12 @@ public sealed class FileImageSource : IImageSource
     /// </summary>
     internal string? CanonicalPath => _canonicalPath ??= _directReads ? UnixFile.DescriptorPath(_handle) : null;
 
+    /// <summary>
+    /// The opened file's change time (<c>st_ctime</c>, nanoseconds), or <see langword="null"/> where it is not known:
+    /// with the identity and length it tells whether a header read earlier is still the file's.
+    /// </summary>
+    internal long? ChangeStamp { get; private init; }
+
     /// <summary>Whether what was opened is a regular file (not a block device): only regular files are hashed for pinned digests.</summary>
     internal bool IsRegularFile { get; private init; }
 
@@ -108,6 +114,7 @@ public sealed class FileImageSource : IImageSource
         {
             _canonicalPath = canonicalPath,
             IsRegularFile = status.IsRegularFile,
+            ChangeStamp = status.IsRegularFile ? status.ChangeTime : null,
         };
     }
 

@@ -1,0 +1,49 @@
+using BackingChain.Chain;
+using BackingChain.Trust;
+
+namespace BackingChain.Store;
+
+/// <summary>One file of a store, judged: its whole chain and the verdict, exactly as a check of that file alone gives them.</summary>
+public sealed class StoreImage
+{
+    internal StoreImage(string path, TrustReport report)
+    {
+        Path = path;
+        Report = report;
+        if (!report.Chain.Layers.IsEmpty)
+        {
+            foreach (ImageReference reference in report.Chain.Layers[0].References)
+            {
+                if (reference.Role is ReferenceRole.BackingFile or ReferenceRole.VmdkParent or ReferenceRole.VhdParentLocator or ReferenceRole.VhdxParentLocator)
+                {
+                    Backing = reference;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Gets the file's path: the store directory's absolute path joined with the file's place under it.</summary>
+    public string Path { get; }
+
+    /// <summary>Gets the verdict, holding the chain (<see cref="TrustReport.Chain"/>) top first.</summary>
+    public TrustReport Report { get; }
+
+    /// <summary>Gets whether the whole chain may be used.</summary>
+    public bool IsSafe => Report.IsSafe;
+
+    /// <summary>Gets the file the image names as its backing image (or parent), or <see langword="null"/> when it names none or could not be read.</summary>
+    public ImageReference? Backing { get; }
+
+    /// <summary>
+    /// Gets whether the chain is broken: a file it needs (the image itself, its backing image or one further down) was
+    /// not there or could not be read when it was walked — moved, deleted, or made unreadable.
+    /// </summary>
+    public bool IsBroken => Report.Chain.Ending == ChainEnding.Missing;
+
+    /// <summary>Gets whether the image names a backing image without recording that image's format, so it would be probed.</summary>
+    public bool HasUnrecordedBackingFormat => Backing is { RecordedFormat: null };
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Path}: {Report}";
+}
