@@ -24,6 +24,17 @@ internal sealed class FileHeaderWriter(SafeFileHandle handle) : IHeaderWriter
     public void Write(long offset, ReadOnlySpan<byte> data)
     {
         RandomAccess.Write(handle, data, offset);
-        RandomAccess.FlushToDisk(handle);
+        if (!Internal.UnixFile.IsSupported)
+        {
+            RandomAccess.FlushToDisk(handle);
+            return;
+        }
+
+        // A failed flush must stop the edit: the next write's place in the crash-safe order depends on this one.
+        int errno = Internal.UnixFile.Sync(handle);
+        if (errno != 0)
+        {
+            throw new IOException(Internal.UnixErrors.Describe(errno), errno);
+        }
     }
 }

@@ -15,6 +15,7 @@ namespace BackingChain.Internal;
 internal static class UnixErrors
 {
     public const int EPERM = 1;
+    public const int EINTR = 4;
     public const int ENOENT = 2;
     public const int EIO = 5;
     public const int EBADF = 9;

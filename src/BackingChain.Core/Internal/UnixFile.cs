@@ -258,6 +258,40 @@ internal static partial class UnixFile
         }
     }
 
+    /// <summary>
+    /// <c>fsync(2)</c>, retried on EINTR; the errno on failure, else 0. The runtime's own flush
+    /// (<see cref="System.IO.RandomAccess.FlushToDisk"/>) was seen returning normally when the kernel failed the call
+    /// with EIO (strace fault injection), which would let a header edit go on past a write that never reached the disk.
+    /// </summary>
+    public static int Sync(SafeFileHandle handle)
+    {
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            while (true)
+            {
+                if (FSync((int)handle.DangerousGetHandle()) == 0)
+                {
+                    return 0;
+                }
+
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno != UnixErrors.EINTR)
+                {
+                    return errno;
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
     /// <summary><c>fcntl(fd, command, &amp;flock)</c> for the open-file-description byte-range locks qemu uses; errno on failure, else 0.</summary>
     public static int ByteRangeLock(SafeFileHandle handle, int command, ref FileLock description)
     {
@@ -311,6 +345,9 @@ internal static partial class UnixFile
 
     [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
     private static partial int FLock(int fd, int operation);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int FSync(int fd);
 
     [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
     private static partial nint PRead(int fd, ref byte buffer, nuint count, long offset);

@@ -72,7 +72,7 @@ public sealed class InterruptedRebaseTests
     }
 
     /// <summary>Performs the writes before the <c>failAt</c>-th (0-based) for real, then fails like an I/O error.</summary>
-    private sealed class FailingWriter(int failAt)
+    internal sealed class FailingWriter(int failAt)
     {
         public int FailAt { get; } = failAt;
 

@@ -63,7 +63,10 @@ public readonly struct Luks1Header
     /// <returns>The UUID.</returns>
     public static string GetUuid(ReadOnlySpan<byte> data) => Field(data, UuidOffset, UuidLength);
 
-    /// <summary>Parses a LUKS1 header; never throws for bad data.</summary>
+    /// <summary>
+    /// Parses a LUKS1 header; never throws for bad data. Like qemu 7.2, a cipher name, cipher mode or hash field with
+    /// no NUL within its 32 bytes is refused (<see cref="HeaderError.InvalidText"/>): qemu reads them as C strings.
+    /// </summary>
     /// <param name="data">At least the first 592 bytes of the LUKS area.</param>
     /// <param name="header">The header.</param>
     /// <param name="error">What is wrong.</param>
@@ -87,6 +90,12 @@ public readonly struct Luks1Header
         if (version != 1)
         {
             error = HeaderError.UnsupportedVersion;
+            return false;
+        }
+
+        if (UnterminatedField(data) is not null)
+        {
+            error = HeaderError.InvalidText;
             return false;
         }
 
@@ -115,9 +124,33 @@ public readonly struct Luks1Header
         return header;
     }
 
+    /// <summary>
+    /// The first of the three text fields qemu checks (cipher name, cipher mode, hash spec, in qemu's order) that has
+    /// no NUL terminator, by qemu's name for it, or <see langword="null"/> when all three are terminated.
+    /// </summary>
+    internal static string? UnterminatedField(ReadOnlySpan<byte> data)
+    {
+        if (data.Slice(CipherNameOffset, NameFieldLength).IndexOf((byte)0) < 0)
+        {
+            return "cipher name";
+        }
+
+        if (data.Slice(CipherModeOffset, NameFieldLength).IndexOf((byte)0) < 0)
+        {
+            return "cipher mode";
+        }
+
+        return data.Slice(HashSpecOffset, NameFieldLength).IndexOf((byte)0) < 0 ? "hash spec" : null;
+    }
+
     [DoesNotReturn]
     private static void Throw(HeaderError error) =>
-        throw new ImageFormatException(error, error == HeaderError.UnsupportedVersion ? "LUKS version is not supported" : "Invalid LUKS header");
+        throw new ImageFormatException(error, error switch
+        {
+            HeaderError.UnsupportedVersion => "LUKS version is not supported",
+            HeaderError.InvalidText => "LUKS header text field is not NUL terminated",
+            _ => "Invalid LUKS header",
+        });
 
     private static string Field(ReadOnlySpan<byte> data, int offset, int length) =>
         CString.ToAsciiString(data.Slice(offset, length));

@@ -30,22 +30,10 @@ internal sealed class LuksFormatReader : IImageFormatReader
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
         byte[] data = (await PaddedReads.ReadAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
-        if (!data.AsSpan().StartsWith(Magic))
-        {
-            return LayerFacts.Failed(HeaderError.BadMagic, "Volume is not in LUKS format");
-        }
-
-        ushort version = BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(VersionOffset));
-        if (version != 1)
-        {
-            return LayerFacts.Failed(HeaderError.UnsupportedVersion, $"LUKS version {version} is not supported");
-        }
-
-        Luks1Header header = Luks1Header.Parse(data);
-        string? problem = Check(data, header);
+        string? problem = Validate(data, out Luks1Header header, out HeaderError error);
         if (problem is not null)
         {
-            return LayerFacts.Failed(HeaderError.Inconsistent, problem);
+            return LayerFacts.Failed(error, problem);
         }
 
         // block_crypto_co_getlength: the file's length (whole sectors) minus the payload offset.
@@ -65,11 +53,46 @@ internal sealed class LuksFormatReader : IImageFormatReader
     }
 
     /// <summary>
-    /// qcrypto_block_luks_check_header and the mode parse, with qemu's messages. Unlike qemu, slot ranges are
-    /// computed in 64 bits, so a key offset near 2^32 is refused rather than wrapped.
+    /// Everything qemu 7.2 checks when it opens a LUKS1 header without a key (a luks image, or the encryption header
+    /// of a qcow2 image): magic, version, terminated text fields, layout, algorithms. Returns qemu's message for the
+    /// first problem, or <see langword="null"/> with the parsed header.
     /// </summary>
-    internal static string? Check(ReadOnlySpan<byte> data, in Luks1Header header)
+    internal static string? Validate(ReadOnlySpan<byte> data, out Luks1Header header, out HeaderError error)
     {
+        header = default;
+        if (data.Length < HeaderLength || !data.StartsWith(Magic))
+        {
+            error = HeaderError.BadMagic;
+            return "Volume is not in LUKS format";
+        }
+
+        ushort version = BinaryPrimitives.ReadUInt16BigEndian(data[VersionOffset..]);
+        if (version != 1)
+        {
+            error = HeaderError.UnsupportedVersion;
+            return $"LUKS version {version} is not supported";
+        }
+
+        string? unterminated = Luks1Header.UnterminatedField(data);
+        if (unterminated is not null)
+        {
+            error = HeaderError.InvalidText;
+            return $"LUKS header {unterminated} is not NUL terminated";
+        }
+
+        header = Luks1Header.Parse(data);
+        return Check(data, header, out error);
+    }
+
+    /// <summary>
+    /// qcrypto_block_luks_check_header and parse_header after the text fields were found terminated, in qemu's
+    /// order and with qemu's messages: the layout, then the algorithm names (an unknown one is
+    /// <see cref="HeaderError.UnsupportedFeature"/>, a broken layout <see cref="HeaderError.Inconsistent"/>).
+    /// Unlike qemu, slot ranges are computed in 64 bits, so a key offset near 2^32 is refused rather than wrapped.
+    /// </summary>
+    private static string? Check(ReadOnlySpan<byte> data, in Luks1Header header, out HeaderError error)
+    {
+        error = HeaderError.Inconsistent;
         if (header.PayloadOffsetSectors < KeySlotAreaStartSectors)
         {
             return "LUKS payload is overlapping with the header";
@@ -123,13 +146,14 @@ internal sealed class LuksFormatReader : IImageFormatReader
             }
         }
 
-        ReadOnlySpan<byte> mode = data.Slice(CipherModeOffset, NameFieldLength);
-        if (CString.Of(mode).IndexOf((byte)'-') < 0)
+        string? algorithms = LuksAlgorithms.Check(
+            Luks1Header.GetCipherName(data), Luks1Header.GetCipherMode(data), Luks1Header.GetHashSpec(data), header.KeyBytes, out bool unsupported);
+        if (algorithms is not null && unsupported)
         {
-            return $"Unexpected cipher mode string format '{Luks1Header.GetCipherMode(data)}'";
+            error = HeaderError.UnsupportedFeature;
         }
 
-        return null;
+        return algorithms;
     }
 
     /// <summary>Key material sectors of a slot: master key × stripes, in sectors, rounded up to the 8-sector header size (as cryptsetup does).</summary>

@@ -57,10 +57,14 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
         if (header.CryptMethod == Qcow2EncryptionMethod.Luks && header.HasEncryptionHeader)
         {
             ReadOnlyMemory<byte> luksData = await context.ReadAsync((long)header.EncryptionHeaderOffset, LuksLayout.HeaderLength, cancellationToken).ConfigureAwait(false);
-            if (Luks1Header.TryParse(luksData.Span, out Luks1Header luksHeader, out _))
+            // qemu opens the LUKS header even without a key and refuses the image when it would refuse the header.
+            string? luksProblem = LuksFormatReader.Validate(luksData.Span, out Luks1Header luksHeader, out HeaderError luksError);
+            if (luksProblem is not null)
             {
-                luks = LuksFormatInfo.FromHeader(luksData.Span, luksHeader);
+                return LayerFacts.Failed(luksError, luksProblem);
             }
+
+            luks = LuksFormatInfo.FromHeader(luksData.Span, luksHeader);
         }
 
         ImmutableArray<Qcow2Bitmap> bitmaps = header.HasBitmapsExtension

@@ -134,7 +134,13 @@ internal sealed class VmdkFormatReader : IImageFormatReader
             }
 
             ReadOnlyMemory<byte> window = await ReadZeroPaddedAsync(source, EmbeddedDescriptorOffset, DescriptorWindowLength, cancellationToken).ConfigureAwait(false);
-            return Finish(window, createType, extents, references, additionalAllocated);
+            LayerFacts sparseFacts = Finish(window, createType, extents, references, additionalAllocated);
+            if (sparseFacts.Error == HeaderError.None && magic == Vmdk4Magic && sparse.DescriptorOffset is null)
+            {
+                await NoteEmbeddedDescriptorProblemsAsync(context, window, (ulong)sparse.CapacitySectors, sparseFacts.StructureProblems, cancellationToken).ConfigureAwait(false);
+            }
+
+            return sparseFacts;
         }
         else
         {
@@ -155,6 +161,35 @@ internal sealed class VmdkFormatReader : IImageFormatReader
             }
 
             return Finish(body, result.CreateType!, extents, references, result.AllocatedSize);
+        }
+    }
+
+    /// <summary>
+    /// Checks the descriptor embedded in a monolithic sparse file: the window qemu reads at 0x200 and, when the header
+    /// puts the descriptor elsewhere or makes it longer, the area the header names (at most 1 MiB), as another
+    /// reader of the file would take it.
+    /// </summary>
+    private static async ValueTask NoteEmbeddedDescriptorProblemsAsync(LayerReadContext context, ReadOnlyMemory<byte> window, ulong capacitySectors, List<string> problems, CancellationToken cancellationToken)
+    {
+        VmdkEmbeddedDescriptor.NoteProblems(window.Span, capacitySectors, problems);
+        if (VmdkSparseHeader.Read(context.Head.Span, out VmdkSparseHeader header) != HeaderError.None
+            || header.DescriptorOffset == 0 || header.DescriptorSize == 0
+            || (header.DescriptorOffset == EmbeddedDescriptorOffset / SectorSize && header.DescriptorSize <= DescriptorWindowLength / SectorSize)
+            || header.DescriptorOffset > long.MaxValue >> SectorShift || header.DescriptorOffset << SectorShift >= (ulong)context.Source.Length)
+        {
+            return;
+        }
+
+        int length = (int)Math.Min(Math.Min(header.DescriptorSize, MaxDescriptorLength) << SectorShift, MaxDescriptorLength);
+        ReadOnlyMemory<byte> area = await ReadZeroPaddedAsync(context.Source, (long)(header.DescriptorOffset << SectorShift), length, cancellationToken).ConfigureAwait(false);
+        var more = new List<string>();
+        VmdkEmbeddedDescriptor.NoteProblems(area.Span, capacitySectors, more);
+        foreach (string problem in more)
+        {
+            if (!problems.Contains(problem))
+            {
+                problems.Add(problem);
+            }
         }
     }
 
