@@ -248,7 +248,7 @@ internal static class Spans
         if (ok)
         {
             _ = descriptor.GetCreateType(text);
-            _ = descriptor.GetParentFileNameHint(text);
+            Names(descriptor.GetParentFileNameHint, null, null, text);
         }
 
         VmdkExtentEnumerator extents = VmdkDescriptor.EnumerateExtents(text);

@@ -63,6 +63,7 @@ public readonly struct QcowHeader
     /// <summary>Decodes the backing file name from the buffer that was parsed.</summary>
     /// <param name="data">The same buffer given to <see cref="TryParse(ReadOnlySpan{byte}, out QcowHeader, out HeaderError)"/>.</param>
     /// <returns>The stored name, or <see langword="null"/> when there is none.</returns>
+    /// <exception cref="ImageFormatException"><see cref="HeaderError.InvalidText"/> when the stored bytes are not valid UTF-8: a name is never decoded lossily, so that it cannot mean another file than the one qemu opens.</exception>
     public string? GetBackingFileName(ReadOnlySpan<byte> data) =>
         HasBackingFile ? CString.ToName(data[BackingFileNameRange], "backing file name") : null;
 

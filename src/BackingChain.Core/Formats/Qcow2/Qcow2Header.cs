@@ -147,18 +147,21 @@ public readonly struct Qcow2Header
     /// <summary>Decodes the backing file name from the buffer that was parsed.</summary>
     /// <param name="data">The same buffer given to <see cref="TryParse(ReadOnlySpan{byte}, out Qcow2Header, out HeaderError)"/>.</param>
     /// <returns>The stored name, or <see langword="null"/> when there is none.</returns>
+    /// <exception cref="ImageFormatException"><see cref="HeaderError.InvalidText"/> when the stored bytes are not valid UTF-8: a name is never decoded lossily, so that it cannot mean another file than the one qemu opens.</exception>
     public string? GetBackingFileName(ReadOnlySpan<byte> data) =>
         HasBackingFile ? CString.ToName(data[BackingFileNameRange], "backing file name") : null;
 
     /// <summary>Decodes the backing format name (for example <c>"raw"</c>), or <see langword="null"/> when none is recorded.</summary>
     /// <param name="data">The buffer that was parsed.</param>
     /// <returns>The recorded backing format, or <see langword="null"/>.</returns>
+    /// <exception cref="ImageFormatException"><see cref="HeaderError.InvalidText"/> when the stored bytes are not valid UTF-8: a name is never decoded lossily, so that it cannot mean another file than the one qemu opens.</exception>
     public string? GetBackingFormat(ReadOnlySpan<byte> data) =>
         HasBackingFormat ? CString.ToName(data[BackingFormatRange], "backing file format") : null;
 
     /// <summary>Decodes the external data file name, or <see langword="null"/> when the extension is absent.</summary>
     /// <param name="data">The buffer that was parsed.</param>
     /// <returns>The stored data file name, or <see langword="null"/>.</returns>
+    /// <exception cref="ImageFormatException"><see cref="HeaderError.InvalidText"/> when the stored bytes are not valid UTF-8: a name is never decoded lossily, so that it cannot mean another file than the one qemu opens.</exception>
     public string? GetExternalDataFileName(ReadOnlySpan<byte> data) =>
         HasExternalDataFileName ? CString.ToName(data[ExternalDataFileRange], "data file name") : null;
 

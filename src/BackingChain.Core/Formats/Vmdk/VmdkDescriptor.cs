@@ -51,6 +51,7 @@ public readonly struct VmdkDescriptor
     /// <summary>Decodes <c>parentFileNameHint</c>.</summary>
     /// <param name="text">The text that was parsed.</param>
     /// <returns>The parent's file name as stored, or <see langword="null"/>.</returns>
+    /// <exception cref="ImageFormatException"><see cref="HeaderError.InvalidText"/> when the stored bytes are not valid UTF-8: a name is never decoded lossily, so that it cannot mean another file than the one qemu opens.</exception>
     public string? GetParentFileNameHint(ReadOnlySpan<byte> text) =>
         HasParent ? CString.ToName(text[ParentFileNameHintRange], "parentFileNameHint") : null;
 
