@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Security.Cryptography;
@@ -148,11 +147,7 @@ public sealed class CliRelocateTests
 
         // The command printed is the fix: after it, qemu-img opens the image and its data file at the new place.
         string command = stderr.Split("run: ", 2)[1].TrimEnd('\n');
-        using (Process shell = Process.Start(new ProcessStartInfo("sh", ["-c", command]) { WorkingDirectory = dir.Path })!)
-        {
-            shell.WaitForExit();
-            Assert.Equal(0, shell.ExitCode);
-        }
+        Assert.Equal(0, ProcessRunner.Run("sh", ["-c", command], dir.Path).ExitCode);
 
         AssertClean(dir, "new/image.qcow2");
         Assert.Equal(dir["new/data.raw"], (string)QemuImg.Info(dir.Path, "new/image.qcow2")["format-specific"]!["data"]!["data-file"]!);
@@ -197,9 +192,7 @@ public sealed class CliRelocateTests
     /// <summary>Moves a directory the way people do, with mv.</summary>
     private static void Move(ScratchDirectory dir, string from, string to)
     {
-        using Process mv = Process.Start(new ProcessStartInfo("mv", ["--", from, to]) { WorkingDirectory = dir.Path })!;
-        mv.WaitForExit();
-        Assert.Equal(0, mv.ExitCode);
+        Assert.Equal(0, ProcessRunner.Run("mv", ["--", from, to], dir.Path).ExitCode);
     }
 
     /// <summary>A version 2 qcow2 keeps its extensions right after the 72-byte header: zeroing the first one's magic drops the backing format.</summary>

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
@@ -93,23 +92,8 @@ public sealed class StraceRebaseFaultTests
 
     private static (int ExitCode, string StandardOutput, string StandardError) Run(string workingDirectory, string program, IEnumerable<string> arguments)
     {
-        var start = new ProcessStartInfo(program)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(start)!;
-        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout, stderr.Result);
+        ProcessResult result = ProcessRunner.Run(program, arguments, workingDirectory);
+        return (result.ExitCode, result.StandardOutput, result.StandardError);
     }
 
     /// <summary>

@@ -1,5 +1,4 @@
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Text.Json.Nodes;
@@ -62,17 +61,8 @@ public sealed class HttpAotTests
 
     private static (int ExitCode, string StandardOutput, string StandardError) Run(string program, string workingDirectory, params string[] arguments)
     {
-        var start = new ProcessStartInfo(program) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(start)!;
-        System.Threading.Tasks.Task<string> stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout, stderr.Result);
+        ProcessResult result = ProcessRunner.Run(program, arguments, workingDirectory, timeout: TimeSpan.FromMinutes(10));
+        return (result.ExitCode, result.StandardOutput, result.StandardError);
     }
 
     /// <summary>Runs only with <c>BACKINGCHAIN_AOT_TESTS=1</c>, and where nginx and qemu-img's curl driver are installed.</summary>

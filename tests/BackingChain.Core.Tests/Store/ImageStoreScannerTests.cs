@@ -316,8 +316,7 @@ public sealed class ImageStoreScannerTests
 
     private static void MakeFifo(string path)
     {
-        using var process = System.Diagnostics.Process.Start("mkfifo", [path])!;
-        process.WaitForExit();
+        Assert.Equal(0, ProcessRunner.Run("mkfifo", [path]).ExitCode);
     }
 
     /// <summary>A qcow2 v2 image keeps its backing format in the extension at 0x48: an end marker there unrecords it.</summary>
