@@ -33,7 +33,7 @@ public class InteropBenchmarks
     public void QemuImgInfoJson_Write() => QemuImgInfoJson.Write(Stream.Null, _chain, backingChain: true);
 
     [Benchmark]
-    public string QemuImgInfoJson_Format() => QemuImgInfoJson.Format(_chain);
+    public string QemuImgInfoJson_Format() => QemuImgInfoJson.ToJson(_chain);
 
     [Benchmark]
     public TrustReport TrustEvaluator_Evaluate() => TrustEvaluator.Evaluate(_chain);

@@ -76,7 +76,7 @@ internal static class HumanOutput
 
             if (layer.FormatSpecific is not null)
             {
-                using JsonDocument json = JsonDocument.Parse(QemuImgInfoJson.Format(layer));
+                using JsonDocument json = JsonDocument.Parse(QemuImgInfoJson.ToJson(layer));
                 if (json.RootElement.TryGetProperty("format-specific", out JsonElement specific) && specific.TryGetProperty("data", out JsonElement data))
                 {
                     text.Append("Format specific information:\n");

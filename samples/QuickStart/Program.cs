@@ -51,7 +51,7 @@ static int Inspect(string path)
 
     // Or the whole chain, described as `qemu-img info --output=json --backing-chain` would describe it.
     ImageChain chain = new ImageChainResolver().Resolve(path);
-    Console.WriteLine(QemuImgInfoJson.Format(chain));
+    Console.WriteLine(QemuImgInfoJson.ToJson(chain));
     // end snippet
     return 0;
 }

@@ -552,7 +552,7 @@ internal static class Judge
             _ = LibvirtDiskXml.ToXml(report);
         }
 
-        _ = QemuImgInfoJson.Format(chain);
+        _ = QemuImgInfoJson.ToJson(chain);
     }
 }
 

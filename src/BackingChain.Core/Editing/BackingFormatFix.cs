@@ -45,7 +45,7 @@ public sealed class BackingFormatFix
     public ImageFormat BackingFormat { get; }
 
     /// <summary>Gets the <c>qemu-img rebase -u</c> command line that makes the same change.</summary>
-    public string QemuImgCommand => QemuImgRebaseCommand.Format(ImageFormat, BackingFormat, BackingName, ImagePath);
+    public string QemuImgCommand => QemuImgRebaseCommand.ToCommandLine(ImageFormat, BackingFormat, BackingName, ImagePath);
 
     /// <summary>
     /// The fixes a verdict allows: for every local qcow2 image above a probed backing image, both accepted, the

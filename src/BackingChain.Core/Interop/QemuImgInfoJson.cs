@@ -17,7 +17,7 @@ public static class QemuImgInfoJson
     /// <summary>Formats one layer as a qemu-img <c>ImageInfo</c> object.</summary>
     /// <param name="layer">The layer.</param>
     /// <returns>The JSON text.</returns>
-    public static string Format(ChainLayer layer)
+    public static string ToJson(ChainLayer layer)
     {
         ArgumentNullException.ThrowIfNull(layer);
         var buffer = new ArrayBufferWriter<byte>();
@@ -32,7 +32,7 @@ public static class QemuImgInfoJson
     /// <summary>Formats a chain as qemu-img's <c>--backing-chain</c> array, top first.</summary>
     /// <param name="chain">The chain.</param>
     /// <returns>The JSON text.</returns>
-    public static string Format(ImageChain chain)
+    public static string ToJson(ImageChain chain)
     {
         ArgumentNullException.ThrowIfNull(chain);
         var buffer = new ArrayBufferWriter<byte>();

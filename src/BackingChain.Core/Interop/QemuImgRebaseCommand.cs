@@ -20,7 +20,7 @@ public static class QemuImgRebaseCommand
     /// <param name="backingName">The backing name exactly as stored (kept as it is).</param>
     /// <param name="image">The image to fix.</param>
     /// <returns>The command line.</returns>
-    public static string Format(ImageFormat imageFormat, ImageFormat backingFormat, string backingName, string image)
+    public static string ToCommandLine(ImageFormat imageFormat, ImageFormat backingFormat, string backingName, string image)
     {
         ArgumentNullException.ThrowIfNull(backingName);
         ArgumentNullException.ThrowIfNull(image);

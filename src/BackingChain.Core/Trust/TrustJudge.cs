@@ -93,7 +93,7 @@ internal static class TrustJudge
                 && verdicts[i + 1].Decision == TrustDecision.Accepted
                 && QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format))
             {
-                remediation.Add(QemuImgRebaseCommand.Format(layer.Format, below.Format, backing.StoredName, layer.FileName));
+                remediation.Add(QemuImgRebaseCommand.ToCommandLine(layer.Format, below.Format, backing.StoredName, layer.FileName));
             }
         }
 

@@ -22,7 +22,7 @@ public sealed class QemuImgRebaseCommandTests
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "it's base.qcow2", "1M");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "it's base.qcow2", "-F", "qcow2", "top.qcow2");
-        string command = QemuImgRebaseCommand.Format(ImageFormat.Qcow2, ImageFormat.Qcow2, "it's base.qcow2", "top.qcow2");
+        string command = QemuImgRebaseCommand.ToCommandLine(ImageFormat.Qcow2, ImageFormat.Qcow2, "it's base.qcow2", "top.qcow2");
 
         ProcessResult shell = ProcessRunner.Run("sh", ["-c", command], dir.Path);
 
