@@ -1,5 +1,10 @@
+using System;
+using System.Buffers;
+using System.IO;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
 
 namespace BackingChain.Interop;
 
@@ -15,4 +20,21 @@ internal static class JsonOutput
         IndentSize = 4,
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
+
+    /// <summary>
+    /// Writes one JSON document and a newline to a stream with asynchronous writes only (ASP.NET Core refuses
+    /// synchronous writes to a response body). The document is small, so it is built in memory first.
+    /// </summary>
+    public static async Task WriteAsync<T>(Stream stream, T value, Action<Utf8JsonWriter, T> write, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            write(writer, value);
+        }
+
+        buffer.Write("\n"u8);
+        await stream.WriteAsync(buffer.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
 }

@@ -1,6 +1,8 @@
 using System;
 using System.IO;
 using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
 using System.Xml;
 using BackingChain.Chain;
 using BackingChain.Internal;
@@ -136,6 +138,24 @@ public static class LibvirtDiskXml
         }
 
         return text.Append('\n').ToString();
+    }
+
+    /// <summary>
+    /// Writes the <c>&lt;disk&gt;</c> element (UTF-8, as <see cref="ToXml"/> gives it) and a newline, with asynchronous
+    /// writes only (for an HTTP response body).
+    /// </summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="report">The verdict on the chain; its posture must accept it.</param>
+    /// <param name="target">The guest device name.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the element is written and flushed.</returns>
+    /// <exception cref="ArgumentException">The chain cannot be written (see <see cref="CanWrite"/>) or the target is not a device name.</exception>
+    public static async Task WriteAsync(Stream stream, TrustReport report, string target = DefaultTarget, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        byte[] bytes = Encoding.UTF8.GetBytes(ToXml(report, target) + "\n");
+        await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static string? Check(TrustReport report)

@@ -3,6 +3,8 @@ using System.Buffers;
 using System.IO;
 using System.Text;
 using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Formats.Qcow2;
 
@@ -167,16 +169,38 @@ public static class QemuImgInfoJson
         ArgumentNullException.ThrowIfNull(chain);
         using (var writer = new Utf8JsonWriter(stream, JsonOutput.WriterOptions))
         {
-            if (backingChain)
-            {
-                Write(writer, chain);
-            }
-            else if (!chain.Layers.IsEmpty)
-            {
-                Write(writer, chain.Layers[0]);
-            }
+            WriteDocument(writer, chain, backingChain);
         }
 
         stream.WriteByte((byte)'\n');
+    }
+
+    /// <summary>
+    /// Writes what <c>qemu-img info --output=json</c> prints (with <paramref name="backingChain"/>, what
+    /// <c>--backing-chain</c> adds) and a newline, with asynchronous writes only (for an HTTP response body).
+    /// </summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="chain">The chain.</param>
+    /// <param name="backingChain">Every layer as an array, or only the top image as one object.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the document is written and flushed.</returns>
+    public static Task WriteAsync(Stream stream, ImageChain chain, bool backingChain, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(chain);
+        return JsonOutput.WriteAsync(stream, chain, (writer, c) => WriteDocument(writer, c, backingChain), cancellationToken);
+    }
+
+    // The whole chain as an array (--backing-chain), or the top image's object.
+    private static void WriteDocument(Utf8JsonWriter writer, ImageChain chain, bool backingChain)
+    {
+        if (backingChain)
+        {
+            Write(writer, chain);
+        }
+        else if (!chain.Layers.IsEmpty)
+        {
+            Write(writer, chain.Layers[0]);
+        }
     }
 }

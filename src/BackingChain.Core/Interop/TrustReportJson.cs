@@ -1,6 +1,8 @@
 using System;
 using System.IO;
 using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Trust;
 
@@ -105,6 +107,18 @@ public static class TrustReportJson
         }
 
         stream.WriteByte((byte)'\n');
+    }
+
+    /// <summary>Writes the report as one JSON object and a newline, with asynchronous writes only (for an HTTP response body).</summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="report">The report.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the document is written and flushed.</returns>
+    public static Task WriteAsync(Stream stream, TrustReport report, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(report);
+        return JsonOutput.WriteAsync(stream, report, Write, cancellationToken);
     }
 
     /// <summary>Writes the report as one JSON object.</summary>

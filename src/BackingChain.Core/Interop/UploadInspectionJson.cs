@@ -1,6 +1,8 @@
 using System;
 using System.IO;
 using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Streaming;
 using BackingChain.Trust;
@@ -48,6 +50,18 @@ public static class UploadInspectionJson
         }
 
         stream.WriteByte((byte)'\n');
+    }
+
+    /// <summary>Writes the inspection as one JSON object and a newline, with asynchronous writes only (for an HTTP response body).</summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="inspection">The inspection.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the document is written and flushed.</returns>
+    public static Task WriteAsync(Stream stream, UploadInspection inspection, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(inspection);
+        return JsonOutput.WriteAsync(stream, inspection, Write, cancellationToken);
     }
 
     /// <summary>Writes the inspection as one JSON object.</summary>
