@@ -141,8 +141,8 @@ public static class LibvirtDiskXml
     }
 
     /// <summary>
-    /// Writes the <c>&lt;disk&gt;</c> element (UTF-8, as <see cref="ToXml"/> gives it) and a newline, with asynchronous
-    /// writes only (for an HTTP response body).
+    /// Writes the <c>&lt;disk&gt;</c> element exactly as <see cref="ToXml"/> gives it (ending in a newline), in UTF-8,
+    /// with asynchronous writes only (for an HTTP response body).
     /// </summary>
     /// <param name="stream">Where to write.</param>
     /// <param name="report">The verdict on the chain; its posture must accept it.</param>
@@ -153,7 +153,7 @@ public static class LibvirtDiskXml
     public static async Task WriteAsync(Stream stream, TrustReport report, string target = DefaultTarget, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        byte[] bytes = Encoding.UTF8.GetBytes(ToXml(report, target) + "\n");
+        byte[] bytes = Encoding.UTF8.GetBytes(ToXml(report, target));
         await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
     }

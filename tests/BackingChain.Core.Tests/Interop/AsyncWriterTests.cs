@@ -29,7 +29,7 @@ public sealed class AsyncWriterTests
         await Same(s => TrustReportJson.Write(s, report), s => TrustReportJson.WriteAsync(s, report));
         await Same(s => QemuImgInfoJson.Write(s, report.Chain, backingChain: true), s => QemuImgInfoJson.WriteAsync(s, report.Chain, backingChain: true));
         await Same(s => QemuImgInfoJson.Write(s, report.Chain, backingChain: false), s => QemuImgInfoJson.WriteAsync(s, report.Chain, backingChain: false));
-        await Same(s => s.Write(System.Text.Encoding.UTF8.GetBytes(LibvirtDiskXml.ToXml(report) + "\n")), s => LibvirtDiskXml.WriteAsync(s, report));
+        await Same(s => s.Write(System.Text.Encoding.UTF8.GetBytes(LibvirtDiskXml.ToXml(report))), s => LibvirtDiskXml.WriteAsync(s, report));
 
         byte[] image = File.ReadAllBytes(dir["base.raw"]);
         UploadInspection inspection = await ImageUploadInspector.InspectAsync(PipeReader.Create(new MemoryStream(image)));
