@@ -231,23 +231,8 @@ public sealed class HttpImageSource : IImageSource
 
         int count = (int)Math.Min(buffer.Length, Length - offset);
         long last = offset + count - 1;
-        using var request = new HttpRequestMessage(HttpMethod.Get, _uri);
-        request.Headers.Range = new RangeHeaderValue(offset, last);
-        if (_etag is not null)
-        {
-            // If-Match turns a replaced file into 412; If-Range covers servers that ignore If-Match on ranges
-            // (they then answer 200, which is refused below without reading the body).
-            request.Headers.IfMatch.Add(_etag);
-            request.Headers.IfRange = new RangeConditionHeaderValue(_etag);
-        }
-        else
-        {
-            request.Headers.IfUnmodifiedSince = _lastModified;
-            request.Headers.IfRange = new RangeConditionHeaderValue(_lastModified!.Value);
-        }
-
         using CancellationTokenSource timeout = CreateTimeout(_client, cancellationToken);
-        using HttpResponseMessage response = await SendAsync(_client, request, _uri, allowRedirect: false, timeout.Token, cancellationToken).ConfigureAwait(false);
+        using HttpResponseMessage response = await SendRangeAsync(offset, last, timeout.Token, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.PreconditionFailed)
         {
             throw new ImageSourceChangedException("the image changed on the server while it was being read (its validator no longer matches)");
@@ -334,6 +319,42 @@ public sealed class HttpImageSource : IImageSource
         }
 
         return response.Content.Headers.LastModified is not { } modified || modified == _lastModified;
+    }
+
+    /// <summary>
+    /// Sends one conditional range request. A request that failed before any response came back — typically a pooled
+    /// connection the server closed or reset just after answering an earlier request (nginx does so after a 412) — is
+    /// sent once more: a range GET is idempotent, and without the second try a dropped socket would be reported in
+    /// place of the server's real answer. A second failure is the error.
+    /// </summary>
+    private async Task<HttpResponseMessage> SendRangeAsync(long offset, long last, CancellationToken token, CancellationToken callerToken)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, _uri);
+            request.Headers.Range = new RangeHeaderValue(offset, last);
+            if (_etag is not null)
+            {
+                // If-Match turns a replaced file into 412; If-Range covers servers that ignore If-Match on ranges
+                // (they then answer 200, which is refused without reading the body).
+                request.Headers.IfMatch.Add(_etag);
+                request.Headers.IfRange = new RangeConditionHeaderValue(_etag);
+            }
+            else
+            {
+                request.Headers.IfUnmodifiedSince = _lastModified;
+                request.Headers.IfRange = new RangeConditionHeaderValue(_lastModified!.Value);
+            }
+
+            try
+            {
+                return await SendAsync(_client, request, _uri, allowRedirect: false, token, callerToken).ConfigureAwait(false);
+            }
+            catch (IOException ex) when (attempt == 0 && ex.InnerException is HttpRequestException)
+            {
+                // Once more, on a new connection; see the summary.
+            }
+        }
     }
 
     private static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpRequestMessage request, Uri uri, bool allowRedirect, CancellationToken cancellationToken)
