@@ -21,6 +21,17 @@ internal static class JsonOutput
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    /// <summary>Writes one JSON document and a newline to a stream, as every synchronous writer of the library does.</summary>
+    public static void Write<T>(Stream stream, T value, Action<Utf8JsonWriter, T> write)
+    {
+        using (var writer = new Utf8JsonWriter(stream, WriterOptions))
+        {
+            write(writer, value);
+        }
+
+        stream.WriteByte((byte)'\n');
+    }
+
     /// <summary>
     /// Writes one JSON document and a newline to a stream with asynchronous writes only (ASP.NET Core refuses
     /// synchronous writes to a response body). The document is small, so it is built in memory first.

@@ -167,12 +167,7 @@ public static class QemuImgInfoJson
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(chain);
-        using (var writer = new Utf8JsonWriter(stream, JsonOutput.WriterOptions))
-        {
-            WriteDocument(writer, chain, backingChain);
-        }
-
-        stream.WriteByte((byte)'\n');
+        JsonOutput.Write(stream, chain, (writer, c) => WriteDocument(writer, c, backingChain));
     }
 
     /// <summary>

@@ -101,12 +101,7 @@ public static class TrustReportJson
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(report);
-        using (var writer = new Utf8JsonWriter(stream, JsonOutput.WriterOptions))
-        {
-            Write(writer, report);
-        }
-
-        stream.WriteByte((byte)'\n');
+        JsonOutput.Write(stream, report, Write);
     }
 
     /// <summary>Writes the report as one JSON object and a newline, with asynchronous writes only (for an HTTP response body).</summary>

@@ -44,12 +44,7 @@ public static class UploadInspectionJson
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
-        using (var writer = new Utf8JsonWriter(stream, JsonOutput.WriterOptions))
-        {
-            Write(writer, inspection);
-        }
-
-        stream.WriteByte((byte)'\n');
+        JsonOutput.Write(stream, inspection, Write);
     }
 
     /// <summary>Writes the inspection as one JSON object and a newline, with asynchronous writes only (for an HTTP response body).</summary>

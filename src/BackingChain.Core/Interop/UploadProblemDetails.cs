@@ -78,12 +78,7 @@ public static class UploadProblemDetails
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
-        using (var writer = new Utf8JsonWriter(stream, JsonOutput.WriterOptions))
-        {
-            Write(writer, inspection, instance);
-        }
-
-        stream.WriteByte((byte)'\n');
+        JsonOutput.Write(stream, inspection, (writer, i) => Write(writer, i, instance));
     }
 
     /// <summary>Writes the problem details of a rejected upload as one JSON object.</summary>
