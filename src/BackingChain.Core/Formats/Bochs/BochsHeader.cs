@@ -10,7 +10,7 @@ namespace BackingChain.Formats.Bochs;
 /// it. The strings are compared as C strings: the text, then a NUL, inside the field.
 /// </summary>
 /// <remarks>Parsing allocates nothing.</remarks>
-public readonly struct BochsHeader
+internal readonly struct BochsHeader
 {
     /// <summary>Gets the version (0x00020000 or 0x00010000).</summary>
     public uint Version { get; internal init; }

@@ -13,7 +13,7 @@ namespace BackingChain.Formats.Cloop;
 /// Parsing allocates nothing. The offsets table that follows ((n + 1) big-endian u64 at 136) is checked by the
 /// reader (monotonic, no block larger than 128 MiB).
 /// </remarks>
-public readonly struct CloopHeader
+internal readonly struct CloopHeader
 {
     /// <summary>Gets the uncompressed block size (a multiple of 512, at most 64 MiB).</summary>
     public uint BlockSize { get; internal init; }

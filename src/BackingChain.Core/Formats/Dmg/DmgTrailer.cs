@@ -10,7 +10,7 @@ namespace BackingChain.Formats.Dmg;
 /// the end of the file (qemu 7.2 has no content probe for it, only the <c>.dmg</c> file name).
 /// </summary>
 /// <remarks>Parsing allocates nothing.</remarks>
-public readonly struct DmgTrailer
+internal readonly struct DmgTrailer
 {
     /// <summary>Gets the trailer version (4).</summary>
     public uint Version { get; internal init; }

@@ -10,7 +10,7 @@ namespace BackingChain.Formats.Luks;
 /// A LUKS1 header (592 bytes, big-endian): cipher, hash, payload offset and key slots. No key is needed
 /// to read it. Text fields stay in the buffer until asked for.
 /// </summary>
-public readonly struct Luks1Header
+internal readonly struct Luks1Header
 {
     /// <summary>The LUKS version (1).</summary>
     public ushort Version { get; internal init; }

@@ -15,7 +15,7 @@ namespace BackingChain.Formats.Luks;
 /// Parsing checks the header size against cryptsetup's allowed values (16 KiB to 4 MiB, a power of two), so
 /// the JSON area it describes is bounded; it allocates nothing. The JSON itself is not parsed.
 /// </remarks>
-public readonly struct Luks2Header
+internal readonly struct Luks2Header
 {
     /// <summary>Gets whether this is the secondary header copy ("SKUL").</summary>
     public bool IsSecondary { get; internal init; }

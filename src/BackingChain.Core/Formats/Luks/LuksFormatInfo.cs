@@ -8,6 +8,10 @@ namespace BackingChain.Formats.Luks;
 /// <summary>What qemu reports about a LUKS header (<c>QCryptoBlockInfoLUKS</c>), for luks images and LUKS-encrypted qcow2.</summary>
 public sealed class LuksFormatInfo : FormatSpecificInfo
 {
+    internal LuksFormatInfo()
+    {
+    }
+
     /// <inheritdoc/>
     public override string Kind => "luks";
 
@@ -42,7 +46,7 @@ public sealed class LuksFormatInfo : FormatSpecificInfo
     /// <param name="data">The buffer that was parsed.</param>
     /// <param name="header">The parsed header.</param>
     /// <returns>The info.</returns>
-    public static LuksFormatInfo FromHeader(ReadOnlySpan<byte> data, in Luks1Header header)
+    internal static LuksFormatInfo FromHeader(ReadOnlySpan<byte> data, in Luks1Header header)
     {
         string cipherName = Luks1Header.GetCipherName(data);
         string fullMode = Luks1Header.GetCipherMode(data);

@@ -1,8 +1,25 @@
 namespace BackingChain.Formats.Luks;
 
 /// <summary>One LUKS1 key slot, as qemu reports it (no key material is read).</summary>
-/// <param name="Active">Whether the slot holds a key.</param>
-/// <param name="Iterations">PBKDF2 iterations of the slot.</param>
-/// <param name="KeyOffset">Offset of the key material in bytes from the start of the LUKS header.</param>
-/// <param name="Stripes">Anti-forensic stripes.</param>
-public readonly record struct LuksKeySlot(bool Active, uint Iterations, long KeyOffset, uint Stripes);
+public sealed class LuksKeySlot
+{
+    internal LuksKeySlot(bool active, uint iterations, long keyOffset, uint stripes)
+    {
+        Active = active;
+        Iterations = iterations;
+        KeyOffset = keyOffset;
+        Stripes = stripes;
+    }
+
+    /// <summary>Whether the slot holds a key.</summary>
+    public bool Active { get; }
+
+    /// <summary>PBKDF2 iterations of the slot.</summary>
+    public uint Iterations { get; }
+
+    /// <summary>Offset of the key material in bytes from the start of the LUKS header.</summary>
+    public long KeyOffset { get; }
+
+    /// <summary>Anti-forensic stripes.</summary>
+    public uint Stripes { get; }
+}

@@ -10,7 +10,7 @@ namespace BackingChain.Formats.Parallels;
 /// read Parallels snapshot chains (they live in DiskDescriptor.xml), so the format names no other file.
 /// </summary>
 /// <remarks>Parsing allocates nothing.</remarks>
-public readonly struct ParallelsHeader
+internal readonly struct ParallelsHeader
 {
     /// <summary>Gets whether the magic is "WithouFreSpacExt" (BAT in clusters, 64-bit size).</summary>
     public bool IsExtendedFormat { get; internal init; }

@@ -13,7 +13,7 @@ namespace BackingChain.Formats.Qcow;
 /// Parsing allocates nothing: the backing file name stays a range into the parsed buffer until
 /// <see cref="GetBackingFileName(ReadOnlySpan{byte})"/> is called with that same buffer.
 /// </remarks>
-public readonly struct QcowHeader
+internal readonly struct QcowHeader
 {
     /// <summary>The format version (always 1 for a valid header).</summary>
     public uint Version { get; internal init; }

@@ -1,8 +1,25 @@
 namespace BackingChain.Formats.Qcow2;
 
 /// <summary>A persistent dirty bitmap's directory entry, as qemu reports it.</summary>
-/// <param name="Name">The bitmap's name.</param>
-/// <param name="Granularity">Bytes covered by one bit.</param>
-/// <param name="InUse">Flag bit 0: the bitmap was not saved cleanly.</param>
-/// <param name="Auto">Flag bit 1: the bitmap tracks writes automatically.</param>
-public sealed record Qcow2Bitmap(string Name, long Granularity, bool InUse, bool Auto);
+public sealed class Qcow2Bitmap
+{
+    internal Qcow2Bitmap(string name, long granularity, bool inUse, bool auto)
+    {
+        Name = name;
+        Granularity = granularity;
+        InUse = inUse;
+        Auto = auto;
+    }
+
+    /// <summary>The bitmap's name.</summary>
+    public string Name { get; }
+
+    /// <summary>Bytes covered by one bit.</summary>
+    public long Granularity { get; }
+
+    /// <summary>Flag bit 0: the bitmap was not saved cleanly.</summary>
+    public bool InUse { get; }
+
+    /// <summary>Flag bit 1: the bitmap tracks writes automatically.</summary>
+    public bool Auto { get; }
+}

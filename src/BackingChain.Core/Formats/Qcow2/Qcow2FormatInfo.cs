@@ -8,6 +8,10 @@ namespace BackingChain.Formats.Qcow2;
 /// <summary>What qemu reports for a qcow2 image under <c>format-specific</c> (<c>ImageInfoSpecificQCow2</c>).</summary>
 public sealed class Qcow2FormatInfo : FormatSpecificInfo
 {
+    internal Qcow2FormatInfo()
+    {
+    }
+
     /// <inheritdoc/>
     public override string Kind => "qcow2";
 

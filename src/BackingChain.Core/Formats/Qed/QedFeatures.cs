@@ -4,7 +4,7 @@ namespace BackingChain.Formats.Qed;
 
 /// <summary>The QED feature bits (<c>features</c> field); any other bit makes qemu refuse the image.</summary>
 [Flags]
-public enum QedFeatures : ulong
+internal enum QedFeatures : ulong
 {
     /// <summary>No feature.</summary>
     None = 0,

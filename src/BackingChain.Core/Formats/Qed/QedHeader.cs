@@ -13,7 +13,7 @@ namespace BackingChain.Formats.Qed;
 /// Parsing allocates nothing: the backing file name stays a range into the parsed buffer until
 /// <see cref="GetBackingFileName(ReadOnlySpan{byte})"/> is called with that same buffer.
 /// </remarks>
-public readonly struct QedHeader
+internal readonly struct QedHeader
 {
     /// <summary>The cluster size in bytes (a power of two, 4 KiB to 64 MiB).</summary>
     public uint ClusterSize { get; internal init; }

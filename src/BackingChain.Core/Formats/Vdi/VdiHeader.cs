@@ -11,7 +11,7 @@ namespace BackingChain.Formats.Vdi;
 /// <see cref="TryParse"/> accepts it, but qemu (and so the <c>vdi</c> reader) refuses to open one.
 /// </summary>
 /// <remarks>Parsing allocates nothing. UUIDs are stored in Microsoft GUID byte order.</remarks>
-public readonly struct VdiHeader
+internal readonly struct VdiHeader
 {
     /// <summary>Gets the header version (0x00010001 for 1.1).</summary>
     public uint Version { get; internal init; }

@@ -1,7 +1,7 @@
 namespace BackingChain.Formats.Vdi;
 
 /// <summary>The VDI image type (qemu does not check it).</summary>
-public enum VdiImageType : uint
+internal enum VdiImageType : uint
 {
     /// <summary>No type.</summary>
     None = 0,

@@ -11,7 +11,7 @@ namespace BackingChain.Formats.Vhdx;
 /// number is current ([MS-VHDX] 2.2.2; qemu 7.2 <c>vhdx_parse_header</c>).
 /// </summary>
 /// <remarks>Parsing allocates nothing.</remarks>
-public readonly struct VhdxHeader
+internal readonly struct VhdxHeader
 {
     /// <summary>Gets the stored CRC-32C.</summary>
     public uint Checksum { get; internal init; }

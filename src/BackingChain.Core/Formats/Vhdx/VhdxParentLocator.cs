@@ -15,7 +15,7 @@ namespace BackingChain.Formats.Vhdx;
 /// Parsing validates every entry (offsets and lengths inside the item, non-zero, even) and allocates nothing;
 /// values become strings only through <see cref="GetValue"/>.
 /// </remarks>
-public readonly struct VhdxParentLocator
+internal readonly struct VhdxParentLocator
 {
     /// <summary>The key holding the parent's DataWriteGuid.</summary>
     public const string ParentLinkageKey = "parent_linkage";

@@ -15,7 +15,7 @@ namespace BackingChain.Formats.Vmdk;
 /// qemu bounds it (1 MiB - 1; CIDs and the parent hint only within the first 20 sectors) and ends at its
 /// first NUL byte.
 /// </remarks>
-public readonly struct VmdkDescriptor
+internal readonly struct VmdkDescriptor
 {
     private static ReadOnlySpan<byte> CreateTypeKey => "createType"u8;
 

@@ -3,6 +3,10 @@ namespace BackingChain.Formats.Vmdk;
 /// <summary>One extent as qemu reports it under <c>format-specific.data.extents</c> (<c>VmdkExtentInfo</c>).</summary>
 public sealed class VmdkExtentInfo
 {
+    internal VmdkExtentInfo()
+    {
+    }
+
     /// <summary>The extent file's name as qemu opened it (the image itself for monolithic files).</summary>
     public string FileName { get; internal init; } = "";
 

@@ -1,7 +1,7 @@
 namespace BackingChain.Formats.Vmdk;
 
 /// <summary>The extent types qemu 7.2 opens from a descriptor's extent lines (other types are skipped, as qemu skips them).</summary>
-public enum VmdkExtentType
+internal enum VmdkExtentType
 {
     /// <summary>FLAT: raw data at an offset (in sectors) of the named file.</summary>
     Flat,

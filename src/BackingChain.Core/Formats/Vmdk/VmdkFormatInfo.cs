@@ -7,6 +7,10 @@ namespace BackingChain.Formats.Vmdk;
 /// <summary>What qemu reports for a VMDK image under <c>format-specific</c> (<c>ImageInfoSpecificVmdk</c>).</summary>
 public sealed class VmdkFormatInfo : FormatSpecificInfo
 {
+    internal VmdkFormatInfo()
+    {
+    }
+
     /// <inheritdoc/>
     public override string Kind => "vmdk";
 

@@ -16,7 +16,7 @@ namespace BackingChain.Formats.Vmdk;
 /// A header with capacity 0 and a descriptor offset is a descriptor container (<see cref="IsDescriptorContainer"/>):
 /// qemu then reads the embedded text as a descriptor file and ignores the other fields.
 /// </remarks>
-public readonly struct VmdkSparseHeader
+internal readonly struct VmdkSparseHeader
 {
     /// <summary>The version: 1, 2 (zeroed grains) or 3 (stream-optimized / changed block tracking).</summary>
     public uint Version { get; internal init; }

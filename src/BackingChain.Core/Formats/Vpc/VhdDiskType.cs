@@ -1,7 +1,7 @@
 namespace BackingChain.Formats.Vpc;
 
 /// <summary>The footer's disk type field.</summary>
-public enum VhdDiskType : uint
+internal enum VhdDiskType : uint
 {
     /// <summary>No type.</summary>
     None = 0,

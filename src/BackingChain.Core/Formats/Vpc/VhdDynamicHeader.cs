@@ -14,7 +14,7 @@ namespace BackingChain.Formats.Vpc;
 /// Parsing allocates nothing; the parent name and locators are read from the parsed buffer on request.
 /// The checks that need the footer (qemu's "Too many blocks", "Page table too small") are the reader's.
 /// </remarks>
-public readonly struct VhdDynamicHeader
+internal readonly struct VhdDynamicHeader
 {
     /// <summary>Gets the (unused) data offset, all ones.</summary>
     public ulong DataOffset { get; internal init; }

@@ -11,7 +11,7 @@ namespace BackingChain.Formats.Vpc;
 /// differencing disks. Validated as qemu 7.2's <c>vpc_open</c> validates it (cookie, checksum, 2040 GiB).
 /// </summary>
 /// <remarks>Parsing allocates nothing.</remarks>
-public readonly struct VhdFooter
+internal readonly struct VhdFooter
 {
     /// <summary>Gets the feature bits (bit 0 temporary, bit 1 reserved and always set).</summary>
     public uint Features { get; internal init; }

@@ -8,7 +8,7 @@ namespace BackingChain.Formats.Vpc;
 /// The locator only says where its platform data lies; the data itself (the parent's path) is read
 /// separately and decoded with <see cref="DecodePath(ReadOnlySpan{byte})"/>.
 /// </remarks>
-public readonly struct VhdParentLocator
+internal readonly struct VhdParentLocator
 {
     /// <summary>Gets how the platform data encodes the parent's location.</summary>
     public VhdPlatformCode PlatformCode { get; internal init; }

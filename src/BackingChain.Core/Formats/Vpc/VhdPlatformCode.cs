@@ -1,7 +1,7 @@
 namespace BackingChain.Formats.Vpc;
 
 /// <summary>How a parent locator entry stores the parent's location (the four ASCII bytes, big-endian).</summary>
-public enum VhdPlatformCode : uint
+internal enum VhdPlatformCode : uint
 {
     /// <summary>An unused locator slot.</summary>
     None = 0,
