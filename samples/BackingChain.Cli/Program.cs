@@ -293,8 +293,8 @@ switch (line.Command)
 static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
 // Files as before; http(s) URLs through one client that follows redirects only where the policy allows (the URL
-// judged is the URL read) and never waits forever (the timeout also bounds each body, see HttpImageSource).
-static ImmutableArray<IImageSourceProvider> Providers() => [FileImageSourceProvider.Instance, new HttpImageSourceProvider(Http.Client)];
+// judged is the URL read) and never waits forever (the timeout also bounds each body, see ImageSources.OpenUrlAsync).
+static ImmutableArray<IImageSourceProvider> Providers() => [ImageSources.Files, ImageSources.Http(Http.Client)];
 
 // The chain of a FILE or URL argument; null (after one line on stderr) when a URL cannot be opened at all.
 static async System.Threading.Tasks.Task<ImageChain?> ResolveAsync(ImageChainResolver resolver, string file, ImageFormat? declared, TrustPolicy policy)
@@ -307,7 +307,7 @@ static async System.Threading.Tasks.Task<ImageChain?> ResolveAsync(ImageChainRes
     IImageSource top;
     try
     {
-        top = await HttpImageSource.OpenAsync(Http.Client, file, policy);
+        top = await ImageSources.OpenUrlAsync(Http.Client, file, policy);
     }
     catch (IOException ex)
     {

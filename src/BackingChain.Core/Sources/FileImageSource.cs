@@ -16,7 +16,7 @@ namespace BackingChain.Sources;
 /// backing reference must not block or feed endless data. Reads complete synchronously (a header read
 /// from the page cache costs less than scheduling it on the thread pool).
 /// </remarks>
-public sealed class FileImageSource : IImageSource
+internal sealed class FileImageSource : IImageSource
 {
     private readonly SafeFileHandle _handle;
     private readonly bool _directReads;

@@ -5,7 +5,7 @@ using BackingChain.Chain;
 namespace BackingChain.Sources;
 
 /// <summary>Opens local POSIX paths (relative names are relative to the process's working directory, as in qemu).</summary>
-public sealed class FileImageSourceProvider : IImageSourceProvider
+internal sealed class FileImageSourceProvider : IImageSourceProvider
 {
     /// <summary>The shared instance.</summary>
     public static FileImageSourceProvider Instance { get; } = new();

@@ -31,7 +31,7 @@ namespace BackingChain.Sources;
 /// disposed. Give it a handler with automatic redirects turned off; a redirect a handler follows by itself is
 /// detected and refused, as its target was never judged.</para>
 /// </remarks>
-public sealed class HttpImageSource : IImageSource
+internal sealed class HttpImageSource : IImageSource
 {
     private readonly HttpClient _client;
     private readonly Uri _uri;

@@ -14,7 +14,7 @@ namespace BackingChain.Sources;
 /// (or by the policy's callback). A redirect is a reference the server makes: the resolver follows it only to a
 /// target its policy admits by the same rule, and otherwise records the reference as refused, naming the target.
 /// </summary>
-public sealed class HttpImageSourceProvider : IImageSourceProvider
+internal sealed class HttpImageSourceProvider : IImageSourceProvider
 {
     private readonly HttpClient _client;
 

@@ -5,7 +5,7 @@ using System.Threading.Tasks;
 namespace BackingChain.Sources;
 
 /// <summary>An image held in memory, for tests and for embedding.</summary>
-public sealed class MemoryImageSource : IImageSource
+internal sealed class MemoryImageSource : IImageSource
 {
     private readonly ReadOnlyMemory<byte> _data;
 

@@ -9,7 +9,7 @@ using BackingChain.Chain;
 namespace BackingChain.Sources;
 
 /// <summary>Serves a fixed set of in-memory images by name: chains for tests, benchmarks and embedding.</summary>
-public sealed class MemoryImageSourceProvider : IImageSourceProvider
+internal sealed class MemoryImageSourceProvider : IImageSourceProvider
 {
     private readonly ImmutableDictionary<string, ReadOnlyMemory<byte>> _images;
 
