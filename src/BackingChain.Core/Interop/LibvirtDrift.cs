@@ -1,9 +1,32 @@
 namespace BackingChain.Interop;
 
 /// <summary>One disagreement between a libvirt <c>&lt;disk&gt;</c> chain and the images on storage.</summary>
-/// <param name="Kind">What disagrees.</param>
-/// <param name="Layer">The explicit layer concerned, as an index into <see cref="LibvirtDiskChain.Layers"/> (0 = the disk's own source).</param>
-/// <param name="Expected">What the XML says (a source, a format), or <see langword="null"/> when it says nothing.</param>
-/// <param name="Actual">What the image says, or <see langword="null"/> when it says nothing.</param>
-/// <param name="Message">One readable line.</param>
-public sealed record LibvirtDrift(LibvirtDriftKind Kind, int Layer, string? Expected, string? Actual, string Message);
+public sealed class LibvirtDrift
+{
+    internal LibvirtDrift(LibvirtDriftKind kind, int layer, string? expected, string? actual, string message)
+    {
+        Kind = kind;
+        Layer = layer;
+        Expected = expected;
+        Actual = actual;
+        Message = message;
+    }
+
+    /// <summary>Gets what disagrees.</summary>
+    public LibvirtDriftKind Kind { get; }
+
+    /// <summary>Gets the explicit layer concerned, as an index into <see cref="LibvirtDiskChain.Layers"/> (0 = the disk's own source).</summary>
+    public int Layer { get; }
+
+    /// <summary>Gets what the XML says (a source, a format), or <see langword="null"/> when it says nothing.</summary>
+    public string? Expected { get; }
+
+    /// <summary>Gets what the image says, or <see langword="null"/> when it says nothing.</summary>
+    public string? Actual { get; }
+
+    /// <summary>Gets one readable line.</summary>
+    public string Message { get; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Kind} (layer {Layer}): {Message}";
+}
