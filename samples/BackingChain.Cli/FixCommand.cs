@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Immutable;
 using System.IO;
+using System.Threading.Tasks;
 using BackingChain.Editing;
 using BackingChain.Trust;
 
@@ -14,7 +15,7 @@ internal static class FixCommand
 {
     /// <summary>Applies the fixes of <paramref name="report"/>, printing each change to <paramref name="changes"/>.</summary>
     /// <returns>How many images were changed, and whether every planned fix was made.</returns>
-    public static (int Changed, bool AllMade) Apply(TrustReport report, TextWriter changes)
+    public static async Task<(int Changed, bool AllMade)> ApplyAsync(TrustReport report, TextWriter changes)
     {
         ImmutableArray<BackingFormatFix> fixes = BackingFormatFix.Plan(report);
         int changed = 0;
@@ -23,7 +24,7 @@ internal static class FixCommand
         {
             try
             {
-                fix.ApplyAsync().AsTask().GetAwaiter().GetResult();
+                await fix.ApplyAsync();
                 changed++;
                 changes.WriteLine($"fixed: {HumanOutput.Escape(fix.ImagePath)}: recorded backing format {fix.BackingFormat.GetQemuName()} for '{HumanOutput.Escape(fix.BackingName)}' (as {HumanOutput.Escape(fix.QemuImgCommand)})");
             }

@@ -184,7 +184,7 @@ internal static class HumanOutput
                 ? new string(' ', 3 * (i - 1)) + "└─ "
                 : string.Create(CultureInfo.InvariantCulture, $"{new string(' ', 3 * MaxIndentLevels)}└─ [{i}] ");
             text.Append(CultureInfo.InvariantCulture,
-                $"{indent}{Escape(verdict.FileName)}  [{verdict.Format.GetQemuName()}, {TrustReportJson.GetName(verdict.FormatSource)}]  {(verdict.Decision == TrustDecision.Accepted ? "accepted" : "REJECTED")}: {TrustReportJson.GetName(verdict.Reason)}\n");
+                $"{indent}{Escape(verdict.FileName)}  [{verdict.Format.GetQemuName()}, {verdict.FormatSource.GetStableName()}]  {(verdict.Decision == TrustDecision.Accepted ? "accepted" : "REJECTED")}: {verdict.Reason.GetStableName()}\n");
             foreach (ReferenceDecision reference in verdict.References)
             {
                 // The opened backing file is the next line of the tree; anything else a layer names is spelled out.
@@ -194,7 +194,7 @@ internal static class HumanOutput
                 }
 
                 text.Append(CultureInfo.InvariantCulture,
-                    $"{new string(' ', indent.Length)}   names {TrustReportJson.GetName(reference.Reference.Role)} '{Escape(reference.Reference.StoredName)}': {TrustReportJson.GetName(reference.Outcome)} (trusted by: {TrustReportJson.GetName(reference.Basis)})\n");
+                    $"{new string(' ', indent.Length)}   names {reference.Reference.Role.GetStableName()} '{Escape(reference.Reference.StoredName)}': {reference.Outcome.GetStableName()} (trusted by: {reference.Basis.GetStableName()})\n");
             }
         }
 
@@ -208,7 +208,7 @@ internal static class HumanOutput
             text.Append(CultureInfo.InvariantCulture, $"fix: {Escape(command)}\n");
         }
 
-        text.Append(CultureInfo.InvariantCulture, $"verdict: {(report.IsSafe ? "safe" : "unsafe")} ({TrustReportJson.GetName(report.Reason)}; {TrustReportJson.GetName(report.Posture)} posture)\n");
+        text.Append(CultureInfo.InvariantCulture, $"verdict: {(report.IsSafe ? "safe" : "unsafe")} ({report.Reason.GetStableName()}; {report.Posture.GetStableName()} posture)\n");
         return text.ToString();
     }
 

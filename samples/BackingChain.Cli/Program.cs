@@ -129,7 +129,7 @@ switch (line.Command)
             if (line.Fix)
             {
                 // The fixes the verdict allows, each change printed (beside the JSON, not in it); then the chain is judged again.
-                (int changed, bool allMade) = FixCommand.Apply(report, line.Output == "json" ? Console.Error : Console.Out);
+                (int changed, bool allMade) = await FixCommand.ApplyAsync(report, line.Output == "json" ? Console.Error : Console.Out);
                 fixFailed = !allMade;
                 if (changed > 0 && await ResolveAsync(new ImageChainResolver(options), line.File!, declared, options.Policy) is ImageChain again)
                 {
@@ -151,7 +151,7 @@ switch (line.Command)
     }
 
     case "relocate":
-        return RelocateCommand.Run(line, Console.Out);
+        return await RelocateCommand.RunAsync(line, Console.Out);
 
     case "xml":
     {
@@ -170,13 +170,13 @@ switch (line.Command)
         }
 
         TrustReport report = TrustEvaluator.Evaluate(chain);
-        if (!LibvirtDiskXml.CanWrite(report, out string? reason))
+        if (!LibvirtDiskXml.TryToXml(report, line.Target ?? LibvirtDiskXml.DefaultTarget, out string? xml, out string? reason))
         {
-            Console.Error.WriteLine($"backing-chain: {HumanOutput.Escape(reason!)}");
+            Console.Error.WriteLine($"backing-chain: {HumanOutput.Escape(reason)}");
             return 1;
         }
 
-        Write(stdout, LibvirtDiskXml.ToXml(report, line.Target ?? LibvirtDiskXml.DefaultTarget));
+        Write(stdout, xml);
         return 0;
     }
 
@@ -199,7 +199,7 @@ switch (line.Command)
                 return 1;
             }
 
-            ImageChain image = new ImageChainResolver(new ImageChainResolverOptions { Policy = TrustPolicy.QemuCompatible, MaxDepth = 1 }).Resolve(file, expected);
+            ImageChain image = await new ImageChainResolver(new ImageChainResolverOptions { Policy = TrustPolicy.QemuCompatible, MaxDepth = 1 }).ResolveAsync(file, expected);
             if (image.Layers.IsEmpty)
             {
                 Console.Error.WriteLine($"backing-chain: {HumanOutput.Escape(image.ErrorMessage ?? $"Could not open '{file}'")}");
@@ -211,11 +211,11 @@ switch (line.Command)
         {
             if (backing.Length == 0)
             {
-                BackingFileEditor.RemoveBackingFileAsync(file).AsTask().GetAwaiter().GetResult();
+                await BackingFileEditor.RemoveBackingFileAsync(file);
                 return 0;
             }
 
-            bool recorded = BackingFileEditor.SetBackingFileAsync(file, backing, line.BackingFormat!).AsTask().GetAwaiter().GetResult();
+            bool recorded = await BackingFileEditor.SetBackingFileAsync(file, backing, line.BackingFormat!);
             if (!recorded)
             {
                 Console.Error.WriteLine($"backing-chain: warning: the image cannot record the backing format '{line.BackingFormat}'; it will be probed");

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Editing;
 using BackingChain.Interop;
@@ -17,7 +18,7 @@ namespace BackingChain.Cli;
 internal static class RelocateCommand
 {
     /// <summary>Runs the command; returns the exit code (0, or 1 when an image cannot be relocated or is left partly undone).</summary>
-    public static int Run(CommandLine line, TextWriter output)
+    public static async Task<int> RunAsync(CommandLine line, TextWriter output)
     {
         var plans = new List<BackingRelocation>(line.Images.Count);
         var standalone = new Dictionary<string, ImageFormat>(StringComparer.Ordinal);
@@ -26,15 +27,17 @@ internal static class RelocateCommand
         {
             try
             {
-                plans.Add(BackingRelocation.PlanAsync(image, line.From!, line.To!).AsTask().GetAwaiter().GetResult());
-            }
-            catch (BackingEditException ex) when (ex.Error == BackingEditError.UnsupportedFormat && NamesNoFile(image) is ImageFormat format)
-            {
-                // A raw base (or any image that names no other file) among the images moved: nothing in it to relocate.
-                standalone.Add(image, format);
+                plans.Add(await BackingRelocation.PlanAsync(image, line.From!, line.To!));
             }
             catch (BackingEditException ex)
             {
+                // A raw base (or any image that names no other file) among the images moved: nothing in it to relocate.
+                if (ex.Error == BackingEditError.UnsupportedFormat && await NamesNoFileAsync(image) is ImageFormat format)
+                {
+                    standalone.Add(image, format);
+                    continue;
+                }
+
                 failed = true;
                 Console.Error.WriteLine($"backing-chain: Could not relocate '{HumanOutput.Escape(image)}': {HumanOutput.Escape(ex.Message)}");
             }
@@ -71,7 +74,7 @@ internal static class RelocateCommand
                 {
                     try
                     {
-                        plan.ApplyAsync().AsTask().GetAwaiter().GetResult();
+                        await plan.ApplyAsync();
                     }
                     catch (BackingEditException ex)
                     {
@@ -114,9 +117,9 @@ internal static class RelocateCommand
     }
 
     /// <summary>The format of an image that names no other file (as probed, opening nothing it names), or <see langword="null"/>.</summary>
-    private static ImageFormat? NamesNoFile(string image)
+    private static async Task<ImageFormat?> NamesNoFileAsync(string image)
     {
-        ImageChain chain = new ImageChainResolver(new ImageChainResolverOptions { Policy = TrustPolicy.Default, MaxDepth = 1 }).Resolve(image);
+        ImageChain chain = await new ImageChainResolver(new ImageChainResolverOptions { Policy = TrustPolicy.Default, MaxDepth = 1 }).ResolveAsync(image);
         return chain.Layers.Length == 1 && chain.Layers[0].References.IsEmpty ? chain.Layers[0].Format : null;
     }
 

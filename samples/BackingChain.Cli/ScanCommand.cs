@@ -92,7 +92,7 @@ internal static class ScanCommand
         Section(text, "unsafe", graph.Unsafe, image =>
         {
             TrustReport report = image.Report;
-            string why = TrustReportJson.GetName(report.Reason);
+            string why = report.Reason.GetStableName();
             return report.Findings.IsEmpty ? why : $"{why}: {report.Findings[0].Message}";
         });
         Section(text, "broken chains", graph.BrokenChains, image => image.Report.Chain.ErrorMessage ?? "a file of the chain is missing");
@@ -177,7 +177,7 @@ internal static class ScanCommand
         }
 
         writer.WriteString("verdict", report.IsSafe ? "safe" : "unsafe");
-        writer.WriteString("reason", TrustReportJson.GetName(report.Reason));
+        writer.WriteString("reason", report.Reason.GetStableName());
         writer.WriteString("ending", chain.Ending == ChainEnding.TooDeep ? "too-deep" : chain.Ending.ToString().ToLowerInvariant());
         if (image.Backing is { } backing)
         {

@@ -153,12 +153,12 @@ static async Task<IResult> DomainDiskAsync(string name, string? target, ImageSto
     }
 
     TrustReport report = await resolver.CheckAsync(store.PathOf(name), ImageFormatNames.Parse(record.Format), cancellationToken);
-    if (!LibvirtDiskXml.CanWrite(report, out string? reason))
+    if (!LibvirtDiskXml.TryToXml(report, target ?? LibvirtDiskXml.DefaultTarget, out string? xml, out string? reason))
     {
-        return Problem(StatusCodes.Status409Conflict, "No disk XML for this chain", reason ?? "The chain is not safe to use.");
+        return Problem(StatusCodes.Status409Conflict, "No disk XML for this chain", reason);
     }
 
-    return Results.Text(LibvirtDiskXml.ToXml(report, target ?? "vda"), "application/xml", Encoding.UTF8, StatusCodes.Status200OK);
+    return Results.Text(xml, "application/xml", Encoding.UTF8, StatusCodes.Status200OK);
 }
 
 static IResult Delete(string name, ImageStore store)

@@ -21,15 +21,15 @@ if (args.Length < 2)
 string path = args[1];
 return args[0] switch
 {
-    "inspect" => Inspect(path),
-    "check" => Check(path),
-    "xml" => Xml(path),
+    "inspect" => await InspectAsync(path),
+    "check" => await CheckAsync(path),
+    "xml" => await XmlAsync(path),
     "fix" => await FixAsync(path, args[2], args[3]),
     "gate" => await GateAsync(path),
     _ => 2,
 };
 
-static int Inspect(string path)
+static async Task<int> InspectAsync(string path)
 {
     // snippet: inspect-file
     // Read only the header: a span in, a struct out, nothing allocated while parsing.
@@ -50,13 +50,13 @@ static int Inspect(string path)
     }
 
     // Or the whole chain, described as `qemu-img info --output=json --backing-chain` would describe it.
-    ImageChain chain = new ImageChainResolver().Resolve(path);
+    ImageChain chain = await new ImageChainResolver().ResolveAsync(path);
     Console.WriteLine(QemuImgInfoJson.ToJson(chain));
     // end snippet
     return 0;
 }
 
-static int Check(string path)
+static async Task<int> CheckAsync(string path)
 {
     // snippet: check-chain
     // The host posture (libvirt's rule) trusting the image store; roots must be absolute, existing directories.
@@ -66,7 +66,7 @@ static int Check(string path)
 
     // Declare the top image's format (like qemu-img -f); everything below it is read with the formats the
     // overlays recorded, or probed and then judged. One call walks and judges, under the one policy.
-    TrustReport report = resolver.Check(path, ImageFormat.Qcow2);
+    TrustReport report = await resolver.CheckAsync(path, ImageFormat.Qcow2);
 
     foreach (LayerVerdict layer in report.Layers)
     {
@@ -88,19 +88,19 @@ static int Check(string path)
     return report.IsSafe ? 0 : 1;
 }
 
-static int Xml(string path)
+static async Task<int> XmlAsync(string path)
 {
     // snippet: libvirt-xml
     // The whole chain as nested <backingStore> elements, so libvirt probes nothing. Only a complete chain
     // that the policy judges safe is written.
-    TrustReport report = new ImageChainResolver().Check(path, ImageFormat.Qcow2);
-    if (!LibvirtDiskXml.CanWrite(report, out string? reason))
+    TrustReport report = await new ImageChainResolver().CheckAsync(path, ImageFormat.Qcow2);
+    if (!LibvirtDiskXml.TryToXml(report, "vdb", out string? xml, out string? reason))
     {
         Console.Error.WriteLine($"no XML: {reason}");
         return 1;
     }
 
-    Console.WriteLine(LibvirtDiskXml.ToXml(report, target: "vdb"));
+    Console.WriteLine(xml);
     // end snippet
     return 0;
 }

@@ -40,18 +40,15 @@ public sealed class ImageChainResolver
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
-    /// <summary>Resolves the chain of a local image. Local files are read synchronously, so this completes without waiting.</summary>
-    /// <param name="path">The top image's path, kept verbatim as qemu keeps it.</param>
-    /// <param name="format">The declared format (like <c>-f</c>), or <see langword="null"/> to probe.</param>
-    /// <returns>The chain.</returns>
-    public ImageChain Resolve(string path, ImageFormat? format = null) =>
+    /// <summary>
+    /// For tests: resolves a chain and waits. Not public: a configured provider (http) may make the walk truly
+    /// asynchronous, and blocking on it would tie up a thread.
+    /// </summary>
+    internal ImageChain Resolve(string path, ImageFormat? format = null) =>
         ResolveAsync(path, format).AsTask().GetAwaiter().GetResult();
 
-    /// <summary>Resolves the chain of a local image and judges it, under the resolver's one policy.</summary>
-    /// <param name="path">The top image's path, kept verbatim as qemu keeps it.</param>
-    /// <param name="format">The declared format (like <c>-f</c>), or <see langword="null"/> to probe.</param>
-    /// <returns>The verdict, holding the chain (<see cref="TrustReport.Chain"/>).</returns>
-    public TrustReport Check(string path, ImageFormat? format = null) => TrustJudge.Judge(Resolve(path, format));
+    /// <summary>For tests: resolves and judges a chain and waits (see <see cref="Resolve"/>).</summary>
+    internal TrustReport Check(string path, ImageFormat? format = null) => TrustJudge.Judge(Resolve(path, format));
 
     /// <summary>Resolves the chain of a local image and judges it, under the resolver's one policy.</summary>
     /// <param name="path">The top image's path, kept verbatim as qemu keeps it.</param>

@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.IO;
 using System.Text;
 using System.Threading;
@@ -15,7 +16,7 @@ namespace BackingChain.Interop;
 /// <c>&lt;source&gt;</c>, every layer below it as a nested <c>&lt;backingStore&gt;</c> with its
 /// <c>&lt;format&gt;</c>, and an empty <c>&lt;backingStore/&gt;</c> at the end, so that neither libvirt nor
 /// qemu probes anything (libvirt, docs/kbase/backing_chains.rst; schema domaincommon.rng). A layer read over
-/// http or https (<see cref="Sources.HttpImageSource"/>) is written as network storage:
+/// http or https (<see cref="Sources.ImageSources.OpenUrlAsync"/>) is written as network storage:
 /// <c>type='network'</c> with <c>&lt;source protocol='https' name='path' query='q'&gt;&lt;host name='h' port='443'/&gt;&lt;/source&gt;</c>.
 /// </summary>
 /// <remarks>
@@ -24,7 +25,7 @@ namespace BackingChain.Interop;
 /// would launder a guess — possibly one a guest planted — into a trusted fact; and a chain without its
 /// terminator would let libvirt probe again. Layers must be local files, block devices or http(s) URLs, in formats
 /// libvirt can name, and must not name other files (a qcow2 external data file or VMDK extents), which
-/// libvirt 9.0's XML cannot describe. <see cref="CanWrite"/> says why a chain is refused.</para>
+/// libvirt 9.0's XML cannot describe. <see cref="TryToXml"/> and <see cref="TryWrite"/> say why a chain is refused.</para>
 /// <para>Sources are absolute, as libvirt requires: relative names are joined to the current directory,
 /// which must be the one the chain was resolved from (qemu opens them relative to it). <c>.</c> and
 /// <c>..</c> are folded only when the folded path is the same file; otherwise the joined path is kept
@@ -38,39 +39,116 @@ public static class LibvirtDiskXml
     /// <summary>libvirt refuses chains deeper than this (libxml2's nesting limit, bz 1524278).</summary>
     private const int MaxLayers = 200;
 
-    /// <summary>Says whether a judged chain can be written, and if not, why.</summary>
-    /// <param name="report">The verdict on the chain, as <see cref="ImageChainResolver.CheckAsync(string, ImageFormat?, System.Threading.CancellationToken)"/> returned it.</param>
+    /// <summary>Writes the <c>&lt;disk&gt;</c> element for a judged chain, or says why the chain cannot be written.</summary>
+    /// <param name="writer">Where to write the element; nothing is written when the chain is refused.</param>
+    /// <param name="report">The verdict on the chain, as <see cref="ImageChainResolver.CheckAsync(string, ImageFormat?, CancellationToken)"/> returned it.</param>
+    /// <param name="target">The guest device name (<c>dev</c> of <c>&lt;target&gt;</c>), such as <c>vda</c>; the bus follows from its prefix (vd: virtio, sd: scsi, hd: ide, xvd: xen).</param>
     /// <param name="reason">A one-line reason when the chain cannot be written; otherwise <see langword="null"/>.</param>
-    /// <returns><see langword="true"/> when <see cref="Write"/> will accept the chain.</returns>
+    /// <returns><see langword="true"/> when the element was written.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="writer"/> or <paramref name="report"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="target"/> is not a valid device name.</exception>
+    public static bool TryWrite(XmlWriter writer, TrustReport report, string target, [NotNullWhen(false)] out string? reason)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(report);
+        ThrowIfInvalidTarget(target);
+        reason = Check(report);
+        if (reason is not null)
+        {
+            return false;
+        }
+
+        WriteDisk(writer, report, target);
+        return true;
+    }
+
+    /// <summary>
+    /// Gives the <c>&lt;disk&gt;</c> element for a judged chain as indented text without an XML declaration, ending with
+    /// a newline, or says why the chain cannot be written.
+    /// </summary>
+    /// <param name="report">The verdict on the chain.</param>
+    /// <param name="target">The guest device name, such as <c>vda</c>.</param>
+    /// <param name="xml">The element, when the chain can be written.</param>
+    /// <param name="reason">A one-line reason when the chain cannot be written; otherwise <see langword="null"/>.</param>
+    /// <returns><see langword="true"/> when <paramref name="xml"/> holds the element.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="report"/> is <see langword="null"/>.</exception>
-    public static bool CanWrite(TrustReport report, out string? reason)
+    /// <exception cref="ArgumentException"><paramref name="target"/> is not a valid device name.</exception>
+    public static bool TryToXml(TrustReport report, string target, [NotNullWhen(true)] out string? xml, [NotNullWhen(false)] out string? reason)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        ThrowIfInvalidTarget(target);
+        reason = Check(report);
+        xml = reason is null ? Render(report, target) : null;
+        return reason is null;
+    }
+
+    /// <summary>
+    /// Writes the <c>&lt;disk&gt;</c> element exactly as <see cref="TryToXml"/> gives it (ending in a newline), in
+    /// UTF-8, with asynchronous writes only (for an HTTP response body).
+    /// </summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="report">The verdict on the chain; it must be one <see cref="TryToXml"/> accepts.</param>
+    /// <param name="target">The guest device name.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the element is written and flushed.</returns>
+    /// <exception cref="ArgumentException">
+    /// The chain cannot be written (the message says why; ask <see cref="TryToXml"/> first to avoid the exception), or
+    /// the target is not a device name.
+    /// </exception>
+    public static async Task WriteAsync(Stream stream, TrustReport report, string target = DefaultTarget, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!TryToXml(report, target, out string? xml, out string? reason))
+        {
+            throw new ArgumentException(reason, nameof(report));
+        }
+
+        byte[] bytes = Encoding.UTF8.GetBytes(xml);
+        await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Says why a chain cannot be written (for the tests and benchmarks, which want the two steps apart).</summary>
+    internal static bool CanWrite(TrustReport report, [NotNullWhen(false)] out string? reason)
     {
         ArgumentNullException.ThrowIfNull(report);
         reason = Check(report);
         return reason is null;
     }
 
-    /// <summary>Writes the <c>&lt;disk&gt;</c> element for a judged chain.</summary>
-    /// <param name="writer">Where to write the element.</param>
-    /// <param name="report">The verdict on a complete chain; only a safe one is written.</param>
-    /// <param name="target">The guest device name (<c>dev</c> of <c>&lt;target&gt;</c>), such as <c>vda</c>; the bus follows from its prefix (vd: virtio, sd: scsi, hd: ide, xvd: xen).</param>
-    /// <exception cref="ArgumentNullException"><paramref name="writer"/> or <paramref name="report"/> is <see langword="null"/>.</exception>
-    /// <exception cref="ArgumentException">The chain cannot be written (see <see cref="CanWrite"/>), or <paramref name="target"/> is not a valid device name.</exception>
-    public static void Write(XmlWriter writer, TrustReport report, string target = DefaultTarget)
+    /// <summary>The element as text; throws <see cref="ArgumentException"/> when the chain cannot be written.</summary>
+    internal static string ToXml(TrustReport report, string target = DefaultTarget) =>
+        TryToXml(report, target, out string? xml, out string? reason) ? xml : throw new ArgumentException(reason, nameof(report));
+
+    private static void ThrowIfInvalidTarget(string target)
     {
-        ArgumentNullException.ThrowIfNull(writer);
-        ArgumentNullException.ThrowIfNull(report);
         if (!IsValidTarget(target))
         {
             throw new ArgumentException($"'{target}' is not a valid target device name.", nameof(target));
         }
+    }
 
-        string? reason = Check(report);
-        if (reason is not null)
+    private static string Render(TrustReport report, string target)
+    {
+        var text = new StringBuilder();
+        var settings = new XmlWriterSettings
         {
-            throw new ArgumentException(reason, nameof(report));
+            OmitXmlDeclaration = true,
+            Indent = true,
+            IndentChars = "  ",
+            NewLineChars = "\n",
+            ConformanceLevel = ConformanceLevel.Fragment,
+        };
+        using (var writer = XmlWriter.Create(text, settings))
+        {
+            WriteDisk(writer, report, target);
         }
 
+        return text.Append('\n').ToString();
+    }
+
+    private static void WriteDisk(XmlWriter writer, TrustReport report, string target)
+    {
         ImageChain chain = report.Chain;
         ChainLayer top = chain.Layers[0];
         LayerSource topSource = Locate(top.FileName);
@@ -113,49 +191,6 @@ public static class LibvirtDiskXml
 
         writer.WriteEndElement();
         writer.WriteEndElement();
-    }
-
-    /// <summary>Returns the <c>&lt;disk&gt;</c> element for a judged chain as indented text, without an XML declaration.</summary>
-    /// <param name="report">The verdict on a complete chain; only a safe one is written.</param>
-    /// <param name="target">The guest device name, such as <c>vda</c>.</param>
-    /// <returns>The element, ending with a newline.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="report"/> is <see langword="null"/>.</exception>
-    /// <exception cref="ArgumentException">The chain cannot be written (see <see cref="CanWrite"/>), or <paramref name="target"/> is not a valid device name.</exception>
-    public static string ToXml(TrustReport report, string target = DefaultTarget)
-    {
-        var text = new StringBuilder();
-        var settings = new XmlWriterSettings
-        {
-            OmitXmlDeclaration = true,
-            Indent = true,
-            IndentChars = "  ",
-            NewLineChars = "\n",
-            ConformanceLevel = ConformanceLevel.Fragment,
-        };
-        using (var writer = XmlWriter.Create(text, settings))
-        {
-            Write(writer, report, target);
-        }
-
-        return text.Append('\n').ToString();
-    }
-
-    /// <summary>
-    /// Writes the <c>&lt;disk&gt;</c> element exactly as <see cref="ToXml"/> gives it (ending in a newline), in UTF-8,
-    /// with asynchronous writes only (for an HTTP response body).
-    /// </summary>
-    /// <param name="stream">Where to write.</param>
-    /// <param name="report">The verdict on the chain; its posture must accept it.</param>
-    /// <param name="target">The guest device name.</param>
-    /// <param name="cancellationToken">Cancels the write.</param>
-    /// <returns>A task that completes when the element is written and flushed.</returns>
-    /// <exception cref="ArgumentException">The chain cannot be written (see <see cref="CanWrite"/>) or the target is not a device name.</exception>
-    public static async Task WriteAsync(Stream stream, TrustReport report, string target = DefaultTarget, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        byte[] bytes = Encoding.UTF8.GetBytes(ToXml(report, target));
-        await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
-        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private static string? Check(TrustReport report)

@@ -37,45 +37,32 @@ public static class LibvirtDomainReader
     /// <summary>The deepest chain a document may spell out, the disk's own source included; libvirt refuses deeper ones.</summary>
     public const int MaxLayers = LibvirtXmlParser.MaxLayers;
 
-    /// <summary>Reads every disk of a domain (or the one disk) and examines its chain; only local files are opened.</summary>
-    /// <param name="xml">The document: a <c>&lt;domain&gt;</c> or a <c>&lt;disk&gt;</c>, as UTF-8 or with an encoding declaration. It is not closed.</param>
-    /// <param name="policy">The policy each chain is walked and judged under. Default: <see cref="TrustPolicy.Default"/>.</param>
-    /// <returns>One result per disk that has a source, in document order.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="xml"/> is <see langword="null"/>.</exception>
-    /// <exception cref="XmlException">The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept (a backing store without format or source, a chain deeper than <see cref="MaxLayers"/>).</exception>
-    public static ImmutableArray<LibvirtDiskChain> Read(Stream xml, TrustPolicy? policy = null)
+    /// <summary>For tests: reads and examines synchronously (local files only, so nothing is waited on).</summary>
+    internal static ImmutableArray<LibvirtDiskChain> Read(Stream xml, TrustPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(xml);
         List<ParsedDisk> disks = Parse(xml);
-
-        // Local files are read synchronously by the resolver, so this completes without waiting (as ImageChainResolver.Resolve).
         return ExamineAllAsync(disks, OptionsFor(policy), CancellationToken.None).AsTask().GetAwaiter().GetResult();
     }
-
-    /// <summary>Reads every disk of a domain (or the one disk) and examines its chain; only local files are opened.</summary>
-    /// <param name="xml">The document: a <c>&lt;domain&gt;</c> or a <c>&lt;disk&gt;</c>. It is read to its end (at most the size bound) and not closed.</param>
-    /// <param name="policy">The policy each chain is walked and judged under. Default: <see cref="TrustPolicy.Default"/>.</param>
-    /// <param name="cancellationToken">Cancels reading and walking.</param>
-    /// <returns>One result per disk that has a source, in document order.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="xml"/> is <see langword="null"/>.</exception>
-    /// <exception cref="XmlException">The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept.</exception>
-    public static ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, TrustPolicy? policy = null, CancellationToken cancellationToken = default) =>
-        ReadAsync(xml, OptionsFor(policy), cancellationToken);
 
     /// <summary>Reads every disk of a domain (or the one disk) and examines its chain, opening layers through the configured sources.</summary>
     /// <param name="xml">The document: a <c>&lt;domain&gt;</c> or a <c>&lt;disk&gt;</c>. It is read to its end (at most the size bound) and not closed.</param>
     /// <param name="options">
-    /// The policy each chain is walked and judged under, the depth limit, and the sources layers are opened from: add an
-    /// <see cref="Sources.HttpImageSourceProvider"/> to read <c>http</c> and <c>https</c> network disks and backing stores.
+    /// The policy each chain is walked and judged under, the depth limit, and the sources layers are opened from: add
+    /// <see cref="Sources.ImageSources.Http"/> to read <c>http</c> and <c>https</c> network disks and backing stores.
+    /// Default: <see cref="ImageChainResolverOptions.Default"/> (local files, <see cref="TrustPolicy.Default"/>).
     /// </param>
     /// <param name="cancellationToken">Cancels reading and walking.</param>
     /// <returns>One result per disk that has a source, in document order.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="xml"/> or <paramref name="options"/> is <see langword="null"/>.</exception>
-    /// <exception cref="XmlException">The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept.</exception>
-    public static async ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, ImageChainResolverOptions options, CancellationToken cancellationToken)
+    /// <exception cref="ArgumentNullException"><paramref name="xml"/> is <see langword="null"/>.</exception>
+    /// <exception cref="XmlException">
+    /// The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept (a
+    /// backing store without format or source, a chain deeper than <see cref="MaxLayers"/>).
+    /// </exception>
+    public static async ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, ImageChainResolverOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(xml);
-        ArgumentNullException.ThrowIfNull(options);
+        options ??= ImageChainResolverOptions.Default;
 
         // The text is buffered (bounded: UTF-8 takes at most 4 bytes per character) and parsed by the one synchronous parser.
         const long maxBytes = LibvirtXmlParser.MaxDocumentCharacters * 4;
@@ -215,11 +202,11 @@ public static class LibvirtDomainReader
         {
             if (verdict.Decision != TrustDecision.Accepted)
             {
-                return $"'{verdict.FileName}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.ToString().ToLowerInvariant()}) is rejected ({TrustReportJson.GetName(verdict.Reason)}){walk}";
+                return $"'{verdict.FileName}' ({verdict.Format.GetQemuName()}, {verdict.FormatSource.GetStableName()}) is rejected ({verdict.Reason.GetStableName()}){walk}";
             }
         }
 
-        return $"the chain is unsafe ({TrustReportJson.GetName(report.Reason)}){walk}";
+        return $"the chain is unsafe ({report.Reason.GetStableName()}){walk}";
     }
 
     /// <summary>

@@ -15,85 +15,6 @@ namespace BackingChain.Interop;
 /// </summary>
 public static class TrustReportJson
 {
-    /// <summary>The stable spelling of a format source: <c>declared</c>, <c>recorded</c> or <c>probed</c>.</summary>
-    /// <param name="source">The source.</param>
-    /// <returns>The name.</returns>
-    public static string GetName(FormatSource source) => source switch
-    {
-        FormatSource.Declared => "declared",
-        FormatSource.Recorded => "recorded",
-        _ => "probed",
-    };
-
-    /// <summary>The stable spelling of a reason, e.g. <c>probed-with-untrusted-references</c>.</summary>
-    /// <param name="reason">The reason.</param>
-    /// <returns>The name.</returns>
-    public static string GetName(TrustReason reason) => reason switch
-    {
-        TrustReason.FormatDeclared => "format-declared",
-        TrustReason.FormatRecorded => "format-recorded",
-        TrustReason.ProbedRaw => "probed-raw",
-        TrustReason.ProbedWithoutReferences => "probed-without-references",
-        TrustReason.ProbedWithTrustedReferences => "probed-with-trusted-references",
-        TrustReason.ProbedWithUntrustedReferences => "probed-with-untrusted-references",
-        TrustReason.AmbiguousContent => "ambiguous-content",
-        TrustReason.UnsafeStructure => "unsafe-structure",
-        TrustReason.ReferenceNotTrusted => "reference-not-trusted",
-        TrustReason.ReferenceMissing => "reference-missing",
-        TrustReason.ReferenceUnreachable => "reference-unreachable",
-        TrustReason.ImageUnreadable => "image-unreadable",
-        TrustReason.MalformedHeader => "malformed-header",
-        TrustReason.UnsupportedFeature => "unsupported-feature",
-        TrustReason.BackingLoop => "backing-loop",
-        TrustReason.ChainTooDeep => "chain-too-deep",
-        TrustReason.LengthMismatch => "length-mismatch",
-        TrustReason.EmptyUpload => "empty-upload",
-        _ => "metadata-outside-window",
-    };
-
-    /// <summary>The stable spelling of a reference role, e.g. <c>backing-file</c>.</summary>
-    /// <param name="role">The role.</param>
-    /// <returns>The name.</returns>
-    public static string GetName(ReferenceRole role) => role switch
-    {
-        ReferenceRole.BackingFile => "backing-file",
-        ReferenceRole.ExternalDataFile => "data-file",
-        ReferenceRole.VmdkExtent => "vmdk-extent",
-        ReferenceRole.VmdkParent => "vmdk-parent",
-        ReferenceRole.VhdParentLocator => "vhd-parent-locator",
-        _ => "vhdx-parent-locator",
-    };
-
-    /// <summary>The stable spelling of a gate outcome, e.g. <c>opened</c> or <c>refused</c>.</summary>
-    /// <param name="outcome">The outcome.</param>
-    /// <returns>The name.</returns>
-    public static string GetName(ReferenceOutcome outcome) => outcome switch
-    {
-        ReferenceOutcome.Opened => "opened",
-        ReferenceOutcome.Missing => "missing",
-        ReferenceOutcome.Unreadable => "unreadable",
-        ReferenceOutcome.Refused => "refused",
-        ReferenceOutcome.NotFollowed => "not-followed",
-        _ => "not-asked",
-    };
-
-    /// <summary>The stable spelling of what let a file be opened, e.g. <c>location</c>, or <c>none</c>.</summary>
-    /// <param name="basis">The basis.</param>
-    /// <returns>The name.</returns>
-    public static string GetName(TrustBasis basis) => basis switch
-    {
-        TrustBasis.Location => "location",
-        TrustBasis.Digest => "digest",
-        TrustBasis.AuthenticFormat => "authentic-format",
-        TrustBasis.FollowedUntrusted => "followed-untrusted",
-        _ => "none",
-    };
-
-    /// <summary>The stable spelling of a posture: <c>host</c> or <c>untrusted-image</c>.</summary>
-    /// <param name="posture">The posture.</param>
-    /// <returns>The name.</returns>
-    public static string GetName(TrustPosture posture) => posture == TrustPosture.Host ? "host" : "untrusted-image";
-
     /// <summary>Writes the report, followed by a newline.</summary>
     /// <param name="stream">Where to write.</param>
     /// <param name="report">The report.</param>
@@ -125,25 +46,25 @@ public static class TrustReportJson
         ArgumentNullException.ThrowIfNull(report);
         writer.WriteStartObject();
         writer.WriteString("verdict", report.IsSafe ? "safe" : "unsafe");
-        writer.WriteString("posture", GetName(report.Posture));
-        writer.WriteString("reason", GetName(report.Reason));
+        writer.WriteString("posture", report.Posture.GetStableName());
+        writer.WriteString("reason", report.Reason.GetStableName());
         writer.WriteStartArray("layers");
         foreach (LayerVerdict layer in report.Layers)
         {
             writer.WriteStartObject();
             writer.WriteString("filename", layer.FileName);
             writer.WriteString("format", layer.Format.GetQemuName());
-            writer.WriteString("format-source", GetName(layer.FormatSource));
+            writer.WriteString("format-source", layer.FormatSource.GetStableName());
             writer.WriteString("decision", layer.Decision == TrustDecision.Accepted ? "accepted" : "rejected");
-            writer.WriteString("reason", GetName(layer.Reason));
+            writer.WriteString("reason", layer.Reason.GetStableName());
             writer.WriteStartArray("references");
             foreach (ReferenceDecision reference in layer.References)
             {
                 writer.WriteStartObject();
-                writer.WriteString("role", GetName(reference.Reference.Role));
+                writer.WriteString("role", reference.Reference.Role.GetStableName());
                 writer.WriteString("name", reference.Reference.StoredName);
-                writer.WriteString("decision", GetName(reference.Outcome));
-                writer.WriteString("trusted-by", GetName(reference.Basis));
+                writer.WriteString("decision", reference.Outcome.GetStableName());
+                writer.WriteString("trusted-by", reference.Basis.GetStableName());
                 writer.WriteEndObject();
             }
 

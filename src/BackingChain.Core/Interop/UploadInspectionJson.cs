@@ -11,8 +11,8 @@ namespace BackingChain.Interop;
 
 /// <summary>
 /// Writes an <see cref="UploadInspection"/> as JSON with stable kebab-case names, by hand over
-/// <see cref="Utf8JsonWriter"/> (no reflection: trimming- and NativeAOT-safe), reusing the spellings of
-/// <see cref="TrustReportJson"/>.
+/// <see cref="Utf8JsonWriter"/> (no reflection: trimming- and NativeAOT-safe), with the spellings of
+/// <see cref="StableNames"/>.
 /// </summary>
 /// <remarks>
 /// <code>
@@ -28,15 +28,6 @@ namespace BackingChain.Interop;
 /// </remarks>
 public static class UploadInspectionJson
 {
-    /// <summary>The stable spelling of an inspection's verdict: <c>accepted</c> or <c>rejected</c>.</summary>
-    /// <param name="inspection">The inspection.</param>
-    /// <returns>The name.</returns>
-    public static string GetVerdictName(UploadInspection inspection)
-    {
-        ArgumentNullException.ThrowIfNull(inspection);
-        return inspection.IsAccepted ? "accepted" : "rejected";
-    }
-
     /// <summary>Writes the inspection, followed by a newline.</summary>
     /// <param name="stream">Where to write.</param>
     /// <param name="inspection">The inspection.</param>
@@ -67,10 +58,10 @@ public static class UploadInspectionJson
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(inspection);
         writer.WriteStartObject();
-        writer.WriteString("verdict", GetVerdictName(inspection));
-        writer.WriteString("reason", TrustReportJson.GetName(inspection.Reason));
+        writer.WriteString("verdict", inspection.Verdict.GetStableName());
+        writer.WriteString("reason", inspection.Reason.GetStableName());
         writer.WriteString("format", inspection.Format.GetQemuName());
-        writer.WriteString("format-source", TrustReportJson.GetName(inspection.FormatSource));
+        writer.WriteString("format-source", inspection.FormatSource.GetStableName());
         writer.WriteString("probed-format", inspection.ProbedFormat.GetQemuName());
         writer.WriteNumber("length", inspection.Length);
         if (inspection.VirtualSize is long virtualSize)
@@ -87,7 +78,7 @@ public static class UploadInspectionJson
         foreach (ImageReference reference in inspection.References)
         {
             writer.WriteStartObject();
-            writer.WriteString("role", TrustReportJson.GetName(reference.Role));
+            writer.WriteString("role", reference.Role.GetStableName());
             writer.WriteString("name", reference.StoredName);
             writer.WriteString("backing-format", reference.RecordedFormat);
             writer.WriteEndObject();

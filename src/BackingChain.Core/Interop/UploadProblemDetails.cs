@@ -17,7 +17,7 @@ namespace BackingChain.Interop;
 /// <list type="table">
 /// <listheader><term>member</term><description>value</description></listheader>
 /// <item><term><c>type</c></term><description><see cref="TypeUriPrefix"/> followed by the reason's stable name
-/// (<see cref="TrustReportJson.GetName(TrustReason)"/>), e.g.
+/// (<see cref="StableNames.GetStableName(TrustReason)"/>), e.g.
 /// <c>tag:backingchain.core,2026:problem:probed-with-untrusted-references</c>. A <c>tag:</c> URI (RFC 4151) names the
 /// problem without pretending to be a page that can be fetched, as RFC 9457 §3.1.1 allows.</description></item>
 /// <item><term><c>title</c></term><description>a fixed sentence per reason (<see cref="GetTitle"/>); it never
@@ -45,7 +45,7 @@ public static class UploadProblemDetails
     /// <summary>The problem type URI of a reason, e.g. <c>tag:backingchain.core,2026:problem:reference-not-trusted</c>.</summary>
     /// <param name="reason">The reason.</param>
     /// <returns>The URI.</returns>
-    public static string GetTypeUri(TrustReason reason) => TypeUriPrefix + TrustReportJson.GetName(reason);
+    public static string GetTypeUri(TrustReason reason) => TypeUriPrefix + reason.GetStableName();
 
     /// <summary>The fixed title of a reason's problem type.</summary>
     /// <param name="reason">The reason.</param>
@@ -105,7 +105,7 @@ public static class UploadProblemDetails
             writer.WriteString("instance", instance);
         }
 
-        writer.WriteString("reason", TrustReportJson.GetName(inspection.Reason));
+        writer.WriteString("reason", inspection.Reason.GetStableName());
         TrustReportJson.WriteFindings(writer, inspection.Findings);
         writer.WriteEndObject();
     }

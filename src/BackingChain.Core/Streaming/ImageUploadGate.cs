@@ -26,7 +26,7 @@ namespace BackingChain.Streaming;
 /// </para>
 /// <para>
 /// <b>Logs.</b> An accepted upload is logged at <see cref="LogLevel.Information"/>, a rejected one at
-/// <see cref="LogLevel.Warning"/> with its stable reason (<see cref="TrustReportJson.GetName(TrustReason)"/>), and an
+/// <see cref="LogLevel.Warning"/> with its stable reason (<see cref="StableNames.GetStableName(TrustReason)"/>), and an
 /// upload that failed before it could be judged (a reset connection, a cancellation) at
 /// <see cref="LogLevel.Information"/> before the exception is passed on.
 /// </para>
@@ -115,15 +115,15 @@ public sealed class ImageUploadGate
             if (_logger.IsEnabled(LogLevel.Information))
             {
                 string format = inspection.Format.GetQemuName();
-                string source = TrustReportJson.GetName(inspection.FormatSource);
-                string reason = TrustReportJson.GetName(inspection.Reason);
+                string source = inspection.FormatSource.GetStableName();
+                string reason = inspection.Reason.GetStableName();
                 GateLog.Accepted(_logger, name, format, source, inspection.Length, reason);
             }
         }
         else if (_logger.IsEnabled(LogLevel.Warning))
         {
             string first = inspection.Findings.IsEmpty ? "none" : $"{inspection.Findings[0].Code}: {inspection.Findings[0].Message}";
-            string reason = TrustReportJson.GetName(inspection.Reason);
+            string reason = inspection.Reason.GetStableName();
             GateLog.Rejected(_logger, name, reason, inspection.Findings.Length, first);
         }
 

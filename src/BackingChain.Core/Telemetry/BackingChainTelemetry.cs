@@ -51,7 +51,7 @@ public static class BackingChainTelemetry
     /// <summary>The tag carrying the verdict: <c>safe</c> or <c>unsafe</c>.</summary>
     public const string VerdictTag = "backingchain.verdict";
 
-    /// <summary>The tag carrying the reason, spelled as <see cref="TrustReportJson.GetName(TrustReason)"/> spells it.</summary>
+    /// <summary>The tag carrying the reason, spelled as <see cref="StableNames.GetStableName(TrustReason)"/> spells it.</summary>
     public const string ReasonTag = "backingchain.reason";
 
     /// <summary>The tag carrying the format the upload was read as (qemu's name).</summary>
@@ -76,7 +76,7 @@ public static class BackingChainTelemetry
     internal static void Record(Activity? activity, UploadInspection inspection)
     {
         string verdict = inspection.IsAccepted ? "safe" : "unsafe";
-        string reason = TrustReportJson.GetName(inspection.Reason);
+        string reason = inspection.Reason.GetStableName();
         var verdictTag = new KeyValuePair<string, object?>(VerdictTag, verdict);
         var reasonTag = new KeyValuePair<string, object?>(ReasonTag, reason);
         ImagesJudged.Add(1, verdictTag, reasonTag);
