@@ -107,8 +107,8 @@ switch (line.Command)
         if (line.File == "-")
         {
             // Standard input goes through the upload gate: the same walk and judge as a file, over a stream.
-            var options = new UploadInspectionOptions { Policy = policy, DeclaredFormat = declared, Name = line.Name };
-            UploadInspection inspection = await ImageUploadInspector.InspectAsync(PipeReader.Create(Console.OpenStandardInput()), options);
+            var gate = new ImageUploadGate(new UploadInspectionOptions { Policy = policy });
+            UploadInspection inspection = await gate.InspectAsync(PipeReader.Create(Console.OpenStandardInput()), line.Name, declared);
             report = inspection.Report;
         }
         else

@@ -125,16 +125,19 @@ static async Task<int> GateAsync(string path)
     // In ASP.NET Core the reader is Request.BodyReader. The upload streams through once: it is judged from
     // its head and tail windows (bounded memory) while it is copied to where it will be stored. Uploads are
     // judged in the untrusted-image posture: every file the image names must lie in a trusted root.
-    PipeReader body = PipeReader.Create(upload);
-    var options = new UploadInspectionOptions
+    // One gate serves every upload (register it with services.AddBackingChain() in ASP.NET Core).
+    var gate = new ImageUploadGate(new UploadInspectionOptions
     {
         Policy = TrustPolicy.Untrusted, // or new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedRoots = [...] }
-        DeclaredFormat = null,          // what the client claims, if anything; null probes the content
-        Name = "uploads/disk.qcow2",    // where it will live: relative references resolve against it
-        ExpectedLength = upload.Length, // e.g. Content-Length
-    };
+    });
 
-    UploadInspection inspection = await ImageUploadInspector.InspectAsync(body, stored, options);
+    PipeReader body = PipeReader.Create(upload);
+    UploadInspection inspection = await gate.InspectAsync(
+        body,
+        stored,
+        name: "uploads/disk.qcow2",     // where it will live: relative references resolve against it
+        declaredFormat: null,           // what the client claims, if anything; null probes the content
+        expectedLength: upload.Length); // e.g. Content-Length
     Console.WriteLine($"{inspection.Format.GetQemuName()} ({inspection.FormatSource}), virtual size {inspection.VirtualSize}: {inspection.Verdict} ({inspection.Reason})");
     foreach (ImageReference reference in inspection.References)
     {

@@ -28,10 +28,10 @@ namespace BackingChain.Editing;
 public static class BackingFileEditor
 {
     /// <summary>The longest backing name qemu accepts in a qcow2 image, in bytes.</summary>
-    public const int MaxQcow2BackingNameLength = Qcow2Layout.MaxBackingFileNameLength;
+    internal const int MaxQcow2BackingNameLength = Qcow2Layout.MaxBackingFileNameLength;
 
     /// <summary>The longest backing format name qemu can keep (it uses a 16-byte buffer with a NUL), in bytes.</summary>
-    public const int MaxBackingFormatLength = Qcow2Layout.BackingFormatBufferSize - 1;
+    internal const int MaxBackingFormatLength = Qcow2Layout.BackingFormatBufferSize - 1;
 
     private const int ProbeLength = Qcow2Layout.FullHeaderLength;
 
@@ -108,7 +108,7 @@ public static class BackingFileEditor
     /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
     /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
-    public static ValueTask<string?> RelocateAsync(string imagePath, string oldImagePath, string oldRoot, string newRoot, CancellationToken cancellationToken = default)
+    internal static ValueTask<string?> RelocateAsync(string imagePath, string oldImagePath, string oldRoot, string newRoot, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(imagePath);
         ArgumentNullException.ThrowIfNull(oldImagePath);

@@ -15,7 +15,7 @@ namespace BackingChain.Editing;
 /// (<c>.</c> and <c>..</c> are folded lexically), so give them paths whose directories are not symlinks,
 /// for example canonical ones; <see cref="BackingFileEditor.RelocateAsync"/> does that.
 /// </remarks>
-public static class BackingNames
+internal static class BackingNames
 {
     /// <summary>Computes the name that an image at <paramref name="imagePath"/> must store so that qemu finds <paramref name="backingPath"/>: relative to the image's directory.</summary>
     /// <param name="imagePath">The absolute POSIX path of the image that records the name.</param>

@@ -12,7 +12,7 @@ namespace BackingChain.Editing;
 /// <see cref="ApplyAsync"/> then writes the new name, keeping the recorded backing format.
 /// </summary>
 /// <remarks>
-/// <para>The names follow <see cref="BackingNames.Relocate"/>: relative where the image and its backing image
+/// <para>The new names are relative where the image and its backing image
 /// moved together, absolute where only one of them moved, untouched where neither did or the name is not a
 /// local path (protocol, <c>json:</c> and Windows names).</para>
 /// <para>A qcow2 external data file name is reported (<see cref="DataFileName"/>, <see cref="RelocatedDataFileName"/>)

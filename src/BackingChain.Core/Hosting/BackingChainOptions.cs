@@ -54,16 +54,16 @@ public sealed class BackingChainOptions
     /// <summary>Gets the http(s) URL prefixes whose images are trusted (<see cref="TrustPolicy.TrustedUrlPrefixes"/>).</summary>
     public List<string> TrustedUrlPrefixes { get; } = [];
 
-    /// <summary>Gets or sets the largest file hashed to compare with a pinned digest. Default <see cref="TrustPolicy.DefaultMaxDigestFileLength"/>.</summary>
+    /// <summary>Gets or sets the largest file hashed to compare with a pinned digest. Default 4 GiB.</summary>
     public long MaxDigestFileLength { get; set; } = TrustPolicy.DefaultMaxDigestFileLength;
 
     /// <summary>Gets or sets the deepest chain walked. Default <see cref="ImageChainResolverOptions.DefaultMaxDepth"/>.</summary>
     public int MaxDepth { get; set; } = ImageChainResolverOptions.DefaultMaxDepth;
 
-    /// <summary>Gets or sets the leading bytes of an upload kept for its header. Default <see cref="UploadInspectionOptions.DefaultHeadWindowLength"/>.</summary>
+    /// <summary>Gets or sets the leading bytes of an upload kept for its header. Default 4 MiB.</summary>
     public int HeadWindowLength { get; set; } = UploadInspectionOptions.DefaultHeadWindowLength;
 
-    /// <summary>Gets or sets the trailing bytes of an upload kept for trailers. Default <see cref="UploadInspectionOptions.DefaultTailWindowLength"/>.</summary>
+    /// <summary>Gets or sets the trailing bytes of an upload kept for trailers. Default 64 KiB.</summary>
     public int TailWindowLength { get; set; } = UploadInspectionOptions.DefaultTailWindowLength;
 
     /// <summary>Gets or sets whether the SHA-256 of every upload is computed as it streams past. Default <see langword="false"/>.</summary>
@@ -75,7 +75,7 @@ public sealed class BackingChainOptions
     /// <summary>Builds the trust policy these settings describe.</summary>
     /// <returns>A validated, immutable policy.</returns>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it (for example a trusted root that is relative or missing).</exception>
-    public TrustPolicy BuildPolicy()
+    internal TrustPolicy BuildPolicy()
     {
         try
         {
@@ -115,15 +115,15 @@ public sealed class BackingChainOptions
         throw new ArgumentException($"{nameof(Posture)} '{text}' is not a posture; use \"host\" or \"untrusted-image\".");
     }
 
-    /// <summary>Builds the settings of the upload gate (<see cref="ImageUploadGate"/>, <see cref="ImageUploadInspector"/>).</summary>
+    /// <summary>Builds the settings of the upload gate (<see cref="ImageUploadGate"/>).</summary>
     /// <returns>Validated, immutable settings, with the policy of <see cref="BuildPolicy"/>.</returns>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
-    public UploadInspectionOptions BuildUploadInspectionOptions() => BuildUploadInspectionOptions(BuildPolicy());
+    internal UploadInspectionOptions BuildUploadInspectionOptions() => BuildUploadInspectionOptions(BuildPolicy());
 
     /// <summary>Builds the settings of a resolver that walks and judges stored chains under the same policy as uploads.</summary>
     /// <returns>Validated, immutable settings, with the policy of <see cref="BuildPolicy"/>.</returns>
     /// <exception cref="ArgumentException">A setting is invalid; the message names it.</exception>
-    public ImageChainResolverOptions BuildResolverOptions() => BuildResolverOptions(BuildPolicy());
+    internal ImageChainResolverOptions BuildResolverOptions() => BuildResolverOptions(BuildPolicy());
 
     internal UploadInspectionOptions BuildUploadInspectionOptions(TrustPolicy policy)
     {

@@ -7,7 +7,7 @@ namespace BackingChain.Interop;
 /// <c>qemu-img rebase -u</c> command lines: the fix for an image whose backing format is missing. With
 /// <c>-u</c> only the header is rewritten; the backing name stays, and the format is recorded.
 /// </summary>
-public static class QemuImgRebaseCommand
+internal static class QemuImgRebaseCommand
 {
     /// <summary>Whether qemu can record a backing format in images of this format (qcow2 only: qcow v1 cannot, QED only "raw").</summary>
     /// <param name="format">The format of the image above.</param>

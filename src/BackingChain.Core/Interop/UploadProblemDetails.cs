@@ -16,11 +16,11 @@ namespace BackingChain.Interop;
 /// <para>The mapping, one problem type per <see cref="TrustReason"/> that rejects:</para>
 /// <list type="table">
 /// <listheader><term>member</term><description>value</description></listheader>
-/// <item><term><c>type</c></term><description><see cref="TypeUriPrefix"/> followed by the reason's stable name
+/// <item><term><c>type</c></term><description><c>tag:backingchain.core,2026:problem:</c> followed by the reason's stable name
 /// (<see cref="StableNames.GetStableName(TrustReason)"/>), e.g.
 /// <c>tag:backingchain.core,2026:problem:probed-with-untrusted-references</c>. A <c>tag:</c> URI (RFC 4151) names the
 /// problem without pretending to be a page that can be fetched, as RFC 9457 §3.1.1 allows.</description></item>
-/// <item><term><c>title</c></term><description>a fixed sentence per reason (<see cref="GetTitle"/>); it never
+/// <item><term><c>title</c></term><description>a fixed sentence per reason; it never
 /// contains anything the uploader wrote.</description></item>
 /// <item><term><c>status</c></term><description><see cref="Status"/> (422 Unprocessable Content): the request was
 /// well formed, the image in it is refused.</description></item>
@@ -40,17 +40,17 @@ public static class UploadProblemDetails
     public const int Status = 422;
 
     /// <summary>What every problem type URI starts with; the reason's stable name follows.</summary>
-    public const string TypeUriPrefix = "tag:backingchain.core,2026:problem:";
+    internal const string TypeUriPrefix = "tag:backingchain.core,2026:problem:";
 
     /// <summary>The problem type URI of a reason, e.g. <c>tag:backingchain.core,2026:problem:reference-not-trusted</c>.</summary>
     /// <param name="reason">The reason.</param>
     /// <returns>The URI.</returns>
-    public static string GetTypeUri(TrustReason reason) => TypeUriPrefix + reason.GetStableName();
+    internal static string GetTypeUri(TrustReason reason) => TypeUriPrefix + reason.GetStableName();
 
     /// <summary>The fixed title of a reason's problem type.</summary>
     /// <param name="reason">The reason.</param>
     /// <returns>The title.</returns>
-    public static string GetTitle(TrustReason reason) => reason switch
+    internal static string GetTitle(TrustReason reason) => reason switch
     {
         TrustReason.ProbedWithUntrustedReferences => "The image's format had to be guessed and it names files that are not trusted.",
         TrustReason.AmbiguousContent => "The image carries the signatures of several formats.",

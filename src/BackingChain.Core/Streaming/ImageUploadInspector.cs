@@ -14,59 +14,8 @@ using BackingChain.Trust;
 
 namespace BackingChain.Streaming;
 
-/// <summary>
-/// The upload gate: inspects a forward-only upload (an HTTP request body, for example) as it streams past and
-/// says what it is, what it names and whether it may be used, holding only a bounded window of it.
-/// </summary>
-/// <remarks>
-/// <para>
-/// <b>Memory.</b> Of the upload, only the first <see cref="UploadInspectionOptions.HeadWindowLength"/> bytes
-/// (default 4 MiB; only the 4 KiB thorough detection looks at when the upload is raw) and the last
-/// <see cref="UploadInspectionOptions.TailWindowLength"/> bytes (default 64 KiB, kept in a ring) are held, in
-/// pooled arrays, so the buffers held at once never exceed head window + tail window + 64 KiB (each array
-/// rounded up to the pool's power-of-two size). Every buffer the reader returns is consumed whole
-/// (<c>AdvanceTo(buffer.End)</c>), so the pipe never accumulates the upload either. Once the upload ends, the
-/// format reader runs over the retained bytes through the same code that reads files; a read outside the windows
-/// is never satisfied by buffering more: it becomes an <c>unsupported-feature</c> finding and a rejection
-/// (<see cref="TrustReason.MetadataOutsideWindow"/>). Readers take views of the retained bytes rather
-/// than buffers of their own, so a header asking for a large range costs nothing.
-/// </para>
-/// <para>
-/// <b>Verdict.</b> The upload is judged by the same walk, gate and judge as an image on disk
-/// (<see cref="ImageChainResolver"/>, <see cref="TrustEvaluator"/>), under
-/// <see cref="UploadInspectionOptions.Policy"/> — by default <see cref="TrustPolicy.Untrusted"/>, the
-/// <see cref="TrustPosture.UntrustedImage"/> posture: the header is the uploader's even when the format is
-/// declared, so every file it names must be trusted by location or pinned digest, and a trusted file it names is
-/// opened and judged like any layer below (it must be present). A declared raw upload names nothing. A probed upload
-/// whose content carries several formats' signatures (a polyglot, seen by thorough detection over the head and tail
-/// windows) is refused. Beyond that, an upload is rejected when its length differs from
-/// <see cref="UploadInspectionOptions.ExpectedLength"/> (<see cref="TrustReason.LengthMismatch"/>) or its metadata
-/// lies outside the windows (<see cref="TrustReason.MetadataOutsideWindow"/>), or it is empty and
-/// <see cref="UploadInspectionOptions.AllowEmpty"/> is not set (<see cref="TrustReason.EmptyUpload"/>). Every finding is reported;
-/// <see cref="UploadInspection.Reason"/> is the report's reason.
-/// </para>
-/// <para>The inspector reads the pipe to its end — or, with <see cref="UploadInspectionOptions.ExpectedLength"/>, to the first
-/// byte past the announced length — but does not complete it; the caller owns the reader.</para>
-/// </remarks>
-/// <example>
-/// Gating an ASP.NET Core upload while storing it:
-/// <code>
-/// await using FileStream file = File.Create(temporaryPath);
-/// var options = new UploadInspectionOptions
-/// {
-///     DeclaredFormat = ImageFormat.Qcow2,
-///     ExpectedLength = request.ContentLength,
-///     Name = finalPath,
-/// };
-/// UploadInspection inspection = await ImageUploadInspector.InspectAsync(request.BodyReader, file, options, cancellationToken);
-/// if (!inspection.IsAccepted)
-/// {
-///     File.Delete(temporaryPath);
-///     return Results.UnprocessableEntity(inspection.Findings);
-/// }
-/// </code>
-/// </example>
-public static class ImageUploadInspector
+/// <summary>The upload gate's engine: inspects one forward-only upload as it streams past (see <see cref="ImageUploadGate"/>).</summary>
+internal static class ImageUploadInspector
 {
     private const string DefaultName = "upload";
 

@@ -6,7 +6,7 @@ using BackingChain.Trust;
 namespace BackingChain.Streaming;
 
 /// <summary>
-/// What <see cref="ImageUploadInspector"/> learned from one upload: its format and where that came from, its
+/// What <see cref="ImageUploadGate"/> learned from one upload: its format and where that came from, its
 /// length, the files it names, and the verdict — a <see cref="TrustReport"/> made by the same judge as for images
 /// on disk. Immutable.
 /// </summary>

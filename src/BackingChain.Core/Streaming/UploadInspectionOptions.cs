@@ -5,20 +5,20 @@ using BackingChain.Trust;
 
 namespace BackingChain.Streaming;
 
-/// <summary>Settings of <see cref="ImageUploadInspector"/>. The defaults are the safe ones.</summary>
+/// <summary>Settings of <see cref="ImageUploadGate"/>. The defaults are the safe ones.</summary>
 public sealed class UploadInspectionOptions
 {
     /// <summary>The default head window: 4 MiB, enough for a qcow2 cluster 0 of the largest cluster size (2 MiB) and for the regions VHDX and VMDK keep near the start.</summary>
-    public const int DefaultHeadWindowLength = 4 * 1024 * 1024;
+    internal const int DefaultHeadWindowLength = 4 * 1024 * 1024;
 
     /// <summary>The default tail window: 64 KiB, enough for the trailers kept at the end (VHD footer, DMG <c>koly</c>, VMDK stream-optimized footer).</summary>
-    public const int DefaultTailWindowLength = 64 * 1024;
+    internal const int DefaultTailWindowLength = 64 * 1024;
 
     /// <summary>The largest head or tail window that may be configured: 64 MiB.</summary>
-    public const int MaxWindowLength = 64 * 1024 * 1024;
+    internal const int MaxWindowLength = 64 * 1024 * 1024;
 
     /// <summary>The smallest head window: the 512 bytes qemu's probe reads.</summary>
-    public const int MinHeadWindowLength = 512;
+    internal const int MinHeadWindowLength = 512;
 
     private readonly int _headWindowLength = DefaultHeadWindowLength;
     private readonly int _tailWindowLength = DefaultTailWindowLength;
@@ -32,7 +32,7 @@ public sealed class UploadInspectionOptions
     /// Gets the format the caller declares for the upload (like <c>qemu-img -f</c>), or <see langword="null"/> to
     /// probe it. A declared format is used whatever the content says; a declared raw upload names nothing.
     /// </summary>
-    public ImageFormat? DeclaredFormat { get; init; }
+    internal ImageFormat? DeclaredFormat { get; init; }
 
     /// <summary>
     /// Gets the name the upload will be stored under, or <see langword="null"/>. Relative references are resolved
@@ -40,7 +40,7 @@ public sealed class UploadInspectionOptions
     /// and only the policy's <see cref="TrustPolicy.Callback"/> can trust them. Also used in messages.
     /// </summary>
     /// <exception cref="ArgumentException">The value is empty.</exception>
-    public string? Name
+    internal string? Name
     {
         get => _name;
         init
@@ -67,9 +67,9 @@ public sealed class UploadInspectionOptions
     public ImmutableArray<IImageSourceProvider> SourceProviders { get; init; } = [FileImageSourceProvider.Instance];
 
     /// <summary>
-    /// Gets the number of leading bytes kept for the format reader. Default
-    /// <see cref="DefaultHeadWindowLength"/>; between <see cref="MinHeadWindowLength"/> and
-    /// <see cref="MaxWindowLength"/>. A raw upload keeps only the 512 bytes of the probe.
+    /// Gets the number of leading bytes kept for the format reader. Default 4 MiB (a qcow2 cluster 0 of the largest
+    /// cluster size, 2 MiB, and the regions VHDX and VMDK keep near the start); between 512 (the bytes qemu's probe
+    /// reads) and 64 MiB. A raw upload keeps only the 512 bytes of the probe.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
     public int HeadWindowLength
@@ -85,7 +85,8 @@ public sealed class UploadInspectionOptions
 
     /// <summary>
     /// Gets the number of trailing bytes kept (in a ring, while streaming) for formats whose metadata is at the end.
-    /// Default <see cref="DefaultTailWindowLength"/>; between 0 and <see cref="MaxWindowLength"/>.
+    /// Default 64 KiB (the trailers kept at the end: VHD footer, DMG <c>koly</c>, VMDK stream-optimized footer);
+    /// between 0 and 64 MiB.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is out of range.</exception>
     public int TailWindowLength
@@ -135,7 +136,7 @@ public sealed class UploadInspectionOptions
     /// An upload that ends before it, or carries more, is rejected with <see cref="TrustReason.LengthMismatch"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
-    public long? ExpectedLength
+    internal long? ExpectedLength
     {
         get => _expectedLength;
         init

@@ -14,15 +14,16 @@ namespace BackingChain.Telemetry;
 /// <c>AddSource(BackingChainTelemetry.ActivitySourceName)</c> and <c>AddMeter(BackingChainTelemetry.MeterName)</c>.
 /// </summary>
 /// <remarks>
-/// <para>Every upload judged by <see cref="ImageUploadInspector"/> (and so by <see cref="ImageUploadGate"/>) is one
-/// <see cref="InspectUploadActivityName"/> activity and adds to the instruments below. Tags use the stable kebab-case
-/// spellings of <see cref="TrustReportJson"/>, so dashboards keep working when messages change.</para>
+/// <para>Every upload judged by <see cref="ImageUploadGate"/> is one <c>BackingChain.InspectUpload</c> activity and
+/// adds to the instruments below. Tags use the stable spellings of <see cref="StableNames"/>, so dashboards keep
+/// working when messages change. The instrument and tag names are part of the library's promise, like its finding
+/// codes.</para>
 /// <list type="table">
 /// <listheader><term>instrument</term><description>what it counts</description></listheader>
-/// <item><term><see cref="ImagesJudgedName"/> (counter, <c>{image}</c>)</term><description>uploads judged; tags <see cref="VerdictTag"/> and <see cref="ReasonTag"/></description></item>
-/// <item><term><see cref="ImagesRejectedName"/> (counter, <c>{image}</c>)</term><description>uploads rejected; tag <see cref="ReasonTag"/></description></item>
-/// <item><term><see cref="BytesInspectedName"/> (counter, <c>By</c>)</term><description>upload bytes read through the gate</description></item>
-/// <item><term><see cref="WalkDepthName"/> (histogram, <c>{layer}</c>)</term><description>layers of the chain each upload heads</description></item>
+/// <item><term><c>backingchain.images.judged</c> (counter, <c>{image}</c>)</term><description>uploads judged; tags <c>backingchain.verdict</c> (<c>safe</c>, <c>unsafe</c>) and <c>backingchain.reason</c></description></item>
+/// <item><term><c>backingchain.images.rejected</c> (counter, <c>{image}</c>)</term><description>uploads rejected; tags <c>backingchain.reason</c> and <c>backingchain.format</c> (qemu's name of the format read)</description></item>
+/// <item><term><c>backingchain.upload.bytes</c> (counter, <c>By</c>)</term><description>upload bytes read through the gate</description></item>
+/// <item><term><c>backingchain.chain.depth</c> (histogram, <c>{layer}</c>)</term><description>layers of the chain each upload heads</description></item>
 /// </list>
 /// </remarks>
 public static class BackingChainTelemetry
@@ -34,28 +35,28 @@ public static class BackingChainTelemetry
     public const string MeterName = "BackingChain";
 
     /// <summary>The activity that spans one upload's inspection, from the first byte read to the verdict.</summary>
-    public const string InspectUploadActivityName = "BackingChain.InspectUpload";
+    internal const string InspectUploadActivityName = "BackingChain.InspectUpload";
 
     /// <summary>The counter of images judged.</summary>
-    public const string ImagesJudgedName = "backingchain.images.judged";
+    internal const string ImagesJudgedName = "backingchain.images.judged";
 
     /// <summary>The counter of images rejected, by reason.</summary>
-    public const string ImagesRejectedName = "backingchain.images.rejected";
+    internal const string ImagesRejectedName = "backingchain.images.rejected";
 
     /// <summary>The counter of bytes inspected.</summary>
-    public const string BytesInspectedName = "backingchain.upload.bytes";
+    internal const string BytesInspectedName = "backingchain.upload.bytes";
 
     /// <summary>The histogram of walk depths (layers in the judged chain).</summary>
-    public const string WalkDepthName = "backingchain.chain.depth";
+    internal const string WalkDepthName = "backingchain.chain.depth";
 
     /// <summary>The tag carrying the verdict: <c>safe</c> or <c>unsafe</c>.</summary>
-    public const string VerdictTag = "backingchain.verdict";
+    internal const string VerdictTag = "backingchain.verdict";
 
     /// <summary>The tag carrying the reason, spelled as <see cref="StableNames.GetStableName(TrustReason)"/> spells it.</summary>
-    public const string ReasonTag = "backingchain.reason";
+    internal const string ReasonTag = "backingchain.reason";
 
     /// <summary>The tag carrying the format the upload was read as (qemu's name).</summary>
-    public const string FormatTag = "backingchain.format";
+    internal const string FormatTag = "backingchain.format";
 
     private static readonly string? Version = typeof(BackingChainTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
 

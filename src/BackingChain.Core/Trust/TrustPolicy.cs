@@ -21,7 +21,7 @@ namespace BackingChain.Trust;
 public sealed class TrustPolicy
 {
     /// <summary>The default bound on files hashed to compare with a pinned digest: 4 GiB.</summary>
-    public const long DefaultMaxDigestFileLength = 4L * 1024 * 1024 * 1024;
+    internal const long DefaultMaxDigestFileLength = 4L * 1024 * 1024 * 1024;
 
     private ImmutableArray<string> _trustedRoots = ImmutableArray<string>.Empty;
     private ImmutableArray<string> _trustedDigests = ImmutableArray<string>.Empty;
@@ -150,7 +150,7 @@ public sealed class TrustPolicy
 
     /// <summary>
     /// Gets the largest file that is hashed to compare with a pinned digest. Default
-    /// <see cref="DefaultMaxDigestFileLength"/> (4 GiB). Only regular files are hashed; a file the location rule
+    /// 4 GiB. Only regular files are hashed; a file the location rule
     /// refuses is opened only when digests are pinned, and a larger file is refused exactly as a mismatching one.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
