@@ -60,7 +60,7 @@ switch (line.Command)
             MaxDepth = line.BackingChain ? line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth : 1,
             SourceProviders = Providers(),
         };
-        ImageChain? chain = await ResolveAsync(new ImageChainResolver(options), line.File!, declared, policy);
+        ImageChain? chain = (await CheckAsync(new ImageChainResolver(options), line.File!, declared, policy))?.Chain;
         if (chain is null)
         {
             return 1;
@@ -119,21 +119,21 @@ switch (line.Command)
                 MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth,
                 SourceProviders = Providers(),
             };
-            ImageChain? chain = await ResolveAsync(new ImageChainResolver(options), line.File!, declared, policy);
-            if (chain is null)
+            TrustReport? checkedReport = await CheckAsync(new ImageChainResolver(options), line.File!, declared, policy);
+            if (checkedReport is null)
             {
                 return 1;
             }
 
-            report = TrustEvaluator.Evaluate(chain);
+            report = checkedReport;
             if (line.Fix)
             {
                 // The fixes the verdict allows, each change printed (beside the JSON, not in it); then the chain is judged again.
                 (int changed, bool allMade) = await FixCommand.ApplyAsync(report, line.Output == "json" ? Console.Error : Console.Out);
                 fixFailed = !allMade;
-                if (changed > 0 && await ResolveAsync(new ImageChainResolver(options), line.File!, declared, options.Policy) is ImageChain again)
+                if (changed > 0 && await CheckAsync(new ImageChainResolver(options), line.File!, declared, options.Policy) is TrustReport again)
                 {
-                    report = TrustEvaluator.Evaluate(again);
+                    report = again;
                 }
             }
         }
@@ -163,13 +163,12 @@ switch (line.Command)
             return 2;
         }
 
-        ImageChain? chain = await ResolveAsync(new ImageChainResolver(new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers() }), line.File!, declared, policy);
-        if (chain is null)
+        TrustReport? report = await CheckAsync(new ImageChainResolver(new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers() }), line.File!, declared, policy);
+        if (report is null)
         {
             return 1;
         }
 
-        TrustReport report = TrustEvaluator.Evaluate(chain);
         if (!LibvirtDiskXml.TryToXml(report, line.Target ?? LibvirtDiskXml.DefaultTarget, out string? xml, out string? reason))
         {
             Console.Error.WriteLine($"backing-chain: {HumanOutput.Escape(reason)}");
@@ -296,12 +295,12 @@ static string OneLine(string text) => text.ReplaceLineEndings(" ");
 // judged is the URL read) and never waits forever (the timeout also bounds each body, see ImageSources.OpenUrlAsync).
 static ImmutableArray<IImageSourceProvider> Providers() => [ImageSources.Files, ImageSources.Http(Http.Client)];
 
-// The chain of a FILE or URL argument; null (after one line on stderr) when a URL cannot be opened at all.
-static async System.Threading.Tasks.Task<ImageChain?> ResolveAsync(ImageChainResolver resolver, string file, ImageFormat? declared, TrustPolicy policy)
+// The judged chain of a FILE or URL argument; null (after one line on stderr) when a URL cannot be opened at all.
+static async System.Threading.Tasks.Task<TrustReport?> CheckAsync(ImageChainResolver resolver, string file, ImageFormat? declared, TrustPolicy policy)
 {
     if (!file.StartsWith("http://", StringComparison.Ordinal) && !file.StartsWith("https://", StringComparison.Ordinal))
     {
-        return await resolver.ResolveAsync(file, declared);
+        return await resolver.CheckAsync(file, declared);
     }
 
     IImageSource top;
@@ -317,7 +316,7 @@ static async System.Threading.Tasks.Task<ImageChain?> ResolveAsync(ImageChainRes
 
     using (top)
     {
-        return await resolver.ResolveAsync(top, declared);
+        return await resolver.CheckAsync(top, declared);
     }
 }
 

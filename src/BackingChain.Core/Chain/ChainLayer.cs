@@ -7,6 +7,10 @@ namespace BackingChain.Chain;
 /// <summary>One image of a chain: its format, where that format came from, its header facts and its references. Made only by the resolver and the upload gate.</summary>
 public sealed class ChainLayer
 {
+    internal ChainLayer()
+    {
+    }
+
     /// <summary>The name the image was opened by (qemu's <c>filename</c>).</summary>
     public string FileName { get; internal init; } = "";
 

@@ -9,7 +9,7 @@ public sealed class ImageReference
     /// <param name="recordedFormat">The format recorded with the name, if any (qemu driver name).</param>
     /// <param name="kind">How the name is classified.</param>
     /// <param name="fullName">The name to open, by qemu's rules (<c>full-backing-filename</c>), or <see langword="null"/> when it cannot be formed.</param>
-    public ImageReference(string storedName, ReferenceRole role, string? recordedFormat, ReferenceKind kind, string? fullName)
+    internal ImageReference(string storedName, ReferenceRole role, string? recordedFormat, ReferenceKind kind, string? fullName)
     {
         StoredName = storedName;
         Role = role;

@@ -6,7 +6,7 @@ namespace BackingChain.Sources;
 
 /// <summary>
 /// Opens the images that references name. The resolver asks providers in order; local files are served by
-/// <see cref="FileImageSourceProvider"/>, and protocol references (<c>http:</c>, <c>nbd:</c>...) are followed
+/// <see cref="ImageSources.Files"/>, and protocol references (<c>http:</c>, <c>nbd:</c>...) are followed
 /// only when a provider for them is configured.
 /// </summary>
 public interface IImageSourceProvider

@@ -10,7 +10,7 @@ namespace BackingChain.Telemetry;
 
 /// <summary>
 /// The names under which the library traces and measures, through the BCL's <see cref="ActivitySource"/> and
-/// <see cref="Meter"/> so that OpenTelemetry (or <c>dotnet-counters</c>) sees them with no extra package:
+/// <see cref="System.Diagnostics.Metrics.Meter"/> so that OpenTelemetry (or <c>dotnet-counters</c>) sees them with no extra package:
 /// <c>AddSource(BackingChainTelemetry.ActivitySourceName)</c> and <c>AddMeter(BackingChainTelemetry.MeterName)</c>.
 /// </summary>
 /// <remarks>
@@ -31,7 +31,7 @@ public static class BackingChainTelemetry
     /// <summary>The name of the library's <see cref="ActivitySource"/>: <c>BackingChain</c>.</summary>
     public const string ActivitySourceName = "BackingChain";
 
-    /// <summary>The name of the library's <see cref="Meter"/>: <c>BackingChain</c>.</summary>
+    /// <summary>The name of the library's <see cref="System.Diagnostics.Metrics.Meter"/>: <c>BackingChain</c>.</summary>
     public const string MeterName = "BackingChain";
 
     /// <summary>The activity that spans one upload's inspection, from the first byte read to the verdict.</summary>

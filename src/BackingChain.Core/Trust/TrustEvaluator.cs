@@ -9,7 +9,7 @@ namespace BackingChain.Trust;
 /// of the chain: nothing is opened or looked up again. <see cref="ImageChainResolver.CheckAsync(string, ImageFormat?, System.Threading.CancellationToken)"/>
 /// walks and judges in one call.
 /// </summary>
-public static class TrustEvaluator
+internal static class TrustEvaluator
 {
     /// <summary>Judges a chain.</summary>
     /// <param name="chain">The chain, as the resolver or the upload gate returned it.</param>

@@ -28,7 +28,7 @@ public readonly struct Qcow2Header
     public uint ClusterBits { get; internal init; }
 
     /// <summary>The virtual size field, in bytes, as stored.</summary>
-    public ulong Size { get; internal init; }
+    internal ulong Size { get; init; }
 
     /// <summary>The encryption method.</summary>
     public Qcow2EncryptionMethod CryptMethod { get; internal init; }
@@ -70,79 +70,79 @@ public readonly struct Qcow2Header
     public Qcow2CompressionType CompressionType { get; internal init; }
 
     /// <summary>Where the backing file name lies in the parsed buffer (empty when there is none).</summary>
-    public Range BackingFileNameRange { get; internal init; }
+    internal Range BackingFileNameRange { get; init; }
 
     /// <summary>Where the backing format name (extension 0xE2792ACA) lies in the parsed buffer, if present.</summary>
-    public Range BackingFormatRange { get; internal init; }
+    internal Range BackingFormatRange { get; init; }
 
     /// <summary>Where the external data file name (extension "DATA") lies in the parsed buffer, if present.</summary>
-    public Range ExternalDataFileRange { get; internal init; }
+    internal Range ExternalDataFileRange { get; init; }
 
     /// <summary>Where the feature name table (extension 0x6803F857) lies in the parsed buffer, if present.</summary>
-    public Range FeatureNameTableRange { get; internal init; }
+    internal Range FeatureNameTableRange { get; init; }
 
     /// <summary>Whether the backing format extension is present.</summary>
-    public bool HasBackingFormat { get; internal init; }
+    internal bool HasBackingFormat { get; init; }
 
     /// <summary>Whether the external data file extension is present.</summary>
-    public bool HasExternalDataFileName { get; internal init; }
+    internal bool HasExternalDataFileName { get; init; }
 
     /// <summary>Whether a bitmaps extension was read (it is ignored unless autoclear bit 0 is set, as qemu does).</summary>
-    public bool HasBitmapsExtension { get; internal init; }
+    internal bool HasBitmapsExtension { get; init; }
 
     /// <summary>Number of persistent bitmaps (bitmaps extension).</summary>
-    public uint NbBitmaps { get; internal init; }
+    internal uint NbBitmaps { get; init; }
 
     /// <summary>Size of the bitmap directory (bitmaps extension).</summary>
-    public ulong BitmapDirectorySize { get; internal init; }
+    internal ulong BitmapDirectorySize { get; init; }
 
     /// <summary>Offset of the bitmap directory (bitmaps extension).</summary>
-    public ulong BitmapDirectoryOffset { get; internal init; }
+    internal ulong BitmapDirectoryOffset { get; init; }
 
     /// <summary>Whether the full-disk-encryption header pointer extension is present.</summary>
-    public bool HasEncryptionHeader { get; internal init; }
+    internal bool HasEncryptionHeader { get; init; }
 
     /// <summary>Offset of the LUKS header area (full-disk-encryption extension).</summary>
-    public ulong EncryptionHeaderOffset { get; internal init; }
+    internal ulong EncryptionHeaderOffset { get; init; }
 
     /// <summary>Length of the LUKS header area (full-disk-encryption extension).</summary>
-    public ulong EncryptionHeaderLength { get; internal init; }
+    internal ulong EncryptionHeaderLength { get; init; }
 
     /// <summary>Number of header extensions with a magic qemu 7.2 does not know (kept, not interpreted).</summary>
-    public int UnknownExtensionCount { get; internal init; }
+    internal int UnknownExtensionCount { get; init; }
 
     /// <summary>The cluster size in bytes.</summary>
     public int ClusterSize => 1 << (int)ClusterBits;
 
-    /// <summary>The virtual size qemu reports: <see cref="Size"/> rounded down to whole 512-byte sectors.</summary>
+    /// <summary>The virtual size qemu reports: the header's <c>size</c> field rounded down to whole 512-byte sectors.</summary>
     public ulong VirtualSize => Size & ~511UL;
 
     /// <summary>Whether the image names a backing file (an empty name counts as none, as in qemu).</summary>
-    public bool HasBackingFile => BackingFileNameRange.End.Value > BackingFileNameRange.Start.Value;
+    internal bool HasBackingFile => BackingFileNameRange.End.Value > BackingFileNameRange.Start.Value;
 
     /// <summary>The refcount width in bits.</summary>
     public int RefcountBits => 1 << (int)RefcountOrder;
 
     /// <summary>Whether the dirty bit is set.</summary>
-    public bool IsDirty => (IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0;
+    internal bool IsDirty => (IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0;
 
     /// <summary>Whether the corrupt bit is set.</summary>
-    public bool IsCorrupt => (IncompatibleFeatures & Qcow2IncompatibleFeatures.Corrupt) != 0;
+    internal bool IsCorrupt => (IncompatibleFeatures & Qcow2IncompatibleFeatures.Corrupt) != 0;
 
     /// <summary>Whether guest data lives in an external data file (incompatible bit 2).</summary>
-    public bool HasExternalDataFile => (IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0;
+    internal bool HasExternalDataFile => (IncompatibleFeatures & Qcow2IncompatibleFeatures.ExternalDataFile) != 0;
 
     /// <summary>Whether L2 entries are extended (subclusters).</summary>
-    public bool HasExtendedL2 => (IncompatibleFeatures & Qcow2IncompatibleFeatures.ExtendedL2) != 0;
+    internal bool HasExtendedL2 => (IncompatibleFeatures & Qcow2IncompatibleFeatures.ExtendedL2) != 0;
 
     /// <summary>Whether lazy refcounts are enabled.</summary>
-    public bool HasLazyRefcounts => (CompatibleFeatures & Qcow2CompatibleFeatures.LazyRefcounts) != 0;
+    internal bool HasLazyRefcounts => (CompatibleFeatures & Qcow2CompatibleFeatures.LazyRefcounts) != 0;
 
     /// <summary>Whether the external data file is a valid raw image (autoclear bit 1).</summary>
-    public bool IsExternalDataRaw => (AutoclearFeatures & Qcow2AutoclearFeatures.RawExternalData) != 0;
+    internal bool IsExternalDataRaw => (AutoclearFeatures & Qcow2AutoclearFeatures.RawExternalData) != 0;
 
     /// <summary>Whether the bitmaps extension is consistent (autoclear bit 0).</summary>
-    public bool HasConsistentBitmaps => (AutoclearFeatures & Qcow2AutoclearFeatures.Bitmaps) != 0;
+    internal bool HasConsistentBitmaps => (AutoclearFeatures & Qcow2AutoclearFeatures.Bitmaps) != 0;
 
     /// <summary>Decodes the backing file name from the buffer that was parsed.</summary>
     /// <param name="data">The same buffer given to <see cref="TryParse(ReadOnlySpan{byte}, out Qcow2Header, out HeaderError)"/>.</param>
