@@ -59,7 +59,7 @@ internal static class DomainOutput
 
             foreach (LibvirtDrift drift in disk.Drift)
             {
-                text.Append(CultureInfo.InvariantCulture, $"  drift {GetName(drift.Kind)} at [{drift.Layer}]: {Escape(drift.Message)}\n");
+                text.Append(CultureInfo.InvariantCulture, $"  drift {GetName(drift.Kind)} at [{drift.LayerIndex}]: {Escape(drift.Message)}\n");
             }
 
             text.Append(CultureInfo.InvariantCulture, $"  {(disk.IsSafe ? "safe" : "unsafe")}{(disk.UnsafeReason is null ? "" : ": " + Escape(disk.UnsafeReason))}\n");
@@ -117,7 +117,7 @@ internal static class DomainOutput
                 {
                     writer.WriteStartObject();
                     writer.WriteString("kind", GetName(drift.Kind));
-                    writer.WriteNumber("layer", drift.Layer);
+                    writer.WriteNumber("layer", drift.LayerIndex);
                     writer.WriteString("expected", drift.Expected);
                     writer.WriteString("actual", drift.Actual);
                     writer.WriteString("message", drift.Message);

@@ -152,7 +152,7 @@ internal static class HumanOutput
         ImageReference? parent = null;
         foreach (ReferenceDecision decision in chain.Decisions)
         {
-            if (decision.Layer != last)
+            if (decision.LayerIndex != last)
             {
                 continue;
             }
@@ -200,7 +200,7 @@ internal static class HumanOutput
 
         foreach (ChainFinding finding in report.Findings)
         {
-            text.Append(CultureInfo.InvariantCulture, $"{finding.Code} (layer {finding.Layer}): {Escape(finding.Message)}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{finding.Code} (layer {finding.LayerIndex}): {Escape(finding.Message)}\n");
         }
 
         foreach (string command in report.Remediation)

@@ -221,7 +221,7 @@ internal static class ScanCommand
         {
             writer.WriteStartObject();
             writer.WriteString("code", finding.Code);
-            writer.WriteNumber("layer", finding.Layer);
+            writer.WriteNumber("layer", finding.LayerIndex);
             writer.WriteString("message", finding.Message);
             writer.WriteEndObject();
         }

@@ -6,7 +6,7 @@ public sealed class ChainFinding
     internal ChainFinding(string code, int layer, string message)
     {
         Code = code;
-        Layer = layer;
+        LayerIndex = layer;
         Message = message;
     }
 
@@ -17,7 +17,7 @@ public sealed class ChainFinding
     /// Gets the index of the layer it concerns (0 = top); it equals the number of layers for an image that could not
     /// be read.
     /// </summary>
-    public int Layer { get; }
+    public int LayerIndex { get; }
 
     /// <summary>Gets a one-line explanation for people.</summary>
     public string Message { get; }
@@ -26,5 +26,5 @@ public sealed class ChainFinding
     public ImageReference? Reference { get; internal init; }
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Code} (layer {Layer}): {Message}";
+    public override string ToString() => $"{Code} (layer {LayerIndex}): {Message}";
 }

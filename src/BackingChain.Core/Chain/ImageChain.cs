@@ -47,7 +47,7 @@ public sealed class ImageChain
 
     /// <summary>
     /// Gets the gate's decision on every file a layer names, in walk order (by layer, then in the order of
-    /// <see cref="ChainLayer.References"/>). Decisions whose <see cref="ReferenceDecision.Layer"/> equals the number of
+    /// <see cref="ChainLayer.References"/>). Decisions whose <see cref="ReferenceDecision.LayerIndex"/> equals the number of
     /// layers belong to the image that could not be read because of them.
     /// </summary>
     public ImmutableArray<ReferenceDecision> Decisions { get; }

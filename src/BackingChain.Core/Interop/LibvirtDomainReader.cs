@@ -180,7 +180,7 @@ public static class LibvirtDomainReader
     {
         foreach (ReferenceDecision decision in chain.Decisions)
         {
-            if (decision.Layer == layer && ReferenceEquals(decision.Reference, reference))
+            if (decision.LayerIndex == layer && ReferenceEquals(decision.Reference, reference))
             {
                 return decision.Outcome;
             }

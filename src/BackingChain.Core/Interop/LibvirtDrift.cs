@@ -6,7 +6,7 @@ public sealed class LibvirtDrift
     internal LibvirtDrift(LibvirtDriftKind kind, int layer, string? expected, string? actual, string message)
     {
         Kind = kind;
-        Layer = layer;
+        LayerIndex = layer;
         Expected = expected;
         Actual = actual;
         Message = message;
@@ -16,7 +16,7 @@ public sealed class LibvirtDrift
     public LibvirtDriftKind Kind { get; }
 
     /// <summary>Gets the explicit layer concerned, as an index into <see cref="LibvirtDiskChain.Layers"/> (0 = the disk's own source).</summary>
-    public int Layer { get; }
+    public int LayerIndex { get; }
 
     /// <summary>Gets what the XML says (a source, a format), or <see langword="null"/> when it says nothing.</summary>
     public string? Expected { get; }
@@ -28,5 +28,5 @@ public sealed class LibvirtDrift
     public string Message { get; }
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Kind} (layer {Layer}): {Message}";
+    public override string ToString() => $"{Kind} (layer {LayerIndex}): {Message}";
 }

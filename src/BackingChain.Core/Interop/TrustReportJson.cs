@@ -92,7 +92,7 @@ public static class TrustReportJson
         {
             writer.WriteStartObject();
             writer.WriteString("code", finding.Code);
-            writer.WriteNumber("layer", finding.Layer);
+            writer.WriteNumber("layer", finding.LayerIndex);
             writer.WriteString("message", finding.Message);
             writer.WriteEndObject();
         }

@@ -76,7 +76,7 @@ public sealed class UploadInspection
             var references = ImmutableArray.CreateBuilder<ImageReference>();
             foreach (ReferenceDecision decision in Report.Chain.Decisions)
             {
-                if (decision.Layer == 0)
+                if (decision.LayerIndex == 0)
                 {
                     references.Add(decision.Reference);
                 }

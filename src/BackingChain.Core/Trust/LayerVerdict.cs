@@ -8,7 +8,7 @@ public sealed class LayerVerdict
 {
     internal LayerVerdict(int index, ChainLayer layer, TrustDecision decision, TrustReason reason, ImmutableArray<ReferenceDecision> references)
     {
-        Index = index;
+        LayerIndex = index;
         Layer = layer;
         Decision = decision;
         Reason = reason;
@@ -16,7 +16,7 @@ public sealed class LayerVerdict
     }
 
     /// <summary>Gets the layer's index (0 = top).</summary>
-    public int Index { get; }
+    public int LayerIndex { get; }
 
     /// <summary>Gets the layer judged.</summary>
     public ChainLayer Layer { get; }
@@ -40,5 +40,5 @@ public sealed class LayerVerdict
     public ImmutableArray<ReferenceDecision> References { get; }
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Index}: {FileName} {Decision} ({Reason})";
+    public override string ToString() => $"{LayerIndex}: {FileName} {Decision} ({Reason})";
 }

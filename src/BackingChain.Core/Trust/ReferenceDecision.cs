@@ -11,7 +11,7 @@ public sealed class ReferenceDecision
 {
     internal ReferenceDecision(int layer, FormatSource referrerFormatSource, ImageReference reference, ReferenceOutcome outcome, TrustBasis basis, string? canonicalPath, string? sha256, string? detail)
     {
-        Layer = layer;
+        LayerIndex = layer;
         ReferrerFormatSource = referrerFormatSource;
         Reference = reference;
         Outcome = outcome;
@@ -22,7 +22,7 @@ public sealed class ReferenceDecision
     }
 
     /// <summary>Gets the index of the layer that names the file (0 = top). It may equal the number of layers when the layer could not be read because of this reference.</summary>
-    public int Layer { get; }
+    public int LayerIndex { get; }
 
     /// <summary>Gets where the format of the image that names the file came from: what the gate's rule looked at.</summary>
     public FormatSource ReferrerFormatSource { get; }
@@ -52,5 +52,5 @@ public sealed class ReferenceDecision
     public string? Detail { get; }
 
     /// <inheritdoc/>
-    public override string ToString() => $"layer {Layer}: {Reference} {Outcome} ({Basis})";
+    public override string ToString() => $"layer {LayerIndex}: {Reference} {Outcome} ({Basis})";
 }

@@ -245,7 +245,7 @@ internal static class TrustJudge
         ImmutableArray<ReferenceDecision>.Builder? found = null;
         foreach (ReferenceDecision decision in chain.Decisions)
         {
-            if (decision.Layer == layer)
+            if (decision.LayerIndex == layer)
             {
                 (found ??= ImmutableArray.CreateBuilder<ReferenceDecision>()).Add(decision);
             }

@@ -106,7 +106,7 @@ public sealed class LibvirtDomainReaderTests
         LibvirtDrift drift = Assert.Single(ReadValidated(dir, document).Drift);
 
         Assert.Equal(LibvirtDriftKind.LayerMissing, drift.Kind);
-        Assert.Equal(0, drift.Layer);
+        Assert.Equal(0, drift.LayerIndex);
         Assert.Equal(dir["gone.raw"], drift.Expected);
     }
 
@@ -138,7 +138,7 @@ public sealed class LibvirtDomainReaderTests
         ImmutableArray<LibvirtDrift> drift = ReadValidated(dir, document).Drift;
 
         LibvirtDrift name = Assert.Single(drift, d => d.Kind == LibvirtDriftKind.BackingNameMismatch);
-        Assert.Equal(0, name.Layer);
+        Assert.Equal(0, name.LayerIndex);
         Assert.Equal((string)info["backing-filename"]!, name.Actual);
         Assert.Equal(dir["b.qcow2"], name.Expected);
         LibvirtDrift format = Assert.Single(drift, d => d.Kind == LibvirtDriftKind.BackingFormatMismatch);
@@ -174,7 +174,7 @@ public sealed class LibvirtDomainReaderTests
         LibvirtDrift drift = Assert.Single(ReadValidated(dir, document).Drift);
 
         Assert.Equal(LibvirtDriftKind.ExtraLayer, drift.Kind);
-        Assert.Equal(1, drift.Layer);
+        Assert.Equal(1, drift.LayerIndex);
         Assert.Equal(dir["base.raw"], drift.Expected);
     }
 
@@ -190,7 +190,7 @@ public sealed class LibvirtDomainReaderTests
 
         LibvirtDrift drift = Assert.Single(result.Drift);
         Assert.Equal(LibvirtDriftKind.MissingLayer, drift.Kind);
-        Assert.Equal(0, drift.Layer);
+        Assert.Equal(0, drift.LayerIndex);
         Assert.Equal((string)QemuImg.Info(dir.Path, dir["top.qcow2"])["backing-filename"]!, drift.Actual);
         Assert.True(result.IsTerminated);
         Assert.Single(result.Report.Layers);

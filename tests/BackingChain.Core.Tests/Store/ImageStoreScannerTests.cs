@@ -333,7 +333,7 @@ public sealed class ImageStoreScannerTests
             $"{report.IsSafe} {report.Reason} {report.Chain.Ending} {report.Chain.ErrorMessage}",
             .. report.Layers.Select(l => $"{l.FileName} {l.Format} {l.FormatSource} {l.Decision} {l.Reason} {l.Layer.VirtualSize} {l.Layer.Identity} "
                 + string.Join(",", l.References.Select(r => $"{r.Reference.StoredName}:{r.Outcome}:{r.Basis}"))),
-            .. report.Findings.Select(f => $"{f.Code} {f.Layer} {f.Message}"),
+            .. report.Findings.Select(f => $"{f.Code} {f.LayerIndex} {f.Message}"),
             .. report.Remediation,
         ]);
 }

@@ -74,7 +74,7 @@ internal static class UploadTestHelpers
 
         foreach (ChainFinding finding in inspection.Findings)
         {
-            text.AppendLine($"finding {finding.Code} {finding.Layer} {finding.Message}");
+            text.AppendLine($"finding {finding.Code} {finding.LayerIndex} {finding.Message}");
         }
 
         return text.ToString();

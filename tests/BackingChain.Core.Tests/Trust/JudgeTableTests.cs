@@ -133,7 +133,7 @@ public sealed class JudgeTableTests
         bool local = where is not (Where.Protocol or Where.Json);
         bool refused = !safe && where is Where.OutsideRoot or Where.SymlinkEscapingRoot;
         Assert.True(!local || refused != spy.Opened.Contains(cell.Named), $"opened: [{string.Join(", ", spy.Opened)}]: {describe}");
-        ReferenceDecision decision = report.Chain.Decisions.Single(d => d.Layer == layer && d.Reference.Role == cell.ReferenceRole);
+        ReferenceDecision decision = report.Chain.Decisions.Single(d => d.LayerIndex == layer && d.Reference.Role == cell.ReferenceRole);
         Assert.Equal(cell.Named, decision.Reference.FullName);
         if (where == Where.MissingInsideRoot)
         {

@@ -59,7 +59,7 @@ public sealed class TrustEvaluatorTests
         Assert.Equal("/etc/passwd", chain.Layers[0].Backing!.StoredName);
         Assert.Equal(TrustDecision.Rejected, report.Layers[0].Decision);
         Assert.Equal(TrustReason.ProbedWithUntrustedReferences, report.Layers[0].Reason);
-        Assert.Contains(report.Findings, f => f.Code == FindingCodes.ProbedFormatWithReferences && f.Layer == 0);
+        Assert.Contains(report.Findings, f => f.Code == FindingCodes.ProbedFormatWithReferences && f.LayerIndex == 0);
         Assert.Contains(report.Findings, f => f.Code == FindingCodes.UnreachableImage);
         Assert.DoesNotContain("/etc/passwd", spy.Opened);
         Assert.Empty(spy.Opened);
