@@ -57,7 +57,7 @@ switch (line.Command)
         var options = new ImageChainResolverOptions
         {
             Policy = policy,
-            MaxDepth = line.BackingChain ? line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth : 1,
+            MaxDepth = line.BackingChain ? line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth : 1,
             SourceProviders = Providers(),
         };
         ImageChain? chain = (await CheckAsync(new ImageChainResolver(options), line.File!, declared, policy))?.Chain;
@@ -116,7 +116,7 @@ switch (line.Command)
             var options = new ImageChainResolverOptions
             {
                 Policy = policy,
-                MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth,
+                MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth,
                 SourceProviders = Providers(),
             };
             TrustReport? checkedReport = await CheckAsync(new ImageChainResolver(options), line.File!, declared, policy);

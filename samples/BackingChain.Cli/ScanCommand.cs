@@ -33,7 +33,7 @@ internal static class ScanCommand
         var options = new ImageStoreScannerOptions
         {
             Policy = policy,
-            MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.DefaultMaxDepth,
+            MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth,
         };
         var scanner = new ImageStoreScanner(options);
 

@@ -138,7 +138,7 @@ static async Task<int> GateAsync(string path)
         name: "uploads/disk.qcow2",     // where it will live: relative references resolve against it
         declaredFormat: null,           // what the client claims, if anything; null probes the content
         expectedLength: upload.Length); // e.g. Content-Length
-    Console.WriteLine($"{inspection.Format.GetQemuName()} ({inspection.FormatSource}), virtual size {inspection.VirtualSize}: {inspection.Verdict} ({inspection.Reason})");
+    Console.WriteLine($"{inspection.Format.GetQemuName()} ({inspection.FormatSource}), virtual size {inspection.VirtualSize}: {(inspection.IsAccepted ? "accepted" : "rejected")} ({inspection.Reason.GetStableName()})");
     foreach (ImageReference reference in inspection.References)
     {
         Console.WriteLine($"names {reference.Role} '{reference.StoredName}' ({reference.Kind})");

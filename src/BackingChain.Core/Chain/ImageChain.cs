@@ -53,7 +53,7 @@ public sealed class ImageChain
     public ImmutableArray<ReferenceDecision> Decisions { get; }
 
     /// <summary>Gets whether every layer was read and the last one has no backing file.</summary>
-    public bool IsComplete => Ending == ChainEnding.Complete;
+    internal bool IsComplete => Ending == ChainEnding.Complete;
 
     /// <summary>
     /// Facts about the input as a whole rather than any layer, recorded by the upload gate: what thorough detection

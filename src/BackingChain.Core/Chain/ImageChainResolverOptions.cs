@@ -9,7 +9,7 @@ namespace BackingChain.Chain;
 public sealed class ImageChainResolverOptions
 {
     /// <summary>libvirt's default depth limit.</summary>
-    public const int DefaultMaxDepth = 200;
+    internal const int DefaultMaxDepth = 200;
 
     private int _maxDepth = DefaultMaxDepth;
 

@@ -22,7 +22,4 @@ public readonly struct FormatSignature
 
     /// <summary>Gets what was found, for people.</summary>
     public string Description { get; }
-
-    /// <inheritdoc/>
-    public override string ToString() => Description;
 }

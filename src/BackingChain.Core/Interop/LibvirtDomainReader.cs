@@ -35,7 +35,7 @@ namespace BackingChain.Interop;
 public static class LibvirtDomainReader
 {
     /// <summary>The deepest chain a document may spell out, the disk's own source included; libvirt refuses deeper ones.</summary>
-    public const int MaxLayers = LibvirtXmlParser.MaxLayers;
+    internal const int MaxLayers = LibvirtXmlParser.MaxLayers;
 
     /// <summary>For tests: reads and examines synchronously (local files only, so nothing is waited on).</summary>
     internal static ImmutableArray<LibvirtDiskChain> Read(Stream xml, TrustPolicy? policy = null)

@@ -47,9 +47,7 @@ public static class QemuImgInfoJson
     }
 
     /// <summary>Writes a chain as a JSON array of <c>ImageInfo</c> objects.</summary>
-    /// <param name="writer">The writer.</param>
-    /// <param name="chain">The chain.</param>
-    public static void Write(Utf8JsonWriter writer, ImageChain chain)
+    internal static void Write(Utf8JsonWriter writer, ImageChain chain)
     {
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(chain);
@@ -63,9 +61,7 @@ public static class QemuImgInfoJson
     }
 
     /// <summary>Writes one layer as an <c>ImageInfo</c> object.</summary>
-    /// <param name="writer">The writer.</param>
-    /// <param name="layer">The layer.</param>
-    public static void Write(Utf8JsonWriter writer, ChainLayer layer)
+    internal static void Write(Utf8JsonWriter writer, ChainLayer layer)
     {
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(layer);

@@ -51,9 +51,7 @@ public static class UploadInspectionJson
     }
 
     /// <summary>Writes the inspection as one JSON object.</summary>
-    /// <param name="writer">The writer.</param>
-    /// <param name="inspection">The inspection.</param>
-    public static void Write(Utf8JsonWriter writer, UploadInspection inspection)
+    internal static void Write(Utf8JsonWriter writer, UploadInspection inspection)
     {
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(inspection);

@@ -1,6 +1,8 @@
 using System;
 using System.IO;
 using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Streaming;
 using BackingChain.Trust;
@@ -78,22 +80,42 @@ public static class UploadProblemDetails
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
+        ThrowIfAccepted(inspection);
         JsonOutput.Write(stream, inspection, (writer, i) => Write(writer, i, instance));
     }
 
-    /// <summary>Writes the problem details of a rejected upload as one JSON object.</summary>
-    /// <param name="writer">The writer.</param>
+    /// <summary>
+    /// Writes the problem details of a rejected upload and a newline, with asynchronous writes only (for an HTTP
+    /// response body; set <see cref="ContentType"/> and <see cref="Status"/> on the response first).
+    /// </summary>
+    /// <param name="stream">Where to write.</param>
     /// <param name="inspection">The rejected upload's inspection.</param>
     /// <param name="instance">The problem's <c>instance</c> (e.g. the request path), or <see langword="null"/> to leave it out.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the document is written and flushed.</returns>
     /// <exception cref="ArgumentException">The inspection accepted the upload: there is no problem to describe.</exception>
-    public static void Write(Utf8JsonWriter writer, UploadInspection inspection, string? instance = null)
+    public static Task WriteAsync(Stream stream, UploadInspection inspection, string? instance = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
+        ThrowIfAccepted(inspection);
+        return JsonOutput.WriteAsync(stream, inspection, (writer, i) => Write(writer, i, instance), cancellationToken);
+    }
+
+    private static void ThrowIfAccepted(UploadInspection inspection)
+    {
         if (inspection.IsAccepted)
         {
             throw new ArgumentException("The upload was accepted: there is no problem to describe.", nameof(inspection));
         }
+    }
+
+    /// <summary>Writes the problem details as one JSON object.</summary>
+    internal static void Write(Utf8JsonWriter writer, UploadInspection inspection, string? instance = null)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(inspection);
+        ThrowIfAccepted(inspection);
 
         writer.WriteStartObject();
         writer.WriteString("type", GetTypeUri(inspection.Reason));

@@ -30,7 +30,7 @@ public sealed class StoreImage
     public TrustReport Report { get; }
 
     /// <summary>Gets whether the whole chain may be used.</summary>
-    public bool IsSafe => Report.IsSafe;
+    internal bool IsSafe => Report.IsSafe;
 
     /// <summary>Gets the file the image names as its backing image (or parent), or <see langword="null"/> when it names none or could not be read.</summary>
     public ImageReference? Backing { get; }

@@ -27,7 +27,7 @@ public sealed class UploadInspection
     public TrustReport Report { get; }
 
     /// <summary>Gets whether the upload may be stored and used.</summary>
-    public TrustDecision Verdict => Report.IsSafe ? TrustDecision.Accepted : TrustDecision.Rejected;
+    internal TrustDecision Verdict => Report.IsSafe ? TrustDecision.Accepted : TrustDecision.Rejected;
 
     /// <summary>Gets whether <see cref="Verdict"/> is <see cref="TrustDecision.Accepted"/>.</summary>
     public bool IsAccepted => Report.IsSafe;
@@ -87,7 +87,7 @@ public sealed class UploadInspection
     }
 
     /// <summary>Gets the findings, with the stable codes of <see cref="FindingCodes"/>.</summary>
-    public ImmutableArray<ChainFinding> Findings => Report.Findings;
+    internal ImmutableArray<ChainFinding> Findings => Report.Findings;
 
     /// <summary>
     /// Gets the SHA-256 of the whole upload (lower-case hex) when <see cref="UploadInspectionOptions.ComputeSha256"/>

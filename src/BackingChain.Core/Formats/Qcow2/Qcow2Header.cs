@@ -121,7 +121,7 @@ public readonly struct Qcow2Header
     internal bool HasBackingFile => BackingFileNameRange.End.Value > BackingFileNameRange.Start.Value;
 
     /// <summary>The refcount width in bits.</summary>
-    public int RefcountBits => 1 << (int)RefcountOrder;
+    internal int RefcountBits => 1 << (int)RefcountOrder;
 
     /// <summary>Whether the dirty bit is set.</summary>
     internal bool IsDirty => (IncompatibleFeatures & Qcow2IncompatibleFeatures.Dirty) != 0;
