@@ -16,7 +16,7 @@ internal static class DomainOutput
     {
         foreach (LibvirtDiskChain disk in disks)
         {
-            if (!disk.IsSafe || !disk.Drift.IsEmpty)
+            if (!disk.Report.IsSafe || !disk.Drift.IsEmpty)
             {
                 return false;
             }
@@ -62,7 +62,7 @@ internal static class DomainOutput
                 text.Append(CultureInfo.InvariantCulture, $"  drift {GetName(drift.Kind)} at [{drift.LayerIndex}]: {Escape(drift.Message)}\n");
             }
 
-            text.Append(CultureInfo.InvariantCulture, $"  {(disk.IsSafe ? "safe" : "unsafe")}{(disk.UnsafeReason is null ? "" : ": " + Escape(disk.UnsafeReason))}\n");
+            text.Append(CultureInfo.InvariantCulture, $"  {(disk.Report.IsSafe ? "safe" : "unsafe")}{(disk.UnsafeReason is null ? "" : ": " + Escape(disk.UnsafeReason))}\n");
         }
 
         text.Append(CultureInfo.InvariantCulture, $"verdict: {(IsClean(disks) ? "safe" : "unsafe")} ({disks.Length} disk(s), {drifting} with drift)\n");
@@ -91,7 +91,7 @@ internal static class DomainOutput
                     writer.WriteNull("probe-start");
                 }
 
-                writer.WriteBoolean("safe", disk.IsSafe);
+                writer.WriteBoolean("safe", disk.Report.IsSafe);
                 writer.WriteString("reason", disk.UnsafeReason);
                 writer.WriteStartArray("layers");
                 foreach (LibvirtDiskLayer layer in disk.Layers)

@@ -55,7 +55,7 @@ public sealed class LibvirtDiskChain
     public TrustReport Report { get; }
 
     /// <summary>Gets whether the chain qemu will open may be used: <see cref="Report"/>'s verdict. Drift is reported beside it, in <see cref="Drift"/>.</summary>
-    public bool IsSafe => Report.IsSafe;
+    internal bool IsSafe => Report.IsSafe;
 
     /// <summary>Gets why the chain is not safe, in one line (the first rejected layer and its reason, or what stopped the walk), or <see langword="null"/> when it is.</summary>
     public string? UnsafeReason { get; }

@@ -38,7 +38,7 @@ public sealed class ImageStoreScanner
     private readonly ILogger _logger;
 
     /// <summary>Creates a scanner.</summary>
-    /// <param name="options">Settings; <see cref="ImageStoreScannerOptions.Default"/> when <see langword="null"/>.</param>
+    /// <param name="options">Settings; the defaults of a new <see cref="ImageStoreScannerOptions"/> when <see langword="null"/>.</param>
     /// <param name="logger">Where to log; nothing is logged when <see langword="null"/>.</param>
     public ImageStoreScanner(ImageStoreScannerOptions? options = null, ILogger<ImageStoreScanner>? logger = null)
     {

@@ -11,7 +11,7 @@ public sealed class ImageStoreScannerOptions
     private int _maxParallelism = Environment.ProcessorCount;
 
     /// <summary>The shared default options.</summary>
-    public static ImageStoreScannerOptions Default { get; } = new();
+    internal static ImageStoreScannerOptions Default { get; } = new();
 
     /// <summary>The trust policy every image of the store is judged under. Default: <see cref="TrustPolicy.Default"/>.</summary>
     public TrustPolicy Policy { get; init; } = TrustPolicy.Default;
