@@ -5,7 +5,7 @@ namespace BackingChain.Chain;
 
 /// <summary>
 /// A resolved backing chain, ordered top (the image asked for) to base, with how the walk ended, what was found on
-/// the way, every decision the trust gate took, and the policy it took them under. Immutable; made only by the
+/// the way, every decision the trust gate took, and the policy it took them under. Immutable (safe to read from any thread); made only by the
 /// resolver and the upload gate.
 /// </summary>
 public sealed class ImageChain

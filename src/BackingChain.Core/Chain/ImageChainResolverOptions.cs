@@ -5,7 +5,7 @@ using BackingChain.Trust;
 
 namespace BackingChain.Chain;
 
-/// <summary>Settings of <see cref="ImageChainResolver"/>. The defaults are the safe ones.</summary>
+/// <summary>Settings of <see cref="ImageChainResolver"/>. The defaults are the safe ones. Immutable once built (<c>init</c> only), so one instance may be shared by any number of threads.</summary>
 public sealed class ImageChainResolverOptions
 {
     /// <summary>libvirt's default depth limit.</summary>

@@ -4,7 +4,7 @@ using BackingChain.Trust;
 
 namespace BackingChain.Store;
 
-/// <summary>Settings of <see cref="ImageStoreScanner"/>. The defaults are the safe ones.</summary>
+/// <summary>Settings of <see cref="ImageStoreScanner"/>. The defaults are the safe ones. Immutable once built (<c>init</c> only), so one instance may be shared by any number of threads.</summary>
 public sealed class ImageStoreScannerOptions
 {
     private int _maxDepth = ImageChainResolverOptions.DefaultMaxDepth;

@@ -5,7 +5,7 @@ using BackingChain.Trust;
 
 namespace BackingChain.Streaming;
 
-/// <summary>Settings of <see cref="ImageUploadGate"/>. The defaults are the safe ones.</summary>
+/// <summary>Settings of <see cref="ImageUploadGate"/>. The defaults are the safe ones. Immutable once built (<c>init</c> only), so one instance may be shared by any number of threads.</summary>
 public sealed class UploadInspectionOptions
 {
     /// <summary>The default head window: 4 MiB, enough for a qcow2 cluster 0 of the largest cluster size (2 MiB) and for the regions VHDX and VMDK keep near the start.</summary>

@@ -5,7 +5,7 @@ namespace BackingChain.Trust;
 
 /// <summary>
 /// The verdict on a chain: per layer, the findings, and the commands that fix what can be fixed. Made only by the
-/// judge, from the facts the walk recorded; immutable.
+/// judge, from the facts the walk recorded; immutable, so it may be read from any thread.
 /// </summary>
 public sealed class TrustReport
 {

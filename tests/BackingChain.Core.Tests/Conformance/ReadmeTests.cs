@@ -72,7 +72,7 @@ public sealed partial class ReadmeTests
         Assert.Equal(0, xml);
         Assert.Contains("<backingStore />", xmlOut, StringComparison.Ordinal);
         Assert.Equal(0, gateSafe);
-        Assert.Contains("raw (Probed), virtual size 1048576: Accepted", gateSafeOut, StringComparison.Ordinal);
+        Assert.Contains("raw (Probed), virtual size 1048576: accepted (", gateSafeOut, StringComparison.Ordinal);
         Assert.Equal(1, gateEvil);
         Assert.Contains("names BackingFile '/etc/passwd' (AbsolutePath)", gateEvilOut, StringComparison.Ordinal);
     }

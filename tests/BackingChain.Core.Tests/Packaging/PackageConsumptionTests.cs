@@ -7,8 +7,8 @@ using BackingChain.Tests.Infrastructure;
 namespace BackingChain.Tests.Packaging;
 
 /// <summary>
-/// What ships is what is tested: pack the library, restore it from a local folder feed into a fresh console
-/// project, build it and run it on a chain made with qemu-img.
+/// What ships is what is tested: pack the library, add it to a fresh console project with the README's install line
+/// from a local folder feed, build it and run it on a chain made with qemu-img.
 /// </summary>
 public sealed class PackageConsumptionTests
 {
@@ -78,9 +78,6 @@ public sealed class PackageConsumptionTests
                 <ImplicitUsings>enable</ImplicitUsings>
                 <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
               </PropertyGroup>
-              <ItemGroup>
-                <PackageReference Include="BackingChain.Core" Version="{version}" />
-              </ItemGroup>
             </Project>
             """);
         File.WriteAllText(Path.Combine(app, "Program.cs"), """
@@ -88,13 +85,19 @@ public sealed class PackageConsumptionTests
             using BackingChain.Chain;
             using BackingChain.Trust;
 
-            ImageChain chain = new ImageChainResolver().Resolve(args[0], ImageFormat.Qcow2);
-            TrustReport report = TrustEvaluator.Evaluate(chain);
+            TrustReport report = await new ImageChainResolver().CheckAsync(args[0], ImageFormat.Qcow2);
+            ImageChain chain = report.Chain;
             Console.WriteLine($"{chain.Layers.Length} {string.Join(",", chain.Layers.Select(l => l.Format.GetQemuName()))} {(report.IsSafe ? "safe" : "unsafe")}");
             """);
         // Keep the repository's Directory.Build.props and central versions away from the stranger's project.
         File.WriteAllText(Path.Combine(app, "Directory.Build.props"), "<Project />");
         File.WriteAllText(Path.Combine(app, "Directory.Packages.props"), "<Project />");
+
+        // The package is added with the README's own install line, so the README works as written.
+        string install = File.ReadLines(Path.Combine(RepositoryRoot, "README.md"))
+            .Single(l => l.StartsWith("dotnet add package BackingChain.Core", StringComparison.Ordinal));
+        Dotnet(app, install.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..]);
+        Assert.Contains($"Include=\"BackingChain.Core\" Version=\"{version}\"", File.ReadAllText(Path.Combine(app, "app.csproj")), StringComparison.Ordinal);
 
         QemuImg.Run(app, "create", "-q", "-f", "raw", "base.raw", "1M");
         QemuImg.Run(app, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", "top.qcow2");
