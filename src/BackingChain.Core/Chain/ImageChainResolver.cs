@@ -3,11 +3,13 @@ using System.Buffers;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Detection;
 using BackingChain.Formats;
+using BackingChain.Internal;
 using BackingChain.Sources;
 using BackingChain.Trust;
 using Microsoft.Extensions.Logging;
@@ -191,7 +193,7 @@ public sealed class ImageChainResolver
     private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
     /// <summary>The state of one walk; owns every source it opens past the top, and closes each as soon as its layer is read.</summary>
-    private sealed class Walk : IDisposable
+    private sealed class Walk : IDisposable, ILayerReferenceOpener
     {
         private readonly ImageChainResolver _resolver;
         private readonly ThoroughDetection? _topDetection;
@@ -199,11 +201,15 @@ public sealed class ImageChainResolver
         private readonly DeclaredChain? _declared;
         private readonly TrustLocations _locations;
         private readonly List<IImageSource> _opened = [];
-        private readonly ImmutableArray<ChainLayer>.Builder _layers = ImmutableArray.CreateBuilder<ChainLayer>();
+        private readonly PooledList<ChainLayer> _layers = new();
         private readonly ImmutableArray<ChainFinding>.Builder _findings = ImmutableArray.CreateBuilder<ChainFinding>();
-        private readonly ImmutableArray<ReferenceDecision>.Builder _decisions = ImmutableArray.CreateBuilder<ReferenceDecision>();
-        private readonly HashSet<ImageSourceIdentity> _visited = [];
-        private readonly byte[] _head = ArrayPool<byte>.Shared.Rent(ImageFormatDetector.ThoroughHeadLength);
+        private readonly PooledList<ReferenceDecision> _decisions = new();
+        private readonly IdentitySet _visited = new();
+        // The head of the layer being read, and behind it room for the tail that thorough detection also looks at.
+        private readonly byte[] _head = ArrayPool<byte>.Shared.Rent(ImageFormatDetector.ThoroughHeadLength + ImageFormatDetector.ThoroughTailLength);
+
+        // One reader context for every layer of the walk (see LayerReadContext.Reset).
+        private readonly LayerReadContext _context;
 
         // Decisions the gate took for the layer being read, while its reader asked for files (VMDK extents).
         private readonly List<ReferenceDecision> _pending = [];
@@ -220,6 +226,7 @@ public sealed class ImageChainResolver
             _topHasLocation = topHasLocation;
             _declared = declared;
             _locations = new TrustLocations(resolver._options.Policy);
+            _context = new LayerReadContext(this);
         }
 
         private TrustPolicy Policy => _resolver._options.Policy;
@@ -241,7 +248,7 @@ public sealed class ImageChainResolver
                     await ReadLayerOnceAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
                 if (facts is null)
                 {
-                    _decisions.AddRange(_pending);
+                    _decisions.AddRange(CollectionsMarshal.AsSpan(_pending));
                     return End(failure ?? ChainEnding.Malformed, error);
                 }
 
@@ -291,7 +298,7 @@ public sealed class ImageChainResolver
                     _decisions.Add(early);
                 }
 
-                _decisions.AddRange(_pending);
+                _decisions.AddRange(CollectionsMarshal.AsSpan(_pending));
                 _pending.Clear();
 
                 var layer = new ChainLayer
@@ -312,6 +319,12 @@ public sealed class ImageChainResolver
                     StructureProblems = [.. facts.StructureProblems],
                 };
                 _layers.Add(layer);
+                if (_memo is null)
+                {
+                    // The layer copied what it keeps; a store scan's memory may still share the facts with other walks.
+                    facts.Recycle();
+                }
+
                 ResolverLog.LayerRead(Logger, index, layer.FileName, layer.Format, layer.FormatSource);
 
                 if (backing is null)
@@ -419,9 +432,9 @@ public sealed class ImageChainResolver
                 if (detect)
                 {
                     int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, source.Length);
-                    byte[] tail = new byte[tailLength];
+                    Memory<byte> tail = _head.AsMemory(ImageFormatDetector.ThoroughHeadLength, tailLength);
                     int tailRead = await ReadFullyAsync(source, source.Length - tailLength, tail, cancellationToken).ConfigureAwait(false);
-                    detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail.AsSpan(0, tailRead), source.Length, source.Name);
+                    detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail.Span[..tailRead], source.Length, source.Name);
                     read = Math.Min(read, ImageReadLimits.HeadLength);
                 }
                 else if (formatSource == FormatSource.Probed)
@@ -452,11 +465,8 @@ public sealed class ImageChainResolver
             LayerFacts facts;
             try
             {
-                var context = new LayerReadContext(
-                    source,
-                    head,
-                    (stored, token) => OpenForReaderAsync(source, formatSource, stored, index, token));
-                facts = await reader.ReadAsync(context, cancellationToken).ConfigureAwait(false);
+                _context.Reset(source, head, formatSource, index);
+                facts = await reader.ReadAsync(_context, cancellationToken).ConfigureAwait(false);
             }
             catch (ImageFormatException ex)
             {
@@ -526,13 +536,18 @@ public sealed class ImageChainResolver
         /// <summary>Classifies the names a layer stores; relative names of an upload without a location cannot be resolved.</summary>
         private ImmutableArray<ImageReference> Classify(IImageSource source, int index, LayerFacts facts)
         {
-            var references = ImmutableArray.CreateBuilder<ImageReference>(facts.References.Count);
-            foreach (StoredReference stored in facts.References)
+            if (facts.References.Count == 0)
             {
-                references.Add(ToReference(source, index, stored));
+                return ImmutableArray<ImageReference>.Empty;
             }
 
-            return references.MoveToImmutable();
+            var references = new ImageReference[facts.References.Count];
+            for (int i = 0; i < references.Length; i++)
+            {
+                references[i] = ToReference(source, index, facts.References[i]);
+            }
+
+            return ImmutableCollectionsMarshal.AsImmutableArray(references);
         }
 
         private ImageReference ToReference(IImageSource referrer, int index, StoredReference stored)
@@ -596,6 +611,9 @@ public sealed class ImageChainResolver
         }
 
         /// <summary>A format reader needs a file the image names before the layer exists (VMDK extents): the same gate.</summary>
+        public ValueTask<IImageSource?> OpenReferenceAsync(LayerReadContext context, StoredReference reference, CancellationToken cancellationToken) =>
+            OpenForReaderAsync(context.Source, context.FormatSource, reference, context.Index, cancellationToken);
+
         private async ValueTask<IImageSource?> OpenForReaderAsync(
             IImageSource referrer, FormatSource formatSource, StoredReference stored, int index, CancellationToken cancellationToken)
         {
@@ -855,6 +873,9 @@ public sealed class ImageChainResolver
             }
 
             ArrayPool<byte>.Shared.Return(_head);
+            _layers.Dispose();
+            _decisions.Dispose();
+            _visited.Dispose();
         }
     }
 }

@@ -7,7 +7,7 @@ namespace BackingChain.Internal;
 
 /// <summary>
 /// Opens on 64-bit Linux that never block and decide on the descriptor: <c>open</c>/<c>openat</c>/<c>openat2</c>
-/// with <c>O_NONBLOCK</c>, the type from <c>statx</c> of the descriptor, the advisory lock .NET takes, and
+/// with <c>O_NONBLOCK</c>, the type from <c>statx</c> of the descriptor, the advisory lock .NET takes for writers, and
 /// <c>pread</c> straight on the descriptor. <see cref="System.IO.File.OpenHandle"/> cannot open without blocking
 /// (a FIFO hangs it until a writer comes), and adds an <c>fstat</c>, an <c>flock(LOCK_UN)</c> on close and an
 /// <c>lseek</c> per handle that a 200-layer walk repeats.
@@ -24,7 +24,6 @@ internal static partial class UnixFile
     private const int NonBlocking = 0x800;     // O_NONBLOCK: open(2) of a FIFO returns at once
     private const int CloseOnExec = 0x80000;   // O_CLOEXEC
     private const int PathOnly = 0x200000;     // O_PATH (x86-64 and aarch64)
-    private const int LockShared = 1;          // LOCK_SH
     private const int LockExclusive = 2;       // LOCK_EX
     private const int LockNonBlocking = 4;     // LOCK_NB
     private const long SysOpenat2 = 437;       // the same number on every architecture
@@ -55,8 +54,8 @@ internal static partial class UnixFile
 
     /// <summary>
     /// Opens <paramref name="path"/> without blocking (a FIFO or a terminal opens at once and is then refused by
-    /// its type), checks that the descriptor is a regular file or block device, and takes .NET's advisory lock
-    /// (<c>flock</c> shared for reading, exclusive for <paramref name="access"/> <see cref="ReadWrite"/>, non-blocking).
+    /// its type), checks that the descriptor is a regular file or block device, and, for <paramref name="access"/>
+    /// <see cref="ReadWrite"/> only, takes .NET's exclusive advisory lock (<c>flock</c>, non-blocking).
     /// </summary>
     /// <param name="path">The path, followed as <c>open(2)</c> follows it.</param>
     /// <param name="access"><see cref="ReadOnly"/> or <see cref="ReadWrite"/>.</param>
@@ -83,7 +82,7 @@ internal static partial class UnixFile
         return Finish(new SafeFileHandle(fd, ownsHandle: true), access, out handle, out status, out errno);
     }
 
-    /// <summary>Checks the type of a fresh descriptor and takes .NET's advisory lock; disposes it unless opened.</summary>
+    /// <summary>Checks the type of a fresh descriptor and, for a writer, takes .NET's advisory lock; disposes it unless opened.</summary>
     public static UnixOpenResult Finish(SafeFileHandle opened, int access, out SafeFileHandle handle, out UnixFileStatus status, out int errno)
     {
         handle = null!;
@@ -101,8 +100,11 @@ internal static partial class UnixFile
             return UnixOpenResult.NotAFileOrBlockDevice;
         }
 
-        int operation = (access == ReadWrite ? LockExclusive : LockShared) | LockNonBlocking;
-        if (!LockingDisabled && FLock((int)opened.DangerousGetHandle(), operation) != 0)
+        // Only a writer takes .NET's advisory lock (flock exclusive, as FileShare.None does), so that two .NET
+        // processes never edit one header at once. A reader takes none: a shared flock would only coordinate with
+        // other .NET processes (qemu never takes flock; its image locks are fcntl open-file-description locks,
+        // and `qemu-img info -U` takes none), yet it would cost one more system call for every layer of a walk.
+        if (access == ReadWrite && !LockingDisabled && FLock((int)opened.DangerousGetHandle(), LockExclusive | LockNonBlocking) != 0)
         {
             errno = Marshal.GetLastPInvokeError();
             opened.Dispose();
@@ -372,7 +374,7 @@ internal struct FileLock
 /// <summary>What <see cref="UnixFile.TryOpen"/> did.</summary>
 internal enum UnixOpenResult
 {
-    /// <summary>Opened, stated and locked.</summary>
+    /// <summary>Opened and stated (and locked, for a writer).</summary>
     Opened,
 
     /// <summary>The path names a FIFO, socket, directory or character device: refused, nothing left open.</summary>

@@ -106,7 +106,7 @@ public sealed class FileImageSource : IImageSource
         return UnixFile.IsSupported ? ConfinedOpen.Open(rootDirectory, path) : ConfinedOpen.OpenByName(rootDirectory, path);
     }
 
-    /// <summary>Makes the source of a checked descriptor (a regular file or block device, locked as .NET locks).</summary>
+    /// <summary>Makes the source of a checked descriptor (a regular file or block device).</summary>
     internal static FileImageSource FromDescriptor(string name, SafeFileHandle handle, UnixFileStatus status, string? canonicalPath)
     {
         long length = status.IsRegularFile ? status.Size : RandomAccess.GetLength(handle);
