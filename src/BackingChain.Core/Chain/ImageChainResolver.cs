@@ -46,8 +46,11 @@ public sealed class ImageChainResolver
     /// <param name="path">The top image's path, kept verbatim as qemu keeps it.</param>
     /// <param name="format">The declared format (like <c>-f</c>), or <see langword="null"/> to probe.</param>
     /// <returns>The chain.</returns>
-    public ImageChain Resolve(string path, ImageFormat? format = null) =>
-        ResolveAsync(path, format).AsTask().GetAwaiter().GetResult();
+    public ImageChain Resolve(string path, ImageFormat? format = null)
+    {
+        ValueTask<ImageChain> walk = ResolveAsync(path, format);
+        return walk.IsCompletedSuccessfully ? walk.Result : walk.AsTask().GetAwaiter().GetResult();
+    }
 
     /// <summary>Resolves the chain of a local image and judges it, under the resolver's one policy.</summary>
     /// <param name="path">The top image's path, kept verbatim as qemu keeps it.</param>
@@ -86,7 +89,8 @@ public sealed class ImageChainResolver
         IImageSource top;
         try
         {
-            top = FileImageSource.Open(path);
+            // The walk's own source (no handle object): it is disposed below, whatever happens.
+            top = FileImageSource.Reopen(path, spare: null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -202,7 +206,7 @@ public sealed class ImageChainResolver
         private readonly TrustLocations _locations;
         private readonly List<IImageSource> _opened = [];
         private readonly PooledList<ChainLayer> _layers = new();
-        private readonly ImmutableArray<ChainFinding>.Builder _findings = ImmutableArray.CreateBuilder<ChainFinding>();
+        private readonly PooledList<ChainFinding> _findings = new();
         private readonly PooledList<ReferenceDecision> _decisions = new();
         private readonly IdentitySet _visited = new();
         // The head of the layer being read, and behind it room for the tail that thorough detection also looks at.
@@ -210,6 +214,10 @@ public sealed class ImageChainResolver
 
         // One reader context for every layer of the walk (see LayerReadContext.Reset).
         private readonly LayerReadContext _context;
+
+        // The source of a layer already read and closed, to be filled in again for the next backing file
+        // (FileImageSource.Reopen): a walk of any depth uses two source objects and no handle objects.
+        private FileImageSource? _spare;
 
         // Decisions the gate took for the layer being read, while its reader asked for files (VMDK extents).
         private readonly List<ReferenceDecision> _pending = [];
@@ -244,9 +252,9 @@ public sealed class ImageChainResolver
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int index = _layers.Count;
-                (LayerFacts? facts, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, ChainEnding? failure, string? error) =
+                (LayerFacts? read, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, ChainEnding? failure, string? error) =
                     await ReadLayerOnceAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
-                if (facts is null)
+                if (read is not { } facts)
                 {
                     _decisions.AddRange(CollectionsMarshal.AsSpan(_pending));
                     return End(failure ?? ChainEnding.Malformed, error);
@@ -280,7 +288,7 @@ public sealed class ImageChainResolver
                         }
                         else
                         {
-                            (backingDecision, next) = await GateAsync(index, formatSource, reference, keepOpen: true, cancellationToken).ConfigureAwait(false);
+                            (backingDecision, next) = await GateAsync(index, formatSource, reference, keepOpen: true, cancellationToken, reuse: true).ConfigureAwait(false);
                         }
 
                         _decisions.Add(backingDecision);
@@ -351,6 +359,12 @@ public sealed class ImageChainResolver
                     return End(ChainEnding.Loop, message);
                 }
 
+                if (source is FileImageSource { IsReopened: true } done && !ReferenceEquals(source, top))
+                {
+                    // Closed by CloseOpened above, and the layer built from it holds none of it: the next spare.
+                    _spare = done;
+                }
+
                 source = next;
                 if (backing.RecordedFormat is null)
                 {
@@ -403,9 +417,9 @@ public sealed class ImageChainResolver
                 int findings = _findings.Count;
                 int pending = _pending.Count;
                 var result = await ReadLayerAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
-                if (result.Facts is not null && _findings.Count == findings && _pending.Count == pending)
+                if (result.Facts is { } facts && _findings.Count == findings && _pending.Count == pending)
                 {
-                    read = new LayerMemo.Layer(result.Facts, result.Used, result.Probed, result.Detection);
+                    read = new LayerMemo.Layer(facts, result.Used, result.Probed, result.Detection);
                 }
 
                 return result;
@@ -638,7 +652,7 @@ public sealed class ImageChainResolver
         /// as a finding that carries the reference.
         /// </summary>
         private async ValueTask<(ReferenceDecision Decision, IImageSource? Source)> GateAsync(
-            int index, FormatSource referrer, ImageReference reference, bool keepOpen, CancellationToken cancellationToken)
+            int index, FormatSource referrer, ImageReference reference, bool keepOpen, CancellationToken cancellationToken, bool reuse = false)
         {
             IImageSourceProvider? provider = null;
             if (reference.FullName is not null)
@@ -714,6 +728,16 @@ public sealed class ImageChainResolver
                     }
 
                     source = read;
+                }
+                else if (reuse && provider is FileImageSourceProvider)
+                {
+                    FileImageSource file = FileImageSource.Reopen(name, _spare);
+                    if (ReferenceEquals(file, _spare))
+                    {
+                        _spare = null;
+                    }
+
+                    source = file;
                 }
                 else
                 {
@@ -875,6 +899,7 @@ public sealed class ImageChainResolver
             ArrayPool<byte>.Shared.Return(_head);
             _layers.Dispose();
             _decisions.Dispose();
+            _findings.Dispose();
             _visited.Dispose();
         }
     }

@@ -5,8 +5,16 @@ using BackingChain.Chain;
 namespace BackingChain.Formats;
 
 /// <summary>What a format reader found: header facts and the names the image stores, not yet resolved.</summary>
-internal sealed class LayerFacts
+/// <remarks>
+/// A value, not an object: the walk copies what the chain keeps into its layer, so the facts themselves are never a
+/// heap object of their own. Always made with <see langword="new"/> (the lists come from the initializers).
+/// </remarks>
+internal readonly struct LayerFacts
 {
+    public LayerFacts()
+    {
+    }
+
     public HeaderError Error { get; init; }
 
     public string? ErrorMessage { get; init; }
@@ -52,7 +60,7 @@ internal sealed class LayerFacts
     /// Hands the lists back for the next facts made on this thread. Only for facts nothing refers to any more (the
     /// layer built from them copied what it keeps); the facts must not be used afterwards.
     /// </summary>
-    public void Recycle()
+    public readonly void Recycle()
     {
         Keep(References, ref t_spareReferences);
         Keep(StructureProblems, ref t_spareProblems);

@@ -82,6 +82,49 @@ internal static partial class UnixFile
         return Finish(new SafeFileHandle(fd, ownsHandle: true), access, out handle, out status, out errno);
     }
 
+    /// <summary>
+    /// Opens <paramref name="path"/> for reading as <see cref="TryOpen"/> does, but hands back the bare descriptor,
+    /// which the caller must <see cref="Close"/>: for a walk that reuses one source object for layer after layer, where
+    /// a <see cref="SafeFileHandle"/> per layer would be garbage (and a finalizable one at that).
+    /// </summary>
+    public static UnixOpenResult TryOpenDescriptor(string path, out int fd, out UnixFileStatus status, out int errno)
+    {
+        status = default;
+        errno = UnixErrors.ENOENT;
+        fd = -1;
+        if (path.Contains('\0', StringComparison.Ordinal))
+        {
+            return UnixOpenResult.Failed;
+        }
+
+        int opened = Open(path, OpenFlags(ReadOnly));
+        if (opened < 0)
+        {
+            errno = Marshal.GetLastPInvokeError();
+            return UnixOpenResult.Failed;
+        }
+
+        if (!UnixFileStatus.TryGet(opened, out status))
+        {
+            errno = Marshal.GetLastPInvokeError();
+            Close(opened);
+            return UnixOpenResult.Failed;
+        }
+
+        if (!status.IsRegularFile && !status.IsBlockDevice)
+        {
+            Close(opened);
+            return UnixOpenResult.NotAFileOrBlockDevice;
+        }
+
+        errno = 0;
+        fd = opened;
+        return UnixOpenResult.Opened;
+    }
+
+    /// <summary><c>close(2)</c> of a descriptor from <see cref="TryOpenDescriptor"/>; never retried (Linux frees it even on EINTR).</summary>
+    public static void Close(int fd) => _ = CloseNative(fd);
+
     /// <summary>Checks the type of a fresh descriptor and, for a writer, takes .NET's advisory lock; disposes it unless opened.</summary>
     public static UnixOpenResult Finish(SafeFileHandle opened, int access, out SafeFileHandle handle, out UnixFileStatus status, out int errno)
     {
@@ -223,21 +266,40 @@ internal static partial class UnixFile
         try
         {
             handle.DangerousAddRef(ref added);
-            string link = "/proc/self/fd/" + ((int)handle.DangerousGetHandle()).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            byte[] buffer = new byte[4096]; // PATH_MAX
-            long length = ReadLink(link, ref buffer[0], (nuint)buffer.Length);
-            if (length <= 0 || length >= buffer.Length)
-            {
-                return null;
-            }
-
-            return Encoding.UTF8.GetString(buffer, 0, (int)length);
+            return DescriptorPath((int)handle.DangerousGetHandle());
         }
         finally
         {
             if (added)
             {
                 handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>The path the kernel has for what the bare descriptor <paramref name="fd"/> is open on; see the overload.</summary>
+    public static string? DescriptorPath(int fd)
+    {
+        string link = "/proc/self/fd/" + fd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        byte[] buffer = new byte[4096]; // PATH_MAX
+        long length = ReadLink(link, ref buffer[0], (nuint)buffer.Length);
+        if (length <= 0 || length >= buffer.Length)
+        {
+            return null;
+        }
+
+        return Encoding.UTF8.GetString(buffer, 0, (int)length);
+    }
+
+    /// <summary>One <c>pread</c> on a bare descriptor, retried on EINTR; -1 on failure, with the errno left for the caller.</summary>
+    public static int Read(int fd, Span<byte> buffer, long offset)
+    {
+        while (true)
+        {
+            int read = (int)PRead(fd, ref MemoryMarshal.GetReference(buffer), (nuint)buffer.Length, offset);
+            if (read >= 0 || Marshal.GetLastPInvokeError() != UnixErrors.EINTR)
+            {
+                return read;
             }
         }
     }
@@ -347,6 +409,9 @@ internal static partial class UnixFile
 
     [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
     private static partial int FLock(int fd, int operation);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int CloseNative(int fd);
 
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int FSync(int fd);
