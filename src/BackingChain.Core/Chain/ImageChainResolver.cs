@@ -442,7 +442,9 @@ public sealed class ImageChainResolver
                 // detection over its own windows already.
                 bool detect = formatSource == FormatSource.Probed && !(index == 0 && _topDetection is not null);
                 int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, source.Length);
-                read = await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
+                read = source is FileImageSource file
+                    ? file.ReadAt(0, _head.AsSpan(0, headLength)) // synchronous pread: no awaiting machinery per layer
+                    : await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
                 if (detect)
                 {
                     int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, source.Length);
