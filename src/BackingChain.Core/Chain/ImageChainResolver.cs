@@ -3,11 +3,13 @@ using System.Buffers;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Detection;
 using BackingChain.Formats;
+using BackingChain.Internal;
 using BackingChain.Sources;
 using BackingChain.Trust;
 using Microsoft.Extensions.Logging;
@@ -41,11 +43,15 @@ public sealed class ImageChainResolver
     }
 
     /// <summary>
-    /// For tests: resolves a chain and waits. Not public: a configured provider (http) may make the walk truly
+    /// For tests and benchmarks: resolves a chain and waits (without a <see cref="Task"/> when the walk finished
+    /// synchronously, as it does for local files). Not public: a configured provider (http) may make the walk truly
     /// asynchronous, and blocking on it would tie up a thread.
     /// </summary>
-    internal ImageChain Resolve(string path, ImageFormat? format = null) =>
-        ResolveAsync(path, format).AsTask().GetAwaiter().GetResult();
+    internal ImageChain Resolve(string path, ImageFormat? format = null)
+    {
+        ValueTask<ImageChain> walk = ResolveAsync(path, format);
+        return walk.IsCompletedSuccessfully ? walk.Result : walk.AsTask().GetAwaiter().GetResult();
+    }
 
     /// <summary>For tests: resolves and judges a chain and waits (see <see cref="Resolve"/>).</summary>
     internal TrustReport Check(string path, ImageFormat? format = null) => TrustJudge.Judge(Resolve(path, format));
@@ -81,7 +87,8 @@ public sealed class ImageChainResolver
         IImageSource top;
         try
         {
-            top = FileImageSource.Open(path);
+            // The walk's own source (no handle object): it is disposed below, whatever happens.
+            top = FileImageSource.Reopen(path, spare: null);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -188,7 +195,7 @@ public sealed class ImageChainResolver
     private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
     /// <summary>The state of one walk; owns every source it opens past the top, and closes each as soon as its layer is read.</summary>
-    private sealed class Walk : IDisposable
+    private sealed class Walk : IDisposable, ILayerReferenceOpener
     {
         private readonly ImageChainResolver _resolver;
         private readonly ThoroughDetection? _topDetection;
@@ -196,11 +203,19 @@ public sealed class ImageChainResolver
         private readonly DeclaredChain? _declared;
         private readonly TrustLocations _locations;
         private readonly List<IImageSource> _opened = [];
-        private readonly ImmutableArray<ChainLayer>.Builder _layers = ImmutableArray.CreateBuilder<ChainLayer>();
-        private readonly ImmutableArray<ChainFinding>.Builder _findings = ImmutableArray.CreateBuilder<ChainFinding>();
-        private readonly ImmutableArray<ReferenceDecision>.Builder _decisions = ImmutableArray.CreateBuilder<ReferenceDecision>();
-        private readonly HashSet<ImageSourceIdentity> _visited = [];
-        private readonly byte[] _head = ArrayPool<byte>.Shared.Rent(ImageFormatDetector.ThoroughHeadLength);
+        private readonly PooledList<ChainLayer> _layers = new();
+        private readonly PooledList<ChainFinding> _findings = new();
+        private readonly PooledList<ReferenceDecision> _decisions = new();
+        private readonly IdentitySet _visited = new();
+        // The head of the layer being read, and behind it room for the tail that thorough detection also looks at.
+        private readonly byte[] _head = ArrayPool<byte>.Shared.Rent(ImageFormatDetector.ThoroughHeadLength + ImageFormatDetector.ThoroughTailLength);
+
+        // One reader context for every layer of the walk (see LayerReadContext.Reset).
+        private readonly LayerReadContext _context;
+
+        // The source of a layer already read and closed, to be filled in again for the next backing file
+        // (FileImageSource.Reopen): a walk of any depth uses two source objects and no handle objects.
+        private FileImageSource? _spare;
 
         // Decisions the gate took for the layer being read, while its reader asked for files (VMDK extents).
         private readonly List<ReferenceDecision> _pending = [];
@@ -217,6 +232,7 @@ public sealed class ImageChainResolver
             _topHasLocation = topHasLocation;
             _declared = declared;
             _locations = new TrustLocations(resolver._options.Policy);
+            _context = new LayerReadContext(this);
         }
 
         private TrustPolicy Policy => _resolver._options.Policy;
@@ -234,11 +250,11 @@ public sealed class ImageChainResolver
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int index = _layers.Count;
-                (LayerFacts? facts, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, ChainEnding? failure, string? error) =
+                (LayerFacts? read, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, ChainEnding? failure, string? error) =
                     await ReadLayerOnceAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
-                if (facts is null)
+                if (read is not { } facts)
                 {
-                    _decisions.AddRange(_pending);
+                    _decisions.AddRange(CollectionsMarshal.AsSpan(_pending));
                     return End(failure ?? ChainEnding.Malformed, error);
                 }
 
@@ -270,7 +286,7 @@ public sealed class ImageChainResolver
                         }
                         else
                         {
-                            (backingDecision, next) = await GateAsync(index, formatSource, reference, keepOpen: true, cancellationToken).ConfigureAwait(false);
+                            (backingDecision, next) = await GateAsync(index, formatSource, reference, keepOpen: true, cancellationToken, reuse: true).ConfigureAwait(false);
                         }
 
                         _decisions.Add(backingDecision);
@@ -288,7 +304,7 @@ public sealed class ImageChainResolver
                     _decisions.Add(early);
                 }
 
-                _decisions.AddRange(_pending);
+                _decisions.AddRange(CollectionsMarshal.AsSpan(_pending));
                 _pending.Clear();
 
                 var layer = new ChainLayer
@@ -309,6 +325,12 @@ public sealed class ImageChainResolver
                     StructureProblems = [.. facts.StructureProblems],
                 };
                 _layers.Add(layer);
+                if (_memo is null)
+                {
+                    // The layer copied what it keeps; a store scan's memory may still share the facts with other walks.
+                    facts.Recycle();
+                }
+
                 ResolverLog.LayerRead(Logger, index, layer.FileName, layer.Format, layer.FormatSource);
 
                 if (backing is null)
@@ -333,6 +355,12 @@ public sealed class ImageChainResolver
                     string message = $"Backing file '{backing.FullName}' creates an infinite loop.";
                     _findings.Add(new ChainFinding(FindingCodes.BackingLoop, index, message) { Reference = backing });
                     return End(ChainEnding.Loop, message);
+                }
+
+                if (source is FileImageSource { IsReopened: true } done && !ReferenceEquals(source, top))
+                {
+                    // Closed by CloseOpened above, and the layer built from it holds none of it: the next spare.
+                    _spare = done;
                 }
 
                 source = next;
@@ -387,9 +415,9 @@ public sealed class ImageChainResolver
                 int findings = _findings.Count;
                 int pending = _pending.Count;
                 var result = await ReadLayerAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
-                if (result.Facts is not null && _findings.Count == findings && _pending.Count == pending)
+                if (result.Facts is { } facts && _findings.Count == findings && _pending.Count == pending)
                 {
-                    read = new LayerMemo.Layer(result.Facts, result.Used, result.Probed, result.Detection);
+                    read = new LayerMemo.Layer(facts, result.Used, result.Probed, result.Detection);
                 }
 
                 return result;
@@ -412,13 +440,15 @@ public sealed class ImageChainResolver
                 // detection over its own windows already.
                 bool detect = formatSource == FormatSource.Probed && !(index == 0 && _topDetection is not null);
                 int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, source.Length);
-                read = await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
+                read = source is FileImageSource file
+                    ? file.ReadAt(0, _head.AsSpan(0, headLength)) // synchronous pread: no awaiting machinery per layer
+                    : await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
                 if (detect)
                 {
                     int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, source.Length);
-                    byte[] tail = new byte[tailLength];
+                    Memory<byte> tail = _head.AsMemory(ImageFormatDetector.ThoroughHeadLength, tailLength);
                     int tailRead = await ReadFullyAsync(source, source.Length - tailLength, tail, cancellationToken).ConfigureAwait(false);
-                    detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail.AsSpan(0, tailRead), source.Length, source.Name);
+                    detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail.Span[..tailRead], source.Length, source.Name);
                     read = Math.Min(read, ImageReadLimits.HeadLength);
                 }
                 else if (formatSource == FormatSource.Probed)
@@ -449,11 +479,8 @@ public sealed class ImageChainResolver
             LayerFacts facts;
             try
             {
-                var context = new LayerReadContext(
-                    source,
-                    head,
-                    (stored, token) => OpenForReaderAsync(source, formatSource, stored, index, token));
-                facts = await reader.ReadAsync(context, cancellationToken).ConfigureAwait(false);
+                _context.Reset(source, head, formatSource, index);
+                facts = await reader.ReadAsync(_context, cancellationToken).ConfigureAwait(false);
             }
             catch (ImageFormatException ex)
             {
@@ -523,13 +550,18 @@ public sealed class ImageChainResolver
         /// <summary>Classifies the names a layer stores; relative names of an upload without a location cannot be resolved.</summary>
         private ImmutableArray<ImageReference> Classify(IImageSource source, int index, LayerFacts facts)
         {
-            var references = ImmutableArray.CreateBuilder<ImageReference>(facts.References.Count);
-            foreach (StoredReference stored in facts.References)
+            if (facts.References.Count == 0)
             {
-                references.Add(ToReference(source, index, stored));
+                return ImmutableArray<ImageReference>.Empty;
             }
 
-            return references.MoveToImmutable();
+            var references = new ImageReference[facts.References.Count];
+            for (int i = 0; i < references.Length; i++)
+            {
+                references[i] = ToReference(source, index, facts.References[i]);
+            }
+
+            return ImmutableCollectionsMarshal.AsImmutableArray(references);
         }
 
         private ImageReference ToReference(IImageSource referrer, int index, StoredReference stored)
@@ -593,6 +625,9 @@ public sealed class ImageChainResolver
         }
 
         /// <summary>A format reader needs a file the image names before the layer exists (VMDK extents): the same gate.</summary>
+        public ValueTask<IImageSource?> OpenReferenceAsync(LayerReadContext context, StoredReference reference, CancellationToken cancellationToken) =>
+            OpenForReaderAsync(context.Source, context.FormatSource, reference, context.Index, cancellationToken);
+
         private async ValueTask<IImageSource?> OpenForReaderAsync(
             IImageSource referrer, FormatSource formatSource, StoredReference stored, int index, CancellationToken cancellationToken)
         {
@@ -617,7 +652,7 @@ public sealed class ImageChainResolver
         /// as a finding that carries the reference.
         /// </summary>
         private async ValueTask<(ReferenceDecision Decision, IImageSource? Source)> GateAsync(
-            int index, FormatSource referrer, ImageReference reference, bool keepOpen, CancellationToken cancellationToken)
+            int index, FormatSource referrer, ImageReference reference, bool keepOpen, CancellationToken cancellationToken, bool reuse = false)
         {
             IImageSourceProvider? provider = null;
             if (reference.FullName is not null)
@@ -693,6 +728,16 @@ public sealed class ImageChainResolver
                     }
 
                     source = read;
+                }
+                else if (reuse && provider is FileImageSourceProvider)
+                {
+                    FileImageSource file = FileImageSource.Reopen(name, _spare);
+                    if (ReferenceEquals(file, _spare))
+                    {
+                        _spare = null;
+                    }
+
+                    source = file;
                 }
                 else
                 {
@@ -852,6 +897,10 @@ public sealed class ImageChainResolver
             }
 
             ArrayPool<byte>.Shared.Return(_head);
+            _layers.Dispose();
+            _decisions.Dispose();
+            _findings.Dispose();
+            _visited.Dispose();
         }
     }
 }

@@ -45,6 +45,9 @@ internal static class UnixErrors
         };
     }
 
+    /// <summary>The exception a failed <c>pread(2)</c> of <paramref name="path"/> becomes (as <see cref="RandomAccess"/> words it).</summary>
+    public static IOException ForRead(int errno, string path) => new($"{Describe(errno)} : '{FullPath(path)}'", errno);
+
     /// <summary>The C library's text for <paramref name="errno"/> (<c>strerror</c>), as qemu prints it.</summary>
     public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 

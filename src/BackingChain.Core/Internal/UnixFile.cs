@@ -7,7 +7,7 @@ namespace BackingChain.Internal;
 
 /// <summary>
 /// Opens on 64-bit Linux that never block and decide on the descriptor: <c>open</c>/<c>openat</c>/<c>openat2</c>
-/// with <c>O_NONBLOCK</c>, the type from <c>statx</c> of the descriptor, the advisory lock .NET takes, and
+/// with <c>O_NONBLOCK</c>, the type from <c>statx</c> of the descriptor, the advisory lock .NET takes for writers, and
 /// <c>pread</c> straight on the descriptor. <see cref="System.IO.File.OpenHandle"/> cannot open without blocking
 /// (a FIFO hangs it until a writer comes), and adds an <c>fstat</c>, an <c>flock(LOCK_UN)</c> on close and an
 /// <c>lseek</c> per handle that a 200-layer walk repeats.
@@ -24,7 +24,6 @@ internal static partial class UnixFile
     private const int NonBlocking = 0x800;     // O_NONBLOCK: open(2) of a FIFO returns at once
     private const int CloseOnExec = 0x80000;   // O_CLOEXEC
     private const int PathOnly = 0x200000;     // O_PATH (x86-64 and aarch64)
-    private const int LockShared = 1;          // LOCK_SH
     private const int LockExclusive = 2;       // LOCK_EX
     private const int LockNonBlocking = 4;     // LOCK_NB
     private const long SysOpenat2 = 437;       // the same number on every architecture
@@ -55,8 +54,8 @@ internal static partial class UnixFile
 
     /// <summary>
     /// Opens <paramref name="path"/> without blocking (a FIFO or a terminal opens at once and is then refused by
-    /// its type), checks that the descriptor is a regular file or block device, and takes .NET's advisory lock
-    /// (<c>flock</c> shared for reading, exclusive for <paramref name="access"/> <see cref="ReadWrite"/>, non-blocking).
+    /// its type), checks that the descriptor is a regular file or block device, and, for <paramref name="access"/>
+    /// <see cref="ReadWrite"/> only, takes .NET's exclusive advisory lock (<c>flock</c>, non-blocking).
     /// </summary>
     /// <param name="path">The path, followed as <c>open(2)</c> follows it.</param>
     /// <param name="access"><see cref="ReadOnly"/> or <see cref="ReadWrite"/>.</param>
@@ -83,7 +82,50 @@ internal static partial class UnixFile
         return Finish(new SafeFileHandle(fd, ownsHandle: true), access, out handle, out status, out errno);
     }
 
-    /// <summary>Checks the type of a fresh descriptor and takes .NET's advisory lock; disposes it unless opened.</summary>
+    /// <summary>
+    /// Opens <paramref name="path"/> for reading as <see cref="TryOpen"/> does, but hands back the bare descriptor,
+    /// which the caller must <see cref="Close"/>: for a walk that reuses one source object for layer after layer, where
+    /// a <see cref="SafeFileHandle"/> per layer would be garbage (and a finalizable one at that).
+    /// </summary>
+    public static UnixOpenResult TryOpenDescriptor(string path, out int fd, out UnixFileStatus status, out int errno)
+    {
+        status = default;
+        errno = UnixErrors.ENOENT;
+        fd = -1;
+        if (path.Contains('\0', StringComparison.Ordinal))
+        {
+            return UnixOpenResult.Failed;
+        }
+
+        int opened = Open(path, OpenFlags(ReadOnly));
+        if (opened < 0)
+        {
+            errno = Marshal.GetLastPInvokeError();
+            return UnixOpenResult.Failed;
+        }
+
+        if (!UnixFileStatus.TryGet(opened, out status))
+        {
+            errno = Marshal.GetLastPInvokeError();
+            Close(opened);
+            return UnixOpenResult.Failed;
+        }
+
+        if (!status.IsRegularFile && !status.IsBlockDevice)
+        {
+            Close(opened);
+            return UnixOpenResult.NotAFileOrBlockDevice;
+        }
+
+        errno = 0;
+        fd = opened;
+        return UnixOpenResult.Opened;
+    }
+
+    /// <summary><c>close(2)</c> of a descriptor from <see cref="TryOpenDescriptor"/>; never retried (Linux frees it even on EINTR).</summary>
+    public static void Close(int fd) => _ = CloseNative(fd);
+
+    /// <summary>Checks the type of a fresh descriptor and, for a writer, takes .NET's advisory lock; disposes it unless opened.</summary>
     public static UnixOpenResult Finish(SafeFileHandle opened, int access, out SafeFileHandle handle, out UnixFileStatus status, out int errno)
     {
         handle = null!;
@@ -101,8 +143,11 @@ internal static partial class UnixFile
             return UnixOpenResult.NotAFileOrBlockDevice;
         }
 
-        int operation = (access == ReadWrite ? LockExclusive : LockShared) | LockNonBlocking;
-        if (!LockingDisabled && FLock((int)opened.DangerousGetHandle(), operation) != 0)
+        // Only a writer takes .NET's advisory lock (flock exclusive, as FileShare.None does), so that two .NET
+        // processes never edit one header at once. A reader takes none: a shared flock would only coordinate with
+        // other .NET processes (qemu never takes flock; its image locks are fcntl open-file-description locks,
+        // and `qemu-img info -U` takes none), yet it would cost one more system call for every layer of a walk.
+        if (access == ReadWrite && !LockingDisabled && FLock((int)opened.DangerousGetHandle(), LockExclusive | LockNonBlocking) != 0)
         {
             errno = Marshal.GetLastPInvokeError();
             opened.Dispose();
@@ -221,21 +266,40 @@ internal static partial class UnixFile
         try
         {
             handle.DangerousAddRef(ref added);
-            string link = "/proc/self/fd/" + ((int)handle.DangerousGetHandle()).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            byte[] buffer = new byte[4096]; // PATH_MAX
-            long length = ReadLink(link, ref buffer[0], (nuint)buffer.Length);
-            if (length <= 0 || length >= buffer.Length)
-            {
-                return null;
-            }
-
-            return Encoding.UTF8.GetString(buffer, 0, (int)length);
+            return DescriptorPath((int)handle.DangerousGetHandle());
         }
         finally
         {
             if (added)
             {
                 handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>The path the kernel has for what the bare descriptor <paramref name="fd"/> is open on; see the overload.</summary>
+    public static string? DescriptorPath(int fd)
+    {
+        string link = "/proc/self/fd/" + fd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        byte[] buffer = new byte[4096]; // PATH_MAX
+        long length = ReadLink(link, ref buffer[0], (nuint)buffer.Length);
+        if (length <= 0 || length >= buffer.Length)
+        {
+            return null;
+        }
+
+        return Encoding.UTF8.GetString(buffer, 0, (int)length);
+    }
+
+    /// <summary>One <c>pread</c> on a bare descriptor, retried on EINTR; -1 on failure, with the errno left for the caller.</summary>
+    public static int Read(int fd, Span<byte> buffer, long offset)
+    {
+        while (true)
+        {
+            int read = (int)PRead(fd, ref MemoryMarshal.GetReference(buffer), (nuint)buffer.Length, offset);
+            if (read >= 0 || Marshal.GetLastPInvokeError() != UnixErrors.EINTR)
+            {
+                return read;
             }
         }
     }
@@ -346,6 +410,9 @@ internal static partial class UnixFile
     [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
     private static partial int FLock(int fd, int operation);
 
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int CloseNative(int fd);
+
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static partial int FSync(int fd);
 
@@ -372,7 +439,7 @@ internal struct FileLock
 /// <summary>What <see cref="UnixFile.TryOpen"/> did.</summary>
 internal enum UnixOpenResult
 {
-    /// <summary>Opened, stated and locked.</summary>
+    /// <summary>Opened and stated (and locked, for a writer).</summary>
     Opened,
 
     /// <summary>The path names a FIFO, socket, directory or character device: refused, nothing left open.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Internal;
@@ -18,11 +19,14 @@ namespace BackingChain.Sources;
 /// </remarks>
 internal sealed class FileImageSource : IImageSource
 {
-    private readonly SafeFileHandle _handle;
+    // Either a handle (every source a caller opens) or, for a source a walk reuses from layer to layer (Reopen), a
+    // bare descriptor the walk always disposes: -1 when there is none.
+    private readonly SafeFileHandle? _handle;
     private readonly bool _directReads;
+    private int _descriptor = -1;
     private string? _canonicalPath;
 
-    private FileImageSource(string name, SafeFileHandle handle, long length, long? allocated, ImageSourceIdentity identity, bool directReads = false)
+    private FileImageSource(string name, SafeFileHandle? handle, long length, long? allocated, ImageSourceIdentity identity, bool directReads = false)
     {
         Name = name;
         _handle = handle;
@@ -33,31 +37,37 @@ internal sealed class FileImageSource : IImageSource
     }
 
     /// <inheritdoc/>
-    public string Name { get; }
+    public string Name { get; private set; }
 
     /// <inheritdoc/>
-    public long Length { get; }
+    public long Length { get; private set; }
 
     /// <inheritdoc/>
-    public long? AllocatedSize { get; }
+    public long? AllocatedSize { get; private set; }
 
     /// <inheritdoc/>
-    public ImageSourceIdentity Identity { get; }
+    public ImageSourceIdentity Identity { get; private set; }
 
     /// <summary>
     /// The path the kernel has for what was opened (<c>/proc/self/fd/N</c>: every symlink resolved, as of the
     /// open), or <see langword="null"/> where that cannot be known (not Linux, /proc not mounted). Read once.
     /// </summary>
-    internal string? CanonicalPath => _canonicalPath ??= _directReads ? UnixFile.DescriptorPath(_handle) : null;
+    internal string? CanonicalPath => _canonicalPath ??=
+        _descriptor >= 0 ? UnixFile.DescriptorPath(_descriptor)
+        : _directReads && _handle is not null ? UnixFile.DescriptorPath(_handle)
+        : null;
 
     /// <summary>
     /// The opened file's change time (<c>st_ctime</c>, nanoseconds), or <see langword="null"/> where it is not known:
     /// with the identity and length it tells whether a header read earlier is still the file's.
     /// </summary>
-    internal long? ChangeStamp { get; private init; }
+    internal long? ChangeStamp { get; private set; }
 
     /// <summary>Whether what was opened is a regular file (not a block device): only regular files are hashed for pinned digests.</summary>
-    internal bool IsRegularFile { get; private init; }
+    internal bool IsRegularFile { get; private set; }
+
+    /// <summary>Whether <see cref="Reopen"/> made this source (over a bare descriptor), so a walk may fill it in again once it is disposed.</summary>
+    internal bool IsReopened => _handle is null;
 
     /// <summary>Opens a file for reading.</summary>
     /// <param name="path">The path, kept verbatim as the source's <see cref="Name"/>.</param>
@@ -85,6 +95,69 @@ internal sealed class FileImageSource : IImageSource
     }
 
     /// <summary>
+    /// Opens a file for a walk that reads one layer at a time: the same checks as <see cref="Open"/>, but where the
+    /// kernel allows it the object <paramref name="spare"/> (a source from an earlier <see cref="Reopen"/>, disposed,
+    /// and no longer referred to) is filled in again, over a bare descriptor rather than a handle, so a deep walk does
+    /// not leave a source and a handle behind per layer. The walk must dispose what it gets.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">The file cannot be opened or is not a regular file or block device.</exception>
+    /// <exception cref="UnauthorizedAccessException">Access is denied.</exception>
+    internal static FileImageSource Reopen(string path, FileImageSource? spare)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!UnixFile.IsSupported)
+        {
+            return OpenWithDotNet(path);
+        }
+
+        switch (UnixFile.TryOpenDescriptor(path, out int descriptor, out UnixFileStatus status, out int errno))
+        {
+            case UnixOpenResult.Opened:
+                break;
+            case UnixOpenResult.NotAFileOrBlockDevice:
+                throw NotAFile(path);
+            default:
+                throw UnixErrors.ForOpen(errno, path);
+        }
+
+        long length = status.IsRegularFile ? status.Size : -1;
+        if (length < 0 && !TryGetDeviceLength(descriptor, out length))
+        {
+            UnixFile.Close(descriptor);
+            throw new IOException($"Could not read the size of '{path}'.");
+        }
+
+        FileImageSource source = spare is { _handle: null, _descriptor: < 0 } ? spare
+            : new FileImageSource(path, null, 0, null, default, directReads: true);
+        source.Name = path;
+        source._descriptor = descriptor;
+        source._canonicalPath = null;
+        source.Length = length;
+        source.AllocatedSize = status.Blocks * 512;
+        source.Identity = ImageSourceIdentity.ForFile(status.Device, status.Inode);
+        source.IsRegularFile = status.IsRegularFile;
+        source.ChangeStamp = status.IsRegularFile ? status.ChangeTime : null;
+        return source;
+    }
+
+    private static bool TryGetDeviceLength(int descriptor, out long length)
+    {
+        // A block device's size is not in its status: ask through a handle that does not own the descriptor.
+        using var borrowed = new SafeFileHandle(descriptor, ownsHandle: false);
+        try
+        {
+            length = RandomAccess.GetLength(borrowed);
+            return true;
+        }
+        catch (IOException)
+        {
+            length = 0;
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Opens <paramref name="path"/> for reading only if what is opened lies beneath <paramref name="rootDirectory"/>
     /// with every symlink resolved; the decision is made on the opened descriptor (or by the kernel during the
     /// lookup), never on a name looked up earlier, so a symlink swapped during the call cannot lead outside.
@@ -106,7 +179,7 @@ internal sealed class FileImageSource : IImageSource
         return UnixFile.IsSupported ? ConfinedOpen.Open(rootDirectory, path) : ConfinedOpen.OpenByName(rootDirectory, path);
     }
 
-    /// <summary>Makes the source of a checked descriptor (a regular file or block device, locked as .NET locks).</summary>
+    /// <summary>Makes the source of a checked descriptor (a regular file or block device).</summary>
     internal static FileImageSource FromDescriptor(string name, SafeFileHandle handle, UnixFileStatus status, string? canonicalPath)
     {
         long length = status.IsRegularFile ? status.Size : RandomAccess.GetLength(handle);
@@ -164,11 +237,23 @@ internal sealed class FileImageSource : IImageSource
         int total = 0;
         while (total < buffer.Length)
         {
-            int read = _directReads ? UnixFile.Read(_handle, buffer[total..], offset + total) : -1;
-            if (read < 0)
+            int read;
+            if (_handle is null)
             {
-                // Not opened by UnixFile, or pread failed: RandomAccess retries, or throws as it always did.
-                read = RandomAccess.Read(_handle, buffer[total..], offset + total);
+                read = _descriptor >= 0 ? UnixFile.Read(_descriptor, buffer[total..], offset + total) : throw new ObjectDisposedException(Name);
+                if (read < 0)
+                {
+                    throw UnixErrors.ForRead(Marshal.GetLastPInvokeError(), Name);
+                }
+            }
+            else
+            {
+                read = _directReads ? UnixFile.Read(_handle, buffer[total..], offset + total) : -1;
+                if (read < 0)
+                {
+                    // Not opened by UnixFile, or pread failed: RandomAccess retries, or throws as it always did.
+                    read = RandomAccess.Read(_handle, buffer[total..], offset + total);
+                }
             }
 
             if (read == 0)
@@ -183,5 +268,16 @@ internal sealed class FileImageSource : IImageSource
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        if (_handle is not null)
+        {
+            _handle.Dispose();
+        }
+        else if (_descriptor >= 0)
+        {
+            UnixFile.Close(_descriptor);
+            _descriptor = -1;
+        }
+    }
 }

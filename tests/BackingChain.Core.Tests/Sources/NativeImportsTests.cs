@@ -25,6 +25,7 @@ public sealed class NativeImportsTests
         ["open"] = "GLIBC_2.2.5",
         ["openat"] = "GLIBC_2.4",
         ["pread"] = "GLIBC_2.2.5",
+        ["close"] = "GLIBC_2.2.5",
         ["fsync"] = "GLIBC_2.2.5",
         ["flock"] = "GLIBC_2.2.5",
         ["fcntl"] = "GLIBC_2.2.5",

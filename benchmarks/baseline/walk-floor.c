@@ -1,0 +1,52 @@
+/*
+ * The C floor of a chain walk, as a shared library the benchmarks call in the same process and the same run as the
+ * walk they compare with it (ChainWalkFileBenchmarks builds it at setup with `cc -O2 -shared -fPIC`).
+ *
+ * walk_floor: for every path only open(2) + pread(2) of 4 KiB + close(2), the least any header reader must do.
+ * walk_floor_as_library: the system calls BackingChain.Core's FileImageSource makes per layer instead: open with
+ * O_NONBLOCK (a FIFO cannot block it), statx of the descriptor (the type: only regular files and block devices are
+ * read; device and inode of what was opened, for loop detection; size and blocks), pread, close.
+ *
+ * Both return the bytes read in total, or -1 when a call fails.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+long walk_floor(const char *const *paths, int count, unsigned char *buffer)
+{
+    long total = 0;
+    for (int i = 0; i < count; i++) {
+        int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        ssize_t read = pread(fd, buffer, 4096, 0);
+        close(fd);
+        if (read < 0)
+            return -1;
+        total += read;
+    }
+    return total;
+}
+
+long walk_floor_as_library(const char *const *paths, int count, unsigned char *buffer)
+{
+    long total = 0;
+    for (int i = 0; i < count; i++) {
+        struct statx st;
+        int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+            return -1;
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &st) != 0 || !(S_ISREG(st.stx_mode) || S_ISBLK(st.stx_mode))) {
+            close(fd);
+            return -1;
+        }
+        ssize_t read = pread(fd, buffer, 4096, 0);
+        close(fd);
+        if (read < 0)
+            return -1;
+        total += read;
+    }
+    return total;
+}
