@@ -57,11 +57,8 @@ public static class TrustReportJson
     public static string GetName(ReferenceRole role) => role switch
     {
         ReferenceRole.BackingFile => "backing-file",
-        ReferenceRole.ExternalDataFile => "data-file",
-        ReferenceRole.VmdkExtent => "vmdk-extent",
-        ReferenceRole.VmdkParent => "vmdk-parent",
-        ReferenceRole.VhdParentLocator => "vhd-parent-locator",
-        _ => "vhdx-parent-locator",
+        ReferenceRole.ExternalDataFile => "external-data-file",
+        _ => "extent",
     };
 
     /// <summary>The stable spelling of a gate outcome, e.g. <c>opened</c> or <c>refused</c>.</summary>

@@ -1,10 +1,12 @@
 using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.Numerics;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Detection;
 using static BackingChain.Formats.Vhdx.VhdxLayout;
 
 namespace BackingChain.Formats.Vhdx;
@@ -23,22 +25,34 @@ internal sealed class VhdxFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Vhdx;
 
+    public string QemuName => "vhdx";
+
+    public string? LibvirtName => null;
+
+    public bool QemuOpensBacking => false;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = [SignatureRule.QemuProbe("vhdx")];
+
     /// <summary>vhdx_probe: "vhdxfile" at offset 0.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName) =>
         head.Length >= sizeof(ulong) && BinaryPrimitives.ReadUInt64LittleEndian(head) == FileSignature ? 100 : 0;
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        long fileLength = PaddedReads.RoundedLength(context.Source.Length);
-        byte[] signature = (await PaddedReads.ReadAsync(context, 0, sizeof(ulong), cancellationToken).ConfigureAwait(false))!;
+        long fileLength = HeaderReads.RoundedLength(context.Source.Length);
+        byte[] signature = (await HeaderReads.ReadPaddedAsync(context, 0, sizeof(ulong), cancellationToken).ConfigureAwait(false))!;
         if (BinaryPrimitives.ReadUInt64LittleEndian(signature) != FileSignature)
         {
             return Fail(HeaderError.BadMagic, InvalidArgument);
         }
 
         // Headers: the valid one with the larger sequence number; equal numbers only when byte-identical (Disk2VHD).
-        byte[] first = (await PaddedReads.ReadAsync(context, Header1Offset, HeaderSize, cancellationToken).ConfigureAwait(false))!;
-        byte[] second = (await PaddedReads.ReadAsync(context, Header2Offset, HeaderSize, cancellationToken).ConfigureAwait(false))!;
+        byte[] first = (await HeaderReads.ReadPaddedAsync(context, Header1Offset, HeaderSize, cancellationToken).ConfigureAwait(false))!;
+        byte[] second = (await HeaderReads.ReadPaddedAsync(context, Header2Offset, HeaderSize, cancellationToken).ConfigureAwait(false))!;
         bool firstValid = VhdxHeader.Read(first, out VhdxHeader header1) == HeaderError.None;
         bool secondValid = VhdxHeader.Read(second, out VhdxHeader header2) == HeaderError.None;
         VhdxHeader header;
@@ -77,7 +91,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
                 return Fail(HeaderError.InvalidSize, InvalidArgument);
             }
 
-            byte[]? log = await PaddedReads.ReadAsync(context, header.LogOffset, sizeof(uint), cancellationToken).ConfigureAwait(false);
+            byte[]? log = await HeaderReads.ReadPaddedAsync(context, header.LogOffset, sizeof(uint), cancellationToken).ConfigureAwait(false);
             if (log is not null && BinaryPrimitives.ReadUInt32LittleEndian(log) == LogEntrySignature)
             {
                 return Fail(HeaderError.UnsupportedFeature, $"VHDX image file '{context.Source.Name}' opened read-only, but contains a log that needs to be replayed");
@@ -85,7 +99,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
         }
 
         // Region table 1 (qemu never reads the second copy).
-        byte[] regionBytes = (await PaddedReads.ReadAsync(context, RegionTable1Offset, RegionTableSize, cancellationToken).ConfigureAwait(false))!;
+        byte[] regionBytes = (await HeaderReads.ReadPaddedAsync(context, RegionTable1Offset, RegionTableSize, cancellationToken).ConfigureAwait(false))!;
         if (VhdxRegionTable.Read(regionBytes, out VhdxRegionTable regionTable) != HeaderError.None)
         {
             return Fail(HeaderError.InvalidExtension, InvalidArgument);
@@ -130,7 +144,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
         }
 
         // The metadata table and its five required items (the parent locator only for differencing files).
-        byte[]? tableBytes = await PaddedReads.ReadAsync(context, metadataRegion.FileOffset, MetadataTableSize, cancellationToken).ConfigureAwait(false);
+        byte[]? tableBytes = await HeaderReads.ReadPaddedAsync(context, metadataRegion.FileOffset, MetadataTableSize, cancellationToken).ConfigureAwait(false);
         if (tableBytes is null || VhdxMetadataTable.Read(tableBytes, out VhdxMetadataTable table) != HeaderError.None)
         {
             return Fail(HeaderError.InvalidExtension, InvalidArgument);
@@ -293,7 +307,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
     private static ValueTask<byte[]?> ReadItemAsync(LayerReadContext context, ulong regionOffset, VhdxMetadataTableEntry item, int length, CancellationToken cancellationToken) =>
         regionOffset > ulong.MaxValue - item.Offset
             ? new ValueTask<byte[]?>((byte[]?)null)
-            : PaddedReads.ReadAsync(context, regionOffset + item.Offset, length, cancellationToken);
+            : HeaderReads.ReadPaddedAsync(context, regionOffset + item.Offset, length, cancellationToken);
 
     /// <summary>
     /// The parent's locations: every path key, those this machine can open (no backslashes) first, then in the
@@ -332,7 +346,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
                 continue;
             }
 
-            var reference = new StoredReference(path, ReferenceRole.VhdxParentLocator, "vhdx");
+            var reference = new StoredReference(path, ReferenceRole.BackingFile, "vhdx");
             ReferenceKind kind = QemuPaths.Classify(path);
             (kind is ReferenceKind.RelativePath or ReferenceKind.AbsolutePath ? local : other).Add(reference);
         }
@@ -362,7 +376,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
         for (ulong first = 0; first < entriesInFile; first += ChunkEntries)
         {
             int count = (int)Math.Min(ChunkEntries, entriesInFile - first);
-            byte[]? bytes = await PaddedReads.ReadAsync(context, batOffset + (first * sizeof(ulong)), count * sizeof(ulong), cancellationToken).ConfigureAwait(false);
+            byte[]? bytes = await HeaderReads.ReadPaddedAsync(context, batOffset + (first * sizeof(ulong)), count * sizeof(ulong), cancellationToken).ConfigureAwait(false);
             if (bytes is null)
             {
                 return InvalidArgument;
