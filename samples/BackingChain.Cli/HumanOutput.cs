@@ -50,7 +50,8 @@ internal static class HumanOutput
             // qemu shows the backing file of qcow2/qcow/qed and a VMDK parent; other names appear (if at all) in the format-specific part.
             foreach (ImageReference reference in layer.References)
             {
-                if (reference.Role is not (ReferenceRole.BackingFile or ReferenceRole.VmdkParent))
+                // VHD and VHDX parents are backing files to the library but not to qemu-img, which ignores them.
+                if (reference.Role != ReferenceRole.BackingFile || layer.Format is ImageFormat.Vpc or ImageFormat.Vhdx)
                 {
                     continue;
                 }
@@ -158,7 +159,8 @@ internal static class HumanOutput
             }
 
             if (decision.Outcome != ReferenceOutcome.NotFollowed || decision.Reference.Kind != ReferenceKind.WindowsPath
-                || decision.Reference.Role is not (ReferenceRole.VhdParentLocator or ReferenceRole.VhdxParentLocator))
+                || decision.Reference.Role != ReferenceRole.BackingFile
+                || chain.Layers[last].Format is not (ImageFormat.Vpc or ImageFormat.Vhdx))
             {
                 return null;
             }

@@ -1,5 +1,6 @@
 using System;
 using System.Diagnostics.CodeAnalysis;
+using BackingChain.Formats;
 
 namespace BackingChain;
 
@@ -11,23 +12,7 @@ public static class ImageFormatNames
     /// <summary>Gets qemu's driver name for <paramref name="format"/> (for example <c>"qcow2"</c> or <c>"vpc"</c>).</summary>
     /// <param name="format">The format.</param>
     /// <returns>The lower-case driver name; <c>"unknown"</c> for <see cref="ImageFormat.Unknown"/>.</returns>
-    public static string GetQemuName(this ImageFormat format) => format switch
-    {
-        ImageFormat.Raw => "raw",
-        ImageFormat.Qcow2 => "qcow2",
-        ImageFormat.Qcow => "qcow",
-        ImageFormat.Qed => "qed",
-        ImageFormat.Vmdk => "vmdk",
-        ImageFormat.Vpc => "vpc",
-        ImageFormat.Vhdx => "vhdx",
-        ImageFormat.Vdi => "vdi",
-        ImageFormat.Luks => "luks",
-        ImageFormat.Parallels => "parallels",
-        ImageFormat.Bochs => "bochs",
-        ImageFormat.Cloop => "cloop",
-        ImageFormat.Dmg => "dmg",
-        _ => "unknown",
-    };
+    public static string GetQemuName(this ImageFormat format) => FormatReaders.Get(format)?.QemuName ?? "unknown";
 
     /// <summary>Parses one of qemu's driver names, exactly as <c>qemu-img -f</c> accepts them (case-sensitive).</summary>
     /// <param name="name">The driver name, for example a backing format recorded in an image.</param>
@@ -35,23 +20,8 @@ public static class ImageFormatNames
     /// <returns><see langword="true"/> when <paramref name="name"/> names a known format.</returns>
     public static bool TryParse(ReadOnlySpan<char> name, out ImageFormat format)
     {
-        format = name switch
-        {
-            "raw" => ImageFormat.Raw,
-            "qcow2" => ImageFormat.Qcow2,
-            "qcow" => ImageFormat.Qcow,
-            "qed" => ImageFormat.Qed,
-            "vmdk" => ImageFormat.Vmdk,
-            "vpc" => ImageFormat.Vpc,
-            "vhdx" => ImageFormat.Vhdx,
-            "vdi" => ImageFormat.Vdi,
-            "luks" => ImageFormat.Luks,
-            "parallels" => ImageFormat.Parallels,
-            "bochs" => ImageFormat.Bochs,
-            "cloop" => ImageFormat.Cloop,
-            "dmg" => ImageFormat.Dmg,
-            _ => ImageFormat.Unknown,
-        };
+        // Each format's reader owns its qemu name; the registry compares spans, so parsing allocates nothing.
+        format = FormatReaders.Find(name)?.Format ?? ImageFormat.Unknown;
         return format != ImageFormat.Unknown;
     }
 

@@ -52,10 +52,7 @@ public static class StableNames
     {
         ReferenceRole.BackingFile => "backing-file",
         ReferenceRole.ExternalDataFile => "data-file",
-        ReferenceRole.VmdkExtent => "vmdk-extent",
-        ReferenceRole.VmdkParent => "vmdk-parent",
-        ReferenceRole.VhdParentLocator => "vhd-parent-locator",
-        _ => "vhdx-parent-locator",
+        _ => "extent",
     };
 
     /// <summary>The stable spelling of a gate outcome, e.g. <c>opened</c> or <c>refused</c>.</summary>

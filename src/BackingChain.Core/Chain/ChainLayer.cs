@@ -63,8 +63,7 @@ public sealed class ChainLayer
         {
             foreach (ImageReference reference in References)
             {
-                if (reference.Role is ReferenceRole.BackingFile or ReferenceRole.VmdkParent
-                    or ReferenceRole.VhdParentLocator or ReferenceRole.VhdxParentLocator)
+                if (reference.Role == ReferenceRole.BackingFile)
                 {
                     return reference;
                 }

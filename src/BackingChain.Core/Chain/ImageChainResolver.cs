@@ -581,14 +581,13 @@ public sealed class ImageChainResolver
         /// curl driver has no answer, so for those formats over http qemu-img prints no <c>dirty-flag</c>.
         /// </summary>
         private static bool ProtocolAnswersGetInfo(IImageSource source, ImageFormat format) =>
-            source is not HttpImageSource || format is not (ImageFormat.Raw or ImageFormat.Luks);
+            source is not HttpImageSource || FormatReaders.Get(format) is not { InfoComesFromProtocol: true };
 
         private static ImageReference? FindBacking(ImmutableArray<ImageReference> references)
         {
             foreach (ImageReference reference in references)
             {
-                if (reference.Role is ReferenceRole.BackingFile or ReferenceRole.VmdkParent
-                    or ReferenceRole.VhdParentLocator or ReferenceRole.VhdxParentLocator)
+                if (reference.Role == ReferenceRole.BackingFile)
                 {
                     return reference;
                 }
@@ -603,7 +602,7 @@ public sealed class ImageChainResolver
             {
                 _findings.Add(new ChainFinding(FindingCodes.ExternalDataFile, index, $"'{name}' keeps its data in the external file '{reference.StoredName}'.") { Reference = reference });
             }
-            else if (reference.Role == ReferenceRole.VmdkExtent)
+            else if (reference.Role == ReferenceRole.Extent)
             {
                 _findings.Add(new ChainFinding(FindingCodes.ExternalExtent, index, $"'{name}' names the extent file '{reference.StoredName}'.") { Reference = reference });
             }

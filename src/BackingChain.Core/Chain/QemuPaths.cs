@@ -82,7 +82,7 @@ internal static class QemuPaths
     /// </summary>
     public static ImageReference ToReference(string referrer, string name, ReferenceRole role, string? recordedFormat)
     {
-        if (role is not (ReferenceRole.ExternalDataFile or ReferenceRole.VmdkExtent))
+        if (role is not (ReferenceRole.ExternalDataFile or ReferenceRole.Extent))
         {
             return new ImageReference(name, role, recordedFormat, Classify(name), Combine(referrer, name));
         }

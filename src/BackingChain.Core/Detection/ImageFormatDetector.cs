@@ -1,12 +1,9 @@
 using System;
-using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Formats;
-using BackingChain.Formats.Dmg;
-using BackingChain.Formats.Luks;
-using BackingChain.Formats.Vpc;
+using BackingChain.Formats.Raw;
 using BackingChain.Sources;
 
 namespace BackingChain.Detection;
@@ -65,10 +62,7 @@ public static class ImageFormatDetector
     }
 
     /// <summary>The leading bytes thorough detection reads: through the first ISO 9660 volume descriptor (sector 16 of 2048 bytes).</summary>
-    public const int ThoroughHeadLength = Iso9660DescriptorOffset + 2048;
-
-    /// <summary>Where an ISO 9660 image keeps its first volume descriptor: after a 32 KiB system area that the standard leaves free.</summary>
-    private const int Iso9660DescriptorOffset = 16 * 2048;
+    public const int ThoroughHeadLength = RawFormatReader.Iso9660DescriptorOffset + 2048;
 
     /// <summary>The trailing bytes thorough detection reads (a VHD footer and qemu's DMG trailer window fit).</summary>
     public const int ThoroughTailLength = 1024;
@@ -90,53 +84,18 @@ public static class ImageFormatDetector
         ArgumentOutOfRangeException.ThrowIfLessThan(imageLength, tail.Length);
         ImageFormat qemu = Detect(head, fileName, imageLength);
         var found = ImmutableArray.CreateBuilder<FormatSignature>();
-
-        Span<byte> probe = stackalloc byte[ProbeLength];
-        probe.Clear();
-        head[..Math.Min(head.Length, ProbeLength)].CopyTo(probe);
-        foreach (IImageFormatReader reader in FormatReaders.All)
+        if (imageLength > 0)
         {
-            if (reader.Format is ImageFormat.Raw or ImageFormat.Dmg || imageLength == 0)
-            {
-                continue;
-            }
+            Span<byte> probe = stackalloc byte[ProbeLength];
+            probe.Clear();
+            head[..Math.Min(head.Length, ProbeLength)].CopyTo(probe);
+            var input = new SignatureInput(head, probe, tail, imageLength, qemu);
 
-            if (reader.Probe(probe, null) > 0)
-            {
-                found.Add(new FormatSignature(reader.Format, SignatureLocation.Head, true, $"{reader.Format.GetQemuName()} signature at the start"));
-            }
-        }
-
-        if (Luks2Header.TryParse(head, out Luks2Header luks2, out _) && !luks2.IsSecondary)
-        {
-            found.Add(new FormatSignature(ImageFormat.Luks, SignatureLocation.Head, false, "LUKS2 header (qemu 7.2 probes it as raw and cannot open it)"));
-        }
-
-        if (!Contains(found, ImageFormat.Vmdk) && LooksLikeVmdkDescriptor(head))
-        {
-            found.Add(new FormatSignature(ImageFormat.Vmdk, SignatureLocation.Head, false, "VMDK text descriptor that qemu's probe does not recognise (a blank line or other text before version=)"));
-        }
-
-        if (IsIso9660(head))
-        {
-            // qemu has no ISO driver and reads an ISO as raw, but other tools (and OpenStack's inspector) see a disc:
-            // inside another format's header it makes the file a polyglot.
-            found.Add(new FormatSignature(ImageFormat.Raw, SignatureLocation.Head, false, "ISO 9660 volume descriptor at byte 32768"));
-        }
-
-        if (tail.Length >= VhdLayout.FooterSize && VhdFooter.TryParse(tail[^VhdLayout.FooterSize..], out _, out _) && !Contains(found, ImageFormat.Vpc))
-        {
-            found.Add(new FormatSignature(ImageFormat.Vpc, SignatureLocation.Tail, false, "VHD footer at the end of the file (a fixed VHD; qemu probes it as raw)"));
-        }
-
-        if (FindDmgTrailer(tail, imageLength))
-        {
-            found.Add(new FormatSignature(ImageFormat.Dmg, SignatureLocation.Tail, false, "UDIF (DMG) trailer near the end of the file"));
-        }
-
-        if (qemu == ImageFormat.Dmg)
-        {
-            found.Add(new FormatSignature(ImageFormat.Dmg, SignatureLocation.FileName, true, "file name ends in .dmg (qemu's dmg probe ignores the content)"));
+            // Head first (what qemu sees, then what it misses), then tail, then name: the order people read them in.
+            CollectSignatures(in input, SignatureLocation.Head, seenByQemu: true, found);
+            CollectSignatures(in input, SignatureLocation.Head, seenByQemu: false, found);
+            CollectSignatures(in input, SignatureLocation.Tail, seenByQemu: null, found);
+            CollectSignatures(in input, SignatureLocation.FileName, seenByQemu: null, found);
         }
 
         ImageFormat content = ImageFormat.Raw;
@@ -167,18 +126,6 @@ public static class ImageFormatDetector
         }
 
         return new ThoroughDetection(qemu, found.ToImmutable(), polyglot ? ImageFormat.Unknown : content, polyglot);
-    }
-
-    /// <summary>A primary, supplementary or terminating ISO 9660 volume descriptor: a type byte, <c>CD001</c>, version 1.</summary>
-    private static bool IsIso9660(ReadOnlySpan<byte> head)
-    {
-        if (head.Length < Iso9660DescriptorOffset + 7)
-        {
-            return false;
-        }
-
-        ReadOnlySpan<byte> descriptor = head.Slice(Iso9660DescriptorOffset, 7);
-        return descriptor[1..6].SequenceEqual("CD001"u8) && descriptor[6] == 1 && descriptor[0] is 0 or 1 or 2 or 3 or 255;
     }
 
     /// <summary>Reads the head and the tail of a source and runs <see cref="DetectThorough(ReadOnlySpan{byte}, ReadOnlySpan{byte}, long, string?)"/>.</summary>
@@ -214,6 +161,31 @@ public static class ImageFormatDetector
         return done;
     }
 
+    /// <summary>
+    /// Runs every reader's rules for one location, in registry order. A signature qemu does not see is noted only
+    /// for a format not already shown (a dynamic VHD's head footer makes its tail footer news to no one).
+    /// </summary>
+    private static void CollectSignatures(in SignatureInput input, SignatureLocation location, bool? seenByQemu, ImmutableArray<FormatSignature>.Builder found)
+    {
+        foreach (IImageFormatReader reader in FormatReaders.All)
+        {
+            foreach (SignatureRule rule in reader.Signatures)
+            {
+                if (rule.Location != location || (seenByQemu is bool seen && rule.SeenByQemu != seen)
+                    || (!rule.SeenByQemu && Contains(found, reader.Format)))
+                {
+                    continue;
+                }
+
+                bool matched = rule.Match is null ? reader.Probe(input.Probe, null) > 0 : rule.Match(in input);
+                if (matched)
+                {
+                    found.Add(new FormatSignature(reader.Format, rule.Location, rule.SeenByQemu, rule.Description));
+                }
+            }
+        }
+    }
+
     private static bool Contains(ImmutableArray<FormatSignature>.Builder found, ImageFormat format)
     {
         foreach (FormatSignature signature in found)
@@ -225,51 +197,5 @@ public static class ImageFormatDetector
         }
 
         return false;
-    }
-
-    /// <summary>A text descriptor: "# Disk DescriptorFile" or both a version= and a createType= line near the start, in plain text.</summary>
-    private static bool LooksLikeVmdkDescriptor(ReadOnlySpan<byte> head)
-    {
-        ReadOnlySpan<byte> text = CString.Of(head[..Math.Min(head.Length, 1024)]);
-
-        return text.IndexOf("# Disk DescriptorFile"u8) >= 0
-            || (text.IndexOf("version="u8) >= 0 && text.IndexOf("createType="u8) >= 0);
-    }
-
-    /// <summary>qemu's "koly" search, over the tail (zero-padded past the end), then a trailer consistent with its position.</summary>
-    private static bool FindDmgTrailer(ReadOnlySpan<byte> tail, long imageLength)
-    {
-        if (imageLength < DmgLayout.MinimumFileLength)
-        {
-            return false;
-        }
-
-        long tailStart = imageLength - tail.Length;
-        (long windowOffset, int windowLength) = DmgTrailer.GetSearchWindow(imageLength);
-        Span<byte> window = stackalloc byte[DmgLayout.SearchWindow + DmgLayout.TrailerSize];
-        window.Clear();
-        for (int i = 0; i < window.Length; i++)
-        {
-            long at = windowOffset + i - tailStart;
-            if (at >= 0 && at < tail.Length)
-            {
-                window[i] = tail[(int)at];
-            }
-            else if (windowOffset + i < tailStart)
-            {
-                return false; // the tail does not cover qemu's window
-            }
-        }
-
-        long trailer = DmgTrailer.FindTrailer(window[..windowLength], windowOffset);
-        if (trailer < 0)
-        {
-            return false;
-        }
-
-        int start = (int)(trailer - windowOffset);
-        return DmgTrailer.TryParse(window.Slice(start, DmgLayout.TrailerSize), out DmgTrailer parsed, out _)
-            && parsed.Validate(trailer) == HeaderError.None
-            && BinaryPrimitives.ReadUInt32BigEndian(window.Slice(start + DmgLayout.HeaderSizeOffset)) == DmgLayout.TrailerSize;
     }
 }

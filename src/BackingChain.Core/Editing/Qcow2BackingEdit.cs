@@ -75,6 +75,71 @@ internal static class Qcow2BackingEdit
     /// <exception cref="BackingEditException">The header is malformed, uses an unknown feature, or the result does not fit.</exception>
     public static List<HeaderWrite> Plan(ReadOnlySpan<byte> cluster0, bool readsToEndOfFile, byte[]? name, byte[]? format)
     {
+        Qcow2Header header = ReadEditableHeader(cluster0, readsToEndOfFile, name is not null);
+        int clusterSize = header.ClusterSize;
+        int headerLength = (int)header.HeaderLength;
+        int oldOffset = (int)header.BackingFileOffset;
+        int oldSize = oldOffset == 0 ? 0 : (int)header.BackingFileSize;
+        List<Range>[] kept = CollectExtensions(cluster0, header, out int extensionsEnd);
+        int oldUsedEnd = Math.Max(extensionsEnd, oldOffset + oldSize);
+
+        // Build the new area in place over a copy of cluster 0, as qcow2_update_header lays it out.
+        byte[] image = new byte[clusterSize];
+        cluster0[..Math.Min(cluster0.Length, clusterSize)].CopyTo(image);
+        Array.Clear(image, headerLength, clusterSize - headerLength);
+        int cursor = WriteExtensions(image, headerLength, cluster0, name is not null ? format : null, kept);
+        int nameOffset = cursor;
+        if (name is not null)
+        {
+            if (name.Length > clusterSize - cursor)
+            {
+                throw DoesNotFit(clusterSize);
+            }
+
+            name.CopyTo(image, cursor);
+            cursor += name.Length;
+        }
+
+        int newEnd = cursor;
+        var writes = new List<HeaderWrite>();
+        if (header.Version >= 3 && (header.AutoclearFeatures & ~KnownAutoclear) != 0)
+        {
+            writes.Add(new HeaderWrite(AutoclearFeaturesOffset, BigEndian((ulong)(header.AutoclearFeatures & KnownAutoclear))));
+        }
+
+        var layout = new NewLayout(image, headerLength, nameOffset, newEnd, oldUsedEnd);
+        int zeroEnd = name is null ? PlanRemoval(in layout, writes)
+            : oldOffset == 0 ? PlanFirstBacking(in layout, name, writes)
+            : PlanReplacement(in layout, cluster0, header, kept, name, format, writes);
+
+        // qemu zeroes the rest of the cluster: whatever the old layout or the parked copy used is cleared last.
+        zeroEnd = Math.Min(zeroEnd, clusterSize);
+        if (zeroEnd > newEnd)
+        {
+            writes.Add(new HeaderWrite(newEnd, new byte[zeroEnd - newEnd]));
+        }
+
+        return writes;
+    }
+
+    /// <summary>The new cluster-0 layout the writes move the image to.</summary>
+    /// <param name="Image">Cluster 0 as it will be.</param>
+    /// <param name="HeaderLength">Where the extension area starts.</param>
+    /// <param name="NameOffset">Where the canonical copy of the new name starts (right after the end marker).</param>
+    /// <param name="NewEnd">Where the new layout ends.</param>
+    /// <param name="OldUsedEnd">Where the old layout (its extensions or its name) ended.</param>
+    private readonly record struct NewLayout(byte[] Image, int HeaderLength, int NameOffset, int NewEnd, int OldUsedEnd)
+    {
+        public byte[] Area => Image[HeaderLength..NewEnd];
+    }
+
+    /// <summary>
+    /// The checks qemu makes before <c>qemu-img rebase -u</c> may write: the header opens (qcow2_do_open), the image
+    /// is not marked corrupt (qemu opens such an image read-only), a backing file is allowed beside the data file,
+    /// no other metadata shares cluster 0, and the old name lies where the header says.
+    /// </summary>
+    private static Qcow2Header ReadEditableHeader(ReadOnlySpan<byte> cluster0, bool readsToEndOfFile, bool setsBacking)
+    {
         HeaderError error = Qcow2Header.Read(cluster0, readsToEndOfFile, out Qcow2Header header, out _);
         if (error == HeaderError.UnsupportedFeature)
         {
@@ -92,29 +157,38 @@ internal static class Qcow2BackingEdit
             throw new BackingEditException(BackingEditError.UnsupportedFeature, "the image is marked corrupt; repair it with 'qemu-img check -r all' first");
         }
 
-        if (name is not null && header.IsExternalDataRaw)
+        if (setsBacking && header.IsExternalDataRaw)
         {
             throw new BackingEditException(BackingEditError.RawDataFileWithBacking, "a backing file cannot be used with a raw external data file (data_file_raw)");
         }
 
-        int clusterSize = header.ClusterSize;
-        int headerLength = (int)header.HeaderLength;
         int oldOffset = (int)header.BackingFileOffset;
         int oldSize = oldOffset == 0 ? 0 : (int)header.BackingFileSize;
         CheckNothingElseInCluster0(header);
-        if (oldOffset != 0 && (oldOffset < headerLength || oldOffset + oldSize > cluster0.Length))
+        if (oldOffset != 0 && (oldOffset < (int)header.HeaderLength || oldOffset + oldSize > cluster0.Length))
         {
             throw new BackingEditException(BackingEditError.MalformedHeader, "the backing file name overlaps the header or lies past the end of the file");
         }
 
-        // The extensions as qemu reads them: from header_length to the old name (or the end of cluster 0), up to the end marker.
-        int bound = oldOffset != 0 ? oldOffset : clusterSize;
+        return header;
+    }
+
+    /// <summary>
+    /// The extensions as qcow2_read_extensions reads them: from header_length to the old name (or the end of cluster
+    /// 0), up to the end marker; grouped in the order qcow2_update_header writes them back. The backing format is
+    /// left out (it is replaced, or dropped with the backing file), and so is a bitmaps extension qemu would not
+    /// honour. Returns the groups and, in <paramref name="end"/>, where the area ended.
+    /// </summary>
+    private static List<Range>[] CollectExtensions(ReadOnlySpan<byte> cluster0, Qcow2Header header, out int end)
+    {
+        int oldOffset = (int)header.BackingFileOffset;
+        int bound = oldOffset != 0 ? oldOffset : header.ClusterSize;
         var dataFiles = new List<Range>();
         var encryption = new List<Range>();
         var featureTables = new List<Range>();
         var bitmaps = new List<Range>();
         var unknown = new List<Range>();
-        int position = headerLength;
+        int position = (int)header.HeaderLength;
         while (position < bound && position + ExtensionHeaderSize <= cluster0.Length)
         {
             uint magic = BinaryPrimitives.ReadUInt32BigEndian(cluster0[position..]);
@@ -126,13 +200,13 @@ internal static class Qcow2BackingEdit
             }
 
             // The whole record, header included, so it can be copied verbatim. The parser already bounded the length.
-            int end = position + ExtensionHeaderSize + length;
-            if (end > cluster0.Length)
+            int recordEnd = position + ExtensionHeaderSize + length;
+            if (recordEnd > cluster0.Length)
             {
                 throw new BackingEditException(BackingEditError.MalformedHeader, "a qcow2 header extension runs past the end of the file");
             }
 
-            var record = new Range(position, end);
+            var record = new Range(position, recordEnd);
             switch (magic)
             {
                 case ExtensionBackingFormat:
@@ -159,107 +233,87 @@ internal static class Qcow2BackingEdit
                     break;
             }
 
-            position = (int)Math.Min(bound, (long)end + Padding(length));
+            position = (int)Math.Min(bound, (long)recordEnd + Padding(length));
         }
 
-        int oldUsedEnd = Math.Max(position, oldOffset + oldSize);
+        end = position;
+        return [dataFiles, encryption, featureTables, bitmaps, unknown];
+    }
 
-        // Build the new area in place over a copy of cluster 0; and the same area without a backing format
-        // (and without a name), the intermediate state when the recorded format changes.
-        List<Range>[] kept = [dataFiles, encryption, featureTables, bitmaps, unknown];
-        byte[] image = new byte[clusterSize];
-        cluster0[..Math.Min(cluster0.Length, clusterSize)].CopyTo(image);
-        Array.Clear(image, headerLength, clusterSize - headerLength);
-        int cursor = WriteExtensions(image, headerLength, cluster0, name is not null ? format : null, kept);
-        int nameOffset = cursor;
-        if (name is not null)
+    /// <summary>Removing the backing file: commit first (pointer to 0, no backing; a stale format extension means nothing without one), then the area.</summary>
+    private static int PlanRemoval(in NewLayout layout, List<HeaderWrite> writes)
+    {
+        writes.Add(new HeaderWrite(PointerOffset, Pointer(0, 0)));
+        writes.Add(new HeaderWrite(layout.HeaderLength, layout.Area));
+        return layout.OldUsedEnd;
+    }
+
+    /// <summary>No backing file yet: the new area is ignored until the pointer commits it.</summary>
+    private static int PlanFirstBacking(in NewLayout layout, byte[] name, List<HeaderWrite> writes)
+    {
+        writes.Add(new HeaderWrite(layout.HeaderLength, layout.Area));
+        writes.Add(new HeaderWrite(PointerOffset, Pointer(layout.NameOffset, name.Length)));
+        return layout.OldUsedEnd;
+    }
+
+    /// <summary>
+    /// Replacing a backing file: drop a changing format first, then commit the name by the pointer, parking the new
+    /// name past everything in use when cluster 0 has room. Returns how far the old bytes reach, for the zeroing.
+    /// </summary>
+    private static int PlanReplacement(
+        in NewLayout layout, ReadOnlySpan<byte> cluster0, Qcow2Header header, List<Range>[] kept, byte[] name, byte[]? format, List<HeaderWrite> writes)
+    {
+        int clusterSize = header.ClusterSize;
+        int headerLength = layout.HeaderLength;
+        int oldOffset = (int)header.BackingFileOffset;
+        ReadOnlySpan<byte> oldName = cluster0.Slice(oldOffset, (int)header.BackingFileSize);
+        bool nameChanges = !oldName.SequenceEqual(name);
+        bool formatChanges = header.HasBackingFormat && (format is null || !cluster0[header.BackingFormatRange].SequenceEqual(format));
+        if (formatChanges)
         {
-            if (name.Length > clusterSize - cursor)
+            // The old name must never be paired with the new format (that would bless the old image with a
+            // format nobody recorded for it), nor the new name with the old one: first drop the format. A name
+            // without a format is probed, which the trust rule refuses unless the image is raw or trusted.
+            byte[] stripped = new byte[clusterSize];
+            int strippedEnd = WriteExtensions(stripped, headerLength, cluster0, null, kept);
+            if (strippedEnd > oldOffset)
             {
-                throw DoesNotFit(clusterSize);
+                throw new BackingEditException(BackingEditError.MalformedHeader, "the header extensions overlap the backing file name; it is left as it is");
             }
 
-            name.CopyTo(image, cursor);
-            cursor += name.Length;
+            writes.Add(new HeaderWrite(headerLength, stripped[headerLength..strippedEnd]));
         }
 
-        int newEnd = cursor;
-        var writes = new List<HeaderWrite>();
-        if (header.Version >= 3 && (header.AutoclearFeatures & ~KnownAutoclear) != 0)
+        int zeroEnd = layout.OldUsedEnd;
+        int parked = Align(Math.Max(layout.OldUsedEnd, layout.NewEnd));
+        if (!nameChanges && layout.NewEnd <= oldOffset)
         {
-            writes.Add(new HeaderWrite(AutoclearFeaturesOffset, BigEndian((ulong)(header.AutoclearFeatures & KnownAutoclear))));
+            // Same name, and the new area stops before it: the area write is the commit.
+            writes.Add(new HeaderWrite(headerLength, layout.Area));
+            writes.Add(new HeaderWrite(PointerOffset, Pointer(layout.NameOffset, name.Length)));
         }
-
-        byte[] newArea = image[headerLength..newEnd];
-        int zeroEnd = oldUsedEnd;
-        if (name is null)
+        else if (parked + name.Length <= clusterSize)
         {
-            // Commit first: no backing file (a stale format extension means nothing without one).
-            writes.Add(new HeaderWrite(PointerOffset, Pointer(0, 0)));
-            writes.Add(new HeaderWrite(headerLength, newArea));
-        }
-        else if (oldOffset == 0)
-        {
-            // No backing file yet: the new area is ignored until the pointer commits it.
-            writes.Add(new HeaderWrite(headerLength, newArea));
-            writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
+            // The new name goes to unused bytes past everything, and the pointer (12 bytes in the first
+            // sector: one atomic write) switches to it, still with no format or the unchanged one. Then the new
+            // area, which the pointer's bound no longer reaches, adds the format; then the pointer moves to the
+            // canonical copy of the same name.
+            writes.Add(new HeaderWrite(parked, name));
+            writes.Add(new HeaderWrite(PointerOffset, Pointer(parked, name.Length)));
+            writes.Add(new HeaderWrite(headerLength, layout.Area));
+            writes.Add(new HeaderWrite(PointerOffset, Pointer(layout.NameOffset, name.Length)));
+            zeroEnd = Math.Max(zeroEnd, parked + name.Length);
         }
         else
         {
-            ReadOnlySpan<byte> oldName = cluster0.Slice(oldOffset, oldSize);
-            bool nameChanges = !oldName.SequenceEqual(name);
-            bool formatChanges = header.HasBackingFormat && (format is null || !cluster0[header.BackingFormatRange].SequenceEqual(format));
-            if (formatChanges)
-            {
-                // The old name must never be paired with the new format (that would bless the old image with a
-                // format nobody recorded for it), nor the new name with the old one: first drop the format. A name
-                // without a format is probed, which the trust rule refuses unless the image is raw or trusted.
-                byte[] stripped = new byte[clusterSize];
-                int strippedEnd = WriteExtensions(stripped, headerLength, cluster0, null, kept);
-                if (strippedEnd > oldOffset)
-                {
-                    throw new BackingEditException(BackingEditError.MalformedHeader, "the header extensions overlap the backing file name; it is left as it is");
-                }
-
-                writes.Add(new HeaderWrite(headerLength, stripped[headerLength..strippedEnd]));
-            }
-
-            int parked = Align(Math.Max(oldUsedEnd, newEnd));
-            if (!nameChanges && newEnd <= oldOffset)
-            {
-                // Same name, and the new area stops before it: the area write is the commit.
-                writes.Add(new HeaderWrite(headerLength, newArea));
-                writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
-            }
-            else if (parked + name.Length <= clusterSize)
-            {
-                // The new name goes to unused bytes past everything, and the pointer (12 bytes in the first
-                // sector: one atomic write) switches to it, still with no format or the unchanged one. Then the new
-                // area, which the pointer's bound no longer reaches, adds the format; then the pointer moves to the
-                // canonical copy of the same name.
-                writes.Add(new HeaderWrite(parked, name));
-                writes.Add(new HeaderWrite(PointerOffset, Pointer(parked, name.Length)));
-                writes.Add(new HeaderWrite(headerLength, newArea));
-                writes.Add(new HeaderWrite(PointerOffset, Pointer(nameOffset, name.Length)));
-                zeroEnd = Math.Max(zeroEnd, parked + name.Length);
-            }
-            else
-            {
-                // No room to park the name: one write from the pointer to the end of the new name, as qemu does. A
-                // failed write leaves the old name with no format (or the unchanged one); only a torn write can mix.
-                byte[] whole = image[PointerOffset..newEnd];
-                Pointer(nameOffset, name.Length).CopyTo(whole, 0);
-                writes.Add(new HeaderWrite(PointerOffset, whole));
-            }
+            // No room to park the name: one write from the pointer to the end of the new name, as qemu does. A
+            // failed write leaves the old name with no format (or the unchanged one); only a torn write can mix.
+            byte[] whole = layout.Image[PointerOffset..layout.NewEnd];
+            Pointer(layout.NameOffset, name.Length).CopyTo(whole, 0);
+            writes.Add(new HeaderWrite(PointerOffset, whole));
         }
 
-        zeroEnd = Math.Min(zeroEnd, clusterSize);
-        if (zeroEnd > newEnd)
-        {
-            writes.Add(new HeaderWrite(newEnd, new byte[zeroEnd - newEnd]));
-        }
-
-        return writes;
+        return zeroEnd;
     }
 
     /// <summary>

@@ -6,6 +6,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using System.Xml;
 using BackingChain.Chain;
+using BackingChain.Formats;
 using BackingChain.Internal;
 using BackingChain.Trust;
 
@@ -243,8 +244,8 @@ public static class LibvirtDiskXml
                 }
             }
 
-            // storageFormatBacking: the only formats qemu (and libvirt) give a backing image.
-            if (backing is not null && layer.Format is not (ImageFormat.Qcow2 or ImageFormat.Qcow or ImageFormat.Qed or ImageFormat.Vmdk))
+            // storageFormatBacking: only formats whose qemu driver opens a backing image can have one in libvirt either.
+            if (backing is not null && FormatReaders.Get(layer.Format) is not { QemuOpensBacking: true })
             {
                 return $"'{layer.FileName}' is {layer.Format.GetQemuName()}, which qemu cannot give a backing image";
             }
@@ -259,13 +260,7 @@ public static class LibvirtDiskXml
     }
 
     /// <summary>libvirt's storageFormat names (storagecommon.rng) for the formats the library reads.</summary>
-    private static string? LibvirtFormatName(ImageFormat format) => format switch
-    {
-        ImageFormat.Raw or ImageFormat.Qcow2 or ImageFormat.Qcow or ImageFormat.Qed or ImageFormat.Vmdk
-            or ImageFormat.Vpc or ImageFormat.Vdi or ImageFormat.Luks or ImageFormat.Bochs
-            or ImageFormat.Cloop or ImageFormat.Dmg => format.GetQemuName(),
-        _ => null,
-    };
+    private static string? LibvirtFormatName(ImageFormat format) => FormatReaders.Get(format)?.LibvirtName;
 
     /// <summary>Where a layer opened by <paramref name="opened"/> lives: an http(s) URL, or a local file or block device (relative to the current directory).</summary>
     private static LayerSource Locate(string opened)

@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Formats;
 using BackingChain.Formats.Qcow2;
 
 namespace BackingChain.Interop;
@@ -72,8 +73,9 @@ public static class QemuImgInfoJson
         ImageReference? backing = null;
         foreach (ImageReference reference in layer.References)
         {
-            // qemu shows a backing file for qcow2/qcow/qed and a VMDK parent; it ignores VHD/VHDX parent locators.
-            if (reference.Role is ReferenceRole.BackingFile or ReferenceRole.VmdkParent)
+            // qemu shows the backing file only of formats whose driver opens one (qcow2, qcow, qed, a VMDK parent);
+            // it ignores VHD/VHDX parent locators.
+            if (reference.Role == ReferenceRole.BackingFile && FormatReaders.Get(layer.Format) is { QemuOpensBacking: true })
             {
                 backing = reference;
                 break;

@@ -1,5 +1,6 @@
 using System;
 using System.Text;
+using BackingChain.Formats;
 
 namespace BackingChain.Interop;
 
@@ -12,7 +13,7 @@ internal static class QemuImgRebaseCommand
     /// <summary>Whether qemu can record a backing format in images of this format (qcow2 only: qcow v1 cannot, QED only "raw").</summary>
     /// <param name="format">The format of the image above.</param>
     /// <returns><see langword="true"/> when a rebase fixes it.</returns>
-    public static bool CanRecordBackingFormat(ImageFormat format) => format == ImageFormat.Qcow2;
+    public static bool CanRecordBackingFormat(ImageFormat format) => FormatReaders.Get(format) is { CanRecordBackingFormat: true };
 
     /// <summary>Formats <c>qemu-img rebase -f FMT -F BACKING_FMT -b BACKING -u IMAGE</c>, with shell quoting where needed.</summary>
     /// <param name="imageFormat">The image's format.</param>

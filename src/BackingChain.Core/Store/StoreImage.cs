@@ -14,7 +14,7 @@ public sealed class StoreImage
         {
             foreach (ImageReference reference in report.Chain.Layers[0].References)
             {
-                if (reference.Role is ReferenceRole.BackingFile or ReferenceRole.VmdkParent or ReferenceRole.VhdParentLocator or ReferenceRole.VhdxParentLocator)
+                if (reference.Role == ReferenceRole.BackingFile)
                 {
                     Backing = reference;
                     break;

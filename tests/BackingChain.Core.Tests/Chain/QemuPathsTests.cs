@@ -46,7 +46,7 @@ public sealed class QemuPathsTests
 
     [Theory]
     [InlineData("dir/top.qcow2", "a:b.raw", ReferenceRole.ExternalDataFile, ReferenceKind.RelativePath, "dir/a:b.raw")]
-    [InlineData("dir/top.vmdk", "json:{}", ReferenceRole.VmdkExtent, ReferenceKind.RelativePath, "dir/json:{}")]
+    [InlineData("dir/top.vmdk", "json:{}", ReferenceRole.Extent, ReferenceKind.RelativePath, "dir/json:{}")]
     [InlineData("dir/top.qcow2", "/abs/d.raw", ReferenceRole.ExternalDataFile, ReferenceKind.AbsolutePath, "/abs/d.raw")]
     [InlineData("dir/top.qcow2", "a:b.raw", ReferenceRole.BackingFile, ReferenceKind.Protocol, "a:b.raw")]
     public void Data_file_and_extent_names_are_literal_file_names(string referrer, string name, ReferenceRole role, ReferenceKind kind, string fullName)

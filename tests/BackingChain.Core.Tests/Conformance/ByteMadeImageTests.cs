@@ -72,7 +72,7 @@ public sealed class ByteMadeImageTests
 
         ImageChain chain = new ImageChainResolver().Resolve(dir["child.vhd"], ImageFormat.Vpc);
         ChainLayer top = chain.Layers[0];
-        Assert.All(top.References, r => Assert.Equal(ReferenceRole.VhdParentLocator, r.Role));
+        Assert.All(top.References, r => Assert.Equal(ReferenceRole.BackingFile, r.Role));
         Assert.Equal(dir["parent.vhd"], top.References[0].StoredName); // the MacX path: openable here, so first
         Assert.Contains(top.References, r => r.StoredName == @".\parent.vhd" && r.Kind == ReferenceKind.WindowsPath);
         Assert.Contains(top.References, r => r.StoredName == @"C:\images\parent.vhd" && r.Kind == ReferenceKind.WindowsPath);
@@ -127,7 +127,7 @@ public sealed class ByteMadeImageTests
         Assert.Equal(ImageFormat.Vhdx, top.Format);
         Assert.Equal(1048576, top.VirtualSize);
         Assert.Equal(["parent.vhdx", @"..\images\parent.vhdx", @"\\?\d:\images\parent.vhdx"], top.References.Select(r => r.StoredName));
-        Assert.All(top.References, r => Assert.Equal(ReferenceRole.VhdxParentLocator, r.Role));
+        Assert.All(top.References, r => Assert.Equal(ReferenceRole.BackingFile, r.Role));
         Assert.Equal(ChainEnding.Complete, chain.Ending);
         Assert.Equal(ImageFormat.Vhdx, chain.Layers[1].Format);
     }

@@ -61,4 +61,33 @@ public sealed class ImageFormatDetectorTests
             Assert.Equal(qemuChoice, ImageFormatDetector.Detect(head).GetQemuName());
         }
     }
+
+    [QemuImgFact]
+    public async System.Threading.Tasks.Task A_signature_qemu_misses_is_noted_only_for_a_format_not_already_shown()
+    {
+        // A dynamic VHD has its footer at the start (which qemu probes) and again at the end; a fixed one only at
+        // the end. The second copy is no news, so the dynamic disk shows one signature and the fixed one its tail.
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "vpc", "-o", "subformat=dynamic", "dynamic.vhd", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "vpc", "-o", "subformat=fixed", "fixed.vhd", "1M");
+
+        using (var source = new BackingChain.Sources.MemoryImageSource("dynamic.vhd", File.ReadAllBytes(dir["dynamic.vhd"])))
+        {
+            ThoroughDetection dynamic = await ImageFormatDetector.DetectThoroughAsync(source);
+            FormatSignature only = Assert.Single(dynamic.Signatures);
+            Assert.Equal((string)QemuImg.Info(dir.Path, "dynamic.vhd")["format"]!, only.Format.GetQemuName());
+            Assert.Equal(SignatureLocation.Head, only.Location);
+            Assert.True(only.SeenByQemu);
+        }
+
+        using (var source = new BackingChain.Sources.MemoryImageSource("fixed.vhd", File.ReadAllBytes(dir["fixed.vhd"])))
+        {
+            ThoroughDetection fixedDisk = await ImageFormatDetector.DetectThoroughAsync(source);
+            FormatSignature only = Assert.Single(fixedDisk.Signatures);
+            Assert.Equal(ImageFormat.Vpc, only.Format);
+            Assert.Equal(SignatureLocation.Tail, only.Location);
+            Assert.False(only.SeenByQemu);
+            Assert.Equal((string)QemuImg.Info(dir.Path, "fixed.vhd")["format"]!, fixedDisk.QemuFormat.GetQemuName()); // raw: qemu's blind spot
+        }
+    }
 }

@@ -177,6 +177,24 @@ public sealed class Qcow2HeaderTests
     }
 
     [QemuImgFact]
+    public void An_unknown_feature_is_reported_before_a_bad_table_as_qemu_checks_them()
+    {
+        // qcow2_do_open checks the feature words before it validates the tables: with both wrong, the feature wins.
+        using var dir = new ScratchDirectory();
+        byte[] image = Overlay(dir);
+        image[79] |= 1 << 5; // incompatible bit 5
+        BinaryPrimitives.WriteUInt64BigEndian(image.AsSpan(40), 0x10001); // l1_table_offset, not cluster-aligned
+        File.WriteAllBytes(dir["patched.qcow2"], image);
+
+        ImageFormatException thrown = Assert.Throws<ImageFormatException>(() => Qcow2Header.Parse(image));
+        (int exit, _, string stderr) = QemuImg.TryRun(dir.Path, "info", "patched.qcow2");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Unsupported qcow2 feature", stderr, StringComparison.Ordinal);
+        Assert.Equal(HeaderError.UnsupportedFeature, thrown.Error);
+        Assert.Contains(thrown.Message, stderr, StringComparison.Ordinal);
+    }
+
+    [QemuImgFact]
     public void Ignores_unknown_compatible_bits_as_qemu_does()
     {
         using var dir = new ScratchDirectory();

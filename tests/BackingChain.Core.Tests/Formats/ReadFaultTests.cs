@@ -58,6 +58,48 @@ public sealed class ReadFaultTests
         AssertTyped(kind, "short reads", thrown);
     }
 
+    [QemuImgTheory]
+    [InlineData("qcow2", 8, 16)]
+    [InlineData("qcow", 8, 16)]
+    [InlineData("qed", 56, 60)]
+    public async Task A_header_read_that_stops_growing_ends_instead_of_asking_again(string format, int offsetField, int sizeField)
+    {
+        // The backing name moved past the first 4 KiB, so the reader must read more than the head. A source
+        // that then returns a few bytes per read never gives the header; the read helper must stop asking.
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", format, "-b", "base.raw", "-F", "raw", "t.img", "1M");
+        byte[] image = File.ReadAllBytes(dir["t.img"]);
+        const int Moved = 8192;
+        Array.Resize(ref image, Math.Max(image.Length, Moved + 4096)); // a qcow file can be shorter than that
+        bool bigEndian = format != "qed";
+        ulong oldOffset = bigEndian ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(image.AsSpan(offsetField))
+            : System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(image.AsSpan(offsetField));
+        int size = (int)(bigEndian ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(image.AsSpan(sizeField))
+            : System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(image.AsSpan(sizeField)));
+        image.AsSpan((int)oldOffset, size).CopyTo(image.AsSpan(Moved));
+        if (bigEndian)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(image.AsSpan(offsetField), Moved);
+        }
+        else
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(offsetField), Moved);
+        }
+
+        File.WriteAllBytes(dir["moved.img"], image);
+        string qemuName = (string)QemuImg.Info(dir.Path, "moved.img", format: format)["backing-filename"]!;
+        var files = new Dictionary<string, byte[]>(StringComparer.Ordinal) { ["moved.img"] = image };
+        ImageFormat imageFormat = ImageFormatNames.Parse(format);
+        LayerFacts clean = await ReadAsync(imageFormat, "moved.img", files, new FaultInjectingImageSource.ReadCounter(0), shortReads: false);
+        Assert.Equal(qemuName, Assert.Single(clean.References).Name);
+
+        Task<LayerFacts> shortRead = Task.Run(() => ReadAsync(imageFormat, "moved.img", files, new FaultInjectingImageSource.ReadCounter(0), shortReads: true).AsTask());
+        Exception? thrown = await Record.ExceptionAsync(() => shortRead.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.IsNotType<TimeoutException>(thrown);
+        AssertTyped(format, "reads that stop growing", thrown);
+    }
+
     private static void AssertTyped(string kind, string when, Exception? thrown)
     {
         if (thrown is not null and not ImageFormatException and not IOException)

@@ -199,6 +199,34 @@ public sealed class VhdFamilyParserTests
         Assert.Equal(ImageFormat.Unknown, both.Format);
     }
 
+    [QemuImgTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void The_header_with_the_larger_sequence_number_is_used_as_qemu_uses_it(bool firstIsCurrent)
+    {
+        // The older header's log area overlaps the first region: read from it, the image would be refused. qemu
+        // reads only the current header's log fields, so it opens the image; so must we.
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "vhdx", "disk.vhdx", "8M");
+        byte[] image = File.ReadAllBytes(dir["disk.vhdx"]);
+        const int Header1 = 64 * 1024, Header2 = 128 * 1024, RegionTable = 192 * 1024;
+        ulong firstRegion = BinaryPrimitives.ReadUInt64LittleEndian(image.AsSpan(RegionTable + 16 + 16));
+        int current = firstIsCurrent ? Header1 : Header2;
+        int older = firstIsCurrent ? Header2 : Header1;
+        BinaryPrimitives.WriteUInt64LittleEndian(image.AsSpan(current + 8), 10);
+        BinaryPrimitives.WriteUInt64LittleEndian(image.AsSpan(older + 8), 5);
+        BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(older + 68), 1024 * 1024); // log length
+        BinaryPrimitives.WriteUInt64LittleEndian(image.AsSpan(older + 72), firstRegion); // log offset
+        foreach (int header in new[] { Header1, Header2 })
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(header + 4), BackingChain.Formats.Vhdx.Crc32C.ComputeSkipping(image.AsSpan(header, 4096), 4));
+        }
+
+        File.WriteAllBytes(dir["patched.vhdx"], image);
+        Assert.Equal(0, QemuImg.TryRun(dir.Path, "info", "patched.vhdx").ExitCode);
+        BackingChain.Tests.Conformance.Qcow2ConformanceTests.AssertSameInfo(dir.Path, "patched.vhdx", backingChain: false);
+    }
+
     private static ThoroughDetection Detect(byte[] image, string name)
     {
         using var source = new MemoryImageSource(name, image);

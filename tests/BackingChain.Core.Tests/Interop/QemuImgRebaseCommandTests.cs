@@ -30,4 +30,23 @@ public sealed class QemuImgRebaseCommandTests
         Assert.Equal("it's base.qcow2", (string)QemuImg.Info(dir.Path, "top.qcow2")["backing-filename"]!);
         Assert.True(File.Exists(dir["top.qcow2"]));
     }
+
+    [QemuImgTheory]
+    [InlineData(ImageFormat.Qcow2)]
+    [InlineData(ImageFormat.Qcow)]
+    [InlineData(ImageFormat.Qed)]
+    [InlineData(ImageFormat.Vmdk)]
+    [InlineData(ImageFormat.Vpc)]
+    [InlineData(ImageFormat.Raw)]
+    public void A_format_can_record_a_backing_format_exactly_when_qemu_img_rebase_records_one(ImageFormat format)
+    {
+        using var dir = new ScratchDirectory();
+        string name = format.GetQemuName();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "base.qcow2", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", name, "top.img", "1M");
+        (int exit, _, _) = QemuImg.TryRun(dir.Path, "rebase", "-u", "-f", name, "-F", "qcow2", "-b", "base.qcow2", "top.img");
+        bool recorded = exit == 0 && (string?)QemuImg.Info(dir.Path, "top.img", format: name)["backing-filename-format"] == "qcow2";
+
+        Assert.Equal(recorded, QemuImgRebaseCommand.CanRecordBackingFormat(format));
+    }
 }

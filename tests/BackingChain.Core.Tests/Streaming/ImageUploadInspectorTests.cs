@@ -266,7 +266,7 @@ public sealed class ImageUploadInspectorTests
         Assert.Equal(expected, inspection.Reason);
         Assert.Equal(ImageFormat.Vmdk, inspection.Format);
         ImageReference extent = Assert.Single(inspection.References);
-        Assert.Equal(ReferenceRole.VmdkExtent, extent.Role);
+        Assert.Equal(ReferenceRole.Extent, extent.Role);
         Assert.Equal("image-flat.vmdk", extent.StoredName);
         Assert.Contains(inspection.Findings, f => f.Code == FindingCodes.ExternalExtent);
         Assert.DoesNotContain(inspection.Findings, f => f.Code == FindingCodes.MalformedHeader);

@@ -142,7 +142,7 @@ public sealed class UploadOtherFormatsTests
 
         Assert.Equal(expected, inspection.Reason);
         Assert.NotEmpty(inspection.References);
-        Assert.All(inspection.References, r => Assert.Equal(ReferenceRole.VhdParentLocator, r.Role));
+        Assert.All(inspection.References, r => Assert.Equal(ReferenceRole.BackingFile, r.Role));
         Assert.Contains(inspection.References, r => r.StoredName == @".\parent.vhd" && r.Kind == ReferenceKind.WindowsPath);
     }
 
@@ -163,7 +163,7 @@ public sealed class UploadOtherFormatsTests
 
         Assert.Equal(TrustReason.ReferenceNotTrusted, inspection.Reason);
         Assert.Equal(1048576, inspection.VirtualSize);
-        Assert.Contains(inspection.References, r => r.StoredName == "/etc/shadow" && r.Role == ReferenceRole.VhdxParentLocator);
+        Assert.Contains(inspection.References, r => r.StoredName == "/etc/shadow" && r.Role == ReferenceRole.BackingFile);
         Assert.Equal(TrustReason.MetadataOutsideWindow, narrow.Reason);
     }
 

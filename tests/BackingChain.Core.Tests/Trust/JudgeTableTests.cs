@@ -223,7 +223,7 @@ public sealed class JudgeTableTests
                     File.Delete(Path.Combine(root, "image-flat.vmdk"));
                     string descriptor = File.ReadAllText(Path.Combine(root, "image.vmdk"));
                     File.WriteAllText(Path.Combine(root, "image.vmdk"), descriptor.Replace("\"image-flat.vmdk\"", $"\"{named}\"", StringComparison.Ordinal));
-                    return new Cell(dir.Path, root, Path.Combine(root, "image.vmdk"), ImageFormat.Vmdk, ReferenceRole.VmdkExtent, named);
+                    return new Cell(dir.Path, root, Path.Combine(root, "image.vmdk"), ImageFormat.Vmdk, ReferenceRole.Extent, named);
             }
         }
     }

@@ -1,6 +1,8 @@
 using System;
+using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Detection;
 using static BackingChain.Formats.Bochs.BochsLayout;
 
 namespace BackingChain.Formats.Bochs;
@@ -12,12 +14,24 @@ internal sealed class BochsFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Bochs;
 
+    public string QemuName => "bochs";
+
+    public string? LibvirtName => "bochs";
+
+    public bool QemuOpensBacking => false;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = [SignatureRule.QemuProbe("bochs")];
+
     /// <summary>bochs_probe: a 512-byte buffer with the three strings and a known version.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName) => BochsHeader.HasSignature(head) ? 100 : 0;
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        byte[] data = (await PaddedReads.ReadAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
+        byte[] data = (await HeaderReads.ReadPaddedAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
         HeaderError error = BochsHeader.Read(data, out BochsHeader header, out string? message);
         return error != HeaderError.None
             ? LayerFacts.Failed(error, message!)

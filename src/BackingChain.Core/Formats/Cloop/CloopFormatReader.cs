@@ -1,7 +1,9 @@
 using System;
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Detection;
 using static BackingChain.Formats.Cloop.CloopLayout;
 
 namespace BackingChain.Formats.Cloop;
@@ -13,6 +15,18 @@ internal sealed class CloopFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Cloop;
 
+    public string QemuName => "cloop";
+
+    public string? LibvirtName => "cloop";
+
+    public bool QemuOpensBacking => false;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = [SignatureRule.QemuProbe("cloop")];
+
     /// <summary>cloop_probe: the buffer starts with the V2.0 preamble; a weak score of 2.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName)
     {
@@ -22,7 +36,7 @@ internal sealed class CloopFormatReader : IImageFormatReader
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        byte[] data = (await PaddedReads.ReadAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
+        byte[] data = (await HeaderReads.ReadPaddedAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
         HeaderError error = CloopHeader.Read(data, out CloopHeader header, out string? message);
         if (error != HeaderError.None)
         {
@@ -49,7 +63,7 @@ internal sealed class CloopFormatReader : IImageFormatReader
         for (ulong first = 0; first < inFile; first += ChunkEntries)
         {
             int count = (int)Math.Min(ChunkEntries, inFile - first);
-            byte[]? bytes = await PaddedReads.ReadAsync(context, OffsetsOffset + (first * sizeof(ulong)), count * sizeof(ulong), cancellationToken).ConfigureAwait(false);
+            byte[]? bytes = await HeaderReads.ReadPaddedAsync(context, OffsetsOffset + (first * sizeof(ulong)), count * sizeof(ulong), cancellationToken).ConfigureAwait(false);
             if (bytes is null)
             {
                 return "Could not read cloop offsets";

@@ -1,7 +1,9 @@
 using System;
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Detection;
 using static BackingChain.Formats.Dmg.DmgLayout;
 
 namespace BackingChain.Formats.Dmg;
@@ -21,6 +23,18 @@ internal sealed class DmgFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Dmg;
 
+    public string QemuName => "dmg";
+
+    public string? LibvirtName => "dmg";
+
+    public bool QemuOpensBacking => false;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = CreateSignatures();
+
     /// <summary>
     /// dmg_probe looks only at the file name: longer than 4 characters and ending in ".dmg" (case-sensitive)
     /// scores 2, whatever the content. Never a safe signal: a raw image named *.dmg probes as dmg.
@@ -30,21 +44,21 @@ internal sealed class DmgFormatReader : IImageFormatReader
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        long length = PaddedReads.RoundedLength(context.Source.Length);
+        long length = HeaderReads.RoundedLength(context.Source.Length);
         if (length < MinimumFileLength)
         {
             return LayerFacts.Failed(HeaderError.Truncated, "dmg file must be at least 512 bytes long");
         }
 
         (long windowOffset, int windowLength) = DmgTrailer.GetSearchWindow(context.Source.Length);
-        byte[] window = (await PaddedReads.ReadAsync(context, (ulong)windowOffset, windowLength, cancellationToken).ConfigureAwait(false))!;
+        byte[] window = (await HeaderReads.ReadPaddedAsync(context, (ulong)windowOffset, windowLength, cancellationToken).ConfigureAwait(false))!;
         long trailerOffset = DmgTrailer.FindTrailer(window, windowOffset);
         if (trailerOffset < 0)
         {
             return LayerFacts.Failed(HeaderError.BadMagic, "Could not locate UDIF trailer in dmg file");
         }
 
-        byte[] trailerBytes = (await PaddedReads.ReadAsync(context, (ulong)trailerOffset, TrailerSize, cancellationToken).ConfigureAwait(false))!;
+        byte[] trailerBytes = (await HeaderReads.ReadPaddedAsync(context, (ulong)trailerOffset, TrailerSize, cancellationToken).ConfigureAwait(false))!;
         HeaderError error = DmgTrailer.Read(trailerBytes, out DmgTrailer trailer);
         if (error == HeaderError.None)
         {
@@ -69,7 +83,7 @@ internal sealed class DmgFormatReader : IImageFormatReader
     /// <summary>dmg_read_resource_fork: a resource data area of length-prefixed resources, each maybe a "mish" block.</summary>
     private static async ValueTask<string?> ReadResourceForkAsync(LayerReadContext context, ulong begin, ulong length, CancellationToken cancellationToken)
     {
-        byte[]? prefix = await PaddedReads.ReadAsync(context, begin, 3 * sizeof(uint), cancellationToken).ConfigureAwait(false);
+        byte[]? prefix = await HeaderReads.ReadPaddedAsync(context, begin, 3 * sizeof(uint), cancellationToken).ConfigureAwait(false);
         if (prefix is null)
         {
             return InvalidArgument;
@@ -94,7 +108,7 @@ internal sealed class DmgFormatReader : IImageFormatReader
                 return TooManyResources;
             }
 
-            byte[]? sizeBytes = await PaddedReads.ReadAsync(context, offset, sizeof(uint), cancellationToken).ConfigureAwait(false);
+            byte[]? sizeBytes = await HeaderReads.ReadPaddedAsync(context, offset, sizeof(uint), cancellationToken).ConfigureAwait(false);
             if (sizeBytes is null)
             {
                 return InvalidArgument;
@@ -107,7 +121,7 @@ internal sealed class DmgFormatReader : IImageFormatReader
             }
 
             offset += sizeof(uint);
-            byte[]? resource = await PaddedReads.ReadAsync(context, offset, (int)size, cancellationToken).ConfigureAwait(false);
+            byte[]? resource = await HeaderReads.ReadPaddedAsync(context, offset, (int)size, cancellationToken).ConfigureAwait(false);
             if (resource is null)
             {
                 return "Resource too large";
@@ -133,7 +147,7 @@ internal sealed class DmgFormatReader : IImageFormatReader
             return InvalidArgument;
         }
 
-        byte[]? xml = await PaddedReads.ReadAsync(context, begin, (int)length, cancellationToken).ConfigureAwait(false);
+        byte[]? xml = await HeaderReads.ReadPaddedAsync(context, begin, (int)length, cancellationToken).ConfigureAwait(false);
         if (xml is null)
         {
             return InvalidArgument;
@@ -241,5 +255,55 @@ internal sealed class DmgFormatReader : IImageFormatReader
         }
 
         return output.AsSpan(0, written).ToArray();
+    }
+
+    /// <summary>
+    /// A UDIF trailer by content (which qemu's probe never looks at), and qemu's own signal, the file name, noted only
+    /// when it decided qemu's choice.
+    /// </summary>
+    private static ImmutableArray<SignatureRule> CreateSignatures() =>
+    [
+        SignatureRule.Unseen(SignatureLocation.Tail, "UDIF (DMG) trailer near the end of the file", static (in SignatureInput input) => FindTrailerInTail(input.Tail, input.ImageLength)),
+        SignatureRule.Seen(
+            SignatureLocation.FileName,
+            "file name ends in .dmg (qemu's dmg probe ignores the content)",
+            static (in SignatureInput input) => input.QemuFormat == ImageFormat.Dmg),
+    ];
+
+    /// <summary>qemu's "koly" search, over the tail (zero-padded past the end), then a trailer consistent with its position.</summary>
+    private static bool FindTrailerInTail(ReadOnlySpan<byte> tail, long imageLength)
+    {
+        if (imageLength < MinimumFileLength)
+        {
+            return false;
+        }
+
+        long tailStart = imageLength - tail.Length;
+        (long windowOffset, int windowLength) = DmgTrailer.GetSearchWindow(imageLength);
+        Span<byte> window = stackalloc byte[SearchWindow + TrailerSize];
+        window.Clear();
+        for (int i = 0; i < window.Length; i++)
+        {
+            long at = windowOffset + i - tailStart;
+            if (at >= 0 && at < tail.Length)
+            {
+                window[i] = tail[(int)at];
+            }
+            else if (windowOffset + i < tailStart)
+            {
+                return false; // the tail does not cover qemu's window
+            }
+        }
+
+        long trailer = DmgTrailer.FindTrailer(window[..windowLength], windowOffset);
+        if (trailer < 0)
+        {
+            return false;
+        }
+
+        int start = (int)(trailer - windowOffset);
+        return DmgTrailer.TryParse(window.Slice(start, TrailerSize), out DmgTrailer parsed, out _)
+            && parsed.Validate(trailer) == HeaderError.None
+            && BinaryPrimitives.ReadUInt32BigEndian(window.Slice(start + HeaderSizeOffset)) == TrailerSize;
     }
 }

@@ -57,7 +57,7 @@ internal readonly struct DmgTrailer
     /// <returns>The window's offset and length.</returns>
     public static (long Offset, int Length) GetSearchWindow(long fileLength)
     {
-        long length = PaddedReads.RoundedLength(fileLength);
+        long length = HeaderReads.RoundedLength(fileLength);
         const int LastSectorPart = SearchWindow - 4; // 511 bytes of the second-last sector
         long offset = length > LastSectorPart + TrailerSize ? length - LastSectorPart - TrailerSize : 0;
         return (offset, (int)Math.Min(length, SearchWindow));

@@ -1,7 +1,9 @@
 using System;
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Detection;
 using static BackingChain.Formats.Luks.LuksLayout;
 
 namespace BackingChain.Formats.Luks;
@@ -22,6 +24,18 @@ internal sealed class LuksFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Luks;
 
+    public string QemuName => "luks";
+
+    public string? LibvirtName => "luks";
+
+    public bool QemuOpensBacking => false;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => true;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = CreateSignatures();
+
     /// <summary>block_crypto_probe_luks: the magic and version 1 only (LUKS2 probes as raw).</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName) =>
         head.Length >= MagicLength + sizeof(ushort) && head.StartsWith(Magic)
@@ -29,7 +43,7 @@ internal sealed class LuksFormatReader : IImageFormatReader
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        byte[] data = (await PaddedReads.ReadAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
+        byte[] data = (await HeaderReads.ReadPaddedAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
         string? problem = Validate(data, out Luks1Header header, out HeaderError error);
         if (problem is not null)
         {
@@ -37,7 +51,7 @@ internal sealed class LuksFormatReader : IImageFormatReader
         }
 
         // block_crypto_co_getlength: the file's length (whole sectors) minus the payload offset.
-        long fileLength = PaddedReads.RoundedLength(context.Source.Length);
+        long fileLength = HeaderReads.RoundedLength(context.Source.Length);
         if (header.PayloadOffset > fileLength)
         {
             return LayerFacts.Failed(HeaderError.Truncated, "Input/output error");
@@ -162,4 +176,14 @@ internal sealed class LuksFormatReader : IImageFormatReader
         ulong sectors = (((ulong)keyBytes * Stripes) + SectorSize - 1) / SectorSize;
         return (sectors + KeySlotAreaStartSectors - 1) / KeySlotAreaStartSectors * KeySlotAreaStartSectors;
     }
+
+    /// <summary>qemu 7.2's probe sees LUKS version 1 only; a primary LUKS2 header is content qemu reads as raw.</summary>
+    private static ImmutableArray<SignatureRule> CreateSignatures() =>
+    [
+        SignatureRule.QemuProbe("luks"),
+        SignatureRule.Unseen(
+            SignatureLocation.Head,
+            "LUKS2 header (qemu 7.2 probes it as raw and cannot open it)",
+            static (in SignatureInput input) => Luks2Header.TryParse(input.Head, out Luks2Header header, out _) && !header.IsSecondary),
+    ];
 }

@@ -1,7 +1,9 @@
 using System;
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Detection;
 using static BackingChain.Formats.Parallels.ParallelsLayout;
 
 namespace BackingChain.Formats.Parallels;
@@ -12,6 +14,18 @@ internal sealed class ParallelsFormatReader : IImageFormatReader
     public static ParallelsFormatReader Instance { get; } = new();
 
     public ImageFormat Format => ImageFormat.Parallels;
+
+    public string QemuName => "parallels";
+
+    public string? LibvirtName => null;
+
+    public bool QemuOpensBacking => false;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = [SignatureRule.QemuProbe("parallels")];
 
     /// <summary>parallels_probe: either magic and version 2.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName)
@@ -27,7 +41,7 @@ internal sealed class ParallelsFormatReader : IImageFormatReader
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        byte[] data = (await PaddedReads.ReadAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
+        byte[] data = (await HeaderReads.ReadPaddedAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
         HeaderError error = ParallelsHeader.Read(data, out ParallelsHeader header);
         if (error != HeaderError.None)
         {
@@ -39,7 +53,7 @@ internal sealed class ParallelsFormatReader : IImageFormatReader
         {
             byte[]? magic = header.ExtOff > ulong.MaxValue / SectorSize
                 ? null
-                : await PaddedReads.ReadAsync(context, header.ExtOff * SectorSize, sizeof(ulong), cancellationToken).ConfigureAwait(false);
+                : await HeaderReads.ReadPaddedAsync(context, header.ExtOff * SectorSize, sizeof(ulong), cancellationToken).ConfigureAwait(false);
             ulong found = magic is null ? 0 : BinaryPrimitives.ReadUInt64LittleEndian(magic);
             if (found != FormatExtensionMagic)
             {

@@ -1,8 +1,10 @@
 using System;
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Detection;
 
 namespace BackingChain.Formats.Qcow;
 
@@ -16,6 +18,18 @@ internal sealed class QcowFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Qcow;
 
+    public string QemuName => "qcow";
+
+    public string? LibvirtName => "qcow";
+
+    public bool QemuOpensBacking => true;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = [SignatureRule.QemuProbe("qcow")];
+
     /// <summary>qcow_probe: a 48-byte buffer with the magic and version exactly 1.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName) =>
         head.Length >= QcowLayout.HeaderLength
@@ -24,24 +38,17 @@ internal sealed class QcowFormatReader : IImageFormatReader
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        ReadOnlyMemory<byte> data = context.Head;
-        bool wholeImage = context.HeadIsWholeImage;
-        HeaderError error = QcowHeader.Read(data.Span, wholeImage, out QcowHeader header, out long required);
+        ParsedHeader<QcowHeader> read = await HeaderReads.ReadUntilParsedAsync<QcowHeader>(context, ParseHeader, ContiguousReadLimit, cancellationToken).ConfigureAwait(false);
+        ReadOnlyMemory<byte> data = read.Data;
+        HeaderError error = read.Error;
+        QcowHeader header = read.Header;
         string? backingName = null;
-        if (error == HeaderError.Truncated && !wholeImage && required > data.Length)
+        if (read.NeedsFarRead)
         {
-            if (required <= ContiguousReadLimit)
-            {
-                data = await context.ReadAsync(0, (int)required, cancellationToken).ConfigureAwait(false);
-                error = QcowHeader.Read(data.Span, data.Length >= context.Source.Length, out header, out _);
-            }
-            else
-            {
-                // The name lies far from the header (qemu writes it right after): read just its bytes.
-                ReadOnlyMemory<byte> name = await context.ReadAsync((long)header.BackingFileOffset, (int)header.BackingFileSize, cancellationToken).ConfigureAwait(false);
-                backingName = CString.ToName(name.Span, "backing file name");
-                error = HeaderError.None;
-            }
+            // The name lies far from the header (qemu writes it right after): read just its bytes.
+            ReadOnlyMemory<byte> name = await context.ReadAsync((long)header.BackingFileOffset, (int)header.BackingFileSize, cancellationToken).ConfigureAwait(false);
+            backingName = CString.ToName(name.Span, "backing file name");
+            error = HeaderError.None;
         }
 
         if (error != HeaderError.None)
@@ -72,4 +79,8 @@ internal sealed class QcowFormatReader : IImageFormatReader
 
         return facts;
     }
+
+    /// <summary>qcow's checks do not depend on the file length.</summary>
+    private static HeaderError ParseHeader(ReadOnlySpan<byte> data, long fileLength, bool dataReachesEndOfFile, out QcowHeader header, out long bytesNeeded) =>
+        QcowHeader.Read(data, dataReachesEndOfFile, out header, out bytesNeeded);
 }

@@ -1,10 +1,11 @@
-using System.Collections.Generic;
 using System;
 using System.Buffers.Binary;
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Detection;
 using BackingChain.Formats.Luks;
 
 namespace BackingChain.Formats.Qcow2;
@@ -16,6 +17,18 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Qcow2;
 
+    public string QemuName => "qcow2";
+
+    public string? LibvirtName => "qcow2";
+
+    public bool QemuOpensBacking => true;
+
+    public bool CanRecordBackingFormat => true;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = [SignatureRule.QemuProbe("qcow2")];
+
     /// <summary>qcow2_probe: the magic and a version of at least 2.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName) =>
         head.Length >= Qcow2Layout.FullHeaderLength
@@ -24,30 +37,15 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        ReadOnlyMemory<byte> data = context.Head;
-        bool wholeImage = context.HeadIsWholeImage;
-        Qcow2Header header;
-        while (true)
+        // The extensions and the backing name lie within cluster 0 (at most 2 MiB), so they are read with the header.
+        ParsedHeader<Qcow2Header> read = await HeaderReads.ReadUntilParsedAsync<Qcow2Header>(context, ParseHeader, long.MaxValue, cancellationToken).ConfigureAwait(false);
+        ReadOnlyMemory<byte> data = read.Data;
+        if (read.Error != HeaderError.None)
         {
-            HeaderError error = Qcow2Header.Read(data.Span, wholeImage, out header, out int required);
-            if (error == HeaderError.Truncated && !wholeImage && required > data.Length)
-            {
-                // The extensions or the backing name lie past the first read; they are within cluster 0 (<= 2 MiB).
-                // Each pass must grow the buffer: a source that returns less than asked mid-file ends the loop.
-                int before = data.Length;
-                data = await context.ReadAsync(0, required, cancellationToken).ConfigureAwait(false);
-                wholeImage = data.Length >= context.Source.Length || data.Length <= before;
-                continue;
-            }
-
-            if (error != HeaderError.None)
-            {
-                return LayerFacts.Failed(error, Qcow2Messages.Describe(error, data.Span));
-            }
-
-            break;
+            return LayerFacts.Failed(read.Error, Qcow2Messages.Describe(read.Error, data.Span));
         }
 
+        Qcow2Header header = read.Header;
         ReadOnlySpan<byte> span = data.Span;
         string? backingName = header.GetBackingFileName(span);
         string? backingFormat = header.GetBackingFormat(span);
@@ -269,5 +267,13 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
         }
 
         return snapshots.ToImmutable();
+    }
+
+    /// <summary>qcow2's header checks do not depend on the file length; its parser counts in <see cref="int"/> (cluster 0 is small).</summary>
+    private static HeaderError ParseHeader(ReadOnlySpan<byte> data, long fileLength, bool dataReachesEndOfFile, out Qcow2Header header, out long bytesNeeded)
+    {
+        HeaderError error = Qcow2Header.Read(data, dataReachesEndOfFile, out header, out int required);
+        bytesNeeded = required;
+        return error;
     }
 }

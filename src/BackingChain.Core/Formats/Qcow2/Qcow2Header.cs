@@ -220,13 +220,85 @@ public readonly struct Qcow2Header
 
     /// <summary>
     /// Parses <paramref name="fixedHeader"/> (at least <see cref="FullHeaderLength"/> bytes: the data itself, or
-    /// its zero-padded copy) and the extensions and backing name in <paramref name="data"/>. The header is built
-    /// once, at the end: it is large, and copying it per extension cost more than the rest of the parse.
+    /// its zero-padded copy) and the extensions and backing name in <paramref name="data"/>. Each step is one group
+    /// of qemu 7.2's <c>qcow2_do_open</c> checks, in qemu's order, so the first failure is the one qemu reports. The
+    /// header is built once, at the end: it is large, and copying it per step cost more than the rest of the parse.
     /// </summary>
     private static HeaderError ReadCore(ReadOnlySpan<byte> fixedHeader, ReadOnlySpan<byte> data, bool dataReachesEndOfFile, out Qcow2Header header, out int requiredLength)
     {
         header = default;
         requiredLength = FullHeaderLength;
+        HeaderError error = ReadFixedFields(fixedHeader, out FixedFields fields);
+        if (error == HeaderError.None)
+        {
+            error = CheckClusterAndHeaderLength(fixedHeader, ref fields);
+        }
+
+        if (error == HeaderError.None)
+        {
+            error = CheckFeatures(in fields, out header);
+        }
+
+        if (error == HeaderError.None)
+        {
+            error = CheckTables(in fields);
+        }
+
+        if (error != HeaderError.None)
+        {
+            return error;
+        }
+
+        // Header extensions run from header_length to the backing name, or to the end of cluster 0.
+        int extensionsEnd = fields.BackingFileOffset != 0 ? (int)fields.BackingFileOffset : (int)fields.ClusterSize;
+        bool bitmapsConsistent = fields.Version >= 3 && (fields.Autoclear & (ulong)Qcow2AutoclearFeatures.Bitmaps) != 0;
+        var extensions = default(Extensions);
+        error = ReadExtensions(
+            data, dataReachesEndOfFile, (int)fields.HeaderLength, extensionsEnd, bitmapsConsistent, fields.CryptMethod == (uint)Qcow2EncryptionMethod.Luks, fields.ClusterSize, ref extensions, out requiredLength);
+        if (error != HeaderError.None)
+        {
+            return error;
+        }
+
+        error = FindBackingFileName(data, in fields, out Range backingFileNameRange, out requiredLength);
+        if (error != HeaderError.None)
+        {
+            return error;
+        }
+
+        header = Build(in fields, in extensions, backingFileNameRange);
+        requiredLength = 0;
+        return HeaderError.None;
+    }
+
+    /// <summary>The fixed header's fields, gathered before the header is built.</summary>
+    private struct FixedFields
+    {
+        public uint Version;
+        public ulong BackingFileOffset;
+        public uint BackingFileSize;
+        public uint ClusterBits;
+        public uint ClusterSize;
+        public ulong Size;
+        public uint CryptMethod;
+        public uint L1Size;
+        public ulong L1TableOffset;
+        public ulong RefcountTableOffset;
+        public uint RefcountTableClusters;
+        public uint NbSnapshots;
+        public ulong SnapshotsOffset;
+        public ulong Incompatible;
+        public ulong Compatible;
+        public ulong Autoclear;
+        public uint RefcountOrder;
+        public uint HeaderLength;
+        public byte CompressionType;
+    }
+
+    /// <summary>The magic and the version, then the fields: version 2 has no feature words and fixed defaults for the rest.</summary>
+    private static HeaderError ReadFixedFields(ReadOnlySpan<byte> fixedHeader, out FixedFields fields)
+    {
+        fields = default;
         if (BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[MagicOffset..]) != Magic)
         {
             return HeaderError.BadMagic;
@@ -238,216 +310,245 @@ public readonly struct Qcow2Header
             return HeaderError.UnsupportedVersion;
         }
 
-        ulong backingFileOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[BackingFileOffsetOffset..]);
-        uint backingFileSize = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[BackingFileSizeOffset..]);
-        uint clusterBits = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[ClusterBitsOffset..]);
-        ulong size = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[SizeOffset..]);
-        uint cryptMethod = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[CryptMethodOffset..]);
-        uint l1Size = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[L1SizeOffset..]);
-        ulong l1TableOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[L1TableOffsetOffset..]);
-        ulong refcountTableOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[RefcountTableOffsetOffset..]);
-        uint refcountTableClusters = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[RefcountTableClustersOffset..]);
-        uint nbSnapshots = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[NbSnapshotsOffset..]);
-        ulong snapshotsOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[SnapshotsOffsetOffset..]);
-
-        ulong incompatible = 0, compatible = 0, autoclear = 0;
-        uint refcountOrder = V2RefcountOrder;
-        uint headerLength = V2HeaderLength;
-        byte compressionType = 0;
+        fields.Version = version;
+        fields.BackingFileOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[BackingFileOffsetOffset..]);
+        fields.BackingFileSize = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[BackingFileSizeOffset..]);
+        fields.ClusterBits = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[ClusterBitsOffset..]);
+        fields.Size = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[SizeOffset..]);
+        fields.CryptMethod = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[CryptMethodOffset..]);
+        fields.L1Size = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[L1SizeOffset..]);
+        fields.L1TableOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[L1TableOffsetOffset..]);
+        fields.RefcountTableOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[RefcountTableOffsetOffset..]);
+        fields.RefcountTableClusters = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[RefcountTableClustersOffset..]);
+        fields.NbSnapshots = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[NbSnapshotsOffset..]);
+        fields.SnapshotsOffset = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[SnapshotsOffsetOffset..]);
+        fields.RefcountOrder = V2RefcountOrder;
+        fields.HeaderLength = V2HeaderLength;
         if (version == 3)
         {
-            incompatible = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[IncompatibleFeaturesOffset..]);
-            compatible = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[CompatibleFeaturesOffset..]);
-            autoclear = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[AutoclearFeaturesOffset..]);
-            refcountOrder = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[RefcountOrderOffset..]);
-            headerLength = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[HeaderLengthOffset..]);
+            fields.Incompatible = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[IncompatibleFeaturesOffset..]);
+            fields.Compatible = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[CompatibleFeaturesOffset..]);
+            fields.Autoclear = BinaryPrimitives.ReadUInt64BigEndian(fixedHeader[AutoclearFeaturesOffset..]);
+            fields.RefcountOrder = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[RefcountOrderOffset..]);
+            fields.HeaderLength = BinaryPrimitives.ReadUInt32BigEndian(fixedHeader[HeaderLengthOffset..]);
         }
 
+        return HeaderError.None;
+    }
+
+    /// <summary>The cluster size, the header length it bounds, and the backing name's offset within cluster 0.</summary>
+    private static HeaderError CheckClusterAndHeaderLength(ReadOnlySpan<byte> fixedHeader, ref FixedFields fields)
+    {
         // "Unsupported cluster size: 2^N"
-        if (clusterBits is < MinClusterBits or > MaxClusterBits)
+        if (fields.ClusterBits is < MinClusterBits or > MaxClusterBits)
         {
             return HeaderError.InvalidSize;
         }
 
-        uint clusterSize = 1u << (int)clusterBits;
+        fields.ClusterSize = 1u << (int)fields.ClusterBits;
 
         // "qcow2 header too short" / "qcow2 header exceeds cluster size"
-        if (headerLength < (version == 3 ? V3MinimumHeaderLength : V2HeaderLength) || headerLength > clusterSize)
+        if (fields.HeaderLength < (fields.Version == 3 ? V3MinimumHeaderLength : V2HeaderLength) || fields.HeaderLength > fields.ClusterSize)
         {
             return HeaderError.InvalidSize;
         }
 
-        if (headerLength > CompressionTypeOffset)
+        // The compression type byte exists only in headers long enough to hold it; shorter ones mean zlib.
+        if (fields.HeaderLength > CompressionTypeOffset)
         {
-            compressionType = fixedHeader[CompressionTypeOffset];
+            fields.CompressionType = fixedHeader[CompressionTypeOffset];
         }
 
         // "Invalid backing file offset"
-        if (backingFileOffset > clusterSize)
+        if (fields.BackingFileOffset > fields.ClusterSize)
         {
             return HeaderError.InvalidOffset;
         }
 
+        return HeaderError.None;
+    }
+
+    /// <summary>
+    /// The feature words and what they select: unknown incompatible bits, the refcount width, the encryption method,
+    /// the compression type, extended L2 entries, and the autoclear bit that needs an external data file. An unknown
+    /// feature returns a header holding the bits, so the message can name them.
+    /// </summary>
+    private static HeaderError CheckFeatures(in FixedFields fields, out Qcow2Header header)
+    {
+        header = default;
+        ulong incompatible = fields.Incompatible;
+
         // "Unsupported qcow2 feature(s): ..."
         if ((incompatible & ~(ulong)Qcow2IncompatibleFeatures.Known) != 0)
         {
-            header = new Qcow2Header { Version = version, IncompatibleFeatures = (Qcow2IncompatibleFeatures)incompatible };
+            header = new Qcow2Header { Version = fields.Version, IncompatibleFeatures = (Qcow2IncompatibleFeatures)incompatible };
             return HeaderError.UnsupportedFeature;
         }
 
         // "Reference count entry width too large; may not exceed 64 bits"
-        if (refcountOrder > MaxRefcountOrder)
+        if (fields.RefcountOrder > MaxRefcountOrder)
         {
             return HeaderError.InvalidSize;
         }
 
         // "Unsupported encryption method: N"
-        if (cryptMethod > (uint)Qcow2EncryptionMethod.Luks)
+        if (fields.CryptMethod > (uint)Qcow2EncryptionMethod.Luks)
         {
             return HeaderError.UnsupportedFeature;
         }
 
         // validate_compression_type: only zlib and zstd, and feature bit 3 set exactly when not zlib.
         bool compressionBit = (incompatible & (ulong)Qcow2IncompatibleFeatures.CompressionType) != 0;
-        if (compressionType > (byte)Qcow2CompressionType.Zstd)
+        if (fields.CompressionType > (byte)Qcow2CompressionType.Zstd)
         {
             return HeaderError.UnsupportedFeature;
         }
 
-        if (compressionBit != (compressionType != (byte)Qcow2CompressionType.Zlib))
+        if (compressionBit != (fields.CompressionType != (byte)Qcow2CompressionType.Zlib))
         {
             return HeaderError.Inconsistent;
         }
 
         // Subclusters (cluster/32) must be at least 512 bytes.
-        bool extendedL2 = (incompatible & (ulong)Qcow2IncompatibleFeatures.ExtendedL2) != 0;
-        if (extendedL2 && clusterBits < MinClusterBitsForExtendedL2)
+        if (UsesExtendedL2(in fields) && fields.ClusterBits < MinClusterBitsForExtendedL2)
         {
             return HeaderError.InvalidSize;
         }
+
+        return HeaderError.None;
+    }
+
+    private static bool UsesExtendedL2(in FixedFields fields) => (fields.Incompatible & (ulong)Qcow2IncompatibleFeatures.ExtendedL2) != 0;
+
+    /// <summary>
+    /// The metadata tables the header points at: the refcount table, the snapshot table and the active L1 table,
+    /// each within its size limit, cluster-aligned and inside the addressable range; the L1 table large enough for
+    /// the virtual size. Then the autoclear bit that needs an external data file, which qemu checks after them.
+    /// </summary>
+    private static HeaderError CheckTables(in FixedFields fields)
+    {
+        uint clusterSize = fields.ClusterSize;
 
         // "Image does not contain a reference count table" / "Reference count table too large"
-        if (refcountTableClusters == 0 || refcountTableClusters > (ulong)(MaxRefcountTableBytes >> (int)clusterBits))
+        if (fields.RefcountTableClusters == 0 || fields.RefcountTableClusters > (ulong)(MaxRefcountTableBytes >> (int)fields.ClusterBits))
         {
             return HeaderError.InvalidSize;
         }
 
-        if (!IsValidTable(refcountTableOffset, refcountTableClusters, clusterSize, clusterSize))
+        if (!IsValidTable(fields.RefcountTableOffset, fields.RefcountTableClusters, clusterSize, clusterSize))
         {
             return HeaderError.InvalidOffset;
         }
 
         // "Too many snapshots" / "Invalid snapshot table offset"
-        if (nbSnapshots > MaxSnapshots)
+        if (fields.NbSnapshots > MaxSnapshots)
         {
             return HeaderError.InvalidSize;
         }
 
-        if (!IsValidTable(snapshotsOffset, nbSnapshots, SnapshotHeaderSize, clusterSize))
+        if (!IsValidTable(fields.SnapshotsOffset, fields.NbSnapshots, SnapshotHeaderSize, clusterSize))
         {
             return HeaderError.InvalidOffset;
         }
 
         // "Active L1 table too large" / "L1 table is too small" / "Image is too big"
-        if (l1Size > MaxL1TableBytes / L1EntrySize)
+        if (fields.L1Size > MaxL1TableBytes / L1EntrySize)
         {
             return HeaderError.InvalidSize;
         }
 
-        int l2Bits = (int)clusterBits - (extendedL2 ? 4 : 3);
-        int bytesPerL1EntryBits = (int)clusterBits + l2Bits;
+        int l2Bits = (int)fields.ClusterBits - (UsesExtendedL2(in fields) ? 4 : 3);
+        int bytesPerL1EntryBits = (int)fields.ClusterBits + l2Bits;
+        ulong size = fields.Size;
         ulong l1Needed = (size >> bytesPerL1EntryBits) + ((size & ((1UL << bytesPerL1EntryBits) - 1)) != 0 ? 1UL : 0UL);
         if (l1Needed > int.MaxValue)
         {
             return HeaderError.InvalidSize;
         }
 
-        if (l1Size < l1Needed)
+        if (fields.L1Size < l1Needed)
         {
             return HeaderError.InvalidSize;
         }
 
-        if (!IsValidTable(l1TableOffset, l1Size, L1EntrySize, clusterSize))
+        if (!IsValidTable(fields.L1TableOffset, fields.L1Size, L1EntrySize, clusterSize))
         {
             return HeaderError.InvalidOffset;
         }
 
         // "data-file-raw requires a data file"
-        if ((autoclear & (ulong)Qcow2AutoclearFeatures.RawExternalData) != 0
-            && (incompatible & (ulong)Qcow2IncompatibleFeatures.ExternalDataFile) == 0)
+        if ((fields.Autoclear & (ulong)Qcow2AutoclearFeatures.RawExternalData) != 0
+            && (fields.Incompatible & (ulong)Qcow2IncompatibleFeatures.ExternalDataFile) == 0)
         {
             return HeaderError.Inconsistent;
         }
 
-        // Header extensions run from header_length to the backing name, or to the end of cluster 0.
-        int extensionsEnd = backingFileOffset != 0 ? (int)backingFileOffset : (int)clusterSize;
-        bool bitmapsConsistent = version >= 3 && (autoclear & (ulong)Qcow2AutoclearFeatures.Bitmaps) != 0;
-        var extensions = default(Extensions);
-        HeaderError extensionError = ReadExtensions(
-            data, dataReachesEndOfFile, (int)headerLength, extensionsEnd, bitmapsConsistent, cryptMethod == (uint)Qcow2EncryptionMethod.Luks, clusterSize, ref extensions, out requiredLength);
-        if (extensionError != HeaderError.None)
-        {
-            return extensionError;
-        }
-
-        Range backingFileNameRange = default;
-        if (backingFileOffset != 0)
-        {
-            // "Backing file name too long"
-            if (backingFileSize > Math.Min(MaxBackingFileNameLength, clusterSize - (uint)backingFileOffset))
-            {
-                return HeaderError.InvalidSize;
-            }
-
-            int nameStart = (int)backingFileOffset;
-            int nameEnd = nameStart + (int)backingFileSize;
-            if (nameEnd > data.Length)
-            {
-                requiredLength = nameEnd;
-                return HeaderError.Truncated;
-            }
-
-            backingFileNameRange = new Range(nameStart, CStringEnd(data, nameStart, nameEnd));
-        }
-
-        header = new Qcow2Header
-        {
-            Version = version,
-            BackingFileOffset = backingFileOffset,
-            BackingFileSize = backingFileSize,
-            ClusterBits = clusterBits,
-            Size = size,
-            CryptMethod = (Qcow2EncryptionMethod)cryptMethod,
-            L1Size = l1Size,
-            L1TableOffset = l1TableOffset,
-            RefcountTableOffset = refcountTableOffset,
-            RefcountTableClusters = refcountTableClusters,
-            NbSnapshots = nbSnapshots,
-            SnapshotsOffset = snapshotsOffset,
-            IncompatibleFeatures = (Qcow2IncompatibleFeatures)incompatible,
-            CompatibleFeatures = (Qcow2CompatibleFeatures)compatible,
-            AutoclearFeatures = (Qcow2AutoclearFeatures)autoclear,
-            RefcountOrder = refcountOrder,
-            HeaderLength = headerLength,
-            CompressionType = (Qcow2CompressionType)compressionType,
-            BackingFileNameRange = backingFileNameRange,
-            BackingFormatRange = extensions.BackingFormatRange,
-            HasBackingFormat = extensions.HasBackingFormat,
-            ExternalDataFileRange = extensions.ExternalDataFileRange,
-            HasExternalDataFileName = extensions.HasExternalDataFileName,
-            FeatureNameTableRange = extensions.FeatureNameTableRange,
-            HasBitmapsExtension = extensions.HasBitmapsExtension,
-            NbBitmaps = extensions.NbBitmaps,
-            BitmapDirectorySize = extensions.BitmapDirectorySize,
-            BitmapDirectoryOffset = extensions.BitmapDirectoryOffset,
-            HasEncryptionHeader = extensions.HasEncryptionHeader,
-            EncryptionHeaderOffset = extensions.EncryptionHeaderOffset,
-            EncryptionHeaderLength = extensions.EncryptionHeaderLength,
-            UnknownExtensionCount = extensions.UnknownCount,
-        };
-        requiredLength = 0;
         return HeaderError.None;
     }
+
+    /// <summary>The backing name: bounded by qemu's limit and cluster 0, and within the data (else the length it needs).</summary>
+    private static HeaderError FindBackingFileName(ReadOnlySpan<byte> data, in FixedFields fields, out Range range, out int requiredLength)
+    {
+        range = default;
+        requiredLength = 0;
+        if (fields.BackingFileOffset == 0)
+        {
+            return HeaderError.None;
+        }
+
+        // "Backing file name too long"
+        if (fields.BackingFileSize > Math.Min(MaxBackingFileNameLength, fields.ClusterSize - (uint)fields.BackingFileOffset))
+        {
+            return HeaderError.InvalidSize;
+        }
+
+        int nameStart = (int)fields.BackingFileOffset;
+        int nameEnd = nameStart + (int)fields.BackingFileSize;
+        if (nameEnd > data.Length)
+        {
+            requiredLength = nameEnd;
+            return HeaderError.Truncated;
+        }
+
+        range = new Range(nameStart, CStringEnd(data, nameStart, nameEnd));
+        return HeaderError.None;
+    }
+
+    private static Qcow2Header Build(in FixedFields fields, in Extensions extensions, Range backingFileNameRange) => new()
+    {
+        Version = fields.Version,
+        BackingFileOffset = fields.BackingFileOffset,
+        BackingFileSize = fields.BackingFileSize,
+        ClusterBits = fields.ClusterBits,
+        Size = fields.Size,
+        CryptMethod = (Qcow2EncryptionMethod)fields.CryptMethod,
+        L1Size = fields.L1Size,
+        L1TableOffset = fields.L1TableOffset,
+        RefcountTableOffset = fields.RefcountTableOffset,
+        RefcountTableClusters = fields.RefcountTableClusters,
+        NbSnapshots = fields.NbSnapshots,
+        SnapshotsOffset = fields.SnapshotsOffset,
+        IncompatibleFeatures = (Qcow2IncompatibleFeatures)fields.Incompatible,
+        CompatibleFeatures = (Qcow2CompatibleFeatures)fields.Compatible,
+        AutoclearFeatures = (Qcow2AutoclearFeatures)fields.Autoclear,
+        RefcountOrder = fields.RefcountOrder,
+        HeaderLength = fields.HeaderLength,
+        CompressionType = (Qcow2CompressionType)fields.CompressionType,
+        BackingFileNameRange = backingFileNameRange,
+        BackingFormatRange = extensions.BackingFormatRange,
+        HasBackingFormat = extensions.HasBackingFormat,
+        ExternalDataFileRange = extensions.ExternalDataFileRange,
+        HasExternalDataFileName = extensions.HasExternalDataFileName,
+        FeatureNameTableRange = extensions.FeatureNameTableRange,
+        HasBitmapsExtension = extensions.HasBitmapsExtension,
+        NbBitmaps = extensions.NbBitmaps,
+        BitmapDirectorySize = extensions.BitmapDirectorySize,
+        BitmapDirectoryOffset = extensions.BitmapDirectoryOffset,
+        HasEncryptionHeader = extensions.HasEncryptionHeader,
+        EncryptionHeaderOffset = extensions.EncryptionHeaderOffset,
+        EncryptionHeaderLength = extensions.EncryptionHeaderLength,
+        UnknownExtensionCount = extensions.UnknownCount,
+    };
 
     /// <summary>What the header extensions say, gathered before the header is built.</summary>
     private struct Extensions

@@ -1,8 +1,10 @@
 using System;
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Detection;
 
 namespace BackingChain.Formats.Qed;
 
@@ -16,6 +18,18 @@ internal sealed class QedFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Qed;
 
+    public string QemuName => "qed";
+
+    public string? LibvirtName => "qed";
+
+    public bool QemuOpensBacking => true;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = [SignatureRule.QemuProbe("qed")];
+
     /// <summary>bdrv_qed_probe: a 64-byte buffer starting with the little-endian magic.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName) =>
         head.Length >= QedLayout.HeaderLength
@@ -23,25 +37,19 @@ internal sealed class QedFormatReader : IImageFormatReader
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        long fileLength = context.Source.Length;
-        ReadOnlyMemory<byte> data = context.Head;
-        HeaderError error = QedHeader.Read(data.Span, fileLength, context.HeadIsWholeImage, out QedHeader header, out long required);
+        ParsedHeader<QedHeader> read = await HeaderReads.ReadUntilParsedAsync<QedHeader>(context, QedHeader.Read, ContiguousReadLimit, cancellationToken).ConfigureAwait(false);
+        ReadOnlyMemory<byte> data = read.Data;
+        HeaderError error = read.Error;
+        QedHeader header = read.Header;
         string? backingName = null;
-        if (error == HeaderError.Truncated && required > data.Length)
+        if (error == HeaderError.Truncated && read.BytesNeeded > ContiguousReadLimit)
         {
-            if (required <= ContiguousReadLimit)
-            {
-                data = await context.ReadAsync(0, (int)required, cancellationToken).ConfigureAwait(false);
-                error = QedHeader.Read(data.Span, fileLength, data.Length >= fileLength, out header, out _);
-            }
-            else
-            {
-                // The name lies far into the header clusters (qemu writes it right after the 64-byte header):
-                // read just its bytes (fewer than 4096, checked) rather than everything before it.
-                ReadOnlyMemory<byte> name = await context.ReadAsync(header.BackingFileNameOffset, (int)header.BackingFileNameSize, cancellationToken).ConfigureAwait(false);
-                backingName = CString.ToName(name.Span, "backing file name");
-                error = HeaderError.None;
-            }
+            // The name lies far into the header clusters (qemu writes it right after the 64-byte header):
+            // read just its bytes (fewer than 4096, checked) rather than everything before it. Unlike qcow, QED
+            // takes whatever of the name the file holds even when the file ends first, as it always has.
+            ReadOnlyMemory<byte> name = await context.ReadAsync(header.BackingFileNameOffset, (int)header.BackingFileNameSize, cancellationToken).ConfigureAwait(false);
+            backingName = CString.ToName(name.Span, "backing file name");
+            error = HeaderError.None;
         }
 
         if (error != HeaderError.None)

@@ -1,7 +1,9 @@
 using System;
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Detection;
 using static BackingChain.Formats.Vdi.VdiLayout;
 
 namespace BackingChain.Formats.Vdi;
@@ -13,13 +15,25 @@ internal sealed class VdiFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Vdi;
 
+    public string QemuName => "vdi";
+
+    public string? LibvirtName => "vdi";
+
+    public bool QemuOpensBacking => false;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = [SignatureRule.QemuProbe("vdi")];
+
     /// <summary>vdi_probe: a full 512-byte header with the signature at 0x40 (the text before it is not checked).</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName) =>
         head.Length >= HeaderLength && BinaryPrimitives.ReadUInt32LittleEndian(head[SignatureOffset..]) == Signature ? 100 : 0;
 
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        byte[] data = (await PaddedReads.ReadAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
+        byte[] data = (await HeaderReads.ReadPaddedAsync(context, 0, HeaderLength, cancellationToken).ConfigureAwait(false))!;
         HeaderError error = VdiHeader.Read(data, out VdiHeader header, out string? message);
         if (error != HeaderError.None)
         {

@@ -1,10 +1,12 @@
 using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.Numerics;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Detection;
 using static BackingChain.Formats.Vhdx.VhdxLayout;
 
 namespace BackingChain.Formats.Vhdx;
@@ -23,72 +25,151 @@ internal sealed class VhdxFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Vhdx;
 
+    public string QemuName => "vhdx";
+
+    public string? LibvirtName => null;
+
+    public bool QemuOpensBacking => false;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = [SignatureRule.QemuProbe("vhdx")];
+
     /// <summary>vhdx_probe: "vhdxfile" at offset 0.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName) =>
         head.Length >= sizeof(ulong) && BinaryPrimitives.ReadUInt64LittleEndian(head) == FileSignature ? 100 : 0;
 
+    /// <summary>
+    /// vhdx_open's steps, one method each, in qemu's order so the first failure is the one qemu reports: the
+    /// signature and the active header, the log, region table 1, the metadata (with the parent locator), the
+    /// geometry, and the BAT. Every area registered on the way must not overlap the ones after it.
+    /// </summary>
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
-        long fileLength = PaddedReads.RoundedLength(context.Source.Length);
-        byte[] signature = (await PaddedReads.ReadAsync(context, 0, sizeof(ulong), cancellationToken).ConfigureAwait(false))!;
-        if (BinaryPrimitives.ReadUInt64LittleEndian(signature) != FileSignature)
+        long fileLength = HeaderReads.RoundedLength(context.Source.Length);
+        (LayerFacts? failure, VhdxHeader header) = await ReadActiveHeaderAsync(context, cancellationToken).ConfigureAwait(false);
+        if (failure.HasValue)
         {
-            return Fail(HeaderError.BadMagic, InvalidArgument);
-        }
-
-        // Headers: the valid one with the larger sequence number; equal numbers only when byte-identical (Disk2VHD).
-        byte[] first = (await PaddedReads.ReadAsync(context, Header1Offset, HeaderSize, cancellationToken).ConfigureAwait(false))!;
-        byte[] second = (await PaddedReads.ReadAsync(context, Header2Offset, HeaderSize, cancellationToken).ConfigureAwait(false))!;
-        bool firstValid = VhdxHeader.Read(first, out VhdxHeader header1) == HeaderError.None;
-        bool secondValid = VhdxHeader.Read(second, out VhdxHeader header2) == HeaderError.None;
-        VhdxHeader header;
-        if (firstValid && secondValid)
-        {
-            if (header1.SequenceNumber != header2.SequenceNumber)
-            {
-                header = header1.SequenceNumber > header2.SequenceNumber ? header1 : header2;
-            }
-            else if (first.AsSpan().SequenceEqual(second))
-            {
-                header = header1;
-            }
-            else
-            {
-                return Fail(HeaderError.Inconsistent, "No valid VHDX header found");
-            }
-        }
-        else if (firstValid || secondValid)
-        {
-            header = firstValid ? header1 : header2;
-        }
-        else
-        {
-            return Fail(HeaderError.BadChecksum, "No valid VHDX header found");
+            return failure.Value;
         }
 
         var regions = new List<(ulong Start, ulong End)>();
         Register(regions, header.LogOffset, header.LogLength);
-
-        // The log: qemu replays it, and refuses a read-only open while it holds entries.
-        if (header.LogGuid != Guid.Empty && header.LogLength != 0)
+        failure = await CheckLogAsync(context, header, cancellationToken).ConfigureAwait(false);
+        if (failure.HasValue)
         {
-            if (header.LogLength % HeaderSectionSize != 0)
-            {
-                return Fail(HeaderError.InvalidSize, InvalidArgument);
-            }
-
-            byte[]? log = await PaddedReads.ReadAsync(context, header.LogOffset, sizeof(uint), cancellationToken).ConfigureAwait(false);
-            if (log is not null && BinaryPrimitives.ReadUInt32LittleEndian(log) == LogEntrySignature)
-            {
-                return Fail(HeaderError.UnsupportedFeature, $"VHDX image file '{context.Source.Name}' opened read-only, but contains a log that needs to be replayed");
-            }
+            return failure.Value;
         }
 
-        // Region table 1 (qemu never reads the second copy).
-        byte[] regionBytes = (await PaddedReads.ReadAsync(context, RegionTable1Offset, RegionTableSize, cancellationToken).ConfigureAwait(false))!;
+        (failure, VhdxRegionTableEntry batRegion, VhdxRegionTableEntry metadataRegion) = await ReadRegionTableAsync(context, regions, cancellationToken).ConfigureAwait(false);
+        if (failure.HasValue)
+        {
+            return failure.Value;
+        }
+
+        var references = new List<StoredReference>();
+        (failure, Metadata metadata) = await ReadMetadataAsync(context, metadataRegion, references, cancellationToken).ConfigureAwait(false);
+        if (failure.HasValue)
+        {
+            return failure.Value;
+        }
+
+        failure = CheckGeometry(in metadata, batRegion, out ulong totalSectors, out ulong chunkRatio, out uint batEntries);
+        if (failure.HasValue)
+        {
+            return failure.Value;
+        }
+
+        string? batError = await CheckBatAsync(context, batRegion.FileOffset, batEntries, metadata.BlockSize, chunkRatio, (long)totalSectors * 512, fileLength, regions, cancellationToken).ConfigureAwait(false);
+        if (batError is not null)
+        {
+            return Fail(HeaderError.InvalidOffset, batError);
+        }
+
+        var facts = new LayerFacts
+        {
+            VirtualSize = (long)totalSectors * 512,
+            ClusterSize = (int)metadata.BlockSize,
+            DirtyFlag = false,
+        };
+        facts.References.AddRange(references);
+        return facts;
+    }
+
+    /// <summary>The file-parameters, size and sector-size items, read before they are judged.</summary>
+    private readonly record struct Metadata(uint BlockSize, bool HasParent, ulong VirtualDiskSize, uint LogicalSectorSize);
+
+    /// <summary>
+    /// vhdx_parse_header: the file signature, then of the two headers the valid one with the larger sequence
+    /// number; equal numbers only when byte-identical (Disk2VHD writes them so).
+    /// </summary>
+    private static async ValueTask<(LayerFacts? Failure, VhdxHeader Header)> ReadActiveHeaderAsync(LayerReadContext context, CancellationToken cancellationToken)
+    {
+        byte[] signature = (await HeaderReads.ReadPaddedAsync(context, 0, sizeof(ulong), cancellationToken).ConfigureAwait(false))!;
+        if (BinaryPrimitives.ReadUInt64LittleEndian(signature) != FileSignature)
+        {
+            return (Fail(HeaderError.BadMagic, InvalidArgument), default);
+        }
+
+        byte[] first = (await HeaderReads.ReadPaddedAsync(context, Header1Offset, HeaderSize, cancellationToken).ConfigureAwait(false))!;
+        byte[] second = (await HeaderReads.ReadPaddedAsync(context, Header2Offset, HeaderSize, cancellationToken).ConfigureAwait(false))!;
+        bool firstValid = VhdxHeader.Read(first, out VhdxHeader header1) == HeaderError.None;
+        bool secondValid = VhdxHeader.Read(second, out VhdxHeader header2) == HeaderError.None;
+        if (firstValid && secondValid)
+        {
+            if (header1.SequenceNumber != header2.SequenceNumber)
+            {
+                return (null, header1.SequenceNumber > header2.SequenceNumber ? header1 : header2);
+            }
+
+            return first.AsSpan().SequenceEqual(second)
+                ? (null, header1)
+                : (Fail(HeaderError.Inconsistent, "No valid VHDX header found"), default);
+        }
+
+        if (firstValid || secondValid)
+        {
+            return (null, firstValid ? header1 : header2);
+        }
+
+        return (Fail(HeaderError.BadChecksum, "No valid VHDX header found"), default);
+    }
+
+    /// <summary>vhdx_parse_log: qemu replays the log, and refuses a read-only open while it holds entries.</summary>
+    private static async ValueTask<LayerFacts?> CheckLogAsync(LayerReadContext context, VhdxHeader header, CancellationToken cancellationToken)
+    {
+        if (header.LogGuid == Guid.Empty || header.LogLength == 0)
+        {
+            return null;
+        }
+
+        if (header.LogLength % HeaderSectionSize != 0)
+        {
+            return Fail(HeaderError.InvalidSize, InvalidArgument);
+        }
+
+        byte[]? log = await HeaderReads.ReadPaddedAsync(context, header.LogOffset, sizeof(uint), cancellationToken).ConfigureAwait(false);
+        if (log is not null && BinaryPrimitives.ReadUInt32LittleEndian(log) == LogEntrySignature)
+        {
+            return Fail(HeaderError.UnsupportedFeature, $"VHDX image file '{context.Source.Name}' opened read-only, but contains a log that needs to be replayed");
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// vhdx_open_region_tables, on region table 1 only (qemu never reads the second copy): exactly one BAT and one
+    /// metadata region, no unknown required region, and no region overlapping another or the log.
+    /// </summary>
+    private static async ValueTask<(LayerFacts? Failure, VhdxRegionTableEntry Bat, VhdxRegionTableEntry Metadata)> ReadRegionTableAsync(
+        LayerReadContext context, List<(ulong Start, ulong End)> regions, CancellationToken cancellationToken)
+    {
+        byte[] regionBytes = (await HeaderReads.ReadPaddedAsync(context, RegionTable1Offset, RegionTableSize, cancellationToken).ConfigureAwait(false))!;
         if (VhdxRegionTable.Read(regionBytes, out VhdxRegionTable regionTable) != HeaderError.None)
         {
-            return Fail(HeaderError.InvalidExtension, InvalidArgument);
+            return (Fail(HeaderError.InvalidExtension, InvalidArgument), default, default);
         }
 
         VhdxRegionTableEntry? bat = null, metadata = null;
@@ -97,7 +178,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
             VhdxRegionTableEntry entry = regionTable.GetEntry(regionBytes, i);
             if (Overlaps(regions, entry.FileOffset, entry.Length))
             {
-                return Fail(HeaderError.InvalidOffset, InvalidArgument);
+                return (Fail(HeaderError.InvalidOffset, InvalidArgument), default, default);
             }
 
             Register(regions, entry.FileOffset, entry.Length);
@@ -106,7 +187,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
                 bool isBat = entry.Guid == BatRegion;
                 if ((isBat ? bat : metadata) is not null)
                 {
-                    return Fail(HeaderError.Inconsistent, InvalidArgument);
+                    return (Fail(HeaderError.Inconsistent, InvalidArgument), default, default);
                 }
 
                 if (isBat)
@@ -120,20 +201,30 @@ internal sealed class VhdxFormatReader : IImageFormatReader
             }
             else if (entry.Required)
             {
-                return Fail(HeaderError.UnsupportedFeature, NotSupported);
+                return (Fail(HeaderError.UnsupportedFeature, NotSupported), default, default);
             }
         }
 
         if (bat is not { } batRegion || metadata is not { } metadataRegion)
         {
-            return Fail(HeaderError.Inconsistent, InvalidArgument);
+            return (Fail(HeaderError.Inconsistent, InvalidArgument), default, default);
         }
 
-        // The metadata table and its five required items (the parent locator only for differencing files).
-        byte[]? tableBytes = await PaddedReads.ReadAsync(context, metadataRegion.FileOffset, MetadataTableSize, cancellationToken).ConfigureAwait(false);
+        return (null, batRegion, metadataRegion);
+    }
+
+    /// <summary>
+    /// vhdx_parse_metadata: the metadata table, each known item at most once, no unknown required item, the five
+    /// items every file needs; their values; and for a differencing file the parent locator (qemu: a parent flag
+    /// without a locator is invalid; with one it is "not supported", and we read it).
+    /// </summary>
+    private static async ValueTask<(LayerFacts? Failure, Metadata Metadata)> ReadMetadataAsync(
+        LayerReadContext context, VhdxRegionTableEntry metadataRegion, List<StoredReference> references, CancellationToken cancellationToken)
+    {
+        byte[]? tableBytes = await HeaderReads.ReadPaddedAsync(context, metadataRegion.FileOffset, MetadataTableSize, cancellationToken).ConfigureAwait(false);
         if (tableBytes is null || VhdxMetadataTable.Read(tableBytes, out VhdxMetadataTable table) != HeaderError.None)
         {
-            return Fail(HeaderError.InvalidExtension, InvalidArgument);
+            return (Fail(HeaderError.InvalidExtension, InvalidArgument), default);
         }
 
         var items = new VhdxMetadataTableEntry[KnownItemCount];
@@ -146,7 +237,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
             {
                 if (present[known])
                 {
-                    return Fail(HeaderError.Inconsistent, InvalidArgument);
+                    return (Fail(HeaderError.Inconsistent, InvalidArgument), default);
                 }
 
                 present[known] = true;
@@ -154,7 +245,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
             }
             else if (entry.IsRequired)
             {
-                return Fail(HeaderError.UnsupportedFeature, NotSupported);
+                return (Fail(HeaderError.UnsupportedFeature, NotSupported), default);
             }
         }
 
@@ -162,7 +253,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
         {
             if (!present[i])
             {
-                return Fail(HeaderError.UnsupportedFeature, NotSupported);
+                return (Fail(HeaderError.UnsupportedFeature, NotSupported), default);
             }
         }
 
@@ -172,30 +263,45 @@ internal sealed class VhdxFormatReader : IImageFormatReader
         byte[]? logicalBytes = await ReadItemAsync(context, itemBase, items[LogicalSectorSizeIndex], sizeof(uint), cancellationToken).ConfigureAwait(false);
         if (parameters is null || sizeBytes is null || logicalBytes is null)
         {
-            return Fail(HeaderError.InvalidOffset, InvalidArgument);
+            return (Fail(HeaderError.InvalidOffset, InvalidArgument), default);
         }
 
-        uint blockSize = BinaryPrimitives.ReadUInt32LittleEndian(parameters);
         uint parameterBits = BinaryPrimitives.ReadUInt32LittleEndian(parameters.AsSpan(sizeof(uint)));
-        bool hasParent = (parameterBits & FileParametersHasParent) != 0;
-        var references = new List<StoredReference>();
-        if (hasParent)
+        var metadata = new Metadata(
+            BinaryPrimitives.ReadUInt32LittleEndian(parameters),
+            (parameterBits & FileParametersHasParent) != 0,
+            BinaryPrimitives.ReadUInt64LittleEndian(sizeBytes),
+            BinaryPrimitives.ReadUInt32LittleEndian(logicalBytes));
+        if (metadata.HasParent)
         {
-            // qemu: a parent flag without a locator is invalid; with one it is "not supported" (we read it).
             if (!present[ParentLocatorIndex])
             {
-                return Fail(HeaderError.Inconsistent, InvalidArgument);
+                return (Fail(HeaderError.Inconsistent, InvalidArgument), default);
             }
 
             string? locatorError = await ReadParentLocatorAsync(context, itemBase, items[ParentLocatorIndex], references, cancellationToken).ConfigureAwait(false);
             if (locatorError is not null)
             {
-                return Fail(HeaderError.InvalidExtension, locatorError);
+                return (Fail(HeaderError.InvalidExtension, locatorError), default);
             }
         }
 
-        ulong virtualDiskSize = BinaryPrimitives.ReadUInt64LittleEndian(sizeBytes);
-        uint logicalSectorSize = BinaryPrimitives.ReadUInt32LittleEndian(logicalBytes);
+        return (null, metadata);
+    }
+
+    /// <summary>
+    /// The geometry checks of vhdx_parse_metadata and vhdx_calc_bat_entries, in qemu's 32-bit arithmetic: the block
+    /// size, the one logical sector size qemu 7.2 supports, powers of two, the disk size, and a BAT region large
+    /// enough for the entries the geometry needs.
+    /// </summary>
+    private static LayerFacts? CheckGeometry(in Metadata metadata, VhdxRegionTableEntry batRegion, out ulong totalSectors, out ulong chunkRatio, out uint batEntries)
+    {
+        totalSectors = 0;
+        chunkRatio = 0;
+        batEntries = 0;
+        uint blockSize = metadata.BlockSize;
+        uint logicalSectorSize = metadata.LogicalSectorSize;
+        ulong virtualDiskSize = metadata.VirtualDiskSize;
         if (blockSize is < MinBlockSize or > MaxBlockSize)
         {
             return Fail(HeaderError.InvalidSize, InvalidArgument);
@@ -208,22 +314,21 @@ internal sealed class VhdxFormatReader : IImageFormatReader
         }
 
         uint sectorsPerBlock = blockSize / logicalSectorSize;
-        ulong chunkRatio = MaxSectorsPerBlock * logicalSectorSize / blockSize;
+        chunkRatio = MaxSectorsPerBlock * logicalSectorSize / blockSize;
         if (!BitOperations.IsPow2(sectorsPerBlock) || !BitOperations.IsPow2(chunkRatio) || !BitOperations.IsPow2(blockSize))
         {
             return Fail(HeaderError.InvalidSize, InvalidArgument);
         }
 
-        ulong totalSectors = virtualDiskSize / SupportedLogicalSectorSize;
+        totalSectors = virtualDiskSize / SupportedLogicalSectorSize;
         if (totalSectors > long.MaxValue / 512)
         {
             return Fail(HeaderError.InvalidSize, "File too large");
         }
 
-        // vhdx_calc_bat_entries, in qemu's 32-bit arithmetic.
         uint dataBlocks = (uint)((virtualDiskSize / blockSize) + (virtualDiskSize % blockSize != 0 ? 1UL : 0));
         int chunkRatioBits = BitOperations.Log2(chunkRatio);
-        uint batEntries = hasParent
+        batEntries = metadata.HasParent
             ? (uint)(((dataBlocks + chunkRatio - 1) / chunkRatio) * (chunkRatio + 1))
             : unchecked(dataBlocks + ((dataBlocks - 1) >> chunkRatioBits));
         if (batEntries > batRegion.Length / sizeof(ulong))
@@ -231,20 +336,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
             return Fail(HeaderError.InvalidSize, InvalidArgument);
         }
 
-        string? batError = await CheckBatAsync(context, batRegion.FileOffset, batEntries, blockSize, chunkRatio, (long)totalSectors * 512, fileLength, regions, cancellationToken).ConfigureAwait(false);
-        if (batError is not null)
-        {
-            return Fail(HeaderError.InvalidOffset, batError);
-        }
-
-        var facts = new LayerFacts
-        {
-            VirtualSize = (long)totalSectors * 512,
-            ClusterSize = (int)blockSize,
-            DirtyFlag = false,
-        };
-        facts.References.AddRange(references);
-        return facts;
+        return null;
     }
 
     /// <summary>"loge", the signature of a log entry header.</summary>
@@ -293,7 +385,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
     private static ValueTask<byte[]?> ReadItemAsync(LayerReadContext context, ulong regionOffset, VhdxMetadataTableEntry item, int length, CancellationToken cancellationToken) =>
         regionOffset > ulong.MaxValue - item.Offset
             ? new ValueTask<byte[]?>((byte[]?)null)
-            : PaddedReads.ReadAsync(context, regionOffset + item.Offset, length, cancellationToken);
+            : HeaderReads.ReadPaddedAsync(context, regionOffset + item.Offset, length, cancellationToken);
 
     /// <summary>
     /// The parent's locations: every path key, those this machine can open (no backslashes) first, then in the
@@ -332,7 +424,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
                 continue;
             }
 
-            var reference = new StoredReference(path, ReferenceRole.VhdxParentLocator, "vhdx");
+            var reference = new StoredReference(path, ReferenceRole.BackingFile, "vhdx");
             ReferenceKind kind = QemuPaths.Classify(path);
             (kind is ReferenceKind.RelativePath or ReferenceKind.AbsolutePath ? local : other).Add(reference);
         }
@@ -362,7 +454,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
         for (ulong first = 0; first < entriesInFile; first += ChunkEntries)
         {
             int count = (int)Math.Min(ChunkEntries, entriesInFile - first);
-            byte[]? bytes = await PaddedReads.ReadAsync(context, batOffset + (first * sizeof(ulong)), count * sizeof(ulong), cancellationToken).ConfigureAwait(false);
+            byte[]? bytes = await HeaderReads.ReadPaddedAsync(context, batOffset + (first * sizeof(ulong)), count * sizeof(ulong), cancellationToken).ConfigureAwait(false);
             if (bytes is null)
             {
                 return InvalidArgument;

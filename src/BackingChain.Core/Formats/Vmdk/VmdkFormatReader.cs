@@ -6,6 +6,7 @@ using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Detection;
 using BackingChain.Sources;
 using static BackingChain.Formats.Vmdk.VmdkLayout;
 
@@ -21,6 +22,18 @@ internal sealed class VmdkFormatReader : IImageFormatReader
     public static VmdkFormatReader Instance { get; } = new();
 
     public ImageFormat Format => ImageFormat.Vmdk;
+
+    public string QemuName => "vmdk";
+
+    public string? LibvirtName => "vmdk";
+
+    public bool QemuOpensBacking => true;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = CreateSignatures();
 
     /// <summary>vmdk_probe: a sparse magic, or a text whose first line that is not a comment or blank is <c>version=1|2|3</c>.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName)
@@ -245,7 +258,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
         ReadOnlySpan<byte> hintBytes = window.Span[hint];
         if (!hintBytes.IsEmpty)
         {
-            facts.References.Add(new StoredReference(CString.ToName(hintBytes, "parentFileNameHint"), ReferenceRole.VmdkParent, "vmdk"));
+            facts.References.Add(new StoredReference(CString.ToName(hintBytes, "parentFileNameHint"), ReferenceRole.BackingFile, "vmdk"));
         }
 
         facts.References.AddRange(references);
@@ -273,7 +286,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
         foreach ((VmdkExtentLine line, string name) in lines)
         {
             string path = name.StartsWith('/') ? name : directory + name;
-            var reference = new StoredReference(name, ReferenceRole.VmdkExtent, line.IsFlat ? "raw" : "vmdk");
+            var reference = new StoredReference(name, ReferenceRole.Extent, line.IsFlat ? "raw" : "vmdk");
             string key = LexicalKey(name);
             if (!opened.TryGetValue(key, out IImageSource? extentSource))
             {
@@ -530,4 +543,23 @@ internal sealed class VmdkFormatReader : IImageFormatReader
     }
 
     private readonly record struct DescriptorResult(HeaderError Error, string? Message, string? CreateType, long AllocatedSize);
+
+    /// <summary>qemu's magic, and a text descriptor qemu's probe misses because something precedes its version line.</summary>
+    private static ImmutableArray<SignatureRule> CreateSignatures() =>
+    [
+        SignatureRule.QemuProbe("vmdk"),
+        SignatureRule.Unseen(
+            SignatureLocation.Head,
+            "VMDK text descriptor that qemu's probe does not recognise (a blank line or other text before version=)",
+            static (in SignatureInput input) => LooksLikeDescriptor(input.Head)),
+    ];
+
+    /// <summary>A text descriptor: "# Disk DescriptorFile" or both a version= and a createType= line near the start, in plain text.</summary>
+    private static bool LooksLikeDescriptor(ReadOnlySpan<byte> head)
+    {
+        ReadOnlySpan<byte> text = CString.Of(head[..Math.Min(head.Length, 1024)]);
+
+        return text.IndexOf("# Disk DescriptorFile"u8) >= 0
+            || (text.IndexOf("version="u8) >= 0 && text.IndexOf("createType="u8) >= 0);
+    }
 }

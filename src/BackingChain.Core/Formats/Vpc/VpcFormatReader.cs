@@ -1,9 +1,11 @@
 using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
+using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Detection;
 using static BackingChain.Formats.Vpc.VhdLayout;
 
 namespace BackingChain.Formats.Vpc;
@@ -18,6 +20,18 @@ internal sealed class VpcFormatReader : IImageFormatReader
 
     public ImageFormat Format => ImageFormat.Vpc;
 
+    public string QemuName => "vpc";
+
+    public string? LibvirtName => "vpc";
+
+    public bool QemuOpensBacking => false;
+
+    public bool CanRecordBackingFormat => false;
+
+    public bool InfoComesFromProtocol => false;
+
+    public ImmutableArray<SignatureRule> Signatures { get; } = CreateSignatures();
+
     /// <summary>vpc_probe: "conectix" at offset 0 only, so a fixed disk (footer at the end only) probes as raw.</summary>
     public int Probe(ReadOnlySpan<byte> head, string? fileName) =>
         head.Length >= sizeof(ulong) && BinaryPrimitives.ReadUInt64BigEndian(head) == FooterCookie ? 100 : 0;
@@ -25,11 +39,11 @@ internal sealed class VpcFormatReader : IImageFormatReader
     public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
         long fileLength = context.Source.Length;
-        long protocolLength = PaddedReads.RoundedLength(fileLength);
+        long protocolLength = HeaderReads.RoundedLength(fileLength);
 
         // qemu reads sector 0; without "conectix" there it takes the last sector and treats the disk as fixed,
         // whatever its type field says. With "conectix" at 0 it always goes the dynamic way.
-        byte[]? footerBytes = await PaddedReads.ReadAsync(context, 0, FooterSize, cancellationToken).ConfigureAwait(false);
+        byte[]? footerBytes = await HeaderReads.ReadPaddedAsync(context, 0, FooterSize, cancellationToken).ConfigureAwait(false);
         bool dynamicLayout = footerBytes is not null && BinaryPrimitives.ReadUInt64BigEndian(footerBytes) == FooterCookie;
         if (!dynamicLayout)
         {
@@ -38,7 +52,7 @@ internal sealed class VpcFormatReader : IImageFormatReader
                 return LayerFacts.Failed(HeaderError.Truncated, VhdFooter.Describe(HeaderError.Truncated));
             }
 
-            footerBytes = await PaddedReads.ReadAsync(context, (ulong)(protocolLength - FooterSize), FooterSize, cancellationToken).ConfigureAwait(false);
+            footerBytes = await HeaderReads.ReadPaddedAsync(context, (ulong)(protocolLength - FooterSize), FooterSize, cancellationToken).ConfigureAwait(false);
         }
 
         HeaderError error = VhdFooter.Read(footerBytes, out VhdFooter footer);
@@ -51,7 +65,7 @@ internal sealed class VpcFormatReader : IImageFormatReader
         var parents = new List<StoredReference>();
         if (dynamicLayout)
         {
-            byte[]? dynamicBytes = await PaddedReads.ReadAsync(context, footer.DataOffset, DynamicHeaderSize, cancellationToken).ConfigureAwait(false);
+            byte[]? dynamicBytes = await HeaderReads.ReadPaddedAsync(context, footer.DataOffset, DynamicHeaderSize, cancellationToken).ConfigureAwait(false);
             if (dynamicBytes is null)
             {
                 return LayerFacts.Failed(HeaderError.InvalidOffset, "Error reading dynamic VHD header");
@@ -140,7 +154,7 @@ internal sealed class VpcFormatReader : IImageFormatReader
         for (uint first = 0; first < dynamic.MaxTableEntries; first += ChunkEntries)
         {
             int count = (int)Math.Min(ChunkEntries, dynamic.MaxTableEntries - first);
-            byte[]? bytes = await PaddedReads.ReadAsync(context, dynamic.TableOffset + ((ulong)first * BatEntrySize), count * BatEntrySize, cancellationToken).ConfigureAwait(false);
+            byte[]? bytes = await HeaderReads.ReadPaddedAsync(context, dynamic.TableOffset + ((ulong)first * BatEntrySize), count * BatEntrySize, cancellationToken).ConfigureAwait(false);
             if (bytes is null)
             {
                 return "Error reading pagetable";
@@ -227,9 +241,19 @@ internal sealed class VpcFormatReader : IImageFormatReader
             }
 
             // A VHD's parent is a VHD: the format is implied, like a VMDK parent's.
-            var reference = new StoredReference(path, ReferenceRole.VhdParentLocator, "vpc");
+            var reference = new StoredReference(path, ReferenceRole.BackingFile, "vpc");
             ReferenceKind kind = QemuPaths.Classify(path);
             (kind is ReferenceKind.RelativePath or ReferenceKind.AbsolutePath ? local : other).Add(reference);
         }
     }
+
+    /// <summary>The footer copy at the start that qemu probes, and the footer at the end that a fixed disk has alone.</summary>
+    private static ImmutableArray<SignatureRule> CreateSignatures() =>
+    [
+        SignatureRule.QemuProbe("vpc"),
+        SignatureRule.Unseen(
+            SignatureLocation.Tail,
+            "VHD footer at the end of the file (a fixed VHD; qemu probes it as raw)",
+            static (in SignatureInput input) => input.Tail.Length >= FooterSize && VhdFooter.TryParse(input.Tail[^FooterSize..], out _, out _)),
+    ];
 }
