@@ -50,6 +50,50 @@ public sealed class Qcow2HeaderTests
     }
 
     [QemuImgFact]
+    public void Try_parse_says_how_many_bytes_it_needs_and_reads_on_until_the_header_parses()
+    {
+        using var dir = new ScratchDirectory();
+        // An 812-byte backing name: qemu-img puts it after the header extensions, so it ends past the 512 bytes qemu's
+        // probe reads; given less, the header reader must ask for more rather than fail.
+        string folder = string.Join('/', new string('a', 200), new string('b', 200), new string('c', 200), new string('d', 200));
+        Directory.CreateDirectory(Path.Combine(dir.Path, folder));
+        string name = folder + "/base.raw";
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", name, "1M");
+        byte[] image = Create(dir, "long.qcow2", ["-b", name, "-F", "raw"]);
+        var info = QemuImg.Info(dir.Path, "long.qcow2");
+        Assert.Equal(name, (string)info["backing-filename"]!);
+
+        int length = 512;
+        int calls = 0;
+        Qcow2Header header;
+        HeaderError error;
+        int needed;
+        while (!Qcow2Header.TryParse(image.AsSpan(0, length), out header, out error, out needed))
+        {
+            calls++;
+            Assert.Equal(HeaderError.Truncated, error);
+            Assert.True(needed > length, $"asked for {needed} bytes after being given {length}");
+            Assert.True(needed <= image.Length, $"asked for {needed} bytes of a {image.Length}-byte file");
+            Assert.True(calls < 8, "the parse keeps asking for more");
+            length = needed;
+        }
+
+        Assert.Equal(0, needed);
+        Assert.True(calls >= 1, "the name was expected past the first 512 bytes");
+        Assert.True(length > 512 + 300, $"parsed with {length} bytes, before the whole name was given");
+        Assert.Equal(name, header.GetBackingFileName(image.AsSpan(0, length)));
+        Assert.Equal("raw", header.GetBackingFormat(image.AsSpan(0, length)));
+        Assert.Equal((ulong)(long)info["virtual-size"]!, header.VirtualSize);
+
+        // A bad header says nothing about length.
+        byte[] bad = (byte[])image.Clone();
+        bad[0] = 0;
+        Assert.False(Qcow2Header.TryParse(bad, out _, out HeaderError badError, out int badNeeded));
+        Assert.Equal(HeaderError.BadMagic, badError);
+        Assert.Equal(0, badNeeded);
+    }
+
+    [QemuImgFact]
     public void Reads_a_v2_overlay()
     {
         using var dir = new ScratchDirectory();

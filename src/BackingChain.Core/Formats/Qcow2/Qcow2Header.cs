@@ -176,6 +176,26 @@ public readonly struct Qcow2Header
         return error == HeaderError.None;
     }
 
+    /// <summary>
+    /// Parses a qcow2 header, and when <paramref name="data"/> stops before something the header points at (the
+    /// header extensions, the backing file name), says how many bytes from the start of the file the parse needs.
+    /// Read that many and call again: a header whose backing name lies beyond what was read takes two calls.
+    /// </summary>
+    /// <param name="data">The first bytes of the image.</param>
+    /// <param name="header">The header, when parsing succeeded.</param>
+    /// <param name="error">What is wrong, when it did not; <see cref="HeaderError.Truncated"/> when more bytes are needed.</param>
+    /// <param name="bytesNeeded">
+    /// With <see cref="HeaderError.Truncated"/>, the length of data (counted from the start of the file) the next call
+    /// needs, always more than <paramref name="data"/> holds; otherwise 0. A file shorter than that is truncated.
+    /// </param>
+    /// <returns><see langword="true"/> when the header is valid.</returns>
+    public static bool TryParse(ReadOnlySpan<byte> data, out Qcow2Header header, out HeaderError error, out int bytesNeeded)
+    {
+        error = Read(data, dataReachesEndOfFile: false, out header, out int required);
+        bytesNeeded = error == HeaderError.Truncated && required > data.Length ? required : 0;
+        return error == HeaderError.None;
+    }
+
     /// <summary>Parses a qcow2 header.</summary>
     /// <param name="data">The image's first cluster, or the whole file when it is shorter.</param>
     /// <returns>The header.</returns>
