@@ -16,7 +16,7 @@ namespace BackingChain.Detection;
 public static class ImageFormatDetector
 {
     /// <summary>The bytes qemu's probe looks at (BLOCK_PROBE_BUF_SIZE).</summary>
-    public const int ProbeLength = 512;
+    internal const int ProbeLength = 512;
 
     /// <summary>Returns the format qemu 7.2 would probe for these leading bytes.</summary>
     /// <param name="head">The image's first bytes; fewer than 512 are padded with zeros, as qemu's read does.</param>

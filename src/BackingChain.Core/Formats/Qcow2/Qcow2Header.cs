@@ -399,7 +399,7 @@ public readonly struct Qcow2Header
         ulong incompatible = fields.Incompatible;
 
         // "Unsupported qcow2 feature(s): ..."
-        if ((incompatible & ~(ulong)Qcow2IncompatibleFeatures.Known) != 0)
+        if ((incompatible & ~(ulong)Qcow2Layout.KnownIncompatibleFeatures) != 0)
         {
             header = new Qcow2Header { Version = fields.Version, IncompatibleFeatures = (Qcow2IncompatibleFeatures)incompatible };
             return HeaderError.UnsupportedFeature;

@@ -23,7 +23,4 @@ public enum Qcow2IncompatibleFeatures : ulong
 
     /// <summary>Bit 4: L2 entries are 128 bits wide, with subcluster allocation.</summary>
     ExtendedL2 = 1UL << 4,
-
-    /// <summary>Every bit qemu 7.2 knows.</summary>
-    Known = Dirty | Corrupt | ExternalDataFile | CompressionType | ExtendedL2,
 }

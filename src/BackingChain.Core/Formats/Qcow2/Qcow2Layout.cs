@@ -6,6 +6,11 @@ namespace BackingChain.Formats.Qcow2;
 /// </summary>
 internal static class Qcow2Layout
 {
+    /// <summary>Every incompatible-feature bit qemu 7.2 knows; any other bit set makes qemu refuse the image.</summary>
+    public const Qcow2IncompatibleFeatures KnownIncompatibleFeatures =
+        Qcow2IncompatibleFeatures.Dirty | Qcow2IncompatibleFeatures.Corrupt | Qcow2IncompatibleFeatures.ExternalDataFile
+        | Qcow2IncompatibleFeatures.CompressionType | Qcow2IncompatibleFeatures.ExtendedL2;
+
     public const uint Magic = 0x514649FB; // "QFI\xFB"
 
     public const int MagicOffset = 0;

@@ -31,7 +31,7 @@ internal static class Qcow2Messages
         }
 
         ulong unknown = BinaryPrimitives.ReadUInt64BigEndian(data[Qcow2Layout.IncompatibleFeaturesOffset..])
-            & ~(ulong)Qcow2IncompatibleFeatures.Known;
+            & ~(ulong)Qcow2Layout.KnownIncompatibleFeatures;
         if (unknown == 0)
         {
             return "Unsupported qcow2 encryption method or compression type";
