@@ -57,7 +57,7 @@ public sealed class BackingChainOptions
     /// <summary>Gets or sets the largest file hashed to compare with a pinned digest. Default 4 GiB.</summary>
     public long MaxDigestFileLength { get; set; } = TrustPolicy.DefaultMaxDigestFileLength;
 
-    /// <summary>Gets or sets the deepest chain walked. Default <see cref="ImageChainResolverOptions.DefaultMaxDepth"/>.</summary>
+    /// <summary>Gets or sets the deepest chain walked. Default 200.</summary>
     public int MaxDepth { get; set; } = ImageChainResolverOptions.DefaultMaxDepth;
 
     /// <summary>Gets or sets the leading bytes of an upload kept for its header. Default 4 MiB.</summary>

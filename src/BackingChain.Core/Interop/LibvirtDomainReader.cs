@@ -57,7 +57,7 @@ public static class LibvirtDomainReader
     /// <exception cref="ArgumentNullException"><paramref name="xml"/> is <see langword="null"/>.</exception>
     /// <exception cref="XmlException">
     /// The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept (a
-    /// backing store without format or source, a chain deeper than <see cref="MaxLayers"/>).
+    /// backing store without format or source, a chain deeper than 200 layers, libvirt's limit).
     /// </exception>
     public static async ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, ImageChainResolverOptions? options = null, CancellationToken cancellationToken = default)
     {

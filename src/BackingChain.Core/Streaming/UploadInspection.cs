@@ -29,7 +29,7 @@ public sealed class UploadInspection
     /// <summary>Gets whether the upload may be stored and used.</summary>
     internal TrustDecision Verdict => Report.IsSafe ? TrustDecision.Accepted : TrustDecision.Rejected;
 
-    /// <summary>Gets whether <see cref="Verdict"/> is <see cref="TrustDecision.Accepted"/>.</summary>
+    /// <summary>Gets whether the upload was accepted: the report's verdict is safe (<see cref="TrustReport.IsSafe"/>).</summary>
     public bool IsAccepted => Report.IsSafe;
 
     /// <summary>Gets why the upload was accepted or rejected (<see cref="TrustReport.Reason"/>).</summary>
