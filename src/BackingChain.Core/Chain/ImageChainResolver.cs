@@ -388,16 +388,21 @@ public sealed class ImageChainResolver
         /// a read that produced no finding and opened no other file is shared: those are pure functions of the bytes and
         /// the name, so the chain built from a shared read is the one a walk of its own would have built.
         /// </summary>
-        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerOnceAsync(
+        private ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerOnceAsync(
             IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
-            if (_memo is null || _topDetection is not null || source is not FileImageSource { ChangeStamp: long stamp })
-            {
-                return await ReadLayerAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
-            }
+            // Not an async method itself: a walk outside a store scan goes straight to the read, with no state machine
+            // of its own per layer.
+            return _memo is null || _topDetection is not null || source is not FileImageSource { ChangeStamp: long stamp }
+                ? ReadLayerAsync(source, format, formatSource, index, cancellationToken)
+                : ReadSharedLayerAsync(source, stamp, format, formatSource, index, cancellationToken);
+        }
 
+        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadSharedLayerAsync(
+            IImageSource source, long stamp, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
+        {
             var key = new LayerMemo.Key(source.Identity, stamp, source.Length, source.Name, format);
-            Task<LayerMemo.Layer?>? shared = _memo.Claim(key, out TaskCompletionSource<LayerMemo.Layer?>? claim);
+            Task<LayerMemo.Layer?>? shared = _memo!.Claim(key, out TaskCompletionSource<LayerMemo.Layer?>? claim);
             if (shared is not null)
             {
                 LayerMemo.Layer? layer = await shared.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -651,8 +656,83 @@ public sealed class ImageChainResolver
         /// Every outcome is recorded as a <see cref="ReferenceDecision"/> and, when it stops a file from being used,
         /// as a finding that carries the reference.
         /// </summary>
-        private async ValueTask<(ReferenceDecision Decision, IImageSource? Source)> GateAsync(
+        private ValueTask<(ReferenceDecision Decision, IImageSource? Source)> GateAsync(
             int index, FormatSource referrer, ImageReference reference, bool keepOpen, CancellationToken cancellationToken, bool reuse = false)
+        {
+            // The backing file of nearly every layer: a local name the rule admits without asking where it lies. It is
+            // opened synchronously (no state machine per layer); everything else takes the general gate below.
+            return reuse && TryGateLocalBacking(index, referrer, reference, out (ReferenceDecision Decision, IImageSource? Source) gated)
+                ? new ValueTask<(ReferenceDecision Decision, IImageSource? Source)>(gated)
+                : GateAnyAsync(index, referrer, reference, keepOpen, reuse, cancellationToken);
+        }
+
+        /// <summary>
+        /// The gate's decision for a backing file that the rule admits without judging its location (the host posture's
+        /// recorded or declared local names), opened over the walk's spare source and kept open; <see langword="false"/>,
+        /// having done nothing, for every other case.
+        /// </summary>
+        private bool TryGateLocalBacking(int index, FormatSource referrer, ImageReference reference, out (ReferenceDecision Decision, IImageSource? Source) gated)
+        {
+            gated = default;
+            if (reference.FullName is not { } name || !reference.IsLocalPath
+                || referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage)
+            {
+                return false;
+            }
+
+            IImageSourceProvider? provider = null;
+            foreach (IImageSourceProvider candidate in _resolver._options.SourceProviders)
+            {
+                if (candidate.CanOpen(reference))
+                {
+                    provider = candidate;
+                    break;
+                }
+            }
+
+            if (provider is not FileImageSourceProvider)
+            {
+                return false;
+            }
+
+            // The same rule the general gate applies when the location does not matter (trusted is false, no root).
+            TrustBasis basis = TrustJudge.Admit(Policy, referrer, trustedByLocation: false, localReference: true);
+            if (basis == TrustBasis.None)
+            {
+                return false;
+            }
+
+            try
+            {
+                FileImageSource file = FileImageSource.Reopen(name, _spare);
+                if (ReferenceEquals(file, _spare))
+                {
+                    _spare = null;
+                }
+
+                gated = (Record(index, referrer, reference, ReferenceOutcome.Opened, basis, null, null, null), Keep(file, keepOpen: true));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                gated = (OpenFailed(index, referrer, reference, basis, null, ex), null);
+            }
+
+            return true;
+        }
+
+        /// <summary>Records a file the gate admitted but could not open, with its finding.</summary>
+        private ReferenceDecision OpenFailed(int index, FormatSource referrer, ImageReference reference, TrustBasis basis, string? canonical, Exception ex)
+        {
+            string name = reference.FullName!;
+            string reason = DescribeOpenFailure(ex);
+            ResolverLog.OpenFailed(Logger, name, reason);
+            _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, $"Could not open '{name}': {reason}") { Reference = reference });
+            ReferenceOutcome outcome = ex is FileNotFoundException or DirectoryNotFoundException ? ReferenceOutcome.Missing : ReferenceOutcome.Unreadable;
+            return Record(index, referrer, reference, outcome, basis, canonical, null, reason);
+        }
+
+        private async ValueTask<(ReferenceDecision Decision, IImageSource? Source)> GateAnyAsync(
+            int index, FormatSource referrer, ImageReference reference, bool keepOpen, bool reuse, CancellationToken cancellationToken)
         {
             IImageSourceProvider? provider = null;
             if (reference.FullName is not null)
@@ -755,11 +835,7 @@ public sealed class ImageChainResolver
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
-                string reason = DescribeOpenFailure(ex);
-                ResolverLog.OpenFailed(Logger, name, reason);
-                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, $"Could not open '{name}': {reason}") { Reference = reference });
-                ReferenceOutcome outcome = ex is FileNotFoundException or DirectoryNotFoundException ? ReferenceOutcome.Missing : ReferenceOutcome.Unreadable;
-                return (Record(index, referrer, reference, outcome, basis, canonical, null, reason), null);
+                return (OpenFailed(index, referrer, reference, basis, canonical, ex), null);
             }
         }
 
