@@ -433,7 +433,51 @@ public sealed class ImageChainResolver
             }
         }
 
-        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerAsync(
+        /// <summary>
+        /// Reads a layer's head and its facts. A local file's head is read with synchronous <c>pread</c>s, and when its
+        /// reader also completes synchronously (a header in the head, as for every qcow2 layer of a plain chain) the
+        /// layer is read without any state machine of the walk's own; other sources and readers that truly wait are
+        /// awaited.
+        /// </summary>
+        private ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerAsync(
+            IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
+        {
+            if (source is not FileImageSource file)
+            {
+                return ReadLayerFromAnySourceAsync(source, format, formatSource, index, cancellationToken);
+            }
+
+            int read;
+            ThoroughDetection? detection = null;
+            try
+            {
+                bool detect = Detects(formatSource, index);
+                int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, file.Length);
+                read = file.ReadAt(0, _head.AsSpan(0, headLength));
+                if (detect)
+                {
+                    // As the source's asynchronous read would: a cancelled walk reads no further.
+                    cancellationToken.ThrowIfCancellationRequested();
+                    int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, file.Length);
+                    Span<byte> tail = _head.AsSpan(ImageFormatDetector.ThoroughHeadLength, tailLength);
+                    int tailRead = file.ReadAt(file.Length - tailLength, tail);
+                    detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail[..tailRead], file.Length, file.Name);
+                    read = Math.Min(read, ImageReadLimits.HeadLength);
+                }
+                else if (formatSource == FormatSource.Probed)
+                {
+                    detection = _topDetection;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ImageFormatException)
+            {
+                return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>(HeadFailed(source, index, ex));
+            }
+
+            return ReadFormat(source, format, formatSource, index, read, detection, cancellationToken);
+        }
+
+        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerFromAnySourceAsync(
             IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
             int read;
@@ -443,11 +487,9 @@ public sealed class ImageChainResolver
                 // The probed-format rule needs to know whether the content is also another format (a polyglot): then
                 // the head is read once, as far as thorough detection looks, plus the tail. The upload gate made its
                 // detection over its own windows already.
-                bool detect = formatSource == FormatSource.Probed && !(index == 0 && _topDetection is not null);
+                bool detect = Detects(formatSource, index);
                 int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, source.Length);
-                read = source is FileImageSource file
-                    ? file.ReadAt(0, _head.AsSpan(0, headLength)) // synchronous pread: no awaiting machinery per layer
-                    : await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
+                read = await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
                 if (detect)
                 {
                     int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, source.Length);
@@ -463,12 +505,27 @@ public sealed class ImageChainResolver
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ImageFormatException)
             {
-                string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
-                bool malformed = ex is ImageFormatException;
-                _findings.Add(new ChainFinding(malformed ? FindingCodes.MalformedHeader : FindingCodes.UnreachableImage, index, message));
-                return (null, ImageFormat.Unknown, ImageFormat.Unknown, null, malformed ? ChainEnding.Malformed : ChainEnding.Missing, message);
+                return HeadFailed(source, index, ex);
             }
 
+            return await ReadFormat(source, format, formatSource, index, read, detection, cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>Whether this layer gets thorough detection: a probed format, unless the upload gate made it already.</summary>
+        private bool Detects(FormatSource formatSource, int index) => formatSource == FormatSource.Probed && !(index == 0 && _topDetection is not null);
+
+        private (LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error) HeadFailed(IImageSource source, int index, Exception ex)
+        {
+            string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+            bool malformed = ex is ImageFormatException;
+            _findings.Add(new ChainFinding(malformed ? FindingCodes.MalformedHeader : FindingCodes.UnreachableImage, index, message));
+            return (null, ImageFormat.Unknown, ImageFormat.Unknown, null, malformed ? ChainEnding.Malformed : ChainEnding.Missing, message);
+        }
+
+        /// <summary>Probes the head read into the walk's buffer and has the format's reader describe the layer.</summary>
+        private ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadFormat(
+            IImageSource source, ImageFormat? format, FormatSource formatSource, int index, int read, ThoroughDetection? detection, CancellationToken cancellationToken)
+        {
             ReadOnlyMemory<byte> head = _head.AsMemory(0, read);
             ImageFormat probed = ImageFormatDetector.Detect(head.Span, source.Name, source.Length);
             ImageFormat used = format ?? probed;
@@ -478,14 +535,20 @@ public sealed class ImageChainResolver
             {
                 string message = $"Could not open '{source.Name}': format '{used.GetQemuName()}' is not supported";
                 _findings.Add(new ChainFinding(FindingCodes.UnsupportedFeature, index, message));
-                return (null, used, probed, detection, ChainEnding.Malformed, message);
+                return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>((null, used, probed, detection, ChainEnding.Malformed, message));
             }
 
             LayerFacts facts;
             try
             {
                 _context.Reset(source, head, formatSource, index);
-                facts = await reader.ReadAsync(_context, cancellationToken).ConfigureAwait(false);
+                ValueTask<LayerFacts> reading = reader.ReadAsync(_context, cancellationToken);
+                if (!reading.IsCompletedSuccessfully)
+                {
+                    return AwaitFormatAsync(reading, source, formatSource, index, used, probed, detection);
+                }
+
+                facts = reading.Result;
             }
             catch (ImageFormatException ex)
             {
@@ -493,20 +556,66 @@ public sealed class ImageChainResolver
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
-                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
-                return (null, used, probed, detection, ChainEnding.Missing, message);
+                return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>(ReaderUnreadable(source, index, used, probed, detection, ex));
             }
-            catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidOperationException or DivideByZeroException)
+            catch (Exception ex) when (IsReaderBug(ex))
             {
-                // Defence in depth: a reader that trips over bytes it failed to validate must still give the
-                // caller a finding for this hostile image, never an exception out of the walk. Counted, so that the
-                // tests and the fuzz harness can see that it fired (it is a reader bug every time).
-                _readerFaults++;
-                ResolverLog.ReaderFault(Logger, source.Name, ex);
-                facts = LayerFacts.Failed(HeaderError.Inconsistent, $"the {used.GetQemuName()} header could not be read ({ex.GetType().Name})");
+                facts = ReaderFault(source, used, ex);
             }
 
+            return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>(Conclude(source, formatSource, index, facts, used, probed, detection));
+        }
+
+        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> AwaitFormatAsync(
+            ValueTask<LayerFacts> reading, IImageSource source, FormatSource formatSource, int index, ImageFormat used, ImageFormat probed, ThoroughDetection? detection)
+        {
+            LayerFacts facts;
+            try
+            {
+                facts = await reading.ConfigureAwait(false);
+            }
+            catch (ImageFormatException ex)
+            {
+                facts = LayerFacts.Failed(ex.Error, ex.Message);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return ReaderUnreadable(source, index, used, probed, detection, ex);
+            }
+            catch (Exception ex) when (IsReaderBug(ex))
+            {
+                facts = ReaderFault(source, used, ex);
+            }
+
+            return Conclude(source, formatSource, index, facts, used, probed, detection);
+        }
+
+        private (LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error) ReaderUnreadable(IImageSource source, int index, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, Exception ex)
+        {
+            string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+            _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
+            return (null, used, probed, detection, ChainEnding.Missing, message);
+        }
+
+        private static bool IsReaderBug(Exception ex) =>
+            ex is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidOperationException or DivideByZeroException;
+
+        /// <summary>
+        /// Defence in depth: a reader that trips over bytes it failed to validate must still give the caller a finding
+        /// for this hostile image, never an exception out of the walk. Counted, so that the tests and the fuzz harness
+        /// can see that it fired (it is a reader bug every time).
+        /// </summary>
+        private LayerFacts ReaderFault(IImageSource source, ImageFormat used, Exception ex)
+        {
+            _readerFaults++;
+            ResolverLog.ReaderFault(Logger, source.Name, ex);
+            return LayerFacts.Failed(HeaderError.Inconsistent, $"the {used.GetQemuName()} header could not be read ({ex.GetType().Name})");
+        }
+
+        /// <summary>What the facts a reader gave (or its failure) make of the layer: the mismatch finding and the walk's end on an error.</summary>
+        private (LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error) Conclude(
+            IImageSource source, FormatSource formatSource, int index, LayerFacts facts, ImageFormat used, ImageFormat probed, ThoroughDetection? detection)
+        {
             if (used != probed && used != ImageFormat.Raw)
             {
                 _findings.Add(new ChainFinding(
