@@ -388,16 +388,21 @@ public sealed class ImageChainResolver
         /// a read that produced no finding and opened no other file is shared: those are pure functions of the bytes and
         /// the name, so the chain built from a shared read is the one a walk of its own would have built.
         /// </summary>
-        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerOnceAsync(
+        private ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerOnceAsync(
             IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
-            if (_memo is null || _topDetection is not null || source is not FileImageSource { ChangeStamp: long stamp })
-            {
-                return await ReadLayerAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
-            }
+            // Not an async method itself: a walk outside a store scan goes straight to the read, with no state machine
+            // of its own per layer.
+            return _memo is null || _topDetection is not null || source is not FileImageSource { ChangeStamp: long stamp }
+                ? ReadLayerAsync(source, format, formatSource, index, cancellationToken)
+                : ReadSharedLayerAsync(source, stamp, format, formatSource, index, cancellationToken);
+        }
 
+        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadSharedLayerAsync(
+            IImageSource source, long stamp, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
+        {
             var key = new LayerMemo.Key(source.Identity, stamp, source.Length, source.Name, format);
-            Task<LayerMemo.Layer?>? shared = _memo.Claim(key, out TaskCompletionSource<LayerMemo.Layer?>? claim);
+            Task<LayerMemo.Layer?>? shared = _memo!.Claim(key, out TaskCompletionSource<LayerMemo.Layer?>? claim);
             if (shared is not null)
             {
                 LayerMemo.Layer? layer = await shared.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -428,7 +433,51 @@ public sealed class ImageChainResolver
             }
         }
 
-        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerAsync(
+        /// <summary>
+        /// Reads a layer's head and its facts. A local file's head is read with synchronous <c>pread</c>s, and when its
+        /// reader also completes synchronously (a header in the head, as for every qcow2 layer of a plain chain) the
+        /// layer is read without any state machine of the walk's own; other sources and readers that truly wait are
+        /// awaited.
+        /// </summary>
+        private ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerAsync(
+            IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
+        {
+            if (source is not FileImageSource file)
+            {
+                return ReadLayerFromAnySourceAsync(source, format, formatSource, index, cancellationToken);
+            }
+
+            int read;
+            ThoroughDetection? detection = null;
+            try
+            {
+                bool detect = Detects(formatSource, index);
+                int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, file.Length);
+                read = file.ReadAt(0, _head.AsSpan(0, headLength));
+                if (detect)
+                {
+                    // As the source's asynchronous read would: a cancelled walk reads no further.
+                    cancellationToken.ThrowIfCancellationRequested();
+                    int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, file.Length);
+                    Span<byte> tail = _head.AsSpan(ImageFormatDetector.ThoroughHeadLength, tailLength);
+                    int tailRead = file.ReadAt(file.Length - tailLength, tail);
+                    detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail[..tailRead], file.Length, file.Name);
+                    read = Math.Min(read, ImageReadLimits.HeadLength);
+                }
+                else if (formatSource == FormatSource.Probed)
+                {
+                    detection = _topDetection;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ImageFormatException)
+            {
+                return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>(HeadFailed(source, index, ex));
+            }
+
+            return ReadFormat(source, format, formatSource, index, read, detection, cancellationToken);
+        }
+
+        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerFromAnySourceAsync(
             IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
             int read;
@@ -438,11 +487,9 @@ public sealed class ImageChainResolver
                 // The probed-format rule needs to know whether the content is also another format (a polyglot): then
                 // the head is read once, as far as thorough detection looks, plus the tail. The upload gate made its
                 // detection over its own windows already.
-                bool detect = formatSource == FormatSource.Probed && !(index == 0 && _topDetection is not null);
+                bool detect = Detects(formatSource, index);
                 int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, source.Length);
-                read = source is FileImageSource file
-                    ? file.ReadAt(0, _head.AsSpan(0, headLength)) // synchronous pread: no awaiting machinery per layer
-                    : await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
+                read = await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
                 if (detect)
                 {
                     int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, source.Length);
@@ -458,12 +505,27 @@ public sealed class ImageChainResolver
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ImageFormatException)
             {
-                string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
-                bool malformed = ex is ImageFormatException;
-                _findings.Add(new ChainFinding(malformed ? FindingCodes.MalformedHeader : FindingCodes.UnreachableImage, index, message));
-                return (null, ImageFormat.Unknown, ImageFormat.Unknown, null, malformed ? ChainEnding.Malformed : ChainEnding.Missing, message);
+                return HeadFailed(source, index, ex);
             }
 
+            return await ReadFormat(source, format, formatSource, index, read, detection, cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>Whether this layer gets thorough detection: a probed format, unless the upload gate made it already.</summary>
+        private bool Detects(FormatSource formatSource, int index) => formatSource == FormatSource.Probed && !(index == 0 && _topDetection is not null);
+
+        private (LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error) HeadFailed(IImageSource source, int index, Exception ex)
+        {
+            string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+            bool malformed = ex is ImageFormatException;
+            _findings.Add(new ChainFinding(malformed ? FindingCodes.MalformedHeader : FindingCodes.UnreachableImage, index, message));
+            return (null, ImageFormat.Unknown, ImageFormat.Unknown, null, malformed ? ChainEnding.Malformed : ChainEnding.Missing, message);
+        }
+
+        /// <summary>Probes the head read into the walk's buffer and has the format's reader describe the layer.</summary>
+        private ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadFormat(
+            IImageSource source, ImageFormat? format, FormatSource formatSource, int index, int read, ThoroughDetection? detection, CancellationToken cancellationToken)
+        {
             ReadOnlyMemory<byte> head = _head.AsMemory(0, read);
             ImageFormat probed = ImageFormatDetector.Detect(head.Span, source.Name, source.Length);
             ImageFormat used = format ?? probed;
@@ -473,14 +535,20 @@ public sealed class ImageChainResolver
             {
                 string message = $"Could not open '{source.Name}': format '{used.GetQemuName()}' is not supported";
                 _findings.Add(new ChainFinding(FindingCodes.UnsupportedFeature, index, message));
-                return (null, used, probed, detection, ChainEnding.Malformed, message);
+                return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>((null, used, probed, detection, ChainEnding.Malformed, message));
             }
 
             LayerFacts facts;
             try
             {
                 _context.Reset(source, head, formatSource, index);
-                facts = await reader.ReadAsync(_context, cancellationToken).ConfigureAwait(false);
+                ValueTask<LayerFacts> reading = reader.ReadAsync(_context, cancellationToken);
+                if (!reading.IsCompletedSuccessfully)
+                {
+                    return AwaitFormatAsync(reading, source, formatSource, index, used, probed, detection);
+                }
+
+                facts = reading.Result;
             }
             catch (ImageFormatException ex)
             {
@@ -488,20 +556,66 @@ public sealed class ImageChainResolver
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
-                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
-                return (null, used, probed, detection, ChainEnding.Missing, message);
+                return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>(ReaderUnreadable(source, index, used, probed, detection, ex));
             }
-            catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidOperationException or DivideByZeroException)
+            catch (Exception ex) when (IsReaderBug(ex))
             {
-                // Defence in depth: a reader that trips over bytes it failed to validate must still give the
-                // caller a finding for this hostile image, never an exception out of the walk. Counted, so that the
-                // tests and the fuzz harness can see that it fired (it is a reader bug every time).
-                _readerFaults++;
-                ResolverLog.ReaderFault(Logger, source.Name, ex);
-                facts = LayerFacts.Failed(HeaderError.Inconsistent, $"the {used.GetQemuName()} header could not be read ({ex.GetType().Name})");
+                facts = ReaderFault(source, used, ex);
             }
 
+            return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>(Conclude(source, formatSource, index, facts, used, probed, detection));
+        }
+
+        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> AwaitFormatAsync(
+            ValueTask<LayerFacts> reading, IImageSource source, FormatSource formatSource, int index, ImageFormat used, ImageFormat probed, ThoroughDetection? detection)
+        {
+            LayerFacts facts;
+            try
+            {
+                facts = await reading.ConfigureAwait(false);
+            }
+            catch (ImageFormatException ex)
+            {
+                facts = LayerFacts.Failed(ex.Error, ex.Message);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return ReaderUnreadable(source, index, used, probed, detection, ex);
+            }
+            catch (Exception ex) when (IsReaderBug(ex))
+            {
+                facts = ReaderFault(source, used, ex);
+            }
+
+            return Conclude(source, formatSource, index, facts, used, probed, detection);
+        }
+
+        private (LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error) ReaderUnreadable(IImageSource source, int index, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, Exception ex)
+        {
+            string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+            _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
+            return (null, used, probed, detection, ChainEnding.Missing, message);
+        }
+
+        private static bool IsReaderBug(Exception ex) =>
+            ex is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidOperationException or DivideByZeroException;
+
+        /// <summary>
+        /// Defence in depth: a reader that trips over bytes it failed to validate must still give the caller a finding
+        /// for this hostile image, never an exception out of the walk. Counted, so that the tests and the fuzz harness
+        /// can see that it fired (it is a reader bug every time).
+        /// </summary>
+        private LayerFacts ReaderFault(IImageSource source, ImageFormat used, Exception ex)
+        {
+            _readerFaults++;
+            ResolverLog.ReaderFault(Logger, source.Name, ex);
+            return LayerFacts.Failed(HeaderError.Inconsistent, $"the {used.GetQemuName()} header could not be read ({ex.GetType().Name})");
+        }
+
+        /// <summary>What the facts a reader gave (or its failure) make of the layer: the mismatch finding and the walk's end on an error.</summary>
+        private (LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error) Conclude(
+            IImageSource source, FormatSource formatSource, int index, LayerFacts facts, ImageFormat used, ImageFormat probed, ThoroughDetection? detection)
+        {
             if (used != probed && used != ImageFormat.Raw)
             {
                 _findings.Add(new ChainFinding(
@@ -650,8 +764,83 @@ public sealed class ImageChainResolver
         /// Every outcome is recorded as a <see cref="ReferenceDecision"/> and, when it stops a file from being used,
         /// as a finding that carries the reference.
         /// </summary>
-        private async ValueTask<(ReferenceDecision Decision, IImageSource? Source)> GateAsync(
+        private ValueTask<(ReferenceDecision Decision, IImageSource? Source)> GateAsync(
             int index, FormatSource referrer, ImageReference reference, bool keepOpen, CancellationToken cancellationToken, bool reuse = false)
+        {
+            // The backing file of nearly every layer: a local name the rule admits without asking where it lies. It is
+            // opened synchronously (no state machine per layer); everything else takes the general gate below.
+            return reuse && TryGateLocalBacking(index, referrer, reference, out (ReferenceDecision Decision, IImageSource? Source) gated)
+                ? new ValueTask<(ReferenceDecision Decision, IImageSource? Source)>(gated)
+                : GateAnyAsync(index, referrer, reference, keepOpen, reuse, cancellationToken);
+        }
+
+        /// <summary>
+        /// The gate's decision for a backing file that the rule admits without judging its location (the host posture's
+        /// recorded or declared local names), opened over the walk's spare source and kept open; <see langword="false"/>,
+        /// having done nothing, for every other case.
+        /// </summary>
+        private bool TryGateLocalBacking(int index, FormatSource referrer, ImageReference reference, out (ReferenceDecision Decision, IImageSource? Source) gated)
+        {
+            gated = default;
+            if (reference.FullName is not { } name || !reference.IsLocalPath
+                || referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage)
+            {
+                return false;
+            }
+
+            IImageSourceProvider? provider = null;
+            foreach (IImageSourceProvider candidate in _resolver._options.SourceProviders)
+            {
+                if (candidate.CanOpen(reference))
+                {
+                    provider = candidate;
+                    break;
+                }
+            }
+
+            if (provider is not FileImageSourceProvider)
+            {
+                return false;
+            }
+
+            // The same rule the general gate applies when the location does not matter (trusted is false, no root).
+            TrustBasis basis = TrustJudge.Admit(Policy, referrer, trustedByLocation: false, localReference: true);
+            if (basis == TrustBasis.None)
+            {
+                return false;
+            }
+
+            try
+            {
+                FileImageSource file = FileImageSource.Reopen(name, _spare);
+                if (ReferenceEquals(file, _spare))
+                {
+                    _spare = null;
+                }
+
+                gated = (Record(index, referrer, reference, ReferenceOutcome.Opened, basis, null, null, null), Keep(file, keepOpen: true));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                gated = (OpenFailed(index, referrer, reference, basis, null, ex), null);
+            }
+
+            return true;
+        }
+
+        /// <summary>Records a file the gate admitted but could not open, with its finding.</summary>
+        private ReferenceDecision OpenFailed(int index, FormatSource referrer, ImageReference reference, TrustBasis basis, string? canonical, Exception ex)
+        {
+            string name = reference.FullName!;
+            string reason = DescribeOpenFailure(ex);
+            ResolverLog.OpenFailed(Logger, name, reason);
+            _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, $"Could not open '{name}': {reason}") { Reference = reference });
+            ReferenceOutcome outcome = ex is FileNotFoundException or DirectoryNotFoundException ? ReferenceOutcome.Missing : ReferenceOutcome.Unreadable;
+            return Record(index, referrer, reference, outcome, basis, canonical, null, reason);
+        }
+
+        private async ValueTask<(ReferenceDecision Decision, IImageSource? Source)> GateAnyAsync(
+            int index, FormatSource referrer, ImageReference reference, bool keepOpen, bool reuse, CancellationToken cancellationToken)
         {
             IImageSourceProvider? provider = null;
             if (reference.FullName is not null)
@@ -754,11 +943,7 @@ public sealed class ImageChainResolver
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
-                string reason = DescribeOpenFailure(ex);
-                ResolverLog.OpenFailed(Logger, name, reason);
-                _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, $"Could not open '{name}': {reason}") { Reference = reference });
-                ReferenceOutcome outcome = ex is FileNotFoundException or DirectoryNotFoundException ? ReferenceOutcome.Missing : ReferenceOutcome.Unreadable;
-                return (Record(index, referrer, reference, outcome, basis, canonical, null, reason), null);
+                return (OpenFailed(index, referrer, reference, basis, canonical, ex), null);
             }
         }
 

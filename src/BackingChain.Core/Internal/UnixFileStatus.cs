@@ -1,5 +1,6 @@
 using System;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -92,6 +93,9 @@ internal readonly partial struct UnixFileStatus
         return path.Length > 0 && !path.Contains('\0', StringComparison.Ordinal) && TryGet(CurrentDirectory, path, 0, out status);
     }
 
+    // Not zeroed first: statx fills the whole struct when it succeeds (nothing is decoded otherwise), and the
+    // newfstatat fallback clears the buffer itself.
+    [SkipLocalsInit]
     private static bool TryGet(int directory, string path, int flags, out UnixFileStatus status)
     {
         status = default;
@@ -133,11 +137,16 @@ internal readonly partial struct UnixFileStatus
     {
         errno = 0;
         int result;
+        bool ofDescriptor = path.Length == 0;
         if (!s_noStatxSymbol)
         {
             try
             {
-                result = GlibcStatx(directory, path, flags, BasicStats, ref MemoryMarshal.GetReference(buffer));
+                // A descriptor's status (every layer of a walk) passes the constant empty C string rather than having
+                // "" converted to UTF-8 on each call.
+                result = ofDescriptor
+                    ? GlibcStatxDescriptor(directory, ref MemoryMarshal.GetReference(EmptyCString), flags, BasicStats, ref MemoryMarshal.GetReference(buffer))
+                    : GlibcStatx(directory, path, flags, BasicStats, ref MemoryMarshal.GetReference(buffer));
                 errno = result == 0 ? 0 : Marshal.GetLastPInvokeError();
                 return result;
             }
@@ -152,6 +161,9 @@ internal readonly partial struct UnixFileStatus
         errno = result == 0 ? 0 : Marshal.GetLastPInvokeError();
         return result;
     }
+
+    /// <summary>The empty C string (one NUL byte, in the assembly's constant data) that <c>AT_EMPTY_PATH</c> asks for.</summary>
+    private static ReadOnlySpan<byte> EmptyCString => [0];
 
     private static UnixFileStatus DecodeStatx(ReadOnlySpan<byte> b)
     {
@@ -194,6 +206,10 @@ internal readonly partial struct UnixFileStatus
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int GlibcStatx(int directory, string path, int flags, uint mask, ref byte buffer);
+
+    // The same symbol with the path as a C string already made: the kernel only reads it.
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
+    private static partial int GlibcStatxDescriptor(int directory, ref byte path, int flags, uint mask, ref byte buffer);
 
     // syscall(2) is variadic and reads every argument as a long: pass longs, so no upper half is left undefined.
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
