@@ -5,7 +5,7 @@ namespace BackingChain;
 
 /// <summary>
 /// The stable, lower-case spellings of the library's enumerations, as the JSON writers, the command-line tool and
-/// log and metric tags print them. They never change once shipped; the enumeration member names may.
+/// log and metric tags print them. They never change once shipped, whatever happens to the enumerations' member names.
 /// </summary>
 public static class StableNames
 {
