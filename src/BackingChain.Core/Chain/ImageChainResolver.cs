@@ -15,6 +15,16 @@ using BackingChain.Trust;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
+// What reading one layer gives the walk: the facts (null when the walk ends here), the format used and the one
+// probed, thorough detection when it ran, and how and why the walk ends when it does.
+using LayerRead = (
+    BackingChain.Formats.LayerFacts? Facts,
+    BackingChain.ImageFormat Used,
+    BackingChain.ImageFormat Probed,
+    BackingChain.Detection.ThoroughDetection? Detection,
+    BackingChain.Chain.ChainEnding? Failure,
+    string? Error);
+
 namespace BackingChain.Chain;
 
 /// <summary>
@@ -388,7 +398,7 @@ public sealed class ImageChainResolver
         /// a read that produced no finding and opened no other file is shared: those are pure functions of the bytes and
         /// the name, so the chain built from a shared read is the one a walk of its own would have built.
         /// </summary>
-        private ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerOnceAsync(
+        private ValueTask<LayerRead> ReadLayerOnceAsync(
             IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
             // Not an async method itself: a walk outside a store scan goes straight to the read, with no state machine
@@ -398,7 +408,7 @@ public sealed class ImageChainResolver
                 : ReadSharedLayerAsync(source, stamp, format, formatSource, index, cancellationToken);
         }
 
-        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadSharedLayerAsync(
+        private async ValueTask<LayerRead> ReadSharedLayerAsync(
             IImageSource source, long stamp, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
             var key = new LayerMemo.Key(source.Identity, stamp, source.Length, source.Name, format);
@@ -439,7 +449,7 @@ public sealed class ImageChainResolver
         /// layer is read without any state machine of the walk's own; other sources and readers that truly wait are
         /// awaited.
         /// </summary>
-        private ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerAsync(
+        private ValueTask<LayerRead> ReadLayerAsync(
             IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
             if (source is not FileImageSource file)
@@ -471,13 +481,13 @@ public sealed class ImageChainResolver
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ImageFormatException)
             {
-                return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>(HeadFailed(source, index, ex));
+                return new ValueTask<LayerRead>(HeadFailed(source, index, ex));
             }
 
             return ReadFormat(source, format, formatSource, index, read, detection, cancellationToken);
         }
 
-        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadLayerFromAnySourceAsync(
+        private async ValueTask<LayerRead> ReadLayerFromAnySourceAsync(
             IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
             int read;
@@ -514,7 +524,7 @@ public sealed class ImageChainResolver
         /// <summary>Whether this layer gets thorough detection: a probed format, unless the upload gate made it already.</summary>
         private bool Detects(FormatSource formatSource, int index) => formatSource == FormatSource.Probed && !(index == 0 && _topDetection is not null);
 
-        private (LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error) HeadFailed(IImageSource source, int index, Exception ex)
+        private LayerRead HeadFailed(IImageSource source, int index, Exception ex)
         {
             string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
             bool malformed = ex is ImageFormatException;
@@ -523,7 +533,7 @@ public sealed class ImageChainResolver
         }
 
         /// <summary>Probes the head read into the walk's buffer and has the format's reader describe the layer.</summary>
-        private ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> ReadFormat(
+        private ValueTask<LayerRead> ReadFormat(
             IImageSource source, ImageFormat? format, FormatSource formatSource, int index, int read, ThoroughDetection? detection, CancellationToken cancellationToken)
         {
             ReadOnlyMemory<byte> head = _head.AsMemory(0, read);
@@ -535,7 +545,7 @@ public sealed class ImageChainResolver
             {
                 string message = $"Could not open '{source.Name}': format '{used.GetQemuName()}' is not supported";
                 _findings.Add(new ChainFinding(FindingCodes.UnsupportedFeature, index, message));
-                return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>((null, used, probed, detection, ChainEnding.Malformed, message));
+                return new ValueTask<LayerRead>((null, used, probed, detection, ChainEnding.Malformed, message));
             }
 
             LayerFacts facts;
@@ -556,17 +566,17 @@ public sealed class ImageChainResolver
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>(ReaderUnreadable(source, index, used, probed, detection, ex));
+                return new ValueTask<LayerRead>(ReaderUnreadable(source, index, used, probed, detection, ex));
             }
             catch (Exception ex) when (IsReaderBug(ex))
             {
                 facts = ReaderFault(source, used, ex);
             }
 
-            return new ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)>(Conclude(source, formatSource, index, facts, used, probed, detection));
+            return new ValueTask<LayerRead>(Conclude(source, formatSource, index, facts, used, probed, detection));
         }
 
-        private async ValueTask<(LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error)> AwaitFormatAsync(
+        private async ValueTask<LayerRead> AwaitFormatAsync(
             ValueTask<LayerFacts> reading, IImageSource source, FormatSource formatSource, int index, ImageFormat used, ImageFormat probed, ThoroughDetection? detection)
         {
             LayerFacts facts;
@@ -590,7 +600,7 @@ public sealed class ImageChainResolver
             return Conclude(source, formatSource, index, facts, used, probed, detection);
         }
 
-        private (LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error) ReaderUnreadable(IImageSource source, int index, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, Exception ex)
+        private LayerRead ReaderUnreadable(IImageSource source, int index, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, Exception ex)
         {
             string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
             _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
@@ -613,7 +623,7 @@ public sealed class ImageChainResolver
         }
 
         /// <summary>What the facts a reader gave (or its failure) make of the layer: the mismatch finding and the walk's end on an error.</summary>
-        private (LayerFacts? Facts, ImageFormat Used, ImageFormat Probed, ThoroughDetection? Detection, ChainEnding? Failure, string? Error) Conclude(
+        private LayerRead Conclude(
             IImageSource source, FormatSource formatSource, int index, LayerFacts facts, ImageFormat used, ImageFormat probed, ThoroughDetection? detection)
         {
             if (used != probed && used != ImageFormat.Raw)

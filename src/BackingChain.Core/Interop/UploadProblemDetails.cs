@@ -110,12 +110,9 @@ public static class UploadProblemDetails
         }
     }
 
-    /// <summary>Writes the problem details as one JSON object.</summary>
-    internal static void Write(Utf8JsonWriter writer, UploadInspection inspection, string? instance = null)
+    /// <summary>Writes the problem details as one JSON object; the public writers checked the arguments.</summary>
+    private static void Write(Utf8JsonWriter writer, UploadInspection inspection, string? instance)
     {
-        ArgumentNullException.ThrowIfNull(writer);
-        ArgumentNullException.ThrowIfNull(inspection);
-        ThrowIfAccepted(inspection);
 
         writer.WriteStartObject();
         writer.WriteString("type", GetTypeUri(inspection.Reason));
