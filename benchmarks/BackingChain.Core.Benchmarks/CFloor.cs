@@ -57,7 +57,7 @@ public sealed unsafe class CFloor : IDisposable
     /// <summary><c>open + pread(4096) + close</c> per path; the bytes read.</summary>
     public long Floor() => Check(_floor(_paths, _count, _buffer));
 
-    /// <summary>The system calls the library makes per path (<c>open(O_NONBLOCK) + statx + pread + close</c>).</summary>
+    /// <summary>The system calls the library makes per path (<c>open(O_NONBLOCK) + statx + pread</c>, one <c>close_range</c> per 32).</summary>
     public long AsLibrary() => Check(_asLibrary(_paths, _count, _buffer));
 
     private static long Check(long total) => total >= 0 ? total : throw new IOException("the C loop failed");

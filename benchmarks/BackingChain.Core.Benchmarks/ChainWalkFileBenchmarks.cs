@@ -50,7 +50,7 @@ public class ChainWalkFileBenchmarks
 
     /// <summary>The C loop making the library's system calls: what its choices cost before any managed work.</summary>
     [Benchmark]
-    public long COpenStatxReadClose() => _c.AsLibrary();
+    public long COpenStatxReadBatchClose() => _c.AsLibrary();
 
     /// <summary>The floor as .NET code writes it.</summary>
     [Benchmark]

@@ -56,7 +56,7 @@ public static class WalkInterleaved
         walk.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"depth {depth}, {rounds} rounds, µs per layer (best / median):"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  C open+pread+close        {c[0],6:F2} / {c[rounds / 2],6:F2}"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  C open+statx+pread+close  {library[0],6:F2} / {library[rounds / 2],6:F2}   ratio {library[0] / c[0]:F2} / {library[rounds / 2] / c[rounds / 2]:F2}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  C open+statx+pread+batch  {library[0],6:F2} / {library[rounds / 2],6:F2}   ratio {library[0] / c[0]:F2} / {library[rounds / 2] / c[rounds / 2]:F2}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  Resolve                   {walk[0],6:F2} / {walk[rounds / 2],6:F2}   ratio {walk[0] / c[0]:F2} / {walk[rounds / 2] / c[rounds / 2]:F2}"));
     }
 

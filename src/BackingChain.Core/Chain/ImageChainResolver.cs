@@ -204,7 +204,11 @@ public sealed class ImageChainResolver
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ");
 
-    /// <summary>The state of one walk; owns every source it opens past the top, and closes each as soon as its layer is read.</summary>
+    /// <summary>
+    /// The state of one walk; owns every source it opens past the top, and is done with each as soon as its layer is
+    /// read: a local file's descriptor then waits in a small batch (<see cref="DeferredCloses"/>) to be closed with
+    /// others, any other source is disposed at once.
+    /// </summary>
     private sealed class Walk : IDisposable, ILayerReferenceOpener
     {
         private readonly ImageChainResolver _resolver;
@@ -226,6 +230,9 @@ public sealed class ImageChainResolver
         // The source of a layer already read and closed, to be filled in again for the next backing file
         // (FileImageSource.Reopen): a walk of any depth uses two source objects and no handle objects.
         private FileImageSource? _spare;
+
+        // The descriptors of layers already read, closed a batch at a time (most with one close_range each).
+        private readonly DeferredCloses _closes = new();
 
         // Decisions the gate took for the layer being read, while its reader asked for files (VMDK extents).
         private readonly List<ReferenceDecision> _pending = [];
@@ -268,8 +275,9 @@ public sealed class ImageChainResolver
                     return End(failure ?? ChainEnding.Malformed, error);
                 }
 
-                // The layer's facts are read: close what this walk opened for it (never the caller's top) before
-                // opening anything below, so a deep chain holds one image of its own at a time.
+                // The layer's facts are read: be done with what this walk opened for it (never the caller's top)
+                // before opening anything below. A deep chain holds one source of its own at a time, plus at most
+                // DeferredCloses.Capacity bare descriptors of local layers already read, waiting to be closed.
                 CloseOpened(keep: null);
 
                 ImmutableArray<ImageReference> references = Classify(source, index, facts);
@@ -822,13 +830,7 @@ public sealed class ImageChainResolver
 
             try
             {
-                FileImageSource file = FileImageSource.Reopen(name, _spare);
-                if (ReferenceEquals(file, _spare))
-                {
-                    _spare = null;
-                }
-
-                gated = (Record(index, referrer, reference, ReferenceOutcome.Opened, basis, null, null, null), Keep(file, keepOpen: true));
+                gated = (Record(index, referrer, reference, ReferenceOutcome.Opened, basis, null, null, null), Keep(ReopenFile(name), keepOpen: true));
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
@@ -836,6 +838,29 @@ public sealed class ImageChainResolver
             }
 
             return true;
+        }
+
+        /// <summary>Opens a backing file into the spare source (see <see cref="FileImageSource.Reopen"/>).</summary>
+        private FileImageSource ReopenFile(string name)
+        {
+            FileImageSource file;
+            try
+            {
+                file = FileImageSource.Reopen(name, _spare);
+            }
+            catch (IOException ex) when (ex.HResult is UnixErrors.EMFILE or UnixErrors.ENFILE && _closes.Count > 0)
+            {
+                // Out of descriptors while the walk still holds those of layers it has read: give them back, once.
+                _closes.CloseAll();
+                file = FileImageSource.Reopen(name, _spare);
+            }
+
+            if (ReferenceEquals(file, _spare))
+            {
+                _spare = null;
+            }
+
+            return file;
         }
 
         /// <summary>Records a file the gate admitted but could not open, with its finding.</summary>
@@ -929,13 +954,7 @@ public sealed class ImageChainResolver
                 }
                 else if (reuse && provider is FileImageSourceProvider)
                 {
-                    FileImageSource file = FileImageSource.Reopen(name, _spare);
-                    if (ReferenceEquals(file, _spare))
-                    {
-                        _spare = null;
-                    }
-
-                    source = file;
+                    source = ReopenFile(name);
                 }
                 else
                 {
@@ -1071,7 +1090,15 @@ public sealed class ImageChainResolver
             {
                 if (!ReferenceEquals(_opened[i], keep))
                 {
-                    _opened[i].Dispose();
+                    if (_opened[i] is FileImageSource { IsReopened: true } file && file.DetachDescriptor() is int fd and >= 0)
+                    {
+                        _closes.Add(fd);
+                    }
+                    else
+                    {
+                        _opened[i].Dispose();
+                    }
+
                     _opened.RemoveAt(i);
                 }
             }
@@ -1090,6 +1117,7 @@ public sealed class ImageChainResolver
                 source.Dispose();
             }
 
+            _closes.CloseAll();
             ArrayPool<byte>.Shared.Return(_head);
             _layers.Dispose();
             _decisions.Dispose();

@@ -24,6 +24,8 @@ internal static class UnixErrors
     public const int EXDEV = 18;
     public const int ENOTDIR = 20;
     public const int EINVAL = 22;
+    public const int ENFILE = 23;
+    public const int EMFILE = 24;
     public const int ENAMETOOLONG = 36;
     public const int ENOSYS = 38;
     public const int ELOOP = 40;

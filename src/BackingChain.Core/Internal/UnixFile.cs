@@ -27,12 +27,23 @@ internal static partial class UnixFile
     private const int LockExclusive = 2;       // LOCK_EX
     private const int LockNonBlocking = 4;     // LOCK_NB
     private const long SysOpenat2 = 437;       // the same number on every architecture
+    private const long SysCloseRange = 436;    // the same number on every architecture (Linux 5.9)
     private const ulong ResolveNoMagicLinks = 0x02; // RESOLVE_NO_MAGICLINKS: no /proc/self/fd/N style jumps
     private const ulong ResolveBeneath = 0x08;      // RESOLVE_BENEATH: no absolute names, no '..' or symlink above the directory
     private const nuint OpenHowSize = 3 * sizeof(ulong); // sizeof(struct open_how), the version the kernel checks
 
     /// <summary>.NET's own switch for its advisory locks (System.IO.DisableFileLocking), honoured the same way.</summary>
     private static readonly bool LockingDisabled = IsLockingDisabled();
+
+    /// <summary>Set once the kernel says it has no <c>close_range</c> (before 5.9): descriptors are closed one by one.</summary>
+    private static bool s_noCloseRange;
+
+    /// <summary>Makes <see cref="CloseRange"/> behave as on a kernel without <c>close_range</c> (tests of the one-by-one path).</summary>
+    internal static bool CloseRangeDisabled
+    {
+        get => s_noCloseRange;
+        set => s_noCloseRange = value;
+    }
 
     /// <summary>Set once the kernel says it has no <c>openat2</c> (before 5.6): confined opens verify the descriptor instead.</summary>
     private static bool s_noOpenat2;
@@ -124,6 +135,30 @@ internal static partial class UnixFile
 
     /// <summary><c>close(2)</c> of a descriptor from <see cref="TryOpenDescriptor"/>; never retried (Linux frees it even on EINTR).</summary>
     public static void Close(int fd) => _ = CloseNative(fd);
+
+    /// <summary>
+    /// <c>close_range(first, last, 0)</c>: closes every descriptor from <paramref name="first"/> to <paramref name="last"/>,
+    /// which the caller must own, all of them (another thread's descriptor in the range would be closed too). Called
+    /// through <c>syscall(2)</c>: glibc exports <c>close_range</c> only since 2.34. <see langword="false"/> when nothing
+    /// was closed (a kernel before 5.9, remembered): the caller closes them one by one.
+    /// </summary>
+    public static bool CloseRange(int first, int last)
+    {
+        if (s_noCloseRange)
+        {
+            return false;
+        }
+
+        if (SyscallCloseRange(SysCloseRange, (uint)first, (uint)last, 0) == 0)
+        {
+            return true;
+        }
+
+        // Without CLOSE_RANGE_UNSHARE the call fails only before it closes anything (ENOSYS, EINVAL, or a seccomp
+        // filter's EPERM): every failure means "close them yourself", and the next walks need not ask again.
+        s_noCloseRange = true;
+        return false;
+    }
 
     /// <summary>Checks the type of a fresh descriptor and, for a writer, takes .NET's advisory lock; disposes it unless opened.</summary>
     public static UnixOpenResult Finish(SafeFileHandle opened, int access, out SafeFileHandle handle, out UnixFileStatus status, out int errno)
@@ -403,6 +438,9 @@ internal static partial class UnixFile
     // syscall(2) is variadic and reads every argument as a long: pass longs and pointers only.
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial long SyscallOpenat2(long number, nint directory, string path, ref OpenHow how, nuint size);
+
+    [LibraryImport("libc", EntryPoint = "syscall")]
+    private static partial long SyscallCloseRange(long number, long first, long last, long flags);
 
     [LibraryImport("libc", EntryPoint = "readlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint ReadLink(string path, ref byte buffer, nuint size);

@@ -267,6 +267,17 @@ internal sealed class FileImageSource : IImageSource
         return total;
     }
 
+    /// <summary>
+    /// Disposes a source from <see cref="Reopen"/> without closing its descriptor, which the caller now owns and must
+    /// close (a walk closes the descriptors of the layers it has read a batch at a time); -1 when there is none.
+    /// </summary>
+    internal int DetachDescriptor()
+    {
+        int descriptor = _descriptor;
+        _descriptor = -1;
+        return descriptor;
+    }
+
     /// <inheritdoc/>
     public void Dispose()
     {

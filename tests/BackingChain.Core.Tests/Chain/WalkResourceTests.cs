@@ -1,9 +1,12 @@
 using System;
 using System.IO;
 using System.IO.Pipelines;
+using System.Linq;
+using System.Text.Json.Nodes;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Internal;
 using BackingChain.Sources;
 using BackingChain.Streaming;
 using BackingChain.Tests.Infrastructure;
@@ -19,11 +22,7 @@ public sealed class WalkResourceTests
     {
         using var dir = new ScratchDirectory();
         const int Depth = 120;
-        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "l0.img", "1M");
-        for (int i = 1; i < Depth; i++)
-        {
-            QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", $"l{i - 1}.img", "-F", i == 1 ? "raw" : "qcow2", $"l{i}.img", "1M");
-        }
+        CreateChain(dir, Depth);
 
         var counting = new CountingProvider();
         var options = new ImageChainResolverOptions { SourceProviders = [counting], MaxDepth = Depth };
@@ -35,6 +34,62 @@ public sealed class WalkResourceTests
         // The caller's top plus the layer being read: every other layer was closed as soon as it was read.
         Assert.True(counting.MostOpen <= 2, $"{counting.MostOpen} images were open at once");
         Assert.Equal(0, counting.Open);
+    }
+
+    [QemuImgFact]
+    public async Task A_file_walk_gives_back_the_descriptor_of_every_layer_it_read()
+    {
+        // A walk of local files closes the descriptors of the layers it has read a batch at a time (most with one
+        // close_range): whatever the depth, none may outlive the walk, and none belongs to anything else.
+        using var dir = new ScratchDirectory();
+        const int Depth = DeferredCloses.Capacity * 3 + 7;
+        CreateChain(dir, Depth);
+
+        ImageChain chain = await new ImageChainResolver().ResolveAsync(dir[$"l{Depth - 1}.img"], ImageFormat.Qcow2);
+
+        Assert.True(chain.Ending == ChainEnding.Complete, $"{chain.Ending}: {chain.ErrorMessage}");
+        Assert.Equal(Depth, chain.Layers.Length);
+        string[] open = Directory.GetFiles("/proc/self/fd")
+            .Select(link => new FileInfo(link).LinkTarget)
+            .Where(target => target is not null && target.StartsWith(dir.Path + "/", StringComparison.Ordinal))
+            .Select(target => target!)
+            .ToArray();
+        Assert.True(open.Length == 0, "still open: " + string.Join(", ", open));
+    }
+
+    [StraceFact]
+    public void A_walk_out_of_descriptors_gives_back_those_of_the_layers_it_read_and_opens_the_next_one()
+    {
+        // The walk holds up to DeferredCloses.Capacity descriptors of layers it has read. A process at its limit must
+        // not lose a layer for that: the open that fails with EMFILE is made again once they are closed. strace makes
+        // the kernel fail the first open of one layer, 30 layers down (30 descriptors held), with EMFILE.
+        using var dir = new ScratchDirectory();
+        const int Depth = 61;
+        CreateChain(dir, Depth);
+        string log = dir["walk.strace"];
+
+        ProcessResult result = ProcessRunner.Run(
+            "strace",
+            ["-f", "-qq", "-o", log, "-P", "l30.img", "-e", "trace=openat", "-e", "inject=openat:error=EMFILE:when=1",
+             "dotnet", Path.Combine(AppContext.BaseDirectory, "backing-chain.dll"), "info", "--backing-chain", "--output", "json", $"l{Depth - 1}.img"],
+            dir.Path);
+
+        string[] opens = File.ReadAllLines(log);
+        Assert.True(opens.Length == 2 && opens[0].Contains("EMFILE", StringComparison.Ordinal) && opens[0].Contains("(INJECTED)", StringComparison.Ordinal), string.Join('\n', opens));
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        JsonArray layers = JsonNode.Parse(result.StandardOutput)!.AsArray();
+        Assert.Equal(Depth, layers.Count);
+        Assert.Equal("l0.img", (string?)layers[^1]!["filename"]);
+    }
+
+    /// <summary>A raw base under qcow2 layers <c>l1.img</c>…, each naming the one below with its format.</summary>
+    private static void CreateChain(ScratchDirectory dir, int depth)
+    {
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "l0.img", "1M");
+        for (int i = 1; i < depth; i++)
+        {
+            QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", $"l{i - 1}.img", "-F", i == 1 ? "raw" : "qcow2", $"l{i}.img", "1M");
+        }
     }
 
     [QemuImgFact]

@@ -95,37 +95,4 @@ public sealed class StraceRebaseFaultTests
         ProcessResult result = ProcessRunner.Run(program, arguments, workingDirectory);
         return (result.ExitCode, result.StandardOutput, result.StandardError);
     }
-
-    /// <summary>
-    /// A theory that needs strace able to trace (ptrace is often denied in containers) and the oracle: skipped, with
-    /// the reason shown, otherwise.
-    /// </summary>
-    private sealed class StraceTheoryAttribute : TheoryAttribute
-    {
-        private static readonly Lazy<string?> Missing = new(() =>
-        {
-            if (!QemuImg.IsAvailable)
-            {
-                return QemuImg.MissingReason;
-            }
-
-            try
-            {
-                (int exit, _, string stderr) = Run(Path.GetTempPath(), "strace", ["-qq", "-o", "/dev/null", "true"]);
-                return exit == 0 ? null : $"strace cannot trace here: {stderr.Trim()}";
-            }
-            catch (System.ComponentModel.Win32Exception)
-            {
-                return "strace is not installed (apt-get install strace); .ci/run installs it";
-            }
-        });
-
-        public StraceTheoryAttribute()
-        {
-            if (Missing.Value is string reason)
-            {
-                Skip = reason;
-            }
-        }
-    }
 }
