@@ -3,13 +3,15 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
 using BackingChain.Chain;
+using BackingChain.Internal;
 using BackingChain.Trust;
 
 namespace BackingChain.Benchmarks;
 
 /// <summary>
-/// <c>dotnet run -c Release -- --walk-interleaved [DEPTH] [ROUNDS]</c>: the walk and its two C floors timed in turn,
-/// round after round, in one process. BenchmarkDotNet measures one method after another, so on a shared machine a
+/// <c>dotnet run -c Release -- --walk-interleaved [DEPTH] [ROUNDS]</c>: the walk, its two C floors and the library's
+/// own system-call layer (the same calls made through its P/Invoke imports, no walk) timed in turn, round after round,
+/// in one process. BenchmarkDotNet measures one method after another, so on a shared machine a
 /// neighbour's build can land on one of them only; interleaved, all three see the same load. Prints the best and
 /// the median time per layer of each, and the ratios to the C floor.
 /// </summary>
@@ -26,17 +28,36 @@ public static class WalkInterleaved
             throw new InvalidOperationException($"Expected a complete chain of {depth}, got {chain.Ending} with {chain.Layers.Length} layers.");
         }
 
+        byte[] head = new byte[4096];
+        var closes = new DeferredCloses();
+        void LibraryCalls()
+        {
+            foreach (string layer in files.Layers)
+            {
+                if (UnixFile.TryOpenDescriptor(layer, out int fd, out _, out _) != UnixOpenResult.Opened || UnixFile.Read(fd, head, 0) < 0)
+                {
+                    throw new InvalidOperationException($"could not read {layer}");
+                }
+
+                closes.Add(fd);
+            }
+
+            closes.CloseAll();
+        }
+
         // Warm: JIT tiers, pools, page and dentry caches.
         for (int i = 0; i < 300; i++)
         {
             resolver.Resolve(files.Top);
             floor.Floor();
             floor.AsLibrary();
+            LibraryCalls();
         }
 
         var c = new List<double>(rounds);
         var library = new List<double>(rounds);
         var walk = new List<double>(rounds);
+        var calls = new List<double>(rounds);
         for (int i = 0; i < rounds; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
@@ -46,6 +67,9 @@ public static class WalkInterleaved
             long t2 = Stopwatch.GetTimestamp();
             floor.AsLibrary();
             long t3 = Stopwatch.GetTimestamp();
+            LibraryCalls();
+            long t4 = Stopwatch.GetTimestamp();
+            calls.Add(PerLayer(t4 - t3, depth));
             c.Add(PerLayer(t1 - t0, depth));
             walk.Add(PerLayer(t2 - t1, depth));
             library.Add(PerLayer(t3 - t2, depth));
@@ -54,9 +78,11 @@ public static class WalkInterleaved
         c.Sort();
         library.Sort();
         walk.Sort();
+        calls.Sort();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"depth {depth}, {rounds} rounds, µs per layer (best / median):"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  C open+pread+close        {c[0],6:F2} / {c[rounds / 2],6:F2}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  C open+statx+pread+batch  {library[0],6:F2} / {library[rounds / 2],6:F2}   ratio {library[0] / c[0]:F2} / {library[rounds / 2] / c[rounds / 2]:F2}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  the same, via the library {calls[0],6:F2} / {calls[rounds / 2],6:F2}   ratio {calls[0] / c[0]:F2} / {calls[rounds / 2] / c[rounds / 2]:F2}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  Resolve                   {walk[0],6:F2} / {walk[rounds / 2],6:F2}   ratio {walk[0] / c[0]:F2} / {walk[rounds / 2] / c[rounds / 2]:F2}"));
     }
 

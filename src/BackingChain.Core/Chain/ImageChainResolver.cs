@@ -346,7 +346,7 @@ public sealed class ImageChainResolver
                 if (_memo is null)
                 {
                     // The layer copied what it keeps; a store scan's memory may still share the facts with other walks.
-                    facts.Recycle();
+                    facts.Recycle(_context);
                 }
 
                 ResolverLog.LayerRead(Logger, index, layer.FileName, layer.Format, layer.FormatSource);

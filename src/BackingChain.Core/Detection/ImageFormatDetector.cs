@@ -30,9 +30,15 @@ public static class ImageFormatDetector
             return ImageFormat.Raw;
         }
 
-        Span<byte> buffer = stackalloc byte[ProbeLength];
-        buffer.Clear();
-        head[..Math.Min(head.Length, ProbeLength)].CopyTo(buffer);
+        // qemu probes a 512-byte buffer, zero-filled past the end of a shorter file: only a short head is copied.
+        Span<byte> padded = head.Length >= ProbeLength ? default : stackalloc byte[ProbeLength];
+        scoped ReadOnlySpan<byte> buffer = head[..Math.Min(head.Length, ProbeLength)];
+        if (!padded.IsEmpty)
+        {
+            padded.Clear();
+            head.CopyTo(padded);
+            buffer = padded;
+        }
 
         ImageFormat winner = ImageFormat.Raw;
         int best = 0;

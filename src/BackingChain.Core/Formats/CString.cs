@@ -38,6 +38,26 @@ internal static class CString
         return StrictUtf8.GetString(text);
     }
 
+    /// <summary>
+    /// A recorded format name (qcow2's backing format): <see cref="ToName"/>, except that a name the registry knows
+    /// (<see cref="IImageFormatReader.QemuName"/>, compared exactly, as qemu compares driver names) comes back as
+    /// the registry's own string, so that a walk does not decode and keep one more copy of "qcow2" per layer.
+    /// </summary>
+    /// <exception cref="ImageFormatException"><see cref="HeaderError.InvalidText"/> when the bytes are not UTF-8.</exception>
+    public static string ToFormatName(ReadOnlySpan<byte> bytes, string what)
+    {
+        ReadOnlySpan<byte> text = Of(bytes);
+        foreach (IImageFormatReader reader in FormatReaders.All)
+        {
+            if (Ascii.Equals(text, reader.QemuName))
+            {
+                return reader.QemuName;
+            }
+        }
+
+        return ToName(text, what);
+    }
+
     /// <summary>Whether the text before the first NUL is valid UTF-8 (allocation-free, for the parse path).</summary>
     public static bool IsValidUtf8(ReadOnlySpan<byte> bytes) => Utf8.IsValid(Of(bytes));
 

@@ -7,12 +7,21 @@ namespace BackingChain.Formats;
 /// <summary>What a format reader found: header facts and the names the image stores, not yet resolved.</summary>
 /// <remarks>
 /// A value, not an object: the walk copies what the chain keeps into its layer, so the facts themselves are never a
-/// heap object of their own. Always made with <see langword="new"/> (the lists come from the initializers).
+/// heap object of their own. A reader makes them with <c>new LayerFacts(context)</c>, whose two lists are the walk's
+/// scratch lists, handed back with <see cref="Recycle"/>; <c>new LayerFacts()</c> makes lists of its own.
 /// </remarks>
 internal readonly struct LayerFacts
 {
     public LayerFacts()
     {
+        References = [];
+        StructureProblems = [];
+    }
+
+    /// <summary>Facts whose lists are the context's scratch lists (see <see cref="LayerReadContext.TakeScratch"/>).</summary>
+    public LayerFacts(LayerReadContext context)
+    {
+        (References, StructureProblems) = context.TakeScratch();
     }
 
     public HeaderError Error { get; init; }
@@ -35,53 +44,22 @@ internal readonly struct LayerFacts
     /// </summary>
     public long AdditionalAllocatedSize { get; init; }
 
-    public List<StoredReference> References { get; } = TakeSpare(ref t_spareReferences);
+    public List<StoredReference> References { get; }
 
     /// <summary>
     /// Structure that qemu accepts but that qemu or the hypervisor could trip on, or that would let guest writes
     /// change the header after it was judged (a table overlapping the header, one past the end of the file). The
     /// untrusted-image posture refuses a layer with any; each names the check.
     /// </summary>
-    public List<string> StructureProblems { get; } = TakeSpare(ref t_spareProblems);
-
-    // The two lists are scratch space: the walk copies what it keeps out of them and hands them back (Recycle), so
-    // a walk of any depth creates them once per thread rather than once per layer.
-    private const int SpareCapacity = 16;
-
-    [ThreadStatic]
-    private static List<StoredReference>? t_spareReferences;
-
-    [ThreadStatic]
-    private static List<string>? t_spareProblems;
+    public List<string> StructureProblems { get; }
 
     public static LayerFacts Failed(HeaderError error, string message) => new() { Error = error, ErrorMessage = message };
 
     /// <summary>
-    /// Hands the lists back for the next facts made on this thread. Only for facts nothing refers to any more (the
-    /// layer built from them copied what it keeps); the facts must not be used afterwards.
+    /// Hands the lists back to <paramref name="context"/> for the next layer's facts. Only for facts nothing refers
+    /// to any more (the layer built from them copied what it keeps); the facts must not be used afterwards.
     /// </summary>
-    public readonly void Recycle()
-    {
-        Keep(References, ref t_spareReferences);
-        Keep(StructureProblems, ref t_spareProblems);
-    }
-
-    private static void Keep<T>(List<T> list, ref List<T>? spare)
-    {
-        // A list grown by a hostile image (thousands of extents) is left to the collector rather than kept.
-        if (spare is null && list.Capacity <= SpareCapacity)
-        {
-            list.Clear();
-            spare = list;
-        }
-    }
-
-    private static List<T> TakeSpare<T>(ref List<T>? spare)
-    {
-        List<T>? list = spare;
-        spare = null;
-        return list ?? [];
-    }
+    public readonly void Recycle(LayerReadContext context) => context.KeepScratch(References, StructureProblems);
 }
 
 /// <summary>A name as an image stores it.</summary>

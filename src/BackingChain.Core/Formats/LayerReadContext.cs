@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
@@ -15,6 +16,13 @@ internal sealed class LayerReadContext
 {
     private readonly Func<StoredReference, CancellationToken, ValueTask<IImageSource?>>? _openReference;
     private readonly ILayerReferenceOpener? _opener;
+
+    // The scratch lists of the facts a reader makes (LayerFacts(context)): the walk copies what it keeps out of them
+    // and hands them back (KeepScratch), so a walk of any depth makes them once. Fields of the one context a walk
+    // keeps, rather than thread statics, which cost a TLS lookup on every use.
+    private const int ScratchCapacity = 16;
+    private List<StoredReference>? _scratchReferences;
+    private List<string>? _scratchProblems;
 
     public LayerReadContext(IImageSource source, ReadOnlyMemory<byte> head, Func<StoredReference, CancellationToken, ValueTask<IImageSource?>>? openReference = null)
     {
@@ -37,6 +45,32 @@ internal sealed class LayerReadContext
         Head = head;
         FormatSource = formatSource;
         Index = index;
+    }
+
+    /// <summary>The scratch lists for a layer's facts (empty), or new lists when they are out.</summary>
+    public (List<StoredReference> References, List<string> Problems) TakeScratch()
+    {
+        List<StoredReference> references = _scratchReferences ?? [];
+        List<string> problems = _scratchProblems ?? [];
+        _scratchReferences = null;
+        _scratchProblems = null;
+        return (references, problems);
+    }
+
+    /// <summary>Takes back lists from <see cref="TakeScratch"/>, emptied; a list a hostile image grew large is left to the collector.</summary>
+    public void KeepScratch(List<StoredReference> references, List<string> problems)
+    {
+        if (_scratchReferences is null && references.Capacity <= ScratchCapacity)
+        {
+            references.Clear();
+            _scratchReferences = references;
+        }
+
+        if (_scratchProblems is null && problems.Capacity <= ScratchCapacity)
+        {
+            problems.Clear();
+            _scratchProblems = problems;
+        }
     }
 
     /// <summary>

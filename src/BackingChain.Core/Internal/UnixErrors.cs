@@ -40,6 +40,8 @@ internal static class UnixErrors
             ENOENT => ParentExists(full)
                 ? new FileNotFoundException($"Could not find file '{full}'.", full)
                 : new DirectoryNotFoundException($"Could not find a part of the path '{full}'."),
+            // A file where a directory should be (file/child): .NET says a part of the path is missing.
+            ENOTDIR => new DirectoryNotFoundException($"Could not find a part of the path '{full}'."),
             EACCES or EPERM or EBADF => new UnauthorizedAccessException($"Access to the path '{full}' is denied."),
             ENAMETOOLONG => new PathTooLongException($"The path '{full}' is too long, or a component of the specified path is too long."),
             EAGAIN => new IOException($"The process cannot access the file '{full}' because it is being used by another process.", errno),

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -108,8 +109,10 @@ internal static partial class UnixFile
             return UnixOpenResult.Failed;
         }
 
-        int opened = Open(path, OpenFlags(ReadOnly));
-        if (opened < 0)
+        // Most opens succeed: the first call does not capture errno (see OpenWithoutErrno); a failed one is made again
+        // by the import that does, so that the errno reported is the one of a call that failed.
+        int opened = OpenWithoutErrno(path, OpenFlags(ReadOnly));
+        if (opened < 0 && (opened = Open(path, OpenFlags(ReadOnly))) < 0)
         {
             errno = Marshal.GetLastPInvokeError();
             return UnixOpenResult.Failed;
@@ -326,12 +329,26 @@ internal static partial class UnixFile
         return Encoding.UTF8.GetString(buffer, 0, (int)length);
     }
 
-    /// <summary>One <c>pread</c> on a bare descriptor, retried on EINTR; -1 on failure, with the errno left for the caller.</summary>
+    /// <summary>
+    /// One <c>pread</c> on a bare descriptor, retried on EINTR; -1 on failure, with the errno left for the caller. A
+    /// failed call is made again by the import that captures errno, so that the errno is the one of a call that failed.
+    /// </summary>
+    /// <remarks>
+    /// Not inlined: on 64-bit targets the JIT inlines a P/Invoke frame only outside try regions, and the walk's reads
+    /// sit inside one; a call from here keeps the cheap inlined transition.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.NoInlining)]
     public static int Read(int fd, Span<byte> buffer, long offset)
     {
+        int read = (int)PReadWithoutErrno(fd, ref MemoryMarshal.GetReference(buffer), (nuint)buffer.Length, offset);
+        if (read >= 0)
+        {
+            return read;
+        }
+
         while (true)
         {
-            int read = (int)PRead(fd, ref MemoryMarshal.GetReference(buffer), (nuint)buffer.Length, offset);
+            read = (int)PRead(fd, ref MemoryMarshal.GetReference(buffer), (nuint)buffer.Length, offset);
             if (read >= 0 || Marshal.GetLastPInvokeError() != UnixErrors.EINTR)
             {
                 return read;
@@ -431,6 +448,15 @@ internal static partial class UnixFile
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags);
+
+    // The same symbols without SetLastError, for the calls every layer of a walk makes: capturing errno costs a
+    // thread-local store around every call (measured: the walk's P/Invoke layer 1.18 -> 1.11 x the C loop's calls).
+    // Used only where a failure is made again through the capturing import.
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenWithoutErrno(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "pread")]
+    private static partial nint PReadWithoutErrno(int fd, ref byte buffer, nuint count, long offset);
 
     [LibraryImport("libc", EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int OpenAtNative(int directory, string path, int flags);

@@ -143,7 +143,13 @@ internal readonly partial struct UnixFileStatus
             try
             {
                 // A descriptor's status (every layer of a walk) passes the constant empty C string rather than having
-                // "" converted to UTF-8 on each call.
+                // "" converted to UTF-8 on each call, and is asked first without capturing errno: a failed call is
+                // made again below by the import that does.
+                if (ofDescriptor && StatxOfDescriptor(directory, flags, buffer) == 0)
+                {
+                    return 0;
+                }
+
                 result = ofDescriptor
                     ? GlibcStatxDescriptor(directory, ref MemoryMarshal.GetReference(EmptyCString), flags, BasicStats, ref MemoryMarshal.GetReference(buffer))
                     : GlibcStatx(directory, path, flags, BasicStats, ref MemoryMarshal.GetReference(buffer));
@@ -161,6 +167,14 @@ internal readonly partial struct UnixFileStatus
         errno = result == 0 ? 0 : Marshal.GetLastPInvokeError();
         return result;
     }
+
+    /// <summary>
+    /// <c>statx(fd, "", AT_EMPTY_PATH)</c> without capturing errno. Not inlined into <see cref="Statx"/>: on 64-bit
+    /// targets the JIT inlines a P/Invoke frame only outside try regions.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int StatxOfDescriptor(int fd, int flags, Span<byte> buffer) =>
+        GlibcStatxDescriptorWithoutErrno(fd, ref MemoryMarshal.GetReference(EmptyCString), flags, BasicStats, ref MemoryMarshal.GetReference(buffer));
 
     /// <summary>The empty C string (one NUL byte, in the assembly's constant data) that <c>AT_EMPTY_PATH</c> asks for.</summary>
     private static ReadOnlySpan<byte> EmptyCString => [0];
@@ -210,6 +224,10 @@ internal readonly partial struct UnixFileStatus
     // The same symbol with the path as a C string already made: the kernel only reads it.
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true)]
     private static partial int GlibcStatxDescriptor(int directory, ref byte path, int flags, uint mask, ref byte buffer);
+
+    // The same symbol again, without SetLastError (a thread-local store around every call); see StatxOfDescriptor.
+    [LibraryImport("libc", EntryPoint = "statx")]
+    private static partial int GlibcStatxDescriptorWithoutErrno(int directory, ref byte path, int flags, uint mask, ref byte buffer);
 
     // syscall(2) is variadic and reads every argument as a long: pass longs, so no upper half is left undefined.
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

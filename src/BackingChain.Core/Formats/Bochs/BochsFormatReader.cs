@@ -35,6 +35,6 @@ internal sealed class BochsFormatReader : IImageFormatReader
         HeaderError error = BochsHeader.Read(data, out BochsHeader header, out string? message);
         return error != HeaderError.None
             ? LayerFacts.Failed(error, message!)
-            : new LayerFacts { VirtualSize = header.VirtualSize };
+            : new LayerFacts(context) { VirtualSize = header.VirtualSize };
     }
 }

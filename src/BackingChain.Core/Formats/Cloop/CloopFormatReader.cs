@@ -46,7 +46,7 @@ internal sealed class CloopFormatReader : IImageFormatReader
         string? problem = await CheckOffsetsAsync(context, header, cancellationToken).ConfigureAwait(false);
         return problem is not null
             ? LayerFacts.Failed(HeaderError.InvalidOffset, problem)
-            : new LayerFacts { VirtualSize = header.VirtualSize };
+            : new LayerFacts(context) { VirtualSize = header.VirtualSize };
     }
 
     /// <summary>

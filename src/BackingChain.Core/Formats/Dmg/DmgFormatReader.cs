@@ -77,7 +77,7 @@ internal sealed class DmgFormatReader : IImageFormatReader
                 : InvalidArgument;
         return problem is not null
             ? LayerFacts.Failed(HeaderError.InvalidExtension, problem)
-            : new LayerFacts { VirtualSize = (long)trailer.SectorCount * 512 };
+            : new LayerFacts(context) { VirtualSize = (long)trailer.SectorCount * 512 };
     }
 
     /// <summary>dmg_read_resource_fork: a resource data area of length-prefixed resources, each maybe a "mish" block.</summary>

@@ -57,7 +57,7 @@ internal sealed class LuksFormatReader : IImageFormatReader
             return LayerFacts.Failed(HeaderError.Truncated, "Input/output error");
         }
 
-        return new LayerFacts
+        return new LayerFacts(context)
         {
             VirtualSize = fileLength - header.PayloadOffset,
             DirtyFlag = false,

@@ -61,6 +61,6 @@ internal sealed class ParallelsFormatReader : IImageFormatReader
             }
         }
 
-        return new LayerFacts { VirtualSize = (long)header.TotalSectors * SectorSize };
+        return new LayerFacts(context) { VirtualSize = (long)header.TotalSectors * SectorSize };
     }
 }

@@ -63,7 +63,7 @@ internal sealed class QcowFormatReader : IImageFormatReader
         }
 
         backingName ??= header.GetBackingFileName(data.Span);
-        var facts = new LayerFacts
+        var facts = new LayerFacts(context)
         {
             VirtualSize = (long)header.VirtualSize,
             ClusterSize = header.ClusterSize,

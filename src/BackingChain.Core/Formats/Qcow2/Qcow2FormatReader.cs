@@ -94,7 +94,7 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
             Snapshots = snapshots,
         };
 
-        var facts = new LayerFacts
+        var facts = new LayerFacts(context)
         {
             VirtualSize = (long)header.VirtualSize,
             ClusterSize = header.ClusterSize,

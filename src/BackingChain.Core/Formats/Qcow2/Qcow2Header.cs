@@ -156,7 +156,7 @@ public readonly struct Qcow2Header
     /// <returns>The recorded backing format, or <see langword="null"/>.</returns>
     /// <exception cref="ImageFormatException"><see cref="HeaderError.InvalidText"/> when the stored bytes are not valid UTF-8: a name is never decoded lossily, so that it cannot mean another file than the one qemu opens.</exception>
     public string? GetBackingFormat(ReadOnlySpan<byte> data) =>
-        HasBackingFormat ? CString.ToName(data[BackingFormatRange], "backing file format") : null;
+        HasBackingFormat ? CString.ToFormatName(data[BackingFormatRange], "backing file format") : null;
 
     /// <summary>Decodes the external data file name, or <see langword="null"/> when the extension is absent.</summary>
     /// <param name="data">The buffer that was parsed.</param>

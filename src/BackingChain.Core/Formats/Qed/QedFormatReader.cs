@@ -62,7 +62,7 @@ internal sealed class QedFormatReader : IImageFormatReader
             return LayerFacts.Failed(HeaderError.InvalidSize, "QED image size is invalid");
         }
 
-        var facts = new LayerFacts
+        var facts = new LayerFacts(context)
         {
             VirtualSize = (long)header.ImageSize,
             ClusterSize = (int)header.ClusterSize,

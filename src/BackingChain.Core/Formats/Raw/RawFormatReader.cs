@@ -32,7 +32,7 @@ internal sealed class RawFormatReader : IImageFormatReader
     {
         long length = context.Source.Length;
         long virtualSize = length > long.MaxValue - 511 ? length : (length + 511) & ~511L;
-        return new ValueTask<LayerFacts>(new LayerFacts { VirtualSize = virtualSize, DirtyFlag = false });
+        return new ValueTask<LayerFacts>(new LayerFacts(context) { VirtualSize = virtualSize, DirtyFlag = false });
     }
 
     /// <summary>Where an ISO 9660 image keeps its first volume descriptor: after a 32 KiB system area that the standard leaves free.</summary>

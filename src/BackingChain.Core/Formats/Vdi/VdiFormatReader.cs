@@ -46,7 +46,7 @@ internal sealed class VdiFormatReader : IImageFormatReader
             return LayerFacts.Failed(HeaderError.UnsupportedFeature, $"unsupported VDI image (non-NULL parent UUID {header.ParentUuid})");
         }
 
-        return new LayerFacts
+        return new LayerFacts(context)
         {
             VirtualSize = header.VirtualSize,
             ClusterSize = (int)header.BlockSize,

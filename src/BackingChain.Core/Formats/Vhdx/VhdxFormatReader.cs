@@ -88,7 +88,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
             return Fail(HeaderError.InvalidOffset, batError);
         }
 
-        var facts = new LayerFacts
+        var facts = new LayerFacts(context)
         {
             VirtualSize = (long)totalSectors * 512,
             ClusterSize = (int)metadata.BlockSize,

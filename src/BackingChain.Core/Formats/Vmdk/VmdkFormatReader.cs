@@ -147,7 +147,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
             }
 
             ReadOnlyMemory<byte> window = await ReadZeroPaddedAsync(source, EmbeddedDescriptorOffset, DescriptorWindowLength, cancellationToken).ConfigureAwait(false);
-            LayerFacts sparseFacts = Finish(window, createType, extents, references, additionalAllocated);
+            LayerFacts sparseFacts = Finish(context, window, createType, extents, references, additionalAllocated);
             if (sparseFacts.Error == HeaderError.None && magic == Vmdk4Magic && sparse.DescriptorOffset is null)
             {
                 await NoteEmbeddedDescriptorProblemsAsync(context, window, (ulong)sparse.CapacitySectors, sparseFacts.StructureProblems, cancellationToken).ConfigureAwait(false);
@@ -173,7 +173,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
                 return LayerFacts.Failed(result.Error, result.Message!);
             }
 
-            return Finish(body, result.CreateType!, extents, references, result.AllocatedSize);
+            return Finish(context, body, result.CreateType!, extents, references, result.AllocatedSize);
         }
     }
 
@@ -207,7 +207,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
     }
 
     /// <summary>Reads CID, parentCID and the parent hint, and assembles the facts qemu-img info shows.</summary>
-    private static LayerFacts Finish(ReadOnlyMemory<byte> window, string createType, List<VmdkExtentInfo> extents, List<StoredReference> references, long additionalAllocated)
+    private static LayerFacts Finish(LayerReadContext context, ReadOnlyMemory<byte> window, string createType, List<VmdkExtentInfo> extents, List<StoredReference> references, long additionalAllocated)
     {
         HeaderError error = VmdkDescriptor.ReadIdentity(window.Span, out uint cid, out uint parentCid, out Range hint);
         if (error != HeaderError.None)
@@ -239,7 +239,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
             uniform &= sameKind;
         }
 
-        var facts = new LayerFacts
+        var facts = new LayerFacts(context)
         {
             VirtualSize = virtualSize,
             ClusterSize = uniform && first.ClusterSize is long grain && grain > 0 ? (int)grain : null,

@@ -119,7 +119,7 @@ internal sealed class VpcFormatReader : IImageFormatReader
             }
         }
 
-        var result = new LayerFacts
+        var result = new LayerFacts(context)
         {
             VirtualSize = footer.VirtualSize,
             ClusterSize = clusterSize,
