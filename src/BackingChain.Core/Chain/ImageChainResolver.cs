@@ -234,6 +234,14 @@ public sealed class ImageChainResolver
         // The descriptors of layers already read, closed a batch at a time (most with one close_range each).
         private readonly DeferredCloses _closes = new();
 
+        // The directory of the backing files the plain gate opens: a chain's layers usually lie in one directory, so
+        // from the second one there on, an O_PATH descriptor of it is kept and each next layer is looked up by its
+        // last component only (the kernel walks one component instead of the whole path). -1 when there is none;
+        // NoDirectory when opening it failed for the directory of _previousBacking.
+        private const int NoDirectory = -2;
+        private int _directory = -1;
+        private string? _previousBacking;
+
         // Decisions the gate took for the layer being read, while its reader asked for files (VMDK extents).
         private readonly List<ReferenceDecision> _pending = [];
         private int _readerFaults;
@@ -830,7 +838,7 @@ public sealed class ImageChainResolver
 
             try
             {
-                gated = (Record(index, referrer, reference, ReferenceOutcome.Opened, basis, null, null, null), Keep(ReopenFile(name), keepOpen: true));
+                gated = (Record(index, referrer, reference, ReferenceOutcome.Opened, basis, null, null, null), Keep(ReopenFile(name, DirectoryOf(name)), keepOpen: true));
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
@@ -840,19 +848,22 @@ public sealed class ImageChainResolver
             return true;
         }
 
-        /// <summary>Opens a backing file into the spare source (see <see cref="FileImageSource.Reopen"/>).</summary>
-        private FileImageSource ReopenFile(string name)
+        /// <summary>
+        /// Opens a backing file into the spare source (see <see cref="FileImageSource.Reopen"/>), from
+        /// <paramref name="directory"/> when it is a descriptor of the file's directory.
+        /// </summary>
+        private FileImageSource ReopenFile(string name, int directory = -1)
         {
             FileImageSource file;
             try
             {
-                file = FileImageSource.Reopen(name, _spare);
+                file = FileImageSource.Reopen(name, _spare, directory);
             }
             catch (IOException ex) when (ex.HResult is UnixErrors.EMFILE or UnixErrors.ENFILE && _closes.Count > 0)
             {
                 // Out of descriptors while the walk still holds those of layers it has read: give them back, once.
                 _closes.CloseAll();
-                file = FileImageSource.Reopen(name, _spare);
+                file = FileImageSource.Reopen(name, _spare, directory);
             }
 
             if (ReferenceEquals(file, _spare))
@@ -861,6 +872,44 @@ public sealed class ImageChainResolver
             }
 
             return file;
+        }
+
+        /// <summary>
+        /// A descriptor of <paramref name="name"/>'s directory when the previous backing file the plain gate opened
+        /// lay in the same one, spelled the same way (opened now, on the second such file); else -1, and the
+        /// descriptor of another directory is given up. Used only where the trust rule does not look at where a file
+        /// lies: then a lookup from the directory as it was found a moment ago, instead of by the whole name again,
+        /// changes no decision.
+        /// </summary>
+        private int DirectoryOf(string name)
+        {
+            string? previous = _previousBacking;
+            _previousBacking = name;
+            int start = UnixFile.LastComponentStart(name);
+            if (start == 0 || previous is null || UnixFile.LastComponentStart(previous) != start
+                || !name.AsSpan(0, start).SequenceEqual(previous.AsSpan(0, start)))
+            {
+                ReleaseDirectory();
+                return -1;
+            }
+
+            if (_directory == -1)
+            {
+                int opened = UnixFile.TryOpenDirectory(name);
+                _directory = opened >= 0 ? opened : NoDirectory;
+            }
+
+            return _directory >= 0 ? _directory : -1;
+        }
+
+        private void ReleaseDirectory()
+        {
+            if (_directory >= 0)
+            {
+                _closes.Add(_directory);
+            }
+
+            _directory = -1;
         }
 
         /// <summary>Records a file the gate admitted but could not open, with its finding.</summary>
@@ -1117,6 +1166,7 @@ public sealed class ImageChainResolver
                 source.Dispose();
             }
 
+            ReleaseDirectory();
             _closes.CloseAll();
             ArrayPool<byte>.Shared.Return(_head);
             _layers.Dispose();

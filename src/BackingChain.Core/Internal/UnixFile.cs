@@ -99,7 +99,15 @@ internal static partial class UnixFile
     /// which the caller must <see cref="Close"/>: for a walk that reuses one source object for layer after layer, where
     /// a <see cref="SafeFileHandle"/> per layer would be garbage (and a finalizable one at that).
     /// </summary>
-    public static UnixOpenResult TryOpenDescriptor(string path, out int fd, out UnixFileStatus status, out int errno)
+    /// <param name="path">The path, followed as <c>open(2)</c> follows it.</param>
+    /// <param name="directory">
+    /// -1, or a descriptor of the directory <paramref name="path"/> names up to its last <c>/</c> (from
+    /// <see cref="TryOpenDirectory"/>): then only the last component is looked up, from that descriptor.
+    /// </param>
+    /// <param name="fd">The descriptor when the result is <see cref="UnixOpenResult.Opened"/>.</param>
+    /// <param name="status">Its status.</param>
+    /// <param name="errno">Why it failed, for <see cref="UnixOpenResult.Failed"/>.</param>
+    public static UnixOpenResult TryOpenDescriptor(string path, int directory, out int fd, out UnixFileStatus status, out int errno)
     {
         status = default;
         errno = UnixErrors.ENOENT;
@@ -111,8 +119,8 @@ internal static partial class UnixFile
 
         // Most opens succeed: the first call does not capture errno (see OpenWithoutErrno); a failed one is made again
         // by the import that does, so that the errno reported is the one of a call that failed.
-        int opened = OpenWithoutErrno(path, OpenFlags(ReadOnly));
-        if (opened < 0 && (opened = Open(path, OpenFlags(ReadOnly))) < 0)
+        int opened = directory >= 0 ? OpenLastComponent(directory, path, capture: false) : OpenWithoutErrno(path, OpenFlags(ReadOnly));
+        if (opened < 0 && (opened = directory >= 0 ? OpenLastComponent(directory, path, capture: true) : Open(path, OpenFlags(ReadOnly))) < 0)
         {
             errno = Marshal.GetLastPInvokeError();
             return UnixOpenResult.Failed;
@@ -136,7 +144,59 @@ internal static partial class UnixFile
         return UnixOpenResult.Opened;
     }
 
-    /// <summary><c>close(2)</c> of a descriptor from <see cref="TryOpenDescriptor"/>; never retried (Linux frees it even on EINTR).</summary>
+    /// <summary>Opens <paramref name="path"/> by its whole name; see the overload.</summary>
+    public static UnixOpenResult TryOpenDescriptor(string path, out int fd, out UnixFileStatus status, out int errno) =>
+        TryOpenDescriptor(path, -1, out fd, out status, out errno);
+
+    /// <summary>
+    /// An <c>O_PATH</c> descriptor of the directory <paramref name="path"/> names up to its last <c>/</c>, for
+    /// <c>TryOpenDescriptor</c> to look up only the last component of names in it; -1 when there is none (no
+    /// <c>/</c>, an empty or <c>.</c>/<c>..</c> last component, or the directory cannot be opened).
+    /// </summary>
+    public static int TryOpenDirectory(string path)
+    {
+        int slash = LastComponentStart(path) - 1;
+        if (slash < 0 || path.Contains('\0', StringComparison.Ordinal))
+        {
+            return -1;
+        }
+
+        // "/x" lies in the root directory, whose name is "/".
+        string directory = slash == 0 ? "/" : path[..slash];
+        int fd = OpenWithoutErrno(directory, PathOnly | DirectoryOnly | CloseOnExec);
+        return fd < 0 ? -1 : fd;
+    }
+
+    /// <summary>
+    /// Where the last component of <paramref name="path"/> starts, after its last <c>/</c>; 0 when the path has no
+    /// <c>/</c> or its last component is empty, <c>.</c> or <c>..</c> (those are opened by the whole path, so that
+    /// every answer, errors included, is the one <c>open(2)</c> of the path gives).
+    /// </summary>
+    public static int LastComponentStart(string path)
+    {
+        int start = path.LastIndexOf('/') + 1;
+        ReadOnlySpan<char> last = path.AsSpan(start);
+        return last.IsEmpty || last is "." or ".." ? 0 : start;
+    }
+
+    /// <summary><c>openat(directory, last component of path)</c>, the component converted to UTF-8 on the stack (no string made).</summary>
+    [SkipLocalsInit]
+    private static int OpenLastComponent(int directory, string path, bool capture)
+    {
+        ReadOnlySpan<char> last = path.AsSpan(LastComponentStart(path));
+        Span<byte> name = stackalloc byte[(3 * 255) + 1]; // NAME_MAX bytes of UTF-8 at most; longer fails with ENAMETOOLONG by path
+        if (last.Length > 255 || !(System.Text.Unicode.Utf8.FromUtf16(last, name[..^1], out _, out int written, replaceInvalidSequences: false) == System.Buffers.OperationStatus.Done))
+        {
+            return capture ? Open(path, OpenFlags(ReadOnly)) : OpenWithoutErrno(path, OpenFlags(ReadOnly));
+        }
+
+        name[written] = 0;
+        return capture
+            ? OpenAtBytes(directory, ref MemoryMarshal.GetReference(name), OpenFlags(ReadOnly))
+            : OpenAtBytesWithoutErrno(directory, ref MemoryMarshal.GetReference(name), OpenFlags(ReadOnly));
+    }
+
+    /// <summary><c>close(2)</c> of a descriptor from <c>TryOpenDescriptor</c>; never retried (Linux frees it even on EINTR).</summary>
     public static void Close(int fd) => _ = CloseNative(fd);
 
     /// <summary>
@@ -460,6 +520,12 @@ internal static partial class UnixFile
 
     [LibraryImport("libc", EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int OpenAtNative(int directory, string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "openat", SetLastError = true)]
+    private static partial int OpenAtBytes(int directory, ref byte name, int flags);
+
+    [LibraryImport("libc", EntryPoint = "openat")]
+    private static partial int OpenAtBytesWithoutErrno(int directory, ref byte name, int flags);
 
     // syscall(2) is variadic and reads every argument as a long: pass longs and pointers only.
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

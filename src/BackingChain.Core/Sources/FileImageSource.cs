@@ -103,7 +103,13 @@ internal sealed class FileImageSource : IImageSource
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="IOException">The file cannot be opened or is not a regular file or block device.</exception>
     /// <exception cref="UnauthorizedAccessException">Access is denied.</exception>
-    internal static FileImageSource Reopen(string path, FileImageSource? spare)
+    /// <param name="path">The path, kept verbatim as the source's <see cref="Name"/>.</param>
+    /// <param name="spare">A source to fill in again, or <see langword="null"/>.</param>
+    /// <param name="directory">
+    /// -1, or a descriptor of the directory <paramref name="path"/> names up to its last <c>/</c>
+    /// (<see cref="UnixFile.TryOpenDirectory"/>), from which only the last component is looked up.
+    /// </param>
+    internal static FileImageSource Reopen(string path, FileImageSource? spare, int directory = -1)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!UnixFile.IsSupported)
@@ -111,7 +117,7 @@ internal sealed class FileImageSource : IImageSource
             return OpenWithDotNet(path);
         }
 
-        switch (UnixFile.TryOpenDescriptor(path, out int descriptor, out UnixFileStatus status, out int errno))
+        switch (UnixFile.TryOpenDescriptor(path, directory, out int descriptor, out UnixFileStatus status, out int errno))
         {
             case UnixOpenResult.Opened:
                 break;

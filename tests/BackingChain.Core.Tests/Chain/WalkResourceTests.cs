@@ -82,6 +82,31 @@ public sealed class WalkResourceTests
         Assert.Equal("l0.img", (string?)layers[^1]!["filename"]);
     }
 
+    [StraceFact]
+    public void Layers_after_the_first_two_of_one_directory_are_looked_up_from_a_descriptor_of_it()
+    {
+        // The kernel walks the whole path of every open by name; from the second backing file in one directory on,
+        // the walk opens the directory once (O_PATH) and looks up each next layer by its last component only.
+        using var dir = new ScratchDirectory();
+        const int Depth = 12;
+        CreateChain(dir, Depth);
+        string log = dir["walk.strace"];
+
+        ProcessResult result = ProcessRunner.Run(
+            "strace",
+            ["-f", "-qq", "-o", log, "-e", "trace=openat",
+             "dotnet", Path.Combine(AppContext.BaseDirectory, "backing-chain.dll"), "info", "-f", "qcow2", "--backing-chain", "--output", "json", dir[$"l{Depth - 1}.img"]],
+            dir.Path);
+
+        Assert.True(result.ExitCode == 0, result.StandardError);
+        Assert.Equal(Depth, JsonNode.Parse(result.StandardOutput)!.AsArray().Count);
+        string[] opens = File.ReadAllLines(log).Where(line => line.Contains(".img\"", StringComparison.Ordinal) || line.Contains($"\"{dir.Path}\"", StringComparison.Ordinal)).ToArray();
+        string trace = string.Join('\n', opens);
+        Assert.True(opens.Count(line => line.Contains($"openat(AT_FDCWD, \"{dir.Path}/l", StringComparison.Ordinal)) == 2, trace);
+        Assert.True(opens.Count(line => line.Contains($"openat(AT_FDCWD, \"{dir.Path}\", ", StringComparison.Ordinal) && line.Contains("O_PATH", StringComparison.Ordinal)) == 1, trace);
+        Assert.True(opens.Count(line => !line.Contains("AT_FDCWD", StringComparison.Ordinal) && line.Contains("\"l", StringComparison.Ordinal)) == Depth - 2, trace);
+    }
+
     /// <summary>A raw base under qcow2 layers <c>l1.img</c>…, each naming the one below with its format.</summary>
     private static void CreateChain(ScratchDirectory dir, int depth)
     {
