@@ -18,6 +18,9 @@ public static class ImageFormatDetector
     /// <summary>The bytes qemu's probe looks at (BLOCK_PROBE_BUF_SIZE).</summary>
     internal const int ProbeLength = 512;
 
+    /// <summary>The highest score a probe gives (qemu's drivers score 0 to 100).</summary>
+    internal const int MaxProbeScore = 100;
+
     /// <summary>Returns the format qemu 7.2 would probe for these leading bytes.</summary>
     /// <param name="head">The image's first bytes; fewer than 512 are padded with zeros, as qemu's read does.</param>
     /// <param name="fileName">The file name; qemu's dmg probe looks only at a <c>.dmg</c> suffix.</param>
@@ -49,6 +52,13 @@ public static class ImageFormatDetector
             {
                 best = score;
                 winner = reader.Format;
+
+                // qemu's highest score, which the first reader to reach keeps (ties go to the earlier driver): the
+                // readers after it cannot change the answer, so a qcow2 layer asks four probes, not thirteen.
+                if (best >= MaxProbeScore)
+                {
+                    break;
+                }
             }
         }
 

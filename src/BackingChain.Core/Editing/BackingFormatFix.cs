@@ -71,9 +71,7 @@ public sealed class BackingFormatFix
                 continue;
             }
 
-            bool recordable = layer.Format == ImageFormat.Qcow2
-                || (layer.Format == ImageFormat.Qed && below.Format == ImageFormat.Raw);
-            if (recordable)
+            if (QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format, below.Format))
             {
                 fixes.Add(new BackingFormatFix(i, layer.FileName, layer.Format, backing.StoredName, below.Format));
             }

@@ -26,8 +26,11 @@ internal interface IImageFormatReader
     /// parent the header names is shown by <c>qemu-img info</c> and can be written as libvirt's backing store.</summary>
     bool QemuOpensBacking { get; }
 
-    /// <summary>Whether <c>qemu-img rebase -u -F</c> can record any backing format in this format's header.</summary>
-    bool CanRecordBackingFormat { get; }
+    /// <summary>
+    /// Whether <c>qemu-img rebase -u -F</c> can record <paramref name="backingFormat"/> as the backing format in this
+    /// format's header (qcow2 records any name; QED has only a flag that says the backing file is raw).
+    /// </summary>
+    bool CanRecordBackingFormat(ImageFormat backingFormat);
 
     /// <summary>Whether qemu's driver answers <c>bdrv_get_info</c> by asking the protocol underneath (so over a protocol
     /// without an answer, qemu-img prints no <c>dirty-flag</c>).</summary>

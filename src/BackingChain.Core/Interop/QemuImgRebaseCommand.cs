@@ -10,10 +10,12 @@ namespace BackingChain.Interop;
 /// </summary>
 internal static class QemuImgRebaseCommand
 {
-    /// <summary>Whether qemu can record a backing format in images of this format (qcow2 only: qcow v1 cannot, QED only "raw").</summary>
+    /// <summary>Whether qemu can record <paramref name="backingFormat"/> in images of <paramref name="format"/> (qcow2 any, QED only raw, the others none).</summary>
     /// <param name="format">The format of the image above.</param>
+    /// <param name="backingFormat">The format of the image below.</param>
     /// <returns><see langword="true"/> when a rebase fixes it.</returns>
-    public static bool CanRecordBackingFormat(ImageFormat format) => FormatReaders.Get(format) is { CanRecordBackingFormat: true };
+    public static bool CanRecordBackingFormat(ImageFormat format, ImageFormat backingFormat) =>
+        FormatReaders.Get(format) is { } reader && reader.CanRecordBackingFormat(backingFormat);
 
     /// <summary>Formats <c>qemu-img rebase -f FMT -F BACKING_FMT -b BACKING -u IMAGE</c>, with shell quoting where needed.</summary>
     /// <param name="imageFormat">The image's format.</param>

@@ -91,7 +91,7 @@ internal static class TrustJudge
             ChainLayer below = chain.Layers[i + 1];
             if (below.FormatSource == FormatSource.Probed && layer.Backing is { } backing
                 && verdicts[i + 1].Decision == TrustDecision.Accepted
-                && QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format))
+                && QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format, below.Format))
             {
                 remediation.Add(QemuImgRebaseCommand.ToCommandLine(layer.Format, below.Format, backing.StoredName, layer.FileName));
             }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
+using BackingChain.Detection;
 using BackingChain.Formats;
 using BackingChain.Tests.Infrastructure;
 
@@ -84,6 +85,49 @@ public sealed partial class FormatRegistryTests
         QemuImg.Run(dir.Path, "create", "-f", name, "base.img", "1M");
         (int exit, _, _) = QemuImg.TryRun(dir.Path, "create", "-f", name, "-b", "base.img", "-F", name, "top.img", "1M");
         Assert.Equal(exit == 0, FormatReaders.Get(format)!.QemuOpensBacking);
+    }
+
+    [QemuImgTheory]
+    [InlineData(ImageFormat.Raw)]
+    [InlineData(ImageFormat.Qcow2)]
+    [InlineData(ImageFormat.Qcow)]
+    [InlineData(ImageFormat.Qed)]
+    [InlineData(ImageFormat.Vmdk)]
+    [InlineData(ImageFormat.Vpc)]
+    [InlineData(ImageFormat.Vhdx)]
+    [InlineData(ImageFormat.Vdi)]
+    [InlineData(ImageFormat.Parallels)]
+    public void No_probe_scores_above_the_maximum_the_detector_stops_at(ImageFormat format)
+    {
+        // The probe stops at the first reader that scores MaxProbeScore: that is qemu's answer only while no reader
+        // scores more. Every reader, on an image of every format qemu-img makes, and on that image's name as a DMG's.
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", format.GetQemuName(), "image.dmg", "1M");
+        byte[] head = new byte[ImageFormatDetector.ProbeLength];
+        using (FileStream file = File.OpenRead(dir["image.dmg"]))
+        {
+            file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        }
+
+        foreach (string name in new[] { "image.img", "image.dmg" })
+        {
+            // qemu's rule asked of every reader: the highest score, the earliest reader on a tie.
+            ImageFormat expected = ImageFormat.Raw;
+            int best = 0;
+            foreach (IImageFormatReader reader in FormatReaders.All)
+            {
+                int score = reader.Probe(head, name);
+                Assert.InRange(score, 0, ImageFormatDetector.MaxProbeScore);
+                if (score > best)
+                {
+                    (best, expected) = (score, reader.Format);
+                }
+            }
+
+            Assert.Equal(expected, ImageFormatDetector.Detect(head, name, 1024 * 1024));
+        }
+
+        Assert.Equal(format, ImageFormatDetector.Detect(head, "image.img", 1024 * 1024));
     }
 
     [Fact]

@@ -32,21 +32,26 @@ public sealed class QemuImgRebaseCommandTests
     }
 
     [QemuImgTheory]
-    [InlineData(ImageFormat.Qcow2)]
-    [InlineData(ImageFormat.Qcow)]
-    [InlineData(ImageFormat.Qed)]
-    [InlineData(ImageFormat.Vmdk)]
-    [InlineData(ImageFormat.Vpc)]
-    [InlineData(ImageFormat.Raw)]
-    public void A_format_can_record_a_backing_format_exactly_when_qemu_img_rebase_records_one(ImageFormat format)
+    [InlineData(ImageFormat.Qcow2, ImageFormat.Qcow2)]
+    [InlineData(ImageFormat.Qcow2, ImageFormat.Raw)]
+    [InlineData(ImageFormat.Qcow, ImageFormat.Qcow2)]
+    [InlineData(ImageFormat.Qcow, ImageFormat.Raw)]
+    [InlineData(ImageFormat.Qed, ImageFormat.Qcow2)]
+    [InlineData(ImageFormat.Qed, ImageFormat.Raw)]
+    [InlineData(ImageFormat.Vmdk, ImageFormat.Qcow2)]
+    [InlineData(ImageFormat.Vmdk, ImageFormat.Raw)]
+    [InlineData(ImageFormat.Vpc, ImageFormat.Raw)]
+    [InlineData(ImageFormat.Raw, ImageFormat.Raw)]
+    public void A_format_can_record_a_backing_format_exactly_when_qemu_img_rebase_records_it(ImageFormat format, ImageFormat backingFormat)
     {
         using var dir = new ScratchDirectory();
         string name = format.GetQemuName();
-        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "base.qcow2", "1M");
+        string backingName = backingFormat.GetQemuName();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", backingName, "base.img", "1M");
         QemuImg.Run(dir.Path, "create", "-q", "-f", name, "top.img", "1M");
-        (int exit, _, _) = QemuImg.TryRun(dir.Path, "rebase", "-u", "-f", name, "-F", "qcow2", "-b", "base.qcow2", "top.img");
-        bool recorded = exit == 0 && (string?)QemuImg.Info(dir.Path, "top.img", format: name)["backing-filename-format"] == "qcow2";
+        (int exit, _, _) = QemuImg.TryRun(dir.Path, "rebase", "-u", "-f", name, "-F", backingName, "-b", "base.img", "top.img");
+        bool recorded = exit == 0 && (string?)QemuImg.Info(dir.Path, "top.img", format: name)["backing-filename-format"] == backingName;
 
-        Assert.Equal(recorded, QemuImgRebaseCommand.CanRecordBackingFormat(format));
+        Assert.Equal(recorded, QemuImgRebaseCommand.CanRecordBackingFormat(format, backingFormat));
     }
 }

@@ -20,7 +20,7 @@ internal sealed class BochsFormatReader : IImageFormatReader
 
     public bool QemuOpensBacking => false;
 
-    public bool CanRecordBackingFormat => false;
+    public bool CanRecordBackingFormat(ImageFormat backingFormat) => false;
 
     public bool InfoComesFromProtocol => false;
 

@@ -29,7 +29,7 @@ internal sealed class DmgFormatReader : IImageFormatReader
 
     public bool QemuOpensBacking => false;
 
-    public bool CanRecordBackingFormat => false;
+    public bool CanRecordBackingFormat(ImageFormat backingFormat) => false;
 
     public bool InfoComesFromProtocol => false;
 

@@ -30,7 +30,7 @@ internal sealed class LuksFormatReader : IImageFormatReader
 
     public bool QemuOpensBacking => false;
 
-    public bool CanRecordBackingFormat => false;
+    public bool CanRecordBackingFormat(ImageFormat backingFormat) => false;
 
     public bool InfoComesFromProtocol => true;
 

@@ -24,7 +24,7 @@ internal sealed class QcowFormatReader : IImageFormatReader
 
     public bool QemuOpensBacking => true;
 
-    public bool CanRecordBackingFormat => false;
+    public bool CanRecordBackingFormat(ImageFormat backingFormat) => false;
 
     public bool InfoComesFromProtocol => false;
 

@@ -23,7 +23,7 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
 
     public bool QemuOpensBacking => true;
 
-    public bool CanRecordBackingFormat => true;
+    public bool CanRecordBackingFormat(ImageFormat backingFormat) => true;
 
     public bool InfoComesFromProtocol => false;
 

@@ -24,7 +24,7 @@ internal sealed class QedFormatReader : IImageFormatReader
 
     public bool QemuOpensBacking => true;
 
-    public bool CanRecordBackingFormat => false;
+    public bool CanRecordBackingFormat(ImageFormat backingFormat) => backingFormat == ImageFormat.Raw;
 
     public bool InfoComesFromProtocol => false;
 

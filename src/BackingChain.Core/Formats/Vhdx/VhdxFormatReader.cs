@@ -31,7 +31,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
 
     public bool QemuOpensBacking => false;
 
-    public bool CanRecordBackingFormat => false;
+    public bool CanRecordBackingFormat(ImageFormat backingFormat) => false;
 
     public bool InfoComesFromProtocol => false;
 

@@ -29,7 +29,7 @@ internal sealed class VmdkFormatReader : IImageFormatReader
 
     public bool QemuOpensBacking => true;
 
-    public bool CanRecordBackingFormat => false;
+    public bool CanRecordBackingFormat(ImageFormat backingFormat) => false;
 
     public bool InfoComesFromProtocol => false;
 

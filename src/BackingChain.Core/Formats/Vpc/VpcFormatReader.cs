@@ -26,7 +26,7 @@ internal sealed class VpcFormatReader : IImageFormatReader
 
     public bool QemuOpensBacking => false;
 
-    public bool CanRecordBackingFormat => false;
+    public bool CanRecordBackingFormat(ImageFormat backingFormat) => false;
 
     public bool InfoComesFromProtocol => false;
 
