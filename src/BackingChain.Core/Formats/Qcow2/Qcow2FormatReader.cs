@@ -35,7 +35,28 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
         && BinaryPrimitives.ReadUInt32BigEndian(head) == Qcow2Layout.Magic
         && BinaryPrimitives.ReadUInt32BigEndian(head[Qcow2Layout.VersionOffset..]) >= 2 ? 100 : 0;
 
-    public async ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
+    public ValueTask<LayerFacts> ReadAsync(LayerReadContext context, CancellationToken cancellationToken)
+    {
+        // Nearly every layer: the header, its extensions and the backing name lie in the head the walk read already,
+        // and there is no LUKS header, bitmap directory or snapshot table to read. Then the layer is described here,
+        // without a state machine (ReadUntilParsedAsync would take this first parse as final too).
+        ReadOnlySpan<byte> head = context.Head.Span;
+        HeaderError error = ParseHeader(head, context.Source.Length, context.HeadIsWholeImage, out Qcow2Header header, out long bytesNeeded);
+        bool final = error != HeaderError.Truncated || context.HeadIsWholeImage || bytesNeeded <= head.Length;
+        if (final && error != HeaderError.None)
+        {
+            return new ValueTask<LayerFacts>(LayerFacts.Failed(error, Qcow2Messages.Describe(error, head)));
+        }
+
+        bool readsMore = (header.CryptMethod == Qcow2EncryptionMethod.Luks && header.HasEncryptionHeader)
+            || header.HasBitmapsExtension || header.NbSnapshots > 0;
+        return final && !readsMore
+            ? new ValueTask<LayerFacts>(Describe(context, header, head, luks: null, ImmutableArray<Qcow2Bitmap>.Empty, ImmutableArray<Qcow2Snapshot>.Empty))
+            : ReadWithMoreAsync(context, cancellationToken);
+    }
+
+    /// <summary>A layer whose header runs past the head, or that has a LUKS header, bitmaps or snapshots to read.</summary>
+    private static async ValueTask<LayerFacts> ReadWithMoreAsync(LayerReadContext context, CancellationToken cancellationToken)
     {
         // The extensions and the backing name lie within cluster 0 (at most 2 MiB), so they are read with the header.
         ParsedHeader<Qcow2Header> read = await HeaderReads.ReadUntilParsedAsync<Qcow2Header>(context, ParseHeader, long.MaxValue, cancellationToken).ConfigureAwait(false);
@@ -46,10 +67,6 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
         }
 
         Qcow2Header header = read.Header;
-        ReadOnlySpan<byte> span = data.Span;
-        string? backingName = header.GetBackingFileName(span);
-        string? backingFormat = header.GetBackingFormat(span);
-        string? dataFile = header.Version >= 3 ? header.GetExternalDataFileName(span) : null;
 
         LuksFormatInfo? luks = null;
         if (header.CryptMethod == Qcow2EncryptionMethod.Luks && header.HasEncryptionHeader)
@@ -71,6 +88,17 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
         ImmutableArray<Qcow2Snapshot> snapshots = header.NbSnapshots > 0
             ? await ReadSnapshotsAsync(context, header, cancellationToken).ConfigureAwait(false)
             : ImmutableArray<Qcow2Snapshot>.Empty;
+
+        return Describe(context, header, read.Data.Span, luks, bitmaps, snapshots);
+    }
+
+    /// <summary>The layer's facts from its parsed header (in <paramref name="data"/>) and what was read beside it.</summary>
+    private static LayerFacts Describe(
+        LayerReadContext context, Qcow2Header header, ReadOnlySpan<byte> data, LuksFormatInfo? luks, ImmutableArray<Qcow2Bitmap> bitmaps, ImmutableArray<Qcow2Snapshot> snapshots)
+    {
+        string? backingName = header.GetBackingFileName(data);
+        string? backingFormat = header.GetBackingFormat(data);
+        string? dataFile = header.Version >= 3 ? header.GetExternalDataFileName(data) : null;
 
         bool v3 = header.Version >= 3;
         var info = new Qcow2FormatInfo
