@@ -66,15 +66,9 @@ public sealed class WalkResourceTests
         using var dir = new ScratchDirectory();
         const int Depth = 61;
         CreateChain(dir, Depth);
-        string log = dir["walk.strace"];
+        (ProcessResult result, string[] opens) = InfoUnderStrace(
+            dir, ["-P", "l30.img", "-e", "inject=openat:error=EMFILE:when=1"], ["--backing-chain", "--output", "json", $"l{Depth - 1}.img"]);
 
-        ProcessResult result = ProcessRunner.Run(
-            "strace",
-            ["-f", "-qq", "-o", log, "-P", "l30.img", "-e", "trace=openat", "-e", "inject=openat:error=EMFILE:when=1",
-             "dotnet", Path.Combine(AppContext.BaseDirectory, "backing-chain.dll"), "info", "--backing-chain", "--output", "json", $"l{Depth - 1}.img"],
-            dir.Path);
-
-        string[] opens = File.ReadAllLines(log);
         Assert.True(opens.Length == 2 && opens[0].Contains("EMFILE", StringComparison.Ordinal) && opens[0].Contains("(INJECTED)", StringComparison.Ordinal), string.Join('\n', opens));
         Assert.True(result.ExitCode == 0, result.StandardError);
         JsonArray layers = JsonNode.Parse(result.StandardOutput)!.AsArray();
@@ -90,21 +84,27 @@ public sealed class WalkResourceTests
         using var dir = new ScratchDirectory();
         const int Depth = 12;
         CreateChain(dir, Depth);
-        string log = dir["walk.strace"];
-
-        ProcessResult result = ProcessRunner.Run(
-            "strace",
-            ["-f", "-qq", "-o", log, "-e", "trace=openat",
-             "dotnet", Path.Combine(AppContext.BaseDirectory, "backing-chain.dll"), "info", "-f", "qcow2", "--backing-chain", "--output", "json", dir[$"l{Depth - 1}.img"]],
-            dir.Path);
+        (ProcessResult result, string[] traced) = InfoUnderStrace(dir, [], ["-f", "qcow2", "--backing-chain", "--output", "json", dir[$"l{Depth - 1}.img"]]);
 
         Assert.True(result.ExitCode == 0, result.StandardError);
         Assert.Equal(Depth, JsonNode.Parse(result.StandardOutput)!.AsArray().Count);
-        string[] opens = File.ReadAllLines(log).Where(line => line.Contains(".img\"", StringComparison.Ordinal) || line.Contains($"\"{dir.Path}\"", StringComparison.Ordinal)).ToArray();
+        string[] opens = traced.Where(line => line.Contains(".img\"", StringComparison.Ordinal) || line.Contains($"\"{dir.Path}\"", StringComparison.Ordinal)).ToArray();
         string trace = string.Join('\n', opens);
         Assert.True(opens.Count(line => line.Contains($"openat(AT_FDCWD, \"{dir.Path}/l", StringComparison.Ordinal)) == 2, trace);
         Assert.True(opens.Count(line => line.Contains($"openat(AT_FDCWD, \"{dir.Path}\", ", StringComparison.Ordinal) && line.Contains("O_PATH", StringComparison.Ordinal)) == 1, trace);
         Assert.True(opens.Count(line => !line.Contains("AT_FDCWD", StringComparison.Ordinal) && line.Contains("\"l", StringComparison.Ordinal)) == Depth - 2, trace);
+    }
+
+    /// <summary>The CLI's <c>info</c> in <paramref name="dir"/> under <c>strace -e trace=openat</c>, with more strace options; the traced lines.</summary>
+    private static (ProcessResult Result, string[] Opens) InfoUnderStrace(ScratchDirectory dir, string[] straceOptions, string[] infoArguments)
+    {
+        string log = dir["walk.strace"];
+        ProcessResult result = ProcessRunner.Run(
+            "strace",
+            ["-f", "-qq", "-o", log, "-e", "trace=openat", .. straceOptions,
+             "dotnet", Path.Combine(AppContext.BaseDirectory, "backing-chain.dll"), "info", .. infoArguments],
+            dir.Path);
+        return (result, File.ReadAllLines(log));
     }
 
     /// <summary>A raw base under qcow2 layers <c>l1.img</c>…, each naming the one below with its format.</summary>
