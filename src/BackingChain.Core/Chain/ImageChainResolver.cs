@@ -474,26 +474,20 @@ public sealed class ImageChainResolver
             }
 
             int read;
-            ThoroughDetection? detection = null;
+            ThoroughDetection? detection;
             try
             {
-                bool detect = Detects(formatSource, index);
-                int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, file.Length);
+                (bool detect, int headLength, int tailLength) = HeadAndTail(file, formatSource, index);
                 read = file.ReadAt(0, _head.AsSpan(0, headLength));
+                int tailRead = 0;
                 if (detect)
                 {
                     // As the source's asynchronous read would: a cancelled walk reads no further.
                     cancellationToken.ThrowIfCancellationRequested();
-                    int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, file.Length);
-                    Span<byte> tail = _head.AsSpan(ImageFormatDetector.ThoroughHeadLength, tailLength);
-                    int tailRead = file.ReadAt(file.Length - tailLength, tail);
-                    detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail[..tailRead], file.Length, file.Name);
-                    read = Math.Min(read, ImageReadLimits.HeadLength);
+                    tailRead = file.ReadAt(file.Length - tailLength, _head.AsSpan(ImageFormatDetector.ThoroughHeadLength, tailLength));
                 }
-                else if (formatSource == FormatSource.Probed)
-                {
-                    detection = _topDetection;
-                }
+
+                (read, detection) = Detect(file, formatSource, detect, read, tailRead);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ImageFormatException)
             {
@@ -507,27 +501,15 @@ public sealed class ImageChainResolver
             IImageSource source, ImageFormat? format, FormatSource formatSource, int index, CancellationToken cancellationToken)
         {
             int read;
-            ThoroughDetection? detection = null;
+            ThoroughDetection? detection;
             try
             {
-                // The probed-format rule needs to know whether the content is also another format (a polyglot): then
-                // the head is read once, as far as thorough detection looks, plus the tail. The upload gate made its
-                // detection over its own windows already.
-                bool detect = Detects(formatSource, index);
-                int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, source.Length);
+                (bool detect, int headLength, int tailLength) = HeadAndTail(source, formatSource, index);
                 read = await ReadFullyAsync(source, 0, _head.AsMemory(0, headLength), cancellationToken).ConfigureAwait(false);
-                if (detect)
-                {
-                    int tailLength = (int)Math.Min(ImageFormatDetector.ThoroughTailLength, source.Length);
-                    Memory<byte> tail = _head.AsMemory(ImageFormatDetector.ThoroughHeadLength, tailLength);
-                    int tailRead = await ReadFullyAsync(source, source.Length - tailLength, tail, cancellationToken).ConfigureAwait(false);
-                    detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail.Span[..tailRead], source.Length, source.Name);
-                    read = Math.Min(read, ImageReadLimits.HeadLength);
-                }
-                else if (formatSource == FormatSource.Probed)
-                {
-                    detection = _topDetection;
-                }
+                int tailRead = detect
+                    ? await ReadFullyAsync(source, source.Length - tailLength, _head.AsMemory(ImageFormatDetector.ThoroughHeadLength, tailLength), cancellationToken).ConfigureAwait(false)
+                    : 0;
+                (read, detection) = Detect(source, formatSource, detect, read, tailRead);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ImageFormatException)
             {
@@ -535,6 +517,35 @@ public sealed class ImageChainResolver
             }
 
             return await ReadFormat(source, format, formatSource, index, read, detection, cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// How much of a layer is read before its reader runs: the head, and for a layer that gets thorough detection
+        /// (see <see cref="Detects"/>: the probed-format rule must know whether the content is also another format, a
+        /// polyglot) the head as far as that detection looks plus the tail, which lands in the buffer behind it.
+        /// </summary>
+        private (bool Detect, int HeadLength, int TailLength) HeadAndTail(IImageSource source, FormatSource formatSource, int index)
+        {
+            bool detect = Detects(formatSource, index);
+            int headLength = (int)Math.Min(detect ? ImageFormatDetector.ThoroughHeadLength : ImageReadLimits.HeadLength, source.Length);
+            int tailLength = detect ? (int)Math.Min(ImageFormatDetector.ThoroughTailLength, source.Length) : 0;
+            return (detect, headLength, tailLength);
+        }
+
+        /// <summary>
+        /// What the head (and tail) say before the reader runs: the thorough detection when the layer got one, the
+        /// upload gate's own for its top, and how much of the head the reader sees.
+        /// </summary>
+        private (int Read, ThoroughDetection? Detection) Detect(IImageSource source, FormatSource formatSource, bool detected, int read, int tailRead)
+        {
+            if (detected)
+            {
+                ReadOnlySpan<byte> tail = _head.AsSpan(ImageFormatDetector.ThoroughHeadLength, tailRead);
+                ThoroughDetection detection = ImageFormatDetector.DetectThorough(_head.AsSpan(0, read), tail, source.Length, source.Name);
+                return (Math.Min(read, ImageReadLimits.HeadLength), detection);
+            }
+
+            return (read, formatSource == FormatSource.Probed ? _topDetection : null);
         }
 
         /// <summary>Whether this layer gets thorough detection: a probed format, unless the upload gate made it already.</summary>
