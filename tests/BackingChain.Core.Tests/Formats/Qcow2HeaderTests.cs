@@ -262,6 +262,67 @@ public sealed class Qcow2HeaderTests
         Assert.Equal(HeaderError.InvalidExtension, error);
     }
 
+    public static TheoryData<string, uint, int, int, ulong, bool> RefusedExtensionPatches => new()
+    {
+        // image kind, extension magic, offset in its payload, width in bytes, value written, whether qemu-img refuses it too
+        { "bitmaps", 0x23852875, 4, 4, 1, true },            // the reserved word is not zero
+        { "bitmaps", 0x23852875, 0, 4, 0, true },            // no bitmaps in a bitmaps extension
+        { "bitmaps", 0x23852875, 16, 8, 0x10200, true },     // the bitmap directory is not cluster aligned
+        { "luks", 0x0537BE77, 0, 8, 0x10200, true },         // the LUKS header is not cluster aligned
+        { "luks", 0x0537BE77, 8, 8, ulong.MaxValue, false }, // ours: offset + length overflow (qemu-img info opens
+                                                             // the image without I/O and never adds them)
+    };
+
+    [QemuImgTheory]
+    [MemberData(nameof(RefusedExtensionPatches))]
+    public void Rejects_bitmaps_and_encryption_extensions_that_qemu_refuses(string kind, uint magic, int field, int width, ulong value, bool qemuRefuses)
+    {
+        using var dir = new ScratchDirectory();
+        byte[] image = kind == "luks"
+            ? Create(dir, "image.qcow2", ["--object", "secret,id=s0,data=123456", "-o", "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10"], "1M")
+            : Create(dir, "image.qcow2", [], "1M");
+        if (kind == "bitmaps")
+        {
+            QemuImg.Run(dir.Path, "bitmap", "--add", "image.qcow2", "b0");
+            image = File.ReadAllBytes(dir["image.qcow2"]);
+        }
+
+        Assert.True(Qcow2Header.TryParse(image, out _, out HeaderError before), $"{kind} as made: {before}");
+        int payload = ExtensionPayload(image, magic);
+        if (width == 4)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(image.AsSpan(payload + field), (uint)value);
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(image.AsSpan(payload + field), value);
+        }
+
+        File.WriteAllBytes(dir["patched.qcow2"], image);
+
+        Assert.False(Qcow2Header.TryParse(image, out _, out HeaderError error));
+        Assert.Equal(HeaderError.InvalidExtension, error);
+        Assert.Equal(qemuRefuses, QemuImg.TryRun(dir.Path, "info", "-f", "qcow2", "patched.qcow2").ExitCode != 0);
+    }
+
+    /// <summary>Where the payload of the header extension <paramref name="magic"/> starts (v3: the extensions follow header_length).</summary>
+    private static int ExtensionPayload(byte[] image, uint magic)
+    {
+        int offset = (int)BinaryPrimitives.ReadUInt32BigEndian(image.AsSpan(100));
+        while (true)
+        {
+            uint found = BinaryPrimitives.ReadUInt32BigEndian(image.AsSpan(offset));
+            int length = (int)BinaryPrimitives.ReadUInt32BigEndian(image.AsSpan(offset + 4));
+            Assert.NotEqual(0u, found);
+            if (found == magic)
+            {
+                return offset + 8;
+            }
+
+            offset += 8 + ((length + 7) & ~7);
+        }
+    }
+
     [QemuImgFact]
     public void Rejects_an_extension_longer_than_its_area()
     {

@@ -628,15 +628,7 @@ public readonly struct Qcow2Header
 
             // The spec allows each extension type at most once; qemu silently keeps the last one, which lets
             // two readers of the same image disagree. A repeated known extension is malformed.
-            uint seenBit = magic switch
-            {
-                ExtensionBackingFormat => 1u,
-                ExtensionFeatureNameTable => 2u,
-                ExtensionBitmaps => 4u,
-                ExtensionFullDiskEncryption => 8u,
-                ExtensionExternalDataFile => 16u,
-                _ => 0u,
-            };
+            uint seenBit = KnownExtensionBit(magic);
             if ((seen & seenBit) != 0)
             {
                 return HeaderError.InvalidExtension;
@@ -665,53 +657,20 @@ public readonly struct Qcow2Header
                 case ExtensionBitmaps:
                     // qemu ignores the extension (with a warning) unless autoclear bit 0 says it is consistent,
                     // and ignores it in v2 images.
-                    if (!bitmapsConsistent)
-                    {
-                        break;
-                    }
-
-                    if (length != BitmapsExtensionSize)
+                    if (bitmapsConsistent && ReadBitmapsExtension(data[offset..dataEnd], clusterSize, ref found) != HeaderError.None)
                     {
                         return HeaderError.InvalidExtension;
                     }
 
-                    ReadOnlySpan<byte> bitmaps = data[offset..dataEnd];
-                    uint nbBitmaps = BinaryPrimitives.ReadUInt32BigEndian(bitmaps);
-                    uint reserved = BinaryPrimitives.ReadUInt32BigEndian(bitmaps[sizeof(uint)..]);
-                    ulong directorySize = BinaryPrimitives.ReadUInt64BigEndian(bitmaps[(2 * sizeof(uint))..]);
-                    ulong directoryOffset = BinaryPrimitives.ReadUInt64BigEndian(bitmaps[(2 * sizeof(uint) + sizeof(ulong))..]);
-                    if (reserved != 0 || nbBitmaps == 0 || nbBitmaps > MaxBitmaps
-                        || directorySize > MaxBitmapDirectorySize
-                        || (directoryOffset & (clusterSize - 1)) != 0)
-                    {
-                        return HeaderError.InvalidExtension;
-                    }
-
-                    found.HasBitmapsExtension = true;
-                    found.NbBitmaps = nbBitmaps;
-                    found.BitmapDirectorySize = directorySize;
-                    found.BitmapDirectoryOffset = directoryOffset;
                     break;
 
                 case ExtensionFullDiskEncryption:
-                    // "CRYPTO header extension only expected with LUKS encryption method" / size must be 16.
-                    if (!luksEncrypted || length != FullDiskEncryptionExtensionSize)
+                    // "CRYPTO header extension only expected with LUKS encryption method".
+                    if (!luksEncrypted || ReadEncryptionExtension(data[offset..dataEnd], clusterSize, ref found) != HeaderError.None)
                     {
                         return HeaderError.InvalidExtension;
                     }
 
-                    ReadOnlySpan<byte> encryption = data[offset..dataEnd];
-                    ulong encryptionOffset = BinaryPrimitives.ReadUInt64BigEndian(encryption);
-                    ulong encryptionLength = BinaryPrimitives.ReadUInt64BigEndian(encryption[sizeof(ulong)..]);
-                    if ((encryptionOffset & (clusterSize - 1)) != 0
-                        || encryptionOffset > long.MaxValue || encryptionLength > long.MaxValue - encryptionOffset)
-                    {
-                        return HeaderError.InvalidExtension;
-                    }
-
-                    found.HasEncryptionHeader = true;
-                    found.EncryptionHeaderOffset = encryptionOffset;
-                    found.EncryptionHeaderLength = encryptionLength;
                     break;
 
                 case ExtensionExternalDataFile:
@@ -730,6 +689,71 @@ public readonly struct Qcow2Header
         }
 
         found.UnknownCount = unknown;
+        return HeaderError.None;
+    }
+
+    /// <summary>The bit that marks an extension type as seen; 0 for a type this parser does not know.</summary>
+    private static uint KnownExtensionBit(uint magic) => magic switch
+    {
+        ExtensionBackingFormat => 1u,
+        ExtensionFeatureNameTable => 2u,
+        ExtensionBitmaps => 4u,
+        ExtensionFullDiskEncryption => 8u,
+        ExtensionExternalDataFile => 16u,
+        _ => 0u,
+    };
+
+    /// <summary>
+    /// qemu's checks of the bitmaps extension (qcow2_read_extensions): 24 bytes, the reserved word zero, 1 to 65,535
+    /// bitmaps, a directory of at most 64 MiB at a cluster-aligned offset.
+    /// </summary>
+    private static HeaderError ReadBitmapsExtension(ReadOnlySpan<byte> payload, uint clusterSize, ref Extensions found)
+    {
+        if (payload.Length != BitmapsExtensionSize)
+        {
+            return HeaderError.InvalidExtension;
+        }
+
+        uint nbBitmaps = BinaryPrimitives.ReadUInt32BigEndian(payload);
+        uint reserved = BinaryPrimitives.ReadUInt32BigEndian(payload[sizeof(uint)..]);
+        ulong directorySize = BinaryPrimitives.ReadUInt64BigEndian(payload[(2 * sizeof(uint))..]);
+        ulong directoryOffset = BinaryPrimitives.ReadUInt64BigEndian(payload[(2 * sizeof(uint) + sizeof(ulong))..]);
+        if (reserved != 0 || nbBitmaps == 0 || nbBitmaps > MaxBitmaps
+            || directorySize > MaxBitmapDirectorySize
+            || (directoryOffset & (clusterSize - 1)) != 0)
+        {
+            return HeaderError.InvalidExtension;
+        }
+
+        found.HasBitmapsExtension = true;
+        found.NbBitmaps = nbBitmaps;
+        found.BitmapDirectorySize = directorySize;
+        found.BitmapDirectoryOffset = directoryOffset;
+        return HeaderError.None;
+    }
+
+    /// <summary>
+    /// qemu's checks of the full-disk-encryption extension: 16 bytes, a cluster-aligned LUKS header offset, and an
+    /// offset and length that do not overflow.
+    /// </summary>
+    private static HeaderError ReadEncryptionExtension(ReadOnlySpan<byte> payload, uint clusterSize, ref Extensions found)
+    {
+        if (payload.Length != FullDiskEncryptionExtensionSize)
+        {
+            return HeaderError.InvalidExtension;
+        }
+
+        ulong encryptionOffset = BinaryPrimitives.ReadUInt64BigEndian(payload);
+        ulong encryptionLength = BinaryPrimitives.ReadUInt64BigEndian(payload[sizeof(ulong)..]);
+        if ((encryptionOffset & (clusterSize - 1)) != 0
+            || encryptionOffset > long.MaxValue || encryptionLength > long.MaxValue - encryptionOffset)
+        {
+            return HeaderError.InvalidExtension;
+        }
+
+        found.HasEncryptionHeader = true;
+        found.EncryptionHeaderOffset = encryptionOffset;
+        found.EncryptionHeaderLength = encryptionLength;
         return HeaderError.None;
     }
 
