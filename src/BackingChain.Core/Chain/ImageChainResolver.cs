@@ -241,6 +241,7 @@ public sealed class ImageChainResolver
         private const int NoDirectory = -2;
         private int _directory = -1;
         private string? _previousBacking;
+        private int _previousStart; // where _previousBacking's last component starts (UnixFile.LastComponentStart)
 
         // Decisions the gate took for the layer being read, while its reader asked for files (VMDK extents).
         private readonly List<ReferenceDecision> _pending = [];
@@ -895,9 +896,11 @@ public sealed class ImageChainResolver
         private int DirectoryOf(string name)
         {
             string? previous = _previousBacking;
-            _previousBacking = name;
+            int previousStart = _previousStart;
             int start = UnixFile.LastComponentStart(name);
-            if (start == 0 || previous is null || UnixFile.LastComponentStart(previous) != start
+            _previousBacking = name;
+            _previousStart = start;
+            if (start == 0 || previous is null || previousStart != start
                 || !name.AsSpan(0, start).SequenceEqual(previous.AsSpan(0, start)))
             {
                 ReleaseDirectory();

@@ -75,15 +75,31 @@ internal static class HeaderReads
         bool reachesEnd = context.HeadIsWholeImage;
         while (true)
         {
-            HeaderError error = parse(data.Span, context.Source.Length, reachesEnd, out THeader header, out long bytesNeeded);
-            if (error != HeaderError.Truncated || reachesEnd || bytesNeeded <= data.Length || bytesNeeded > contiguousLimit)
+            if (TryParse(context, parse, contiguousLimit, data, reachesEnd, out ParsedHeader<THeader> parsed))
             {
-                return new ParsedHeader<THeader>(error, header, data, reachesEnd, bytesNeeded);
+                return parsed;
             }
 
             int before = data.Length;
-            data = await context.ReadAsync(0, (int)bytesNeeded, cancellationToken).ConfigureAwait(false);
+            data = await context.ReadAsync(0, (int)parsed.BytesNeeded, cancellationToken).ConfigureAwait(false);
             reachesEnd = data.Length >= context.Source.Length || data.Length <= before;
         }
+    }
+
+    /// <summary>
+    /// Parses the head the walk already read, as the first step of <see cref="ReadUntilParsedAsync"/> does:
+    /// <see langword="true"/> when that parse is final (no more bytes would be read), so a reader can finish the
+    /// layer without a state machine.
+    /// </summary>
+    public static bool TryParseHead<THeader>(LayerReadContext context, HeaderParser<THeader> parse, long contiguousLimit, out ParsedHeader<THeader> parsed) =>
+        TryParse(context, parse, contiguousLimit, context.Head, context.HeadIsWholeImage, out parsed);
+
+    /// <summary>One parse of <paramref name="data"/>; <see langword="true"/> when it is the one to keep rather than a request for more bytes.</summary>
+    private static bool TryParse<THeader>(
+        LayerReadContext context, HeaderParser<THeader> parse, long contiguousLimit, ReadOnlyMemory<byte> data, bool reachesEnd, out ParsedHeader<THeader> parsed)
+    {
+        HeaderError error = parse(data.Span, context.Source.Length, reachesEnd, out THeader header, out long bytesNeeded);
+        parsed = new ParsedHeader<THeader>(error, header, data, reachesEnd, bytesNeeded);
+        return error != HeaderError.Truncated || reachesEnd || bytesNeeded <= data.Length || bytesNeeded > contiguousLimit;
     }
 }

@@ -39,20 +39,24 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
     {
         // Nearly every layer: the header, its extensions and the backing name lie in the head the walk read already,
         // and there is no LUKS header, bitmap directory or snapshot table to read. Then the layer is described here,
-        // without a state machine (ReadUntilParsedAsync would take this first parse as final too).
-        ReadOnlySpan<byte> head = context.Head.Span;
-        HeaderError error = ParseHeader(head, context.Source.Length, context.HeadIsWholeImage, out Qcow2Header header, out long bytesNeeded);
-        bool final = error != HeaderError.Truncated || context.HeadIsWholeImage || bytesNeeded <= head.Length;
-        if (final && error != HeaderError.None)
+        // without a state machine.
+        if (!HeaderReads.TryParseHead<Qcow2Header>(context, ParseHeader, long.MaxValue, out ParsedHeader<Qcow2Header> read))
         {
-            return new ValueTask<LayerFacts>(LayerFacts.Failed(error, Qcow2Messages.Describe(error, head)));
+            return ReadWithMoreAsync(context, cancellationToken);
         }
 
+        ReadOnlySpan<byte> head = read.Data.Span;
+        if (read.Error != HeaderError.None)
+        {
+            return new ValueTask<LayerFacts>(LayerFacts.Failed(read.Error, Qcow2Messages.Describe(read.Error, head)));
+        }
+
+        Qcow2Header header = read.Header;
         bool readsMore = (header.CryptMethod == Qcow2EncryptionMethod.Luks && header.HasEncryptionHeader)
             || header.HasBitmapsExtension || header.NbSnapshots > 0;
-        return final && !readsMore
-            ? new ValueTask<LayerFacts>(Describe(context, header, head, luks: null, ImmutableArray<Qcow2Bitmap>.Empty, ImmutableArray<Qcow2Snapshot>.Empty))
-            : ReadWithMoreAsync(context, cancellationToken);
+        return readsMore
+            ? ReadWithMoreAsync(context, cancellationToken)
+            : new ValueTask<LayerFacts>(Describe(context, header, head, luks: null, ImmutableArray<Qcow2Bitmap>.Empty, ImmutableArray<Qcow2Snapshot>.Empty));
     }
 
     /// <summary>A layer whose header runs past the head, or that has a LUKS header, bitmaps or snapshots to read.</summary>
