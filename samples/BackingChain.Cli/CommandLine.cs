@@ -62,22 +62,22 @@ internal sealed class CommandLine
             + "  --output FMT       human (qemu-img info's lines) or json (qemu-img 7.2's fields)\n"
             + "  URL                an http(s) URL, read with byte ranges as qemu's curl driver reads it\n"
             + "exit: 0, or 1 with one line on stderr\n"),
-        ("check", "backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--trust-url PREFIX]... [--max-depth N] [--fix] [--output human|json] FILE|URL|- [--name NAME]",
+        ("check", "backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--max-depth N] [--fix] [--output human|json] FILE|URL|- [--name NAME]",
             "  -f FMT             the image's format, declared (otherwise probed and judged as probed)\n"
             + "  --untrusted        judge in the untrusted-image posture (uploads, tenants' images)\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
-            + "  --trust-digest SHA trust a file with this SHA-256 wherever it lies (repeatable)\n"
+            + "  --trust-digest SHA256=PATH trust the file at PATH (or URL) when its content has this SHA-256 (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --max-depth N      the most layers to walk (default 200)\n"
             + "  --fix              record missing backing formats of layers the verdict accepts (qcow2, QED: raw), then check again\n"
             + "  --output FMT       human or json\n"
             + "  -                  read the image from standard input; --name NAME says where it will live\n"
             + "exit: 0 safe, 1 unsafe, 2 usage error\n"),
-        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--trust-url PREFIX]... [--target DEV] FILE|URL",
+        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--target DEV] FILE|URL",
             "  -f FMT             the image's format\n"
             + "  --untrusted        judge in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
-            + "  --trust-digest SHA trust a file with this SHA-256 (repeatable)\n"
+            + "  --trust-digest SHA256=PATH trust the file at PATH (or URL) when its content has this SHA-256 (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --target DEV       the guest device (default vda)\n"
             + "exit: 0 with the <disk> element, 1 when the chain is refused, 2 usage error\n"),
@@ -287,9 +287,9 @@ internal sealed class CommandLine
                     break;
                 case "--trust-digest" when line.Command is "check" or "xml":
                     string? digest = Value();
-                    if (digest is null || digest.Length != 64 || !IsHex(digest))
+                    if (digest is null || digest.Length < 66 || digest[64] != '=' || !IsHex(digest[..64]))
                     {
-                        error = "--trust-digest needs a SHA-256 digest in hex";
+                        error = "--trust-digest needs SHA256=PATH: a SHA-256 digest in hex, '=', the pinned file's path or URL";
                         return null;
                     }
 

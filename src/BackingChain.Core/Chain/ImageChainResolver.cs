@@ -976,9 +976,12 @@ public sealed class ImageChainResolver
             (bool trusted, string? canonical, string? root) = locationMatters ? _locations.Judge(reference) : (false, null, null);
             TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted, reference.IsLocalPath);
 
-            if (basis == TrustBasis.None && Policy.PinsDigests && reference.IsLocalPath)
+            // A pin is a name the host chose: only a reference spelling a pinned location is opened to be hashed;
+            // any other name the rule refuses is never opened, looked up or hashed, whatever is there.
+            if (basis == TrustBasis.None && Policy.PinsImages && PinKey(reference, canonical) is { } pinKey
+                && Policy.PinsAt(pinKey) is { IsEmpty: false } pins)
             {
-                (IImageSource? pinned, string? digest) = await TryOpenPinnedAsync(provider, name, cancellationToken).ConfigureAwait(false);
+                (IImageSource? pinned, string? digest) = await TryOpenPinnedAsync(provider, name, pins, cancellationToken).ConfigureAwait(false);
                 if (pinned is not null)
                 {
                     ReferenceDecision byDigest = Record(index, referrer, reference, ReferenceOutcome.Opened, TrustBasis.Digest, canonical, digest, null);
@@ -1081,10 +1084,26 @@ public sealed class ImageChainResolver
             new(index, referrer, reference, outcome, basis, canonical, sha256, detail);
 
         /// <summary>
-        /// A pinned digest may vouch for a file anywhere: open it only to hash it — a regular file no larger than the
-        /// policy's bound, never a device — and read nothing from it unless the digest matches.
+        /// The text a reference's name is compared with pinned locations in: a local name made absolute and cleaned
+        /// without looking at the file system, or a URL in the normal form the location rule already computed.
         /// </summary>
-        private async ValueTask<(IImageSource? Source, string? Digest)> TryOpenPinnedAsync(IImageSourceProvider provider, string name, CancellationToken cancellationToken)
+        private static string? PinKey(ImageReference reference, string? normalizedUrl)
+        {
+            if (reference.IsLocalPath)
+            {
+                return reference.FullName is { } local ? ImagePin.CleanLocalName(ConfinedOpen.Absolute(local)) : null;
+            }
+
+            return normalizedUrl;
+        }
+
+        /// <summary>
+        /// A pin vouches for the content at a location the host named: the file there is opened only to be hashed —
+        /// a regular file no larger than the policy's bound, never a device — and nothing is read from it as an image
+        /// unless its digest is one pinned for that location.
+        /// </summary>
+        private async ValueTask<(IImageSource? Source, string? Digest)> TryOpenPinnedAsync(
+            IImageSourceProvider provider, string name, ImmutableArray<ImagePin> pins, CancellationToken cancellationToken)
         {
             IImageSource source;
             try
@@ -1105,9 +1124,12 @@ public sealed class ImageChainResolver
                 }
 
                 string digest = await HashAsync(source, cancellationToken).ConfigureAwait(false);
-                if (Policy.IsDigestPinned(digest))
+                foreach (ImagePin pin in pins)
                 {
-                    return (source, digest);
+                    if (pin.Sha256 == digest)
+                    {
+                        return (source, digest);
+                    }
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
