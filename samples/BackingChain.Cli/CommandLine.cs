@@ -28,6 +28,9 @@ internal sealed class CommandLine
     /// <summary>Judge in the untrusted-image posture (<c>--untrusted</c>).</summary>
     public bool Untrusted { get; set; }
 
+    /// <summary>Whether <c>--host</c> was given: the host posture even for an image read from standard input.</summary>
+    public bool Host { get; set; }
+
     /// <summary>Where an image read from standard input will live (<c>--name</c>), for relative references.</summary>
     public string? Name { get; set; }
 
@@ -62,16 +65,17 @@ internal sealed class CommandLine
             + "  --output FMT       human (qemu-img info's lines) or json (qemu-img 7.2's fields)\n"
             + "  URL                an http(s) URL, read with byte ranges as qemu's curl driver reads it\n"
             + "exit: 0, or 1 with one line on stderr\n"),
-        ("check", "backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--max-depth N] [--fix] [--output human|json] FILE|URL|- [--name NAME]",
+        ("check", "backing-chain check [-f FMT] [--untrusted|--host] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--max-depth N] [--fix] [--output human|json] FILE|URL|- [--name NAME]",
             "  -f FMT             the image's format, declared (otherwise probed and judged as probed)\n"
             + "  --untrusted        judge in the untrusted-image posture (uploads, tenants' images)\n"
+            + "  --host             judge standard input in the host posture (it is untrusted-image by default)\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
             + "  --trust-digest SHA256=PATH trust the file at PATH (or URL) when its content has this SHA-256 (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --max-depth N      the most layers to walk (default 200)\n"
             + "  --fix              record missing backing formats of layers the verdict accepts (qcow2, QED: raw), then check again\n"
             + "  --output FMT       human or json\n"
-            + "  -                  read the image from standard input; --name NAME says where it will live\n"
+            + "  -                  read the image from standard input (an upload: untrusted-image unless --host); --name NAME says where it will live\n"
             + "exit: 0 safe, 1 unsafe, 2 usage error\n"),
         ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--target DEV] FILE|URL",
             "  -f FMT             the image's format\n"
@@ -256,6 +260,9 @@ internal sealed class CommandLine
                 case "--untrusted" when line.Command is "check" or "xml" or "domain" or "scan":
                     line.Untrusted = true;
                     break;
+                case "--host" when line.Command == "check":
+                    line.Host = true;
+                    break;
                 case "--name" when line.Command == "check":
                     line.Name = Value();
                     if (string.IsNullOrEmpty(line.Name))
@@ -386,6 +393,18 @@ internal sealed class CommandLine
         if (line.Command == "relocate" && (string.IsNullOrEmpty(line.From) || string.IsNullOrEmpty(line.To)))
         {
             error = "relocate needs --from OLD and --to NEW";
+            return null;
+        }
+
+        if (line.Host && line.Untrusted)
+        {
+            error = "--host and --untrusted are two postures; give one";
+            return null;
+        }
+
+        if (line.Host && line.File != "-")
+        {
+            error = "--host is for an image read from standard input (-), which is judged in the untrusted-image posture otherwise; a file is judged in the host posture unless --untrusted is given";
             return null;
         }
 

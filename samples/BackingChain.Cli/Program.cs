@@ -353,7 +353,8 @@ static TrustPolicy? BuildPolicy(CommandLine line, out string? error)
 
         return new TrustPolicy
         {
-            Posture = line.Untrusted ? TrustPosture.UntrustedImage : TrustPosture.Host,
+            // An image on standard input is an upload, never the administrator's word, unless --host says it is.
+            Posture = line.Untrusted || (line.File == "-" && !line.Host) ? TrustPosture.UntrustedImage : TrustPosture.Host,
             TrustedRoots = [.. roots],
             PinnedImages = [.. pins],
             TrustedUrlPrefixes = [.. line.TrustUrls],

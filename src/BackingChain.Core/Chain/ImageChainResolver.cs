@@ -247,6 +247,9 @@ public sealed class ImageChainResolver
         private readonly List<ReferenceDecision> _pending = [];
         private int _readerFaults;
 
+        // Whether the layer being read (whose references go to the gate) was read from this machine (TrustJudge.IsLocal).
+        private bool _localReferrer = true;
+
         // Layers shared with the other walks of a store scan, or null.
         private readonly LayerMemo? _memo;
 
@@ -276,6 +279,7 @@ public sealed class ImageChainResolver
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int index = _layers.Count;
+                _localReferrer = TrustJudge.IsLocal(source.Identity);
                 (LayerFacts? read, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, ChainEnding? failure, string? error) =
                     await ReadLayerOnceAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
                 if (read is not { } facts)
@@ -821,7 +825,7 @@ public sealed class ImageChainResolver
         {
             gated = default;
             if (reference.FullName is not { } name || !reference.IsLocalPath
-                || referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage)
+                || referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage || !_localReferrer)
             {
                 return false;
             }
@@ -970,11 +974,12 @@ public sealed class ImageChainResolver
             string name = reference.FullName!;
 
             // The location matters only where the rule asks for trust: a probed referrer, the untrusted-image posture,
-            // or a URL (the host posture's word on a format does not extend to the servers it names). Otherwise (the
-            // host posture's declared and recorded local names) no symlink is resolved for a name the rule lets through.
-            bool locationMatters = referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage || !reference.IsLocalPath;
+            // a URL (the host posture's word on a format does not extend to the servers it names), or a name in a header
+            // read from another machine. Otherwise (the host posture's declared and recorded local names in local
+            // images) no symlink is resolved for a name the rule lets through.
+            bool locationMatters = referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage || !reference.IsLocalPath || !_localReferrer;
             (bool trusted, string? canonical, string? root) = locationMatters ? _locations.Judge(reference) : (false, null, null);
-            TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted, reference.IsLocalPath);
+            TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted, reference.IsLocalPath, _localReferrer);
 
             // A pin is a name the host chose: only a reference spelling a pinned location is opened to be hashed;
             // any other name the rule refuses is never opened, looked up or hashed, whatever is there.
