@@ -72,6 +72,15 @@ internal static class TrustJudge
             verdicts.Add(new LayerVerdict(i, layer, accepted ? TrustDecision.Accepted : TrustDecision.Rejected, reason, decisions));
             firstRejection ??= accepted ? null : reason;
             AddLayerFindings(layer, i, reason, decisions, findings);
+            if (reason != TrustReason.UnsafeStructure)
+            {
+                // The host posture accepts what qemu opens, but says what it saw: the same facts refuse an image
+                // from someone else.
+                foreach (string problem in layer.StructureProblems)
+                {
+                    findings.Add(new ChainFinding(FindingCodes.MalformedHeader, i, $"'{layer.FileName}': {problem}; accepted as the host's image, refused for an image from someone else."));
+                }
+            }
         }
 
         // The image that could not be read may have failed because of a file it names (a VMDK extent the gate refused).
