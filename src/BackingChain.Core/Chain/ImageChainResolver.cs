@@ -247,6 +247,9 @@ public sealed class ImageChainResolver
         private readonly List<ReferenceDecision> _pending = [];
         private int _readerFaults;
 
+        // The image the walk reached but could not describe, if it stopped at one.
+        private UnreadLayer? _unread;
+
         // Whether the layer being read (whose references go to the gate) was read from this machine (TrustJudge.IsLocal).
         private bool _localReferrer = true;
 
@@ -285,6 +288,11 @@ public sealed class ImageChainResolver
                 if (read is not { } facts)
                 {
                     _decisions.AddRange(CollectionsMarshal.AsSpan(_pending));
+
+                    // What the bytes were taken for stays known, though the image could not be described.
+                    _unread = used == ImageFormat.Unknown && formatSource == FormatSource.Probed
+                        ? null
+                        : new UnreadLayer(source.Name, used, formatSource, probed, error ?? "the image could not be read");
                     return End(failure ?? ChainEnding.Malformed, error);
                 }
 
@@ -1197,7 +1205,7 @@ public sealed class ImageChainResolver
         private ImageChain End(ChainEnding ending, string? message)
         {
             ResolverLog.ChainEnded(Logger, _layers.Count > 0 ? _layers[0].FileName : "?", ending, _layers.Count);
-            return new ImageChain(_layers.ToImmutable(), ending, _findings.ToImmutable(), message, Policy, _decisions.ToImmutable(), readerFaults: _readerFaults);
+            return new ImageChain(_layers.ToImmutable(), ending, _findings.ToImmutable(), message, Policy, _decisions.ToImmutable(), readerFaults: _readerFaults, unreadLayer: _unread);
         }
 
         public void Dispose()
