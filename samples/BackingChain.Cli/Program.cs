@@ -107,8 +107,13 @@ switch (line.Command)
         if (line.File == "-")
         {
             // Standard input goes through the upload gate: the same walk and judge as a file, over a stream.
+            // Read in large blocks (the console stream and the pipe reader's defaults read 4 KiB at a time): a whole
+            // image streams past, and each read is a system call.
+            const int StandardInputBlock = 1024 * 1024;
             var gate = new ImageUploadGate(new UploadInspectionOptions { Policy = policy });
-            UploadInspection inspection = await gate.InspectAsync(PipeReader.Create(Console.OpenStandardInput()), line.Name, declared);
+            using var input = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+            PipeReader body = PipeReader.Create(input, new StreamPipeReaderOptions(bufferSize: StandardInputBlock, minimumReadSize: StandardInputBlock / 2));
+            UploadInspection inspection = await gate.InspectAsync(body, line.Name, declared);
             report = inspection.Report;
         }
         else
