@@ -128,7 +128,19 @@ public sealed class ImageStoreScanner
             var parallel = new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelism, CancellationToken = cancellationToken };
             await Parallel.ForEachAsync(listing.List(), parallel, async (entry, token) =>
             {
-                StoreImage image = await JudgeAsync(listing, entry, memo, token).ConfigureAwait(false);
+                StoreImage image;
+                try
+                {
+                    image = await JudgeAsync(listing, entry, memo, token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // One file's trouble is that file's finding, whatever it is: a scan never ends in an exception
+                    // and never leaves an entry out, so the store cannot be called safe around it.
+                    image = Unscanned(StoreEntry.Problem(entry.Path, entry.Relative, FindingCodes.UnreadableFile,
+                        $"Could not judge '{entry.Path}': {ex.Message.ReplaceLineEndings(" ")}"));
+                }
+
                 await writer.WriteAsync(image, token).ConfigureAwait(false);
             }).ConfigureAwait(false);
         }
