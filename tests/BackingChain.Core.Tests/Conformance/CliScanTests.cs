@@ -137,6 +137,35 @@ public sealed class CliScanTests
         }
     }
 
+    [StraceFact]
+    public void A_symbolic_link_in_the_store_is_never_opened_nor_what_it_leads_to()
+    {
+        using var dir = new ScratchDirectory();
+        Directory.CreateDirectory(dir["store"]);
+        Directory.CreateDirectory(dir["elsewhere"]);
+        QemuImg.Run(dir["store"], "create", "-q", "-f", "raw", "ok.raw", "1M");
+        QemuImg.Run(dir["elsewhere"], "create", "-q", "-f", "qcow2", "-u", "-b", "/etc/shadow", "-F", "raw", "evil.qcow2", "1M");
+        File.CreateSymbolicLink(dir["store/alias.qcow2"], dir["elsewhere/evil.qcow2"]);
+        Directory.CreateSymbolicLink(dir["store/folder"], dir["elsewhere"]);
+
+        string log = dir["scan.strace"];
+        ProcessResult result = ProcessRunner.Run(
+            "strace",
+            ["-f", "-qq", "-o", log, "-e", "trace=%file", "dotnet", Path.Combine(AppContext.BaseDirectory, "backing-chain.dll"), "scan", "--output", "json", "store"],
+            dir.Path);
+
+        // Looked at (statx without following), never opened; what they lead to never named at all.
+        string[] traced = File.ReadAllLines(log);
+        string[] opens = [.. traced.Where(line => line.Contains("open", StringComparison.Ordinal))];
+        Assert.DoesNotContain(traced, line => line.Contains("elsewhere", StringComparison.Ordinal) || line.Contains("/etc/shadow", StringComparison.Ordinal));
+        Assert.DoesNotContain(opens, line => line.Contains("alias.qcow2", StringComparison.Ordinal) || line.Contains("\"folder", StringComparison.Ordinal) || line.Contains("/folder", StringComparison.Ordinal));
+        Assert.Contains(opens, line => line.Contains("ok.raw", StringComparison.Ordinal));
+
+        Assert.True(result.ExitCode == 1, result.StandardError);
+        JsonNode graph = JsonNode.Parse(result.StandardOutput)!;
+        Assert.Equal([dir["store/alias.qcow2"], dir["store/folder"]], graph["not-scanned"]!.AsArray().Select(n => (string)n!));
+    }
+
     [Fact]
     public void Usage_errors_exit_2_help_exits_0_and_a_missing_directory_exits_1()
     {
