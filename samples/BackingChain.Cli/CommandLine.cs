@@ -97,8 +97,10 @@ internal sealed class CommandLine
             + "  --trust-root DIR   trust files under DIR (repeatable); give the store itself to trust its own bases\n"
             + "  --max-depth N      the most layers to walk per chain (default 200)\n"
             + "  --output FMT       human (a summary) or json (every image, its chain, who uses it)\n"
-            + "  DIR                the store: every regular file under it is judged once (symlinks are not followed)\n"
-            + "exit: 0 when every image is safe, 1 otherwise, 2 usage error\n"),
+            + "  DIR                the store: every regular file under it is judged once; symbolic links are\n"
+            + "                     not followed but named, with folders or files it cannot read and paths\n"
+            + "                     longer than PATH_MAX (each makes the store unsafe)\n"
+            + "exit: 0 when every image is safe and all of DIR was seen, 1 otherwise, 2 usage error\n"),
         ("rebase", "backing-chain rebase [-f FMT] [-u] -b BACKING [-F BACKING_FMT] FILE",
             "  -f FMT             the image's format (qcow2 or qed); checked before anything is written\n"
             + "  -u                 change only the header, as qemu-img rebase -u (the only mode implemented)\n"

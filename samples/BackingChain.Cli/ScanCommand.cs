@@ -89,7 +89,8 @@ internal static class ScanCommand
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"store: {HumanOutput.Escape(graph.Directory)} ({graph.Images.Length} image(s))\n");
 
-        Section(text, "unsafe", graph.Unsafe, image =>
+        Section(text, "not scanned", graph.Unscanned, image => $"{image.ScanProblem!.Code}: {image.ScanProblem.Message}");
+        Section(text, "unsafe", [.. graph.Unsafe.Where(static image => image.ScanProblem is null)], image =>
         {
             TrustReport report = image.Report;
             string why = report.Reason.GetStableName();
@@ -119,7 +120,7 @@ internal static class ScanCommand
         }
 
         text.Append(CultureInfo.InvariantCulture,
-            $"verdict: {(graph.Unsafe.IsEmpty ? "safe" : "unsafe")} ({graph.Images.Length} image(s): {graph.Images.Length - graph.Unsafe.Length} safe, {graph.Unsafe.Length} unsafe, {graph.BrokenChains.Length} broken, {graph.Orphans.Length} orphan(s), {graph.UnrecordedBackingFormat.Length} without backing format)\n");
+            $"verdict: {(graph.Unsafe.IsEmpty ? "safe" : "unsafe")} ({graph.Images.Length} image(s): {graph.Images.Length - graph.Unsafe.Length} safe, {graph.Unsafe.Length} unsafe, {graph.BrokenChains.Length} broken, {graph.Orphans.Length} orphan(s), {graph.UnrecordedBackingFormat.Length} without backing format{(graph.Unscanned.IsEmpty ? "" : $", {graph.Unscanned.Length} not scanned")})\n");
         if (graph.Unsafe.Any(static image => image.Report.Reason == TrustReason.ProbedWithUntrustedReferences && image.Report.Chain.Policy.TrustedRoots.IsEmpty))
         {
             text.Append("hint: probed backing files are trusted only under a trust root: --trust-root DIR\n");
@@ -142,6 +143,7 @@ internal static class ScanCommand
             writer.WriteNumber("broken", graph.BrokenChains.Length);
             writer.WriteNumber("orphans", graph.Orphans.Length);
             writer.WriteNumber("unrecorded-backing-format", graph.UnrecordedBackingFormat.Length);
+            writer.WriteNumber("not-scanned", graph.Unscanned.Length);
             writer.WriteEndObject();
 
             writer.WriteStartArray("images");
@@ -155,6 +157,7 @@ internal static class ScanCommand
             Paths(writer, "orphans", graph.Orphans);
             Paths(writer, "unsafe", graph.Unsafe);
             Paths(writer, "unrecorded-backing-format", graph.UnrecordedBackingFormat);
+            Paths(writer, "not-scanned", graph.Unscanned);
             writer.WriteEndObject();
         }
 
@@ -178,6 +181,15 @@ internal static class ScanCommand
 
         writer.WriteString("verdict", report.IsSafe ? "safe" : "unsafe");
         writer.WriteString("reason", report.Reason.GetStableName());
+        if (image.ScanProblem is { } problem)
+        {
+            writer.WriteString("not-scanned", problem.Code);
+        }
+        else
+        {
+            writer.WriteNull("not-scanned");
+        }
+
         writer.WriteString("ending", chain.Ending == ChainEnding.TooDeep ? "too-deep" : chain.Ending.ToString().ToLowerInvariant());
         if (image.Backing is { } backing)
         {

@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Text.Json;
 using BackingChain;
+using BackingChain.Sources;
 using Microsoft.Extensions.Configuration;
 
 namespace ProvisioningGate;
@@ -151,19 +152,38 @@ public sealed class ImageStore
     /// <returns>Their names.</returns>
     public List<string> Dependents(string name)
     {
+        // What the file is, not how its name is spelled: the gate trusts a name by its canonical path, so an overlay
+        // may name this image through a symbolic link (or by the real folder of a root given through one). Device and
+        // inode say it is the same file whatever the spelling.
         string target = PathOf(name);
+        ImageSourceIdentity? identity = IdentityOf(target);
         var dependents = new List<string>();
         foreach (string sidecar in Directory.EnumerateFiles(MetadataRoot, "*.json"))
         {
             string other = Path.GetFileNameWithoutExtension(sidecar);
             StoredImage? record = other == name ? null : Find(other);
-            if (record is not null && record.References.Exists(reference => reference == target))
+            if (record is not null && record.References.Exists(reference => reference == target || (identity is { } same && IdentityOf(reference) == same)))
             {
                 dependents.Add(other);
             }
         }
 
         return dependents;
+    }
+
+    /// <summary>The identity of the file a stored name leads to (device and inode), or <see langword="null"/> when it cannot be opened.</summary>
+    private static ImageSourceIdentity? IdentityOf(string path)
+    {
+        try
+        {
+            // The library's open: non-blocking, and refusing anything but a regular file or block device.
+            using IImageSource source = ImageSources.OpenFile(path);
+            return source.Identity;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Removes an image, then its sidecar (the reverse of <see cref="Commit"/>).</summary>

@@ -17,10 +17,19 @@ public abstract class GateHost : IDisposable
 {
     private readonly ScratchDirectory _scratch = new();
 
-    protected GateHost()
+    /// <param name="rootThroughLink">Whether the image root the service is given is a symbolic link to the folder.</param>
+    protected GateHost(bool rootThroughLink = false)
     {
         ImageRoot = _scratch["images"];
-        Directory.CreateDirectory(ImageRoot);
+        if (rootThroughLink)
+        {
+            Directory.CreateDirectory(_scratch["real-images"]);
+            Directory.CreateSymbolicLink(ImageRoot, _scratch["real-images"]);
+        }
+        else
+        {
+            Directory.CreateDirectory(ImageRoot);
+        }
     }
 
     /// <summary>Gets the image root the service stores into.</summary>
@@ -50,7 +59,8 @@ public sealed class InProcessGateHost : GateHost
 {
     private readonly WebApplicationFactory<Program> _factory;
 
-    public InProcessGateHost()
+    public InProcessGateHost(bool rootThroughLink = false)
+        : base(rootThroughLink)
     {
         _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder => builder.UseSetting("ImageRoot", ImageRoot));
         Client = _factory.CreateClient();

@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Net;
 using System.Net.Http;
+using System.Text.Json.Nodes;
 using System.Threading.Tasks;
 using BackingChain.Tests.Infrastructure;
 
@@ -44,6 +45,49 @@ public sealed class InProcessGateTests(HostileImagesFixture images) : IClassFixt
         {
             await GateScenarios.HostileUploadIsRefusedAndNotStoredAsync(host, upload, chunked: true);
         }
+    }
+
+    /// <summary>
+    /// The gate trusts a backing name by its canonical path, so when the image root is given through a symbolic link an
+    /// overlay may name its base by the real folder: the base is then in use whatever the spelling, and is not deleted.
+    /// </summary>
+    [QemuImgFact]
+    public async Task A_base_named_by_the_real_path_of_a_root_given_through_a_link_is_in_use_and_not_deleted()
+    {
+        using var host = new InProcessGateHost(rootThroughLink: true);
+        string work = Path.Combine(host.WorkDirectory, "work");
+        Directory.CreateDirectory(work);
+        string otherRoot = Path.Combine(host.WorkDirectory, "real-images");
+
+        QemuImg.Run(work, "create", "-q", "-f", "raw", "base.raw", "1M");
+        QemuImg.Run(work, "create", "-q", "-f", "qcow2", "-u", "-b", Path.Combine(otherRoot, "base.raw"), "-F", "raw", "top.qcow2", "1M");
+        using (HttpResponseMessage stored = await host.Client.SendAsync(GateScenarios.Put("base.raw", File.ReadAllBytes(Path.Combine(work, "base.raw")), "raw", chunked: false)))
+        {
+            Assert.Equal(HttpStatusCode.Created, stored.StatusCode);
+        }
+
+        using (HttpResponseMessage overlay = await host.Client.SendAsync(GateScenarios.Put("top.qcow2", File.ReadAllBytes(Path.Combine(work, "top.qcow2")), "qcow2", chunked: false)))
+        {
+            Assert.True(overlay.StatusCode == HttpStatusCode.Created, await overlay.Content.ReadAsStringAsync());
+        }
+
+        using (HttpResponseMessage inUse = await host.Client.DeleteAsync("/images/base.raw"))
+        {
+            Assert.Equal(HttpStatusCode.Conflict, inUse.StatusCode);
+            Assert.Contains("top.qcow2", await inUse.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        Assert.True(File.Exists(Path.Combine(host.ImageRoot, "base.raw")));
+        JsonNode chain = JsonNode.Parse(await host.Client.GetStringAsync("/images/top.qcow2/chain"))!;
+        Assert.Equal("safe", (string?)chain["verdict"]);
+
+        using (HttpResponseMessage top = await host.Client.DeleteAsync("/images/top.qcow2"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, top.StatusCode);
+        }
+
+        using HttpResponseMessage freed = await host.Client.DeleteAsync("/images/base.raw");
+        Assert.Equal(HttpStatusCode.NoContent, freed.StatusCode);
     }
 
     [QemuImgFact]

@@ -32,4 +32,19 @@ public static class FindingCodes
 
     /// <summary>A declared or recorded format does not match the content.</summary>
     public const string FormatMismatch = "format-mismatch";
+
+    /// <summary>A store scan could not list a folder of the store: nothing under it was judged.</summary>
+    public const string UnreadableDirectory = "unreadable-directory";
+
+    /// <summary>A store scan could not open a file of the store (permission, I/O error, a name that is not UTF-8): it was not judged.</summary>
+    public const string UnreadableFile = "unreadable-file";
+
+    /// <summary>A store scan met a file or folder whose path is longer than <c>PATH_MAX</c>: neither it nor anything under it was judged.</summary>
+    public const string PathTooLong = "path-too-long";
+
+    /// <summary>A store scan met a symbolic link: it is not followed, so what it points to is not judged under that name.</summary>
+    public const string SymbolicLink = "symbolic-link";
+
+    /// <summary>A store scan found another thing at a name than it listed there (a symbolic link, a FIFO, another file): it was not read.</summary>
+    public const string ChangedDuringScan = "changed-during-scan";
 }

@@ -191,10 +191,10 @@ public sealed class ImageChainResolver
     }
 
     /// <summary>The chain of a top image that could not be opened: no layers, one finding.</summary>
-    private ImageChain Unopened(ChainEnding ending, string code, string message) =>
+    internal ImageChain Unopened(ChainEnding ending, string code, string message) =>
         new(ImmutableArray<ChainLayer>.Empty, ending, [new ChainFinding(code, 0, message)], message, _options.Policy, ImmutableArray<ReferenceDecision>.Empty);
 
-    private static string DescribeOpenFailure(Exception ex) => ex switch
+    internal static string DescribeOpenFailure(Exception ex) => ex switch
     {
         FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
         UnauthorizedAccessException => "Permission denied",

@@ -31,6 +31,7 @@ internal static partial class UnixFile
     private const long SysCloseRange = 436;    // the same number on every architecture (Linux 5.9)
     private const ulong ResolveNoMagicLinks = 0x02; // RESOLVE_NO_MAGICLINKS: no /proc/self/fd/N style jumps
     private const ulong ResolveBeneath = 0x08;      // RESOLVE_BENEATH: no absolute names, no '..' or symlink above the directory
+    private const ulong ResolveNoSymlinks = 0x04;   // RESOLVE_NO_SYMLINKS: no symbolic link in any component
     private const nuint OpenHowSize = 3 * sizeof(ulong); // sizeof(struct open_how), the version the kernel checks
 
     /// <summary>.NET's own switch for its advisory locks (System.IO.DisableFileLocking), honoured the same way.</summary>
@@ -58,6 +59,9 @@ internal static partial class UnixFile
 
     /// <summary>Whether these opens are available (64-bit Linux).</summary>
     public static bool IsSupported => UnixFileStatus.IsSupported;
+
+    /// <summary>O_NOFOLLOW differs between x86-64 and the generic (aarch64) flag values.</summary>
+    private static int NoFollow => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 0x20000 : 0x8000;
 
     /// <summary>O_DIRECTORY differs between x86-64 and the generic (aarch64) flag values.</summary>
     private static int DirectoryOnly => RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 0x10000 : 0x4000;
@@ -282,7 +286,37 @@ internal static partial class UnixFile
     /// Returns the descriptor or -1 with <paramref name="errno"/>; <see cref="UnixErrors.ENOSYS"/> when the kernel
     /// lacks the call (remembered, so later calls fail at once).
     /// </summary>
-    public static int OpenBeneath(SafeFileHandle directory, string relative, int access, out int errno)
+    public static int OpenBeneath(SafeFileHandle directory, string relative, int access, out int errno) =>
+        OpenBeneath(directory, relative, OpenFlags(access), ResolveBeneath | ResolveNoMagicLinks, out errno);
+
+    /// <summary>
+    /// <c>openat2(directory, relative, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)</c> for reading,
+    /// without blocking and with <c>O_NOFOLLOW</c> (and <c>O_DIRECTORY</c> when <paramref name="directoryOnly"/>): a
+    /// symbolic link in any component, the last included, fails the open with <c>ELOOP</c> and is never followed.
+    /// -1 with <paramref name="errno"/> on failure; <see cref="UnixErrors.ENOSYS"/> when the kernel lacks the call.
+    /// </summary>
+    public static int OpenBeneathWithoutLinks(SafeFileHandle directory, string relative, bool directoryOnly, out int errno) =>
+        OpenBeneath(directory, relative, OpenFlags(ReadOnly) | NoFollow | (directoryOnly ? DirectoryOnly : 0), ResolveBeneath | ResolveNoSymlinks | ResolveNoMagicLinks, out errno);
+
+    /// <summary>
+    /// <c>open(path, O_NOFOLLOW)</c> for reading without blocking (and <c>O_DIRECTORY</c> when
+    /// <paramref name="directoryOnly"/>): a symbolic link as the last component fails with <c>ELOOP</c>; links in
+    /// earlier components are followed, so the caller compares the descriptor's identity with what it expected.
+    /// </summary>
+    public static int OpenWithoutFollowing(string path, bool directoryOnly, out int errno)
+    {
+        errno = UnixErrors.ENOENT;
+        if (path.Contains('\0', StringComparison.Ordinal))
+        {
+            return -1;
+        }
+
+        int fd = Open(path, OpenFlags(ReadOnly) | NoFollow | (directoryOnly ? DirectoryOnly : 0));
+        errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
+        return fd;
+    }
+
+    private static int OpenBeneath(SafeFileHandle directory, string relative, int flags, ulong resolve, out int errno)
     {
         errno = UnixErrors.ENOSYS;
         if (s_noOpenat2)
@@ -290,7 +324,7 @@ internal static partial class UnixFile
             return -1;
         }
 
-        var how = new OpenHow { Flags = (ulong)OpenFlags(access), Mode = 0, Resolve = ResolveBeneath | ResolveNoMagicLinks };
+        var how = new OpenHow { Flags = (ulong)flags, Mode = 0, Resolve = resolve };
         bool added = false;
         try
         {

@@ -25,6 +25,9 @@ internal readonly partial struct UnixFileStatus
     private const uint FileTypeMask = 0xF000;  // S_IFMT
     private const uint RegularFile = 0x8000;   // S_IFREG
     private const uint BlockDevice = 0x6000;   // S_IFBLK
+    private const uint DirectoryType = 0x4000; // S_IFDIR
+    private const uint SymbolicLink = 0xA000;  // S_IFLNK
+    private const int SymlinkNoFollow = 0x100; // AT_SYMLINK_NOFOLLOW
     private const int CurrentDirectory = -100; // AT_FDCWD
     private const int EmptyPath = 0x1000;      // AT_EMPTY_PATH: stat the descriptor itself
     private const uint BasicStats = 0x7FF;     // STATX_BASIC_STATS
@@ -54,6 +57,10 @@ internal readonly partial struct UnixFileStatus
     public bool IsRegularFile => (Mode & FileTypeMask) == RegularFile;
 
     public bool IsBlockDevice => (Mode & FileTypeMask) == BlockDevice;
+
+    public bool IsDirectory => (Mode & FileTypeMask) == DirectoryType;
+
+    public bool IsSymbolicLink => (Mode & FileTypeMask) == SymbolicLink;
 
     public static bool IsSupported { get; } = OperatingSystem.IsLinux()
         && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
@@ -91,6 +98,24 @@ internal readonly partial struct UnixFileStatus
     {
         status = default;
         return path.Length > 0 && !path.Contains('\0', StringComparison.Ordinal) && TryGet(CurrentDirectory, path, 0, out status);
+    }
+
+    /// <summary>
+    /// The status of the entry <paramref name="name"/> of the open directory <paramref name="directory"/>, the entry
+    /// itself (a symbolic link is not followed). <paramref name="errno"/> says why it failed.
+    /// </summary>
+    public static bool TryGetEntry(int directory, string name, out UnixFileStatus status, out int errno)
+    {
+        status = default;
+        errno = UnixErrors.ENOENT;
+        if (name.Length == 0 || name.Contains('\0', StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        bool found = TryGet(directory, name, SymlinkNoFollow, out status);
+        errno = found ? 0 : Marshal.GetLastPInvokeError();
+        return found;
     }
 
     // Not zeroed first: statx fills the whole struct when it succeeds (nothing is decoded otherwise), and the

@@ -1,12 +1,12 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.IO.Enumeration;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Channels;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Sources;
 using BackingChain.Trust;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,14 +19,18 @@ namespace BackingChain.Store;
 /// the scan adds is sharing: a layer many chains pass through is read once, and several images are walked at once.
 /// </summary>
 /// <remarks>
-/// <para>Every regular file under the directory is an image: its format is probed, as when a single file is checked
-/// without a declared format. Symbolic links (to files or directories) are not followed while listing the store, so
-/// the scan never leaves it on its own; a link's target is scanned when it lies in the store, and a chain still
-/// follows the names its images record, through the trust gate.</para>
-/// <para>A store may change while it is scanned. A file removed, replaced or made unreadable between being listed and
-/// being walked is a chain that ends missing, with a finding; a layer is answered from an earlier read only while the
-/// file's identity, change time and length are unchanged. Nothing throws for one file's trouble; a directory that
-/// cannot be listed is logged and skipped.</para>
+/// <para>Every regular file (and block device) under the directory is an image: its format is probed, as when a
+/// single file is checked without a declared format. The scan never follows a symbolic link: on Linux each folder and
+/// file is opened beneath a descriptor of the store's directory with no link allowed in any component, and must be
+/// what the listing saw there (device and inode). A chain still follows the names its images record, through the
+/// trust gate.</para>
+/// <para>What the scan cannot see is an entry of its own, never safe, with a finding (<see cref="StoreImage.ScanProblem"/>):
+/// a folder it may not list (<c>unreadable-directory</c>), a file it may not open (<c>unreadable-file</c>), a path
+/// longer than <c>PATH_MAX</c> (<c>path-too-long</c>, and nothing under it is listed), a symbolic link
+/// (<c>symbolic-link</c>), and a link, another file or a FIFO put at a listed name before it was opened
+/// (<c>changed-during-scan</c>). A file removed between being listed and being walked is a chain that ends missing,
+/// with a finding; a layer is answered from an earlier read only while the file's identity, change time and length
+/// are unchanged. Nothing throws for one file's trouble.</para>
 /// <para>A scanner holds only its settings and may be shared; each scan has its own memory of layers read.</para>
 /// </remarks>
 public sealed class ImageStoreScanner
@@ -118,13 +122,26 @@ public sealed class ImageStoreScanner
     {
         var memo = new LayerMemo();
         Exception? failure = null;
+        using var listing = new StoreListing(root, _logger);
         try
         {
             var parallel = new ParallelOptions { MaxDegreeOfParallelism = _options.MaxParallelism, CancellationToken = cancellationToken };
-            await Parallel.ForEachAsync(ListFiles(root), parallel, async (path, token) =>
+            await Parallel.ForEachAsync(listing.List(), parallel, async (entry, token) =>
             {
-                ImageChain chain = await _resolver.ResolveAsync(path, null, memo, token).ConfigureAwait(false);
-                await writer.WriteAsync(new StoreImage(path, TrustJudge.Judge(chain)), token).ConfigureAwait(false);
+                StoreImage image;
+                try
+                {
+                    image = await JudgeAsync(listing, entry, memo, token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // One file's trouble is that file's finding, whatever it is: a scan never ends in an exception
+                    // and never leaves an entry out, so the store cannot be called safe around it.
+                    image = Unscanned(StoreEntry.Problem(entry.Path, entry.Relative, FindingCodes.UnreadableFile,
+                        $"Could not judge '{entry.Path}': {ex.Message.ReplaceLineEndings(" ")}"));
+                }
+
+                await writer.WriteAsync(image, token).ConfigureAwait(false);
             }).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -136,54 +153,50 @@ public sealed class ImageStoreScanner
         writer.TryComplete(failure);
     }
 
-    /// <summary>
-    /// The store's files, depth first, one directory listed at a time. Symbolic links are skipped without being
-    /// followed; a directory that vanishes or cannot be listed while the scan runs is skipped and logged.
-    /// </summary>
-    private IEnumerable<string> ListFiles(string root)
+    /// <summary>One entry of the listing judged: its chain walked from the descriptor the listing opened, or its finding.</summary>
+    private async ValueTask<StoreImage> JudgeAsync(StoreListing listing, StoreEntry entry, LayerMemo memo, CancellationToken cancellationToken)
     {
-        var options = new EnumerationOptions
+        if (entry.Code is not null)
         {
-            RecurseSubdirectories = false,
-            IgnoreInaccessible = false,
-            AttributesToSkip = FileAttributes.ReparsePoint,
-            ReturnSpecialDirectories = false,
-        };
-        var directories = new Stack<string>();
-        directories.Push(root);
-        var files = new List<string>();
-        var subdirectories = new List<string>();
-        while (directories.Count > 0)
+            return Unscanned(entry);
+        }
+
+        if (entry.Special)
         {
-            string directory = directories.Pop();
-            files.Clear();
-            subdirectories.Clear();
-            try
-            {
-                var entries = new FileSystemEnumerable<(string Path, bool IsDirectory)>(
-                    directory, static (ref FileSystemEntry entry) => (entry.ToFullPath(), entry.IsDirectory), options);
-                foreach ((string path, bool isDirectory) in entries)
-                {
-                    (isDirectory ? subdirectories : files).Add(path);
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                StoreLog.DirectoryUnreadable(_logger, directory, ex.Message.ReplaceLineEndings(" "));
-            }
+            // A FIFO, socket or character device: the words a check of it alone gives, without opening it.
+            string message = $"Could not open '{entry.Path}': {ImageChainResolver.DescribeOpenFailure(FileImageSource.NotAFile(entry.Path))}";
+            return new StoreImage(entry.Path, TrustJudge.Judge(_resolver.Unopened(ChainEnding.Missing, FindingCodes.UnreachableImage, message)));
+        }
 
-            // Sorted, so that a store is listed in the same order every time.
-            files.Sort(StringComparer.Ordinal);
-            subdirectories.Sort(StringComparer.Ordinal);
-            for (int i = subdirectories.Count - 1; i >= 0; i--)
+        FileImageSource? source;
+        try
+        {
+            source = listing.Open(entry, out StoreEntry problem, out bool vanished);
+            if (source is null)
             {
-                directories.Push(subdirectories[i]);
-            }
-
-            foreach (string file in files)
-            {
-                yield return file;
+                return vanished
+                    ? new StoreImage(entry.Path, TrustJudge.Judge(_resolver.Unopened(ChainEnding.Missing, FindingCodes.UnreachableImage, problem.Message!)))
+                    : Unscanned(problem);
             }
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            // Where files are opened by name (not Linux): the words a check of it alone gives.
+            return new StoreImage(entry.Path, TrustJudge.Judge(_resolver.Unopened(
+                ChainEnding.Missing, FindingCodes.UnreachableImage, $"Could not open '{entry.Path}': {ImageChainResolver.DescribeOpenFailure(ex)}")));
+        }
+
+        using (source)
+        {
+            ImageChain chain = await _resolver.WalkAsync(source, null, null, topHasLocation: true, cancellationToken, memo: memo).ConfigureAwait(false);
+            return new StoreImage(entry.Path, TrustJudge.Judge(chain));
+        }
+    }
+
+    /// <summary>What the scan could not see, as an image with no layers and the one finding that says why: never safe.</summary>
+    private StoreImage Unscanned(StoreEntry entry)
+    {
+        ImageChain chain = _resolver.Unopened(ChainEnding.Missing, entry.Code!, entry.Message!);
+        return new StoreImage(entry.Path, TrustJudge.Judge(chain), chain.Findings[0]);
     }
 }

@@ -60,8 +60,14 @@ public sealed class StoreGraph
         var orphans = ImmutableArray.CreateBuilder<StoreImage>();
         var @unsafe = ImmutableArray.CreateBuilder<StoreImage>();
         var unrecorded = ImmutableArray.CreateBuilder<StoreImage>();
+        var unscanned = ImmutableArray.CreateBuilder<StoreImage>();
         foreach (StoreImage image in Images)
         {
+            if (image.ScanProblem is not null)
+            {
+                unscanned.Add(image);
+            }
+
             if (image.IsBroken)
             {
                 broken.Add(image);
@@ -87,6 +93,7 @@ public sealed class StoreGraph
         Orphans = orphans.ToImmutable();
         Unsafe = @unsafe.ToImmutable();
         UnrecordedBackingFormat = unrecorded.ToImmutable();
+        Unscanned = unscanned.ToImmutable();
     }
 
     /// <summary>Gets the store directory's absolute path.</summary>
@@ -104,7 +111,14 @@ public sealed class StoreGraph
     /// </summary>
     public ImmutableArray<StoreImage> Orphans { get; }
 
-    /// <summary>Gets the images whose chain the policy does not let be used.</summary>
+    /// <summary>
+    /// Gets what the scan could not see (<see cref="StoreImage.ScanProblem"/>): folders it could not list, files it
+    /// could not open, paths longer than <c>PATH_MAX</c>, symbolic links, names that changed after the listing. Each
+    /// is also in <see cref="Unsafe"/>: a store is safe only when all of it was seen.
+    /// </summary>
+    public ImmutableArray<StoreImage> Unscanned { get; }
+
+    /// <summary>Gets the images whose chain the policy does not let be used, and everything the scan could not see (<see cref="Unscanned"/>).</summary>
     public ImmutableArray<StoreImage> Unsafe { get; }
 
     /// <summary>Gets the images that name a backing image without recording its format (<see cref="StoreImage.HasUnrecordedBackingFormat"/>).</summary>

@@ -64,6 +64,108 @@ public sealed class CliScanTests
         Assert.Empty(graph["orphans"]!.AsArray());
     }
 
+    [UnprivilegedFact]
+    public void A_folder_or_file_the_user_may_not_read_is_named_and_the_store_is_not_safe()
+    {
+        using var dir = new ScratchDirectory();
+        Directory.CreateDirectory(dir["store/locked"]);
+        QemuImg.Run(dir["store"], "create", "-q", "-f", "raw", "ok.raw", "1M");
+        QemuImg.Run(dir["store"], "create", "-q", "-f", "qcow2", "secret.qcow2", "1M");
+
+        // What the locked folder hides: an image naming /etc/shadow, which a scan that cannot see it must not call safe.
+        QemuImg.Run(dir["store/locked"], "create", "-q", "-f", "qcow2", "-o", "compat=0.10", "-u", "-b", "/etc/shadow", "-F", "raw", "evil.qcow2", "1M");
+        ProcessRunner.Run("chmod", ["755", dir.Path, dir["store"]]).Require("chmod");
+        ProcessRunner.Run("chmod", ["644", dir["store/ok.raw"]]).Require("chmod");
+        ProcessRunner.Run("chmod", ["000", dir["store/secret.qcow2"], dir["store/locked"]]).Require("chmod");
+
+        ProcessResult json = Unprivileged.RunCli(dir.Path, "scan", "--output", "json", "store");
+        ProcessResult text = Unprivileged.RunCli(dir.Path, "scan", "store");
+
+        Assert.True(json.ExitCode == 1, json.StandardError);
+        JsonNode graph = JsonNode.Parse(json.StandardOutput)!;
+        Assert.Equal("unsafe", (string)graph["verdict"]!);
+        Assert.Equal([dir["store/locked"], dir["store/secret.qcow2"]], graph["not-scanned"]!.AsArray().Select(n => (string)n!));
+        Assert.Equal(2, (int)graph["summary"]!["not-scanned"]!);
+        JsonArray images = graph["images"]!.AsArray();
+        JsonNode Entry(string name) => images.Single(i => (string)i!["filename"]! == dir[name])!;
+        Assert.Equal("unreadable-directory", (string)Entry("store/locked")["not-scanned"]!);
+        Assert.Equal("unreadable-directory", (string)Entry("store/locked")["findings"]![0]!["code"]!);
+        Assert.Equal("unreadable-file", (string)Entry("store/secret.qcow2")["findings"]![0]!["code"]!);
+        Assert.Equal("unsafe", (string)Entry("store/secret.qcow2")["verdict"]!);
+        Assert.Equal("safe", (string)Entry("store/ok.raw")["verdict"]!);
+
+        Assert.Equal(1, text.ExitCode);
+        Assert.Contains($"not scanned (2):\n  {dir["store/locked"]}: unreadable-directory: Could not list the folder '{dir["store/locked"]}': Permission denied", text.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains($"  {dir["store/secret.qcow2"]}: unreadable-file: Could not open '{dir["store/secret.qcow2"]}': Permission denied", text.StandardOutput, StringComparison.Ordinal);
+        Assert.EndsWith(", 2 not scanned)\n", text.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [QemuImgFact]
+    public void Symbolic_links_and_a_tree_deeper_than_PATH_MAX_are_named_exit_1_and_nothing_crashes()
+    {
+        using var dir = new ScratchDirectory();
+        Directory.CreateDirectory(dir["store"]);
+        QemuImg.Run(dir["store"], "create", "-q", "-f", "raw", "ok.raw", "1M");
+        File.CreateSymbolicLink(dir["store/alias.raw"], "ok.raw");
+        File.CreateSymbolicLink(dir["store/etc"], "/etc");
+        try
+        {
+            DeepTree.Build(dir["store"]);
+
+            (int exit, string json, string error) = CliRunner.Run(dir.Path, "scan", "--output=json", "store");
+            (int textExit, string text, string textError) = CliRunner.Run(dir.Path, "scan", "store");
+
+            Assert.True(exit == 1, error);
+            JsonNode graph = JsonNode.Parse(json)!;
+            Assert.Equal("unsafe", (string)graph["verdict"]!);
+            JsonArray images = graph["images"]!.AsArray();
+            // Ordered by path; the deep tree is named once, at the first folder whose path no program can open.
+            string FirstLevel(string path) => Path.GetRelativePath(dir["store"], path).Split('/')[0];
+            Assert.Equal(
+                [("alias.raw", "symbolic-link"), (DeepTree.Level, "path-too-long"), ("etc", "symbolic-link")],
+                images.Where(i => i!["not-scanned"] is not null).Select(i => (FirstLevel((string)i!["filename"]!), (string)i["not-scanned"]!)));
+            Assert.Equal("safe", (string)images.Single(i => (string)i!["filename"]! == dir["store/ok.raw"])!["verdict"]!);
+
+            Assert.True(textExit == 1, textError);
+            Assert.Empty(textError);
+            Assert.Contains($"  {dir["store/alias.raw"]}: symbolic-link: '{dir["store/alias.raw"]}' is a symbolic link;", text, StringComparison.Ordinal);
+            Assert.Contains(": path-too-long: ", text, StringComparison.Ordinal);
+        }
+        finally
+        {
+            DeepTree.Remove(dir["store"]);
+        }
+    }
+
+    [StraceFact]
+    public void A_symbolic_link_in_the_store_is_never_opened_nor_what_it_leads_to()
+    {
+        using var dir = new ScratchDirectory();
+        Directory.CreateDirectory(dir["store"]);
+        Directory.CreateDirectory(dir["elsewhere"]);
+        QemuImg.Run(dir["store"], "create", "-q", "-f", "raw", "ok.raw", "1M");
+        QemuImg.Run(dir["elsewhere"], "create", "-q", "-f", "qcow2", "-u", "-b", "/etc/shadow", "-F", "raw", "evil.qcow2", "1M");
+        File.CreateSymbolicLink(dir["store/alias.qcow2"], dir["elsewhere/evil.qcow2"]);
+        Directory.CreateSymbolicLink(dir["store/folder"], dir["elsewhere"]);
+
+        string log = dir["scan.strace"];
+        ProcessResult result = ProcessRunner.Run(
+            "strace",
+            ["-f", "-qq", "-o", log, "-e", "trace=%file", "dotnet", Path.Combine(AppContext.BaseDirectory, "backing-chain.dll"), "scan", "--output", "json", "store"],
+            dir.Path);
+
+        // Looked at (statx without following), never opened; what they lead to never named at all.
+        string[] traced = File.ReadAllLines(log);
+        string[] opens = [.. traced.Where(line => line.Contains("open", StringComparison.Ordinal))];
+        Assert.DoesNotContain(traced, line => line.Contains("elsewhere", StringComparison.Ordinal) || line.Contains("/etc/shadow", StringComparison.Ordinal));
+        Assert.DoesNotContain(opens, line => line.Contains("alias.qcow2", StringComparison.Ordinal) || line.Contains("\"folder", StringComparison.Ordinal) || line.Contains("/folder", StringComparison.Ordinal));
+        Assert.Contains(opens, line => line.Contains("ok.raw", StringComparison.Ordinal));
+
+        Assert.True(result.ExitCode == 1, result.StandardError);
+        JsonNode graph = JsonNode.Parse(result.StandardOutput)!;
+        Assert.Equal([dir["store/alias.qcow2"], dir["store/folder"]], graph["not-scanned"]!.AsArray().Select(n => (string)n!));
+    }
+
     [Fact]
     public void Usage_errors_exit_2_help_exits_0_and_a_missing_directory_exits_1()
     {

@@ -34,6 +34,9 @@ public sealed class NativeImportsTests
         ["free"] = "GLIBC_2.2.5",
         ["syscall"] = "GLIBC_2.2.5",
         ["statx"] = "GLIBC_2.28",
+        ["fdopendir"] = "GLIBC_2.4",
+        ["readdir64"] = "GLIBC_2.2.5",
+        ["closedir"] = "GLIBC_2.2.5",
     };
 
     [Fact]

@@ -6,6 +6,8 @@ using System.Text.Json.Nodes;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Internal;
+using BackingChain.Sources;
 using BackingChain.Store;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
@@ -35,8 +37,11 @@ public sealed class ImageStoreScannerTests
         }
 
         var resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = policy });
-        Assert.Equal(ExpectedFiles(store), scanned.Select(i => i.Path).Order(StringComparer.Ordinal));
-        foreach (StoreImage image in scanned)
+        Assert.Equal(ExpectedFiles(store), scanned.Where(i => i.ScanProblem is null).Select(i => i.Path).Order(StringComparer.Ordinal));
+
+        // The link is named, not followed: what a check of it would follow is not the store's.
+        Assert.Equal([(Path.Combine(store, "outside"), FindingCodes.SymbolicLink)], scanned.Where(i => i.ScanProblem is not null).Select(i => (i.Path, i.ScanProblem!.Code)));
+        foreach (StoreImage image in scanned.Where(i => i.ScanProblem is null))
         {
             TrustReport alone = resolver.Check(image.Path);
             Assert.Equal(Describe(alone), Describe(image.Report));
@@ -68,7 +73,11 @@ public sealed class ImageStoreScannerTests
         Assert.Equal(["d.qcow2", "fifo", "moved.qcow2"], Names(graph.BrokenChains));
         Assert.Equal(["lonely.raw", "m-base.qcow2"], Names(graph.Orphans));
         Assert.Equal(["disk.raw", "nofmt.qcow2", "x.qcow2"], Names(graph.UnrecordedBackingFormat));
-        Assert.Equal(["d.qcow2", "disk.raw", "fifo", "loop1.qcow2", "loop2.qcow2", "moved.qcow2", "x.qcow2"], Names(graph.Unsafe));
+        Assert.Equal(["d.qcow2", "disk.raw", "fifo", "loop1.qcow2", "loop2.qcow2", "moved.qcow2", "outside", "x.qcow2"], Names(graph.Unsafe));
+        Assert.Equal(["outside"], Names(graph.Unscanned));
+        Assert.Equal(FindingCodes.SymbolicLink, Image("outside").ScanProblem!.Code);
+        Assert.Equal([FindingCodes.SymbolicLink], Image("outside").Report.Findings.Select(f => f.Code));
+        Assert.False(Image("outside").Report.IsSafe);
         Assert.Equal(ChainEnding.Loop, Image("loop1.qcow2").Report.Chain.Ending);
         Assert.Contains(Image("x.qcow2").Report.Findings, f => f.Code == FindingCodes.UnreachableImage && f.Message.Contains("/etc/passwd", StringComparison.Ordinal));
     }
@@ -257,6 +266,98 @@ public sealed class ImageStoreScannerTests
         Assert.Equal(3, taken);
         Assert.Equal(1, beforeCancel);
         await Assert.ThrowsAsync<DirectoryNotFoundException>(() => scanner.ScanGraphAsync(dir["no-such-store"]));
+    }
+
+    [QemuImgTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void What_is_put_at_a_listed_name_after_the_listing_is_a_finding_and_never_followed(bool openat2)
+    {
+        using var dir = new ScratchDirectory();
+        string store = dir["store"];
+        Directory.CreateDirectory(Path.Combine(store, "sub"));
+        Directory.CreateDirectory(dir["elsewhere/sub"]);
+        foreach (string name in new[] { "link.qcow2", "fifo.qcow2", "renamed.qcow2", "sub/deep.qcow2", "kept.qcow2" })
+        {
+            QemuImg.Run(store, "create", "-q", "-f", "qcow2", name, "1M");
+        }
+
+        // What the swaps point to: a qcow2 outside the store naming /etc/shadow, as a guest would plant it.
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", "/etc/shadow", "-F", "raw", "elsewhere/evil.qcow2", "1M");
+        File.Copy(dir["elsewhere/evil.qcow2"], dir["elsewhere/sub/deep.qcow2"]);
+
+        bool before = UnixFile.Openat2Disabled;
+        UnixFile.Openat2Disabled = !openat2;
+        try
+        {
+            using var listing = new StoreListing(store, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            List<StoreEntry> entries = [.. listing.List()];
+            Assert.All(entries, e => Assert.Null(e.Code));
+
+            // Between the listing and the opens: a link to the planted image, a FIFO, another file renamed over the
+            // listed one, and a folder of the path replaced by a link to a folder outside.
+            File.Delete(Path.Combine(store, "link.qcow2"));
+            File.CreateSymbolicLink(Path.Combine(store, "link.qcow2"), dir["elsewhere/evil.qcow2"]);
+            File.Delete(Path.Combine(store, "fifo.qcow2"));
+            MakeFifo(Path.Combine(store, "fifo.qcow2"));
+            File.Copy(Path.Combine(store, "kept.qcow2"), Path.Combine(store, "new.tmp"));
+            File.Move(Path.Combine(store, "new.tmp"), Path.Combine(store, "renamed.qcow2"), overwrite: true);
+            Directory.Move(Path.Combine(store, "sub"), Path.Combine(store, "sub.old"));
+            Directory.CreateSymbolicLink(Path.Combine(store, "sub"), dir["elsewhere/sub"]);
+
+            var outcomes = new Dictionary<string, string?>();
+            foreach (StoreEntry entry in entries)
+            {
+                using FileImageSource? source = listing.Open(entry, out StoreEntry problem, out bool vanished);
+                Assert.False(vanished, entry.Relative);
+                outcomes[entry.Relative] = source is null ? problem.Code : "opened";
+                if (source is not null)
+                {
+                    Assert.Equal(Path.Combine(store, "kept.qcow2"), source.Name);
+                }
+            }
+
+            Assert.Equal(
+                new Dictionary<string, string?>
+                {
+                    ["fifo.qcow2"] = FindingCodes.ChangedDuringScan,
+                    ["kept.qcow2"] = "opened",
+                    ["link.qcow2"] = FindingCodes.ChangedDuringScan,
+                    ["renamed.qcow2"] = FindingCodes.ChangedDuringScan,
+                    ["sub/deep.qcow2"] = FindingCodes.ChangedDuringScan,
+                },
+                outcomes);
+        }
+        finally
+        {
+            UnixFile.Openat2Disabled = before;
+        }
+    }
+
+    [Fact]
+    public async Task A_tree_deeper_than_PATH_MAX_is_a_finding_not_a_crash()
+    {
+        using var dir = new ScratchDirectory();
+        string store = dir["store"];
+        Directory.CreateDirectory(store);
+        File.WriteAllBytes(Path.Combine(store, "shallow.raw"), new byte[4096]);
+        try
+        {
+            string deepest = DeepTree.Build(store);
+
+            StoreGraph graph = await new ImageStoreScanner().ScanGraphAsync(store);
+
+            StoreImage unseen = Assert.Single(graph.Unscanned);
+            Assert.Equal(FindingCodes.PathTooLong, unseen.ScanProblem!.Code);
+            Assert.StartsWith(unseen.Path, deepest, StringComparison.Ordinal);
+            Assert.True(System.Text.Encoding.UTF8.GetByteCount(unseen.Path) >= 4096, unseen.Path.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Contains(unseen, graph.Unsafe);
+            Assert.True(graph.Images.Single(i => i.Path == Path.Combine(store, "shallow.raw")).Report.IsSafe);
+        }
+        finally
+        {
+            DeepTree.Remove(store);
+        }
     }
 
     /// <summary>
