@@ -3,6 +3,7 @@ using System.Buffers;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Internal;
 
 namespace BackingChain.Streaming;
 
@@ -11,7 +12,8 @@ namespace BackingChain.Streaming;
 /// <c>cp --sparse=always</c> and <c>qemu-img convert -S</c> do: the bytes are gathered into a staging buffer, every
 /// all-zero block (<see cref="BlockLength"/>, aligned to the file offset) is skipped by seeking past it rather than
 /// written, consecutive non-zero blocks go out as one write, and the file's length is set to the upload's at the end so
-/// a trailing hole is kept. Any other destination gets every byte, in the order and segments it arrives in.
+/// a trailing hole is kept. Any other destination (a pipe, a device, a stream that is not a file) gets every byte, in
+/// the order and segments it arrives in.
 /// </summary>
 /// <remarks>
 /// The file is first cut at the position the upload starts from: a skipped block must read back as zeros, which it
@@ -58,7 +60,15 @@ internal sealed class UploadDestinationWriter : IDisposable
     /// <param name="destination">The destination; flushed and disposed by the caller.</param>
     /// <param name="sparse">Whether zero blocks may become holes (<see cref="UploadInspectionOptions.SparseDestination"/>); only a seekable, writable <see cref="FileStream"/> gets them.</param>
     public static UploadDestinationWriter Create(Stream destination, bool sparse) =>
-        new(destination, sparse && destination is FileStream { CanSeek: true, CanWrite: true });
+        new(destination, sparse && destination is FileStream { CanSeek: true, CanWrite: true } file && IsRegularFile(file));
+
+    /// <summary>
+    /// Only a regular file has holes that read as zeros and a length to set. A block device (an upload written
+    /// straight onto a volume) or a character device also seeks, but a skipped block there keeps whatever the device
+    /// held, and its length cannot be set; those, and every file where the type cannot be read (not Linux), get every byte.
+    /// </summary>
+    private static bool IsRegularFile(FileStream file) =>
+        UnixFileStatus.TryGet(file.SafeFileHandle, out UnixFileStatus status) && status.IsRegularFile;
 
     /// <summary>Stores the next bytes of the upload. The memory is not kept past the call.</summary>
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)

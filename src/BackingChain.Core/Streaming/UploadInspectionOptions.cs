@@ -117,12 +117,12 @@ public sealed class UploadInspectionOptions
 
     /// <summary>
     /// Gets whether an upload stored in a file keeps its holes, as <c>cp --sparse=always</c> and
-    /// <c>qemu-img convert -S 4k</c> do. Default <see langword="true"/>: when the destination is a seekable, writable
-    /// <see cref="System.IO.FileStream"/>, every all-zero 4 KiB block (aligned to the file offset) is skipped rather than
+    /// <c>qemu-img convert -S 4k</c> do. Default <see langword="true"/>: when the destination is a writable
+    /// <see cref="System.IO.FileStream"/> on a regular file (its type read with <c>fstat</c>, on Linux), every all-zero 4 KiB block (aligned to the file offset) is skipped rather than
     /// written, the data between them goes out in writes of up to 1 MiB, the file is cut at the position the upload
     /// starts from and ends at the upload's length, so it reads back byte for byte as sent while a mostly empty disk
-    /// takes only its data's room. Any other destination (a pipe, a network stream, a <see cref="System.IO.MemoryStream"/>)
-    /// gets every byte whatever this says. Set <see langword="false"/> to have every zero written (a file meant to be
+    /// takes only its data's room. Any other destination (a pipe, a block or character device, a network stream, a
+    /// <see cref="System.IO.MemoryStream"/>, any file on a system other than Linux) gets every byte whatever this says. Set <see langword="false"/> to have every zero written (a file meant to be
     /// fully allocated).
     /// </summary>
     public bool SparseDestination { get; init; } = true;

@@ -168,6 +168,20 @@ public sealed class SparseUploadTests
     }
 
     [Fact]
+    public async Task A_character_device_that_seeks_is_not_a_regular_file_and_gets_every_byte()
+    {
+        byte[] data = PatternedUpload();
+        // /dev/null seeks, but has no holes and no length to set: storing there must neither skip nor cut.
+        await using var device = new CountingFileStream("/dev/null", FileMode.Open);
+        Assert.True(device.CanSeek);
+
+        UploadInspection inspection = await ImageUploadInspector.InspectAsync(new PlannedChunkPipeReader(data, [65536]), device, new UploadInspectionOptions());
+
+        Assert.Equal(data.Length, inspection.Length);
+        Assert.Equal(data.Length, device.Writes.Sum());
+    }
+
+    [Fact]
     public async Task A_memory_stream_is_not_a_file_and_gets_every_byte()
     {
         byte[] data = PatternedUpload();
@@ -229,7 +243,7 @@ public sealed class SparseUploadTests
         long.Parse(ProcessRunner.Run("stat", ["-c", "%b", path]).Require("stat").Trim(), System.Globalization.CultureInfo.InvariantCulture) * 512;
 
     /// <summary>A file that records the size of every write that reaches it.</summary>
-    private sealed class CountingFileStream(string path) : FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous)
+    private sealed class CountingFileStream(string path, FileMode mode = FileMode.Create) : FileStream(path, mode, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous)
     {
         public List<long> Writes { get; } = [];
 
