@@ -121,4 +121,58 @@ public sealed class HttpRequestBoundTests
         Assert.True(differences.Count == 0, string.Join("\n", differences.Take(20)));
         Assert.True(requests <= MaxRequestsPerLayer, $"{requests} range requests for one layer");
     }
+
+    [NginxQemuFact]
+    public void Every_format_read_over_http_costs_a_bounded_number_of_requests_and_reads_as_qemu_reads_it()
+    {
+        using var nginx = new Nginx();
+        string images = nginx.Folder("images");
+
+        // Large virtual sizes, so that every table a reader walks (block maps, BATs, L1 tables, offsets) is large.
+        (string Format, string Options, string Size)[] made =
+        [
+            ("raw", "", "1M"), ("qcow2", "", "100G"), ("qcow", "", "100G"), ("qed", "", "100G"), ("vdi", "", "100G"),
+            ("vmdk", "", "100G"), ("vmdk", "subformat=streamOptimized", "100G"), ("vpc", "", "100G"), ("vhdx", "", "100G"),
+            ("parallels", "", "100G"),
+        ];
+        var files = made.Select((m, i) =>
+        {
+            string file = $"{i}.{m.Format}";
+            string[] options = m.Options.Length > 0 ? ["-o", m.Options] : [];
+            QemuImg.Run(images, ["create", "-q", "-f", m.Format, .. options, file, m.Size]);
+            return file;
+        }).ToList();
+
+        // cloop: 300,000 blocks, an offsets table of 2.4 MB read in pieces.
+        File.WriteAllBytes(Path.Combine(images, "big.cloop"), ImageBytes.Cloop(65536, 300_000));
+        files.Add("big.cloop");
+
+        var failures = new System.Collections.Generic.List<string>();
+        foreach (string file in files)
+        {
+            string url = nginx.Url("images/" + file);
+            JsonNode expected = QemuImg.Info(nginx.Root, url);
+            int before = Requests(nginx, "/images/" + file);
+            (int exit, string stdout, string stderr) = CliRunner.Run(nginx.Root, "info", "--output", "json", url);
+            int requests = Requests(nginx, "/images/" + file) - before;
+            if (exit != 0)
+            {
+                failures.Add($"{file}: exit {exit}: {stderr}");
+                continue;
+            }
+
+            var differences = JsonComparison.Differences(expected, JsonNode.Parse(stdout)!);
+            if (differences.Count > 0)
+            {
+                failures.Add($"{file}: {string.Join("; ", differences.Take(5))}");
+            }
+
+            if (requests > MaxRequestsPerLayer)
+            {
+                failures.Add($"{file}: {requests} range requests");
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
 }
