@@ -78,6 +78,32 @@ public sealed class HttpWalkDeadlineTests
     }
 
     [QemuImgFact]
+    public async Task A_network_disk_of_a_domain_ends_at_its_deadline_too()
+    {
+        await using var server = new RangeServer();
+        ServeChain(server);
+        server.Delay = TimeSpan.FromSeconds(1);
+        using HttpClient client = NewClient();
+        string document = $"<disk type='network' device='disk'><driver name='qemu' type='qcow2'/><source protocol='http' name='top.qcow2'><host name='127.0.0.1' port='{server.Port}'/></source><target dev='vda' bus='virtio'/></disk>";
+        var options = new ImageChainResolverOptions
+        {
+            Policy = new TrustPolicy { TrustedUrlPrefixes = [server.Url("")] },
+            SourceProviders = [ImageSources.Files, ImageSources.Http(client)],
+            Timeout = TimeSpan.FromSeconds(1.5),
+        };
+        var clock = Stopwatch.StartNew();
+        using var xml = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(document));
+        var disks = await BackingChain.Interop.LibvirtDomainReader.ReadAsync(xml, options);
+        clock.Stop();
+
+        // The top's opening counts: one answer of 1 s, then the walk, all within the one deadline.
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(4), $"the disk took {clock.Elapsed}");
+        TrustReport report = Assert.Single(disks).Report;
+        Assert.False(report.IsSafe);
+        Assert.Contains(report.Chain.Findings, f => f.Code == FindingCodes.UnreachableImage && f.Message.Contains("deadline of 1.5 s", StringComparison.Ordinal));
+    }
+
+    [QemuImgFact]
     public async Task The_callers_own_cancellation_still_throws()
     {
         await using var server = new RangeServer();
