@@ -31,6 +31,9 @@ internal sealed class CommandLine
     /// <summary>Judge in the untrusted-image posture (<c>--untrusted</c>).</summary>
     public bool Untrusted { get; set; }
 
+    /// <summary>Whether <c>--host</c> was given: the host posture even for an image read from standard input.</summary>
+    public bool Host { get; set; }
+
     /// <summary>Where an image read from standard input will live (<c>--name</c>), for relative references.</summary>
     public string? Name { get; set; }
 
@@ -66,23 +69,24 @@ internal sealed class CommandLine
             + "  --output FMT       human (qemu-img info's lines) or json (qemu-img 7.2's fields)\n"
             + "  URL                an http(s) URL, read with byte ranges as qemu's curl driver reads it\n"
             + "exit: 0, or 1 with one line on stderr\n"),
-        ("check", "backing-chain check [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--trust-url PREFIX]... [--max-depth N] [--timeout SECONDS] [--fix] [--output human|json] FILE|URL|- [--name NAME]",
+        ("check", "backing-chain check [-f FMT] [--untrusted|--host] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--max-depth N] [--timeout SECONDS] [--fix] [--output human|json] FILE|URL|- [--name NAME]",
             "  -f FMT             the image's format, declared (otherwise probed and judged as probed)\n"
             + "  --untrusted        judge in the untrusted-image posture (uploads, tenants' images)\n"
+            + "  --host             judge standard input in the host posture (it is untrusted-image by default)\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
-            + "  --trust-digest SHA trust a file with this SHA-256 wherever it lies (repeatable)\n"
+            + "  --trust-digest SHA256=PATH trust the file at PATH (or URL) when its content has this SHA-256 (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --max-depth N      the most layers to walk (default 200)\n"
             + "  --timeout SECONDS  the deadline of the whole walk, every read included (default 120)\n"
             + "  --fix              record missing backing formats of layers the verdict accepts (qcow2, QED: raw), then check again\n"
             + "  --output FMT       human or json\n"
-            + "  -                  read the image from standard input; --name NAME says where it will live\n"
+            + "  -                  read the image from standard input (an upload: untrusted-image unless --host); --name NAME says where it will live\n"
             + "exit: 0 safe, 1 unsafe, 2 usage error\n"),
-        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256]... [--trust-url PREFIX]... [--timeout SECONDS] [--target DEV] FILE|URL",
+        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--timeout SECONDS] [--target DEV] FILE|URL",
             "  -f FMT             the image's format\n"
             + "  --untrusted        judge in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
-            + "  --trust-digest SHA trust a file with this SHA-256 (repeatable)\n"
+            + "  --trust-digest SHA256=PATH trust the file at PATH (or URL) when its content has this SHA-256 (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --timeout SECONDS  the deadline of the whole walk, every read included (default 120)\n"
             + "  --target DEV       the guest device (default vda)\n"
@@ -263,6 +267,9 @@ internal sealed class CommandLine
                 case "--untrusted" when line.Command is "check" or "xml" or "domain" or "scan":
                     line.Untrusted = true;
                     break;
+                case "--host" when line.Command == "check":
+                    line.Host = true;
+                    break;
                 case "--name" when line.Command == "check":
                     line.Name = Value();
                     if (string.IsNullOrEmpty(line.Name))
@@ -294,9 +301,9 @@ internal sealed class CommandLine
                     break;
                 case "--trust-digest" when line.Command is "check" or "xml":
                     string? digest = Value();
-                    if (digest is null || digest.Length != 64 || !IsHex(digest))
+                    if (digest is null || digest.Length < 66 || digest[64] != '=' || !IsHex(digest[..64]))
                     {
-                        error = "--trust-digest needs a SHA-256 digest in hex";
+                        error = "--trust-digest needs SHA256=PATH: a SHA-256 digest in hex, '=', the pinned file's path or URL";
                         return null;
                     }
 
@@ -404,6 +411,18 @@ internal sealed class CommandLine
         if (line.Command == "relocate" && (string.IsNullOrEmpty(line.From) || string.IsNullOrEmpty(line.To)))
         {
             error = "relocate needs --from OLD and --to NEW";
+            return null;
+        }
+
+        if (line.Host && line.Untrusted)
+        {
+            error = "--host and --untrusted are two postures; give one";
+            return null;
+        }
+
+        if (line.Host && line.File != "-")
+        {
+            error = "--host is for an image read from standard input (-), which is judged in the untrusted-image posture otherwise; a file is judged in the host posture unless --untrusted is given";
             return null;
         }
 

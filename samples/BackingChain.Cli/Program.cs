@@ -108,8 +108,13 @@ switch (line.Command)
         if (line.File == "-")
         {
             // Standard input goes through the upload gate: the same walk and judge as a file, over a stream.
+            // Read in large blocks (the console stream and the pipe reader's defaults read 4 KiB at a time): a whole
+            // image streams past, and each read is a system call.
+            const int StandardInputBlock = 1024 * 1024;
             var gate = new ImageUploadGate(new UploadInspectionOptions { Policy = policy });
-            UploadInspection inspection = await gate.InspectAsync(PipeReader.Create(Console.OpenStandardInput()), line.Name, declared);
+            using var input = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+            PipeReader body = PipeReader.Create(input, new StreamPipeReaderOptions(bufferSize: StandardInputBlock, minimumReadSize: StandardInputBlock / 2));
+            UploadInspection inspection = await gate.InspectAsync(body, line.Name, declared);
             report = inspection.Report;
         }
         else
@@ -365,11 +370,22 @@ static TrustPolicy? BuildPolicy(CommandLine line, out string? error)
             roots[i] = Path.GetFullPath(line.TrustRoots[i]);
         }
 
+        // A pinned path is made absolute here too; a URL is kept as written.
+        var pins = new ImagePin[line.TrustDigests.Count];
+        for (int i = 0; i < pins.Length; i++)
+        {
+            string pin = line.TrustDigests[i];
+            string location = pin[65..];
+            bool url = location.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || location.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+            pins[i] = ImagePin.Create(url ? location : Path.GetFullPath(location), pin[..64]);
+        }
+
         return new TrustPolicy
         {
-            Posture = line.Untrusted ? TrustPosture.UntrustedImage : TrustPosture.Host,
+            // An image on standard input is an upload, never the administrator's word, unless --host says it is.
+            Posture = line.Untrusted || (line.File == "-" && !line.Host) ? TrustPosture.UntrustedImage : TrustPosture.Host,
             TrustedRoots = [.. roots],
-            TrustedDigests = [.. line.TrustDigests],
+            PinnedImages = [.. pins],
             TrustedUrlPrefixes = [.. line.TrustUrls],
         };
     }

@@ -27,7 +27,7 @@ public sealed class AddBackingChainTests
             ["BackingChain:Posture"] = "Host",
             ["BackingChain:TrustedRoots:0"] = first.Path,
             ["BackingChain:TrustedRoots:1"] = second.Path,
-            ["BackingChain:TrustedDigests:0"] = new string('a', 64),
+            ["BackingChain:PinnedImages:0"] = new string('a', 64) + "=/srv/base/debian.raw",
             ["BackingChain:TrustedUrlPrefixes:0"] = "https://images.example/base/",
             ["BackingChain:MaxDigestFileLength"] = "1024",
             ["BackingChain:MaxDepth"] = "7",
@@ -44,7 +44,8 @@ public sealed class AddBackingChainTests
 
         Assert.Equal(TrustPosture.Host, upload.Policy.Posture);
         Assert.Equal([first.Path, second.Path], [.. upload.Policy.TrustedRoots]);
-        Assert.Equal([new string('a', 64)], [.. upload.Policy.TrustedDigests]);
+        ImagePin pin = Assert.Single(upload.Policy.PinnedImages);
+        Assert.Equal((new string('a', 64), "/srv/base/debian.raw"), (pin.Sha256, pin.Location));
         Assert.Contains("images.example", Assert.Single(upload.Policy.TrustedUrlPrefixes), StringComparison.Ordinal);
         Assert.Equal(1024, upload.Policy.MaxDigestFileLength);
         Assert.Equal(8192, upload.HeadWindowLength);
@@ -147,7 +148,8 @@ public sealed class AddBackingChainTests
     [InlineData("BackingChain:Posture", "tenant")]
     [InlineData("BackingChain:TrustedRoots:0", "relative/root")]
     [InlineData("BackingChain:TrustedRoots:0", "/no/such/directory/anywhere")]
-    [InlineData("BackingChain:TrustedDigests:0", "not-a-digest")]
+    [InlineData("BackingChain:PinnedImages:0", "not-a-digest")]
+    [InlineData("BackingChain:PinnedImages:0", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
     [InlineData("BackingChain:HeadWindowLength", "12")]
     [InlineData("BackingChain:MaxDepth", "0")]
     public void Invalid_settings_are_refused_when_the_gate_is_first_resolved_naming_the_section(string key, string value)

@@ -18,7 +18,8 @@ public sealed class ImageChain
         TrustPolicy policy,
         ImmutableArray<ReferenceDecision> decisions,
         ImmutableArray<InputFact> inputFacts = default,
-        int readerFaults = 0)
+        int readerFaults = 0,
+        UnreadLayer? unreadLayer = null)
     {
         Layers = layers.IsDefault ? ImmutableArray<ChainLayer>.Empty : layers;
         Ending = ending;
@@ -28,10 +29,18 @@ public sealed class ImageChain
         Decisions = decisions.IsDefault ? ImmutableArray<ReferenceDecision>.Empty : decisions;
         InputFacts = inputFacts.IsDefault ? ImmutableArray<InputFact>.Empty : inputFacts;
         ReaderFaults = readerFaults;
+        UnreadLayer = unreadLayer;
     }
 
     /// <summary>Gets the layers, top first. Empty when the top image itself could not be read.</summary>
     public ImmutableArray<ChainLayer> Layers { get; }
+
+    /// <summary>
+    /// Gets the image below the last layer that the walk reached but could not describe (a header that does not parse,
+    /// a feature not supported, a file it names refused...): what it was read as and why it stopped there. Its index
+    /// is <see cref="Layers"/>' length. <see langword="null"/> when the walk ended otherwise.
+    /// </summary>
+    public UnreadLayer? UnreadLayer { get; }
 
     /// <summary>Gets how the walk ended.</summary>
     public ChainEnding Ending { get; }
@@ -71,7 +80,7 @@ public sealed class ImageChain
 
     /// <summary>The same chain with facts about the input added, for the judge.</summary>
     internal ImageChain WithInputFacts(ImmutableArray<InputFact> facts) =>
-        new(Layers, Ending, Findings, ErrorMessage, Policy, Decisions, InputFacts.AddRange(facts), ReaderFaults);
+        new(Layers, Ending, Findings, ErrorMessage, Policy, Decisions, InputFacts.AddRange(facts), ReaderFaults, UnreadLayer);
 }
 
 /// <summary>A fact about the input as a whole: a finding, and the reason it rejects the chain, if it does.</summary>

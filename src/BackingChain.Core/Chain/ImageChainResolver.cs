@@ -282,6 +282,12 @@ public sealed class ImageChainResolver
         private readonly List<ReferenceDecision> _pending = [];
         private int _readerFaults;
 
+        // The image the walk reached but could not describe, if it stopped at one.
+        private UnreadLayer? _unread;
+
+        // Whether the layer being read (whose references go to the gate) was read from this machine (TrustJudge.IsLocal).
+        private bool _localReferrer = true;
+
         // Layers shared with the other walks of a store scan, or null.
         private readonly LayerMemo? _memo;
 
@@ -311,11 +317,17 @@ public sealed class ImageChainResolver
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int index = _layers.Count;
+                _localReferrer = TrustJudge.IsLocal(source.Identity);
                 (LayerFacts? read, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, ChainEnding? failure, string? error) =
                     await ReadLayerOnceAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
                 if (read is not { } facts)
                 {
                     _decisions.AddRange(CollectionsMarshal.AsSpan(_pending));
+
+                    // What the bytes were taken for stays known, though the image could not be described.
+                    _unread = used == ImageFormat.Unknown && formatSource == FormatSource.Probed
+                        ? null
+                        : new UnreadLayer(source.Name, used, formatSource, probed, error ?? "the image could not be read");
                     return End(failure ?? ChainEnding.Malformed, error);
                 }
 
@@ -856,7 +868,7 @@ public sealed class ImageChainResolver
         {
             gated = default;
             if (reference.FullName is not { } name || !reference.IsLocalPath
-                || referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage)
+                || referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage || !_localReferrer)
             {
                 return false;
             }
@@ -1005,15 +1017,19 @@ public sealed class ImageChainResolver
             string name = reference.FullName!;
 
             // The location matters only where the rule asks for trust: a probed referrer, the untrusted-image posture,
-            // or a URL (the host posture's word on a format does not extend to the servers it names). Otherwise (the
-            // host posture's declared and recorded local names) no symlink is resolved for a name the rule lets through.
-            bool locationMatters = referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage || !reference.IsLocalPath;
+            // a URL (the host posture's word on a format does not extend to the servers it names), or a name in a header
+            // read from another machine. Otherwise (the host posture's declared and recorded local names in local
+            // images) no symlink is resolved for a name the rule lets through.
+            bool locationMatters = referrer == FormatSource.Probed || Policy.Posture == TrustPosture.UntrustedImage || !reference.IsLocalPath || !_localReferrer;
             (bool trusted, string? canonical, string? root) = locationMatters ? _locations.Judge(reference) : (false, null, null);
-            TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted, reference.IsLocalPath);
+            TrustBasis basis = TrustJudge.Admit(Policy, referrer, trusted, reference.IsLocalPath, _localReferrer);
 
-            if (basis == TrustBasis.None && Policy.PinsDigests && reference.IsLocalPath)
+            // A pin is a name the host chose: only a reference spelling a pinned location is opened to be hashed;
+            // any other name the rule refuses is never opened, looked up or hashed, whatever is there.
+            if (basis == TrustBasis.None && Policy.PinsImages && PinKey(reference, canonical) is { } pinKey
+                && Policy.PinsAt(pinKey) is { IsEmpty: false } pins)
             {
-                (IImageSource? pinned, string? digest) = await TryOpenPinnedAsync(provider, name, cancellationToken).ConfigureAwait(false);
+                (IImageSource? pinned, string? digest) = await TryOpenPinnedAsync(provider, name, pins, cancellationToken).ConfigureAwait(false);
                 if (pinned is not null)
                 {
                     ReferenceDecision byDigest = Record(index, referrer, reference, ReferenceOutcome.Opened, TrustBasis.Digest, canonical, digest, null);
@@ -1116,10 +1132,26 @@ public sealed class ImageChainResolver
             new(index, referrer, reference, outcome, basis, canonical, sha256, detail);
 
         /// <summary>
-        /// A pinned digest may vouch for a file anywhere: open it only to hash it — a regular file no larger than the
-        /// policy's bound, never a device — and read nothing from it unless the digest matches.
+        /// The text a reference's name is compared with pinned locations in: a local name made absolute and cleaned
+        /// without looking at the file system, or a URL in the normal form the location rule already computed.
         /// </summary>
-        private async ValueTask<(IImageSource? Source, string? Digest)> TryOpenPinnedAsync(IImageSourceProvider provider, string name, CancellationToken cancellationToken)
+        private static string? PinKey(ImageReference reference, string? normalizedUrl)
+        {
+            if (reference.IsLocalPath)
+            {
+                return reference.FullName is { } local ? ImagePin.CleanLocalName(ConfinedOpen.Absolute(local)) : null;
+            }
+
+            return normalizedUrl;
+        }
+
+        /// <summary>
+        /// A pin vouches for the content at a location the host named: the file there is opened only to be hashed —
+        /// a regular file no larger than the policy's bound, never a device — and nothing is read from it as an image
+        /// unless its digest is one pinned for that location.
+        /// </summary>
+        private async ValueTask<(IImageSource? Source, string? Digest)> TryOpenPinnedAsync(
+            IImageSourceProvider provider, string name, ImmutableArray<ImagePin> pins, CancellationToken cancellationToken)
         {
             IImageSource source;
             try
@@ -1140,9 +1172,12 @@ public sealed class ImageChainResolver
                 }
 
                 string digest = await HashAsync(source, cancellationToken).ConfigureAwait(false);
-                if (Policy.IsDigestPinned(digest))
+                foreach (ImagePin pin in pins)
                 {
-                    return (source, digest);
+                    if (pin.Sha256 == digest)
+                    {
+                        return (source, digest);
+                    }
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -1215,7 +1250,7 @@ public sealed class ImageChainResolver
         private ImageChain End(ChainEnding ending, string? message)
         {
             ResolverLog.ChainEnded(Logger, _layers.Count > 0 ? _layers[0].FileName : "?", ending, _layers.Count);
-            return new ImageChain(_layers.ToImmutable(), ending, _findings.ToImmutable(), message, Policy, _decisions.ToImmutable(), readerFaults: _readerFaults);
+            return new ImageChain(_layers.ToImmutable(), ending, _findings.ToImmutable(), message, Policy, _decisions.ToImmutable(), readerFaults: _readerFaults, unreadLayer: _unread);
         }
 
         public void Dispose()

@@ -19,7 +19,7 @@ namespace BackingChain.Hosting;
 /// "BackingChain": {
 ///   "Posture": "untrusted-image",
 ///   "TrustedRoots": [ "/srv/images" ],
-///   "TrustedDigests": [ ],
+///   "PinnedImages": [ "SHA256=/srv/base/debian-12.raw" ],
 ///   "TrustedUrlPrefixes": [ "https://images.example/base/" ],
 ///   "HeadWindowLength": 4194304,
 ///   "TailWindowLength": 65536,
@@ -48,13 +48,16 @@ public sealed class BackingChainOptions
     /// <remarks>A list, not an immutable array, because the configuration binder fills lists and leaves immutable arrays empty.</remarks>
     public List<string> TrustedRoots { get; } = [];
 
-    /// <summary>Gets the SHA-256 digests (64 hex digits) of trusted images (<see cref="TrustPolicy.TrustedDigests"/>).</summary>
-    public List<string> TrustedDigests { get; } = [];
+    /// <summary>
+    /// Gets the pinned images, each written <c>SHA256=LOCATION</c>: 64 hexadecimal digits, <c>=</c>, an absolute path
+    /// or an http(s) URL (<see cref="TrustPolicy.PinnedImages"/>, <see cref="ImagePin.Parse"/>).
+    /// </summary>
+    public List<string> PinnedImages { get; } = [];
 
     /// <summary>Gets the http(s) URL prefixes whose images are trusted (<see cref="TrustPolicy.TrustedUrlPrefixes"/>).</summary>
     public List<string> TrustedUrlPrefixes { get; } = [];
 
-    /// <summary>Gets or sets the largest file hashed to compare with a pinned digest. Default 4 GiB.</summary>
+    /// <summary>Gets or sets the largest file hashed to compare with a pin. Default 4 GiB.</summary>
     public long MaxDigestFileLength { get; set; } = TrustPolicy.DefaultMaxDigestFileLength;
 
     /// <summary>Gets or sets the deepest chain walked. Default 200.</summary>
@@ -83,7 +86,7 @@ public sealed class BackingChainOptions
             {
                 Posture = ParsePosture(Posture),
                 TrustedRoots = [.. TrustedRoots],
-                TrustedDigests = [.. TrustedDigests],
+                PinnedImages = [.. PinnedImages.ConvertAll(ImagePin.Parse)],
                 TrustedUrlPrefixes = [.. TrustedUrlPrefixes],
                 MaxDigestFileLength = MaxDigestFileLength,
             };

@@ -37,6 +37,16 @@ public static class TrustReportJson
         return JsonOutput.WriteAsync(stream, report, Write, cancellationToken);
     }
 
+    private static void WriteReference(Utf8JsonWriter writer, ReferenceDecision reference)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("role", reference.Reference.Role.GetStableName());
+        writer.WriteString("name", reference.Reference.StoredName);
+        writer.WriteString("decision", reference.Outcome.GetStableName());
+        writer.WriteString("trusted-by", reference.Basis.GetStableName());
+        writer.WriteEndObject();
+    }
+
     /// <summary>Writes the report as one JSON object.</summary>
     /// <param name="writer">The writer.</param>
     /// <param name="report">The report.</param>
@@ -60,12 +70,30 @@ public static class TrustReportJson
             writer.WriteStartArray("references");
             foreach (ReferenceDecision reference in layer.References)
             {
-                writer.WriteStartObject();
-                writer.WriteString("role", reference.Reference.Role.GetStableName());
-                writer.WriteString("name", reference.Reference.StoredName);
-                writer.WriteString("decision", reference.Outcome.GetStableName());
-                writer.WriteString("trusted-by", reference.Basis.GetStableName());
-                writer.WriteEndObject();
+                WriteReference(writer, reference);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        if (report.Chain.UnreadLayer is { } unread)
+        {
+            // The image the walk could not describe: rejected, with what it was read as and why it stopped there.
+            writer.WriteStartObject();
+            writer.WriteString("filename", unread.FileName);
+            writer.WriteString("format", unread.Format.GetQemuName());
+            writer.WriteString("format-source", unread.FormatSource.GetStableName());
+            writer.WriteString("decision", "rejected");
+            writer.WriteString("reason", report.Reason.GetStableName());
+            writer.WriteString("error", unread.Message);
+            writer.WriteStartArray("references");
+            foreach (ReferenceDecision reference in report.Chain.Decisions)
+            {
+                if (reference.LayerIndex == report.Layers.Length)
+                {
+                    WriteReference(writer, reference);
+                }
             }
 
             writer.WriteEndArray();

@@ -113,7 +113,6 @@ public static class UploadProblemDetails
     /// <summary>Writes the problem details as one JSON object; the public writers checked the arguments.</summary>
     private static void Write(Utf8JsonWriter writer, UploadInspection inspection, string? instance)
     {
-
         writer.WriteStartObject();
         writer.WriteString("type", GetTypeUri(inspection.Reason));
         writer.WriteString("title", GetTitle(inspection.Reason));
@@ -125,6 +124,11 @@ public static class UploadProblemDetails
         }
 
         writer.WriteString("reason", inspection.Reason.GetStableName());
+
+        // What the upload was read as, even when its header could not be read: the client learns which format the
+        // bytes were taken for, and whether that was its own word or the probe's.
+        writer.WriteString("format", inspection.Format.GetQemuName());
+        writer.WriteString("format-source", inspection.FormatSource.GetStableName());
         TrustReportJson.WriteFindings(writer, inspection.Findings);
         writer.WriteEndObject();
     }

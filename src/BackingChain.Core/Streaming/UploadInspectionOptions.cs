@@ -102,7 +102,7 @@ public sealed class UploadInspectionOptions
 
     /// <summary>
     /// Gets whether to compute the SHA-256 of the whole upload as it streams past (reported in
-    /// <see cref="UploadInspection.Sha256"/>, ready to be pinned with <see cref="TrustPolicy.TrustedDigests"/>
+    /// <see cref="UploadInspection.Sha256"/>, ready to be pinned with <see cref="TrustPolicy.PinnedImages"/>
     /// once the upload is stored). Default <see langword="false"/>: hashing costs CPU on every byte.
     /// </summary>
     public bool ComputeSha256 { get; init; }

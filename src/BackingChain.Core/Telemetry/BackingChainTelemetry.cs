@@ -17,7 +17,7 @@ namespace BackingChain.Telemetry;
 /// <para>Every upload judged by <see cref="ImageUploadGate"/> is one <c>BackingChain.InspectUpload</c> activity and
 /// adds to the instruments below. Tags use the stable spellings of <see cref="StableNames"/>, so dashboards keep
 /// working when messages change. The instrument and tag names are part of the library's promise, like its finding
-/// codes.</para>
+/// codes, and are the public constants below, so that dashboards and tests need not spell them.</para>
 /// <list type="table">
 /// <listheader><term>instrument</term><description>what it counts</description></listheader>
 /// <item><term><c>backingchain.images.judged</c> (counter, <c>{image}</c>)</term><description>uploads judged; tags <c>backingchain.verdict</c> (<c>safe</c>, <c>unsafe</c>) and <c>backingchain.reason</c></description></item>
@@ -35,28 +35,28 @@ public static class BackingChainTelemetry
     public const string MeterName = "BackingChain";
 
     /// <summary>The activity that spans one upload's inspection, from the first byte read to the verdict.</summary>
-    internal const string InspectUploadActivityName = "BackingChain.InspectUpload";
+    public const string InspectUploadActivityName = "BackingChain.InspectUpload";
 
     /// <summary>The counter of images judged.</summary>
-    internal const string ImagesJudgedName = "backingchain.images.judged";
+    public const string ImagesJudgedName = "backingchain.images.judged";
 
     /// <summary>The counter of images rejected, by reason.</summary>
-    internal const string ImagesRejectedName = "backingchain.images.rejected";
+    public const string ImagesRejectedName = "backingchain.images.rejected";
 
     /// <summary>The counter of bytes inspected.</summary>
-    internal const string BytesInspectedName = "backingchain.upload.bytes";
+    public const string BytesInspectedName = "backingchain.upload.bytes";
 
     /// <summary>The histogram of walk depths (layers in the judged chain).</summary>
-    internal const string WalkDepthName = "backingchain.chain.depth";
+    public const string WalkDepthName = "backingchain.chain.depth";
 
     /// <summary>The tag carrying the verdict: <c>safe</c> or <c>unsafe</c>.</summary>
-    internal const string VerdictTag = "backingchain.verdict";
+    public const string VerdictTag = "backingchain.verdict";
 
     /// <summary>The tag carrying the reason, spelled as <see cref="StableNames.GetStableName(TrustReason)"/> spells it.</summary>
-    internal const string ReasonTag = "backingchain.reason";
+    public const string ReasonTag = "backingchain.reason";
 
     /// <summary>The tag carrying the format the upload was read as (qemu's name).</summary>
-    internal const string FormatTag = "backingchain.format";
+    public const string FormatTag = "backingchain.format";
 
     private static readonly string? Version = typeof(BackingChainTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
 
@@ -83,7 +83,7 @@ public static class BackingChainTelemetry
         ImagesJudged.Add(1, verdictTag, reasonTag);
         if (!inspection.IsAccepted)
         {
-            ImagesRejected.Add(1, reasonTag);
+            ImagesRejected.Add(1, reasonTag, new KeyValuePair<string, object?>(FormatTag, inspection.Format.GetQemuName()));
         }
 
         BytesInspected.Add(inspection.Length);

@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Text;
 using BackingChain.Chain;
 using BackingChain.Interop;
+using BackingChain.Sources;
 
 namespace BackingChain.Trust;
 
@@ -20,7 +21,8 @@ internal static class TrustJudge
     /// <param name="trustedByLocation">Whether the file lies in a trusted location.</param>
     /// <returns>Why it may be opened, or <see cref="TrustBasis.None"/> when only a pinned digest could still vouch for it.</returns>
     /// <param name="localReference">Whether the reference is a local path; a URL is opened only when trusted (or followed like qemu-img).</param>
-    public static TrustBasis Admit(TrustPolicy policy, FormatSource referrer, bool trustedByLocation, bool localReference = true)
+    /// <param name="localReferrer">Whether the image that names the file was read from this machine (see <see cref="IsLocal"/>).</param>
+    public static TrustBasis Admit(TrustPolicy policy, FormatSource referrer, bool trustedByLocation, bool localReference = true, bool localReferrer = true)
     {
         if (trustedByLocation)
         {
@@ -28,14 +30,22 @@ internal static class TrustJudge
         }
 
         // Host posture: a declared or recorded format is the administrator's word, so the files it names are followed.
-        // Not so for URLs: the administrator vouches for the image's format, not for every server it may name.
-        if (policy.Posture == TrustPosture.Host && referrer != FormatSource.Probed && localReference)
+        // Not so for URLs: the administrator vouches for the image's format, not for every server it may name. Nor for
+        // a header read from another machine: its bytes are that machine's word, whatever format it was declared as.
+        if (policy.Posture == TrustPosture.Host && referrer != FormatSource.Probed && localReference && localReferrer)
         {
             return TrustBasis.AuthenticFormat;
         }
 
         return policy.FollowUntrustedReferences ? TrustBasis.FollowedUntrusted : TrustBasis.None;
     }
+
+    /// <summary>
+    /// Whether an image was read from this machine: a local file, or bytes the caller handed over in process (memory,
+    /// an upload stream). Anything else — HTTP, or a source of the caller's own — is another machine's word, and the
+    /// files its header names are judged as the untrusted-image posture judges them, whatever the posture.
+    /// </summary>
+    public static bool IsLocal(ImageSourceIdentity identity) => identity.Scheme is "file" or "memory" or "upload";
 
     /// <summary>The verdict on a walked chain.</summary>
     public static TrustReport Judge(ImageChain chain)
@@ -57,11 +67,20 @@ internal static class TrustJudge
         {
             ChainLayer layer = chain.Layers[i];
             ImmutableArray<ReferenceDecision> decisions = DecisionsOf(chain, i);
-            TrustReason reason = JudgeLayer(layer, decisions, policy.Posture);
+            TrustReason reason = JudgeLayer(layer, decisions, policy.Posture, IsLocal(layer.Identity));
             bool accepted = IsAcceptance(reason);
             verdicts.Add(new LayerVerdict(i, layer, accepted ? TrustDecision.Accepted : TrustDecision.Rejected, reason, decisions));
             firstRejection ??= accepted ? null : reason;
             AddLayerFindings(layer, i, reason, decisions, findings);
+            if (reason != TrustReason.UnsafeStructure)
+            {
+                // The host posture accepts what qemu opens, but says what it saw: the same facts refuse an image
+                // from someone else.
+                foreach (string problem in layer.StructureProblems)
+                {
+                    findings.Add(new ChainFinding(FindingCodes.MalformedHeader, i, $"'{layer.FileName}': {problem}; accepted as the host's image, refused for an image from someone else."));
+                }
+            }
         }
 
         // The image that could not be read may have failed because of a file it names (a VMDK extent the gate refused).
@@ -102,7 +121,7 @@ internal static class TrustJudge
         return new TrustReport(chain, verdicts.MoveToImmutable(), findings.ToImmutable(), remediation.ToImmutable(), safe, chainReason);
     }
 
-    private static TrustReason JudgeLayer(ChainLayer layer, ImmutableArray<ReferenceDecision> decisions, TrustPosture posture)
+    private static TrustReason JudgeLayer(ChainLayer layer, ImmutableArray<ReferenceDecision> decisions, TrustPosture posture, bool local)
     {
         bool probed = layer.FormatSource == FormatSource.Probed;
         if (probed)
@@ -129,7 +148,7 @@ internal static class TrustJudge
             return TrustReason.UnsafeStructure;
         }
 
-        TrustReason referencesReason = ReferencesReason(decisions, probed, posture);
+        TrustReason referencesReason = ReferencesReason(decisions, probed, local ? posture : TrustPosture.UntrustedImage);
         if (!IsAcceptance(referencesReason))
         {
             return referencesReason;

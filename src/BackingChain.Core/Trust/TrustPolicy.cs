@@ -24,7 +24,7 @@ public sealed class TrustPolicy
     internal const long DefaultMaxDigestFileLength = 4L * 1024 * 1024 * 1024;
 
     private ImmutableArray<string> _trustedRoots = ImmutableArray<string>.Empty;
-    private ImmutableArray<string> _trustedDigests = ImmutableArray<string>.Empty;
+    private ImmutableArray<ImagePin> _pinnedImages = ImmutableArray<ImagePin>.Empty;
     private ImmutableArray<string> _trustedUrlPrefixes = ImmutableArray<string>.Empty;
     private long _maxDigestFileLength = DefaultMaxDigestFileLength;
 
@@ -119,39 +119,33 @@ public sealed class TrustPolicy
         }
     }
 
-    /// <summary>Gets the SHA-256 digests (64 hex digits) of trusted images; a regular file whose content matches one is trusted wherever it lies.</summary>
-    /// <exception cref="ArgumentException">A digest is not 64 hexadecimal digits.</exception>
-    public ImmutableArray<string> TrustedDigests
+    /// <summary>
+    /// Gets the pinned images: locations the host chose, each with the SHA-256 its content must have. A reference
+    /// that names exactly a pinned location (see <see cref="ImagePin"/> for how names are compared) is trusted when
+    /// the regular file there, no larger than <see cref="MaxDigestFileLength"/>, hashes to the pin's digest. A name
+    /// no root, prefix or pin holds is refused without being opened, looked up or hashed.
+    /// </summary>
+    public ImmutableArray<ImagePin> PinnedImages
     {
-        get => _trustedDigests;
+        get => _pinnedImages;
         init
         {
-            if (value.IsDefault)
+            ImmutableArray<ImagePin> pins = value.IsDefault ? ImmutableArray<ImagePin>.Empty : value;
+            foreach (ImagePin pin in pins)
             {
-                _trustedDigests = ImmutableArray<string>.Empty;
-                return;
-            }
-
-            var digests = ImmutableArray.CreateBuilder<string>(value.Length);
-            foreach (string digest in value)
-            {
-                string trimmed = digest?.Trim() ?? "";
-                if (trimmed.Length != 64 || !IsHex(trimmed))
+                if (pin is null)
                 {
-                    throw new ArgumentException($"'{digest}' is not a SHA-256 digest (64 hexadecimal digits).", nameof(value));
+                    throw new ArgumentException("A pinned image is null.", nameof(value));
                 }
-
-                digests.Add(trimmed.ToLowerInvariant());
             }
 
-            _trustedDigests = digests.MoveToImmutable();
+            _pinnedImages = pins;
         }
     }
 
     /// <summary>
-    /// Gets the largest file that is hashed to compare with a pinned digest. Default
-    /// 4 GiB. Only regular files are hashed; a file the location rule
-    /// refuses is opened only when digests are pinned, and a larger file is refused exactly as a mismatching one.
+    /// Gets the largest file that is hashed to compare with a pin. Default 4 GiB. Only regular files at a pinned
+    /// location are hashed; a larger one is refused exactly as a mismatching one.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
     public long MaxDigestFileLength
@@ -174,8 +168,8 @@ public sealed class TrustPolicy
     /// </summary>
     public bool FollowUntrustedReferences { get; init; }
 
-    /// <summary>Gets whether the policy pins digests.</summary>
-    internal bool PinsDigests => !_trustedDigests.IsEmpty;
+    /// <summary>Gets whether the policy pins any image.</summary>
+    internal bool PinsImages => !_pinnedImages.IsEmpty;
 
     /// <summary>
     /// Whether a location's canonical path can change a decision: only when a trusted root exists or a callback is
@@ -197,23 +191,26 @@ public sealed class TrustPolicy
         return false;
     }
 
-    internal bool IsDigestPinned(string sha256) => _trustedDigests.Contains(sha256);
-
-    private static bool IsHex(string text)
+    /// <summary>
+    /// The pins whose location a name spells (a local name as <see cref="ImagePin.CleanLocalName"/> leaves it, or a
+    /// URL in normal form): a comparison of text only, never a look at the file system.
+    /// </summary>
+    internal ImmutableArray<ImagePin> PinsAt(string key)
     {
-        foreach (char c in text)
+        ImmutableArray<ImagePin>.Builder? found = null;
+        foreach (ImagePin pin in _pinnedImages)
         {
-            if (!char.IsAsciiHexDigit(c))
+            if (string.Equals(pin.Key, key, StringComparison.Ordinal))
             {
-                return false;
+                (found ??= ImmutableArray.CreateBuilder<ImagePin>()).Add(pin);
             }
         }
 
-        return true;
+        return found?.ToImmutable() ?? ImmutableArray<ImagePin>.Empty;
     }
 
     /// <inheritdoc/>
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
-        $"{Posture}, {_trustedRoots.Length} trusted root(s), {_trustedUrlPrefixes.Length} trusted URL prefix(es), {_trustedDigests.Length} pinned digest(s){(FollowUntrustedReferences ? ", follows untrusted references" : "")}");
+        $"{Posture}, {_trustedRoots.Length} trusted root(s), {_trustedUrlPrefixes.Length} trusted URL prefix(es), {_pinnedImages.Length} pinned image(s){(FollowUntrustedReferences ? ", follows untrusted references" : "")}");
 }

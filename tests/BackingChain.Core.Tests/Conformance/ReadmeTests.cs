@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Text.RegularExpressions;
+using BackingChain.Chain;
 using BackingChain.Tests.Infrastructure;
 
 namespace BackingChain.Tests.Conformance;
@@ -20,6 +21,19 @@ public sealed partial class ReadmeTests
 
             return dir ?? throw new InvalidOperationException("repository root not found");
         }
+    }
+
+    [Fact]
+    public void The_library_built_from_this_clone_has_the_version_the_readme_installs()
+    {
+        // Tags need not travel with a clone: the version must come from the files themselves.
+        string readme = File.ReadAllText(Path.Combine(RepositoryRoot, "README.md"));
+        Match named = Regex.Match(readme, @"release candidate \(`(?<version>[0-9][^`]*)`\)");
+        Assert.True(named.Success, "the README names no version");
+        string built = System.Reflection.CustomAttributeExtensions
+            .GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(typeof(ImageChain).Assembly)!.InformationalVersion;
+
+        Assert.Equal(named.Groups["version"].Value, built.Split('+')[0]);
     }
 
     [Fact]

@@ -46,7 +46,7 @@ public sealed class PackageConsumptionTests
         string feed = dir["feed"];
         string version = "0.0.0-consumer." + Guid.NewGuid().ToString("N")[..12];
         Dotnet(RepositoryRoot, "pack", "src/BackingChain.Core", "-c", "Release", "-o", feed,
-            "--artifacts-path", dir["artifacts"], $"-p:Version={version}", $"-p:MinVerVersionOverride={version}");
+            "--artifacts-path", dir["artifacts"], $"-p:Version={version}");
 
         string package = Path.Combine(feed, $"BackingChain.Core.{version}.nupkg");
         Assert.True(File.Exists(package), "no .nupkg was produced");

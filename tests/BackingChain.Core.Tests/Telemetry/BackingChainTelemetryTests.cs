@@ -53,7 +53,11 @@ public sealed class BackingChainTelemetryTests
         Assert.Contains(measurements, m => m.Instrument == BackingChainTelemetry.ImagesJudgedName
             && Equals(m.Tags[BackingChainTelemetry.VerdictTag], "unsafe") && Equals(m.Tags[BackingChainTelemetry.ReasonTag], "probed-with-untrusted-references"));
         Assert.Contains(measurements, m => m.Instrument == BackingChainTelemetry.ImagesRejectedName
-            && Equals(m.Tags[BackingChainTelemetry.ReasonTag], "probed-with-untrusted-references"));
+            && Equals(m.Tags[BackingChainTelemetry.ReasonTag], "probed-with-untrusted-references")
+            && m.Tags.TryGetValue(BackingChainTelemetry.FormatTag, out object? format) && Equals(format, "qcow2"));
+        Assert.Equal(
+            ("backingchain.images.rejected", "backingchain.reason", "backingchain.format"),
+            (BackingChainTelemetry.ImagesRejectedName, BackingChainTelemetry.ReasonTag, BackingChainTelemetry.FormatTag));
         Assert.DoesNotContain(measurements, m => m.Instrument == BackingChainTelemetry.ImagesRejectedName
             && Equals(m.Tags[BackingChainTelemetry.ReasonTag], "probed-raw"));
         Assert.Contains(measurements, m => m.Instrument == BackingChainTelemetry.WalkDepthName && m.Value == 1);

@@ -163,7 +163,18 @@ public sealed class OneJudgeRegressionTests
             QemuImg.Run(dir["store"], "create", "-q", "-f", "qcow2", "-u", "-b", named, "-F", "raw", $"{top}.qcow2", "1M");
         }
 
-        var policy = new TrustPolicy { TrustedRoots = [dir["store"]], TrustedDigests = [pin, largePin], MaxDigestFileLength = 4096 };
+        // Each pin names the file its image names: only the bound, the type, the absence or the content refuses them.
+        var policy = new TrustPolicy
+        {
+            TrustedRoots = [dir["store"]],
+            PinnedImages =
+            [
+                ImagePin.Create(dir["elsewhere/pinned.raw"], pin), ImagePin.Create(dir["elsewhere/large.raw"], largePin),
+                ImagePin.Create("/dev/zero", largePin), ImagePin.Create(dir["elsewhere/absent.raw"], pin),
+                ImagePin.Create(dir["elsewhere/other.raw"], pin),
+            ],
+            MaxDigestFileLength = 4096,
+        };
         var spy = new SpyFileProvider();
         TrustReport pinned = Check(dir["store/pinned.qcow2"], null, policy, spy);
         TrustReport large = Check(dir["store/large.qcow2"], null, policy);
@@ -189,6 +200,15 @@ public sealed class OneJudgeRegressionTests
         var noPins = new SpyFileProvider();
         Check(dir["store/large.qcow2"], null, new TrustPolicy { TrustedRoots = [dir["store"]] }, noPins);
         Assert.DoesNotContain(dir["elsewhere/large.raw"], noPins.Opened);
+
+        // Nor with pins for other names: a pin vouches for the content at its own location, and a name a header chose
+        // is not worth opening because some other file is pinned, even when the content there would match.
+        var otherPins = new SpyFileProvider();
+        var elsewhere = new TrustPolicy { TrustedRoots = [dir["store"]], PinnedImages = [ImagePin.Create(dir["elsewhere/copy.raw"], pin)] };
+        TrustReport unpinned = Check(dir["store/pinned.qcow2"], null, elsewhere, otherPins);
+        Assert.False(unpinned.IsSafe);
+        Assert.Equal((ReferenceOutcome.Refused, TrustBasis.None), (unpinned.Chain.Decisions.Single().Outcome, unpinned.Chain.Decisions.Single().Basis));
+        Assert.Empty(otherPins.Opened);
     }
 
     [QemuImgFact]

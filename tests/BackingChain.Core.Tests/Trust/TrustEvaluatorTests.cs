@@ -177,20 +177,23 @@ public sealed class TrustEvaluatorTests
     }
 
     [QemuImgFact]
-    public void A_pinned_digest_vouches_for_a_base_image_anywhere()
+    public void A_pin_vouches_for_the_content_at_its_own_location_only()
     {
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "base.qcow2", "1M");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "top.qcow2");
         string digest = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(dir["base.qcow2"])));
 
-        (_, TrustReport pinned, _) = Check(dir["top.qcow2"], null, new TrustPolicy { TrustedDigests = [digest] });
-        (_, TrustReport wrongPin, _) = Check(dir["top.qcow2"], null, new TrustPolicy { TrustedDigests = [new string('0', 64)] });
+        (_, TrustReport pinned, _) = Check(dir["top.qcow2"], null, new TrustPolicy { PinnedImages = [ImagePin.Create(dir["base.qcow2"], digest)] });
+        (_, TrustReport wrongPin, _) = Check(dir["top.qcow2"], null, new TrustPolicy { PinnedImages = [ImagePin.Create(dir["base.qcow2"], new string('0', 64))] });
+        (_, TrustReport pinElsewhere, _) = Check(dir["top.qcow2"], null, new TrustPolicy { PinnedImages = [ImagePin.Create(dir["copy/base.qcow2"], digest)] });
 
         Assert.True(pinned.IsSafe);
         Assert.Equal(TrustReason.ProbedWithTrustedReferences, pinned.Layers[0].Reason);
         Assert.False(wrongPin.IsSafe);
         Assert.Single(wrongPin.Chain.Layers);
+        Assert.False(pinElsewhere.IsSafe);
+        Assert.Single(pinElsewhere.Chain.Layers);
     }
 
     [QemuImgFact]

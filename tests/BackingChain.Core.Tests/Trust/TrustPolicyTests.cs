@@ -73,15 +73,33 @@ public sealed class TrustPolicyTests
     }
 
     [Fact]
-    public void Digests_are_compared_without_regard_to_case_or_spaces_and_must_be_sha256()
+    public void A_pin_is_a_digest_and_a_location_the_host_chose()
     {
-        var policy = new TrustPolicy { TrustedDigests = [" ABCDEF" + new string('0', 58) + " "] };
+        ImagePin pin = ImagePin.Parse(" ABCDEF" + new string('0', 58) + "=/srv/pins//base=1.raw ");
 
-        Assert.True(policy.PinsDigests);
-        Assert.True(policy.IsDigestPinned("abcdef" + new string('0', 58)));
-        Assert.False(policy.IsDigestPinned(new string('1', 64)));
-        Assert.Throws<ArgumentException>(() => new TrustPolicy { TrustedDigests = ["abc"] });
-        Assert.Throws<ArgumentException>(() => new TrustPolicy { TrustedDigests = [new string('g', 64)] });
+        Assert.Equal("abcdef" + new string('0', 58), pin.Sha256);
+        Assert.Equal("/srv/pins//base=1.raw", pin.Location);
+        Assert.Equal(pin, ImagePin.Create("/srv/pins/./base=1.raw", "ABCDEF" + new string('0', 58)));
+        Assert.Equal("abcdef" + new string('0', 58) + "=/srv/pins//base=1.raw", pin.ToString());
+
+        // Only spellings that name the same file whatever the disk holds are the same location; '..' is not collapsed.
+        var policy = new TrustPolicy { PinnedImages = [pin] };
+        Assert.Single(policy.PinsAt("/srv/pins/base=1.raw"));
+        Assert.Empty(policy.PinsAt("/srv/pins/x/../base=1.raw"));
+        Assert.Empty(policy.PinsAt("/srv/pins/base=1.raw.bak"));
+
+        ImagePin url = ImagePin.Parse(new string('1', 64) + "=HTTP://Images.Example:80/base/%7Eb.raw");
+        Assert.Equal("http://images.example/base/~b.raw", url.Key);
+
+        Assert.False(ImagePin.TryParse(new string('a', 64), out _, out string? bare));
+        Assert.Contains("SHA256=LOCATION", bare, StringComparison.Ordinal);
+        Assert.False(ImagePin.TryParse(new string('a', 64) + "=relative/base.raw", out _, out string? relative));
+        Assert.Contains("absolute", relative, StringComparison.Ordinal);
+        Assert.False(ImagePin.TryParse("abc=/srv/base.raw", out _, out _));
+        Assert.False(ImagePin.TryParse(new string('g', 64) + "=/srv/base.raw", out _, out string? notHex));
+        Assert.Contains("SHA-256", notHex, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => ImagePin.Create("/srv/base.raw", "abc"));
+        Assert.Throws<ArgumentException>(() => ImagePin.Create("http://user@h/base.raw", new string('a', 64)));
     }
 
     [Fact]

@@ -155,10 +155,16 @@ internal sealed class Qcow2FormatReader : IImageFormatReader
     /// What an image from someone else must not have, though qemu 7.2 opens it: metadata tables inside cluster 0 (a
     /// guest write to the table would rewrite the header after it was judged) or past the end of the file (qemu
     /// allocates there later), LUKS encryption without its encryption header (qemu 7.2 crashes on it), and an
-    /// external data file named without its feature bit or flagged without a name.
+    /// external data file named without its feature bit or flagged without a name. Also the corrupt bit: qemu found
+    /// the metadata inconsistent and opens the image only read-only until it is repaired.
     /// </summary>
     private static void NoteStructureProblems(Qcow2Header header, string? dataFile, long fileLength, List<string> problems)
     {
+        if (header.IsCorrupt)
+        {
+            problems.Add("the image is marked corrupt (incompatible feature bit 1): qemu opens it read-only until 'qemu-img check -r all' repairs it");
+        }
+
         ulong cluster = (ulong)header.ClusterSize;
         ulong length = (ulong)Math.Max(0, fileLength);
         CheckTable(problems, "L1 table", header.L1TableOffset, (ulong)header.L1Size * 8, cluster, length);

@@ -1,0 +1,37 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Text.Json.Nodes;
+using BackingChain.Tests.Infrastructure;
+
+namespace BackingChain.Tests.Trust;
+
+/// <summary>An upload is never the host's word: standard input is judged in the untrusted-image posture unless --host says otherwise.</summary>
+public sealed class UploadPostureTests
+{
+    [QemuImgFact]
+    public void Standard_input_is_judged_as_an_upload_unless_host_is_given()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "passwd.raw", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-u", "-f", "qcow2", "-b", dir["passwd.raw"], "-F", "raw", "evil.qcow2", "1M");
+
+        // Declared and recorded formats do not make an upload the administrator's word.
+        (int exit, string json, string error) = CliRunner.RunWithInput(dir.Path, dir["evil.qcow2"], "check", "-f", "qcow2", "--output", "json", "-");
+        Assert.True(exit == 1, json + error);
+        JsonNode report = JsonNode.Parse(json)!;
+        Assert.Equal(("unsafe", "untrusted-image", "reference-not-trusted"), ((string?)report["verdict"], (string?)report["posture"], (string?)report["reason"]));
+        Assert.Equal("refused", (string?)report["layers"]![0]!["references"]![0]!["decision"]);
+
+        // --host opts in to the host posture (a stream the administrator vouches for), as a file is judged.
+        (int host, string hostJson, string hostError) = CliRunner.RunWithInput(dir.Path, dir["evil.qcow2"], "check", "-f", "qcow2", "--host", "--output", "json", "-");
+        Assert.True(host == 0, hostJson + hostError);
+        Assert.Equal("host", (string?)JsonNode.Parse(hostJson)!["posture"]);
+        (int file, _, string fileError) = CliRunner.Run(dir.Path, "check", "-f", "qcow2", dir["evil.qcow2"]);
+        Assert.True(file == 0, fileError);
+
+        // Two postures at once, or --host where it changes nothing, are usage errors.
+        Assert.Equal(2, CliRunner.RunWithInput(dir.Path, dir["evil.qcow2"], "check", "--host", "--untrusted", "-").ExitCode);
+        Assert.Equal(2, CliRunner.Run(dir.Path, "check", "--host", dir["evil.qcow2"]).ExitCode);
+    }
+}
