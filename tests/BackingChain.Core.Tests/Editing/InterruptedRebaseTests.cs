@@ -32,6 +32,12 @@ public sealed class InterruptedRebaseTests
         { "qcow2", "compat=0.10,backing_file=base.raw,backing_fmt=raw", true, "base.raw", "raw", true },
         { "qcow2", "lazy_refcounts=on,backing_file=a-longer-base-name.qcow2,backing_fmt=qcow2", true, "a-longer-base-name.qcow2", "qcow2", true },
 
+        // An area past the first sector (an external data file name before the feature table): qemu's order would
+        // shift it all; the format appended at the old end marker is the one 8-byte switch. With a new name too, the
+        // pointer (first sector) and that end marker (second) change together: one write across sectors.
+        { "qcow2", "data_file=data-file-with-a-name-long-enough.raw,backing_file=base.raw,backing_fmt=raw", true, "base.raw", "raw", true },
+        { "qcow2", "data_file=data-file-with-a-name-long-enough.raw,backing_file=base.raw,backing_fmt=raw", true, "other-base.qcow2", "qcow2", false },
+
         // A new name and a format the old header lacked, or a format whose padded length differs, with the area
         // past the first sector: one write across sectors (docs/limits.md), still all or nothing for a failure.
         { "qcow2", "backing_file=old.raw,backing_fmt=raw", true, "new-name.qcow2", "qcow2", false },
