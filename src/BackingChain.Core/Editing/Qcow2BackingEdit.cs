@@ -34,9 +34,11 @@ namespace BackingChain.Editing;
 /// the changes lie in the first sector). Then the canonical copy of the name after the end marker (which the
 /// walk no longer reaches), the pointer moved to it (same meaning), and the rest zeroed.</item>
 /// <item>Same name, area changes (a format recorded by <c>check --fix</c>): the name is first copied to a parked
-/// place and the pointer moved there (same meaning: the old walk ends at its end marker); then one write
-/// changes the area. The format is appended where the old end marker was, rather than first as qemu orders it,
-/// when that keeps the change to 24 bytes in one sector (qemu reads extensions in any order).</item>
+/// place and the pointer moved there (same meaning: the old walk ends at its end marker); the bytes of the new
+/// area past the old end marker are written (the old walk does not reach them); then one write changes the
+/// rest of the area. When the old area reaches past the first sector, the format record is appended where the
+/// old end marker was, rather than first as qemu orders it (qemu reads extensions in any order): its payload and
+/// the new end marker are written first, and the switch is the 8-byte record header over the old end marker.</item>
 /// <item>Otherwise (a format added or its padded length changed together with a new name, with the area past
 /// the first sector, or no room to park): one write from the first changed byte to the end of the new name, as
 /// qemu writes its header. A failure or a kill leaves the old state; a power loss that tears it across sectors
