@@ -267,7 +267,7 @@ internal sealed class CommandLine
                     break;
                 case "--trust-root" when line.Command is "check" or "info" or "xml" or "domain" or "scan":
                     string? root = Value();
-                    if (root is null)
+                    if (string.IsNullOrEmpty(root))
                     {
                         error = "--trust-root needs a directory";
                         return null;

@@ -98,7 +98,7 @@ internal static class LibvirtXmlParser
     /// </summary>
     private static string DescribeReaderError(XmlException ex)
     {
-        const string what = "the document is not well-formed XML, or is larger than the size limit";
+        const string what = "the document is not well-formed XML";
         if (AppContext.TryGetSwitch("System.Resources.UseSystemResourceKeys", out bool keys) && keys)
         {
             return what;
