@@ -70,4 +70,23 @@ public sealed class CliDomainBoundsTests
             }
         }
     }
+
+    [Theory]
+    [InlineData("check", "--name")]
+    [InlineData("check", "--trust-root")]
+    [InlineData("domain", "--trust-url")]
+    [InlineData("info", "")]
+    public void A_huge_argument_is_a_short_usage_error(string command, string option)
+    {
+        using var dir = new ScratchDirectory();
+        string huge = "/" + new string('n', 100 * 1024);
+        string[] arguments = option.Length == 0 ? [command, huge] : [command, option, huge, "-"];
+
+        (int exit, string output, string error) = CliRunner.Run(dir.Path, arguments);
+
+        Assert.Equal(2, exit);
+        Assert.Equal(string.Empty, output);
+        Assert.True(error.Length < 1024, error[..Math.Min(error.Length, 1024)]);
+        Assert.Contains("longer than", error, StringComparison.Ordinal);
+    }
 }
