@@ -122,6 +122,9 @@ internal sealed class CommandLine
             + "exit: 0, 1 when an image cannot be relocated, 2 usage error\n"),
     ];
 
+    /// <summary>The longest argument taken, in UTF-8 bytes: twice PATH_MAX, room for any file name and for long URLs.</summary>
+    public const int MaxArgumentBytes = 8192;
+
     /// <summary>The one line shown when no command applies.</summary>
     public const string GeneralUsage = "usage: backing-chain {info|check|xml|domain|scan|rebase|relocate} [options] ARG  (backing-chain --help for more)";
 
@@ -183,6 +186,16 @@ internal sealed class CommandLine
         {
             error = "missing command (info, check, xml, domain, scan, rebase or relocate)";
             return null;
+        }
+
+        // Every name and URL on the line is bounded before it is used or repeated in a message (the kernel allows 128 KiB).
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i].Length > MaxArgumentBytes / 3 && System.Text.Encoding.UTF8.GetByteCount(args[i]) > MaxArgumentBytes)
+            {
+                error = $"argument {i + 1} is longer than {MaxArgumentBytes} bytes";
+                return null;
+            }
         }
 
         if (args[0] is "-h" or "--help" or "help")
@@ -283,7 +296,7 @@ internal sealed class CommandLine
                     break;
                 case "--trust-root" when line.Command is "check" or "info" or "xml" or "domain" or "scan":
                     string? root = Value();
-                    if (root is null)
+                    if (string.IsNullOrEmpty(root))
                     {
                         error = "--trust-root needs a directory";
                         return null;

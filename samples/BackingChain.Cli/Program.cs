@@ -391,7 +391,7 @@ static TrustPolicy? BuildPolicy(CommandLine line, out string? error)
     }
     catch (ArgumentException ex)
     {
-        error = ex.Message.Split(" (Parameter", 2)[0];
+        error = SystemErrors.WithoutParameterName(ex);
         return null;
     }
 }

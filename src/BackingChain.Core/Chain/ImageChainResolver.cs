@@ -234,7 +234,7 @@ public sealed class ImageChainResolver
         FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
         UnauthorizedAccessException => "Permission denied",
         ArgumentException or NotSupportedException => "Invalid file name",
-        _ => OneLine(ex.Message),
+        _ => ErrorWords.Describe(ex),
     };
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ");
@@ -601,7 +601,7 @@ public sealed class ImageChainResolver
 
         private LayerRead HeadFailed(IImageSource source, int index, Exception ex)
         {
-            string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+            string message = $"Could not read '{source.Name}': {ErrorWords.Describe(ex)}";
             bool malformed = ex is ImageFormatException;
             _findings.Add(new ChainFinding(malformed ? FindingCodes.MalformedHeader : FindingCodes.UnreachableImage, index, message));
             return (null, ImageFormat.Unknown, ImageFormat.Unknown, null, malformed ? ChainEnding.Malformed : ChainEnding.Missing, message);
@@ -677,7 +677,7 @@ public sealed class ImageChainResolver
 
         private LayerRead ReaderUnreadable(IImageSource source, int index, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, Exception ex)
         {
-            string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+            string message = $"Could not read '{source.Name}': {ErrorWords.Describe(ex)}";
             _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
             return (null, used, probed, detection, ChainEnding.Missing, message);
         }
