@@ -114,7 +114,7 @@ public sealed partial class CliWordsTests
             {
                 using TcpClient client = await listener.AcceptTcpClientAsync(cancellationToken);
                 NetworkStream stream = client.GetStream();
-                await stream.ReadAsync(new byte[4096], cancellationToken);
+                await stream.ReadAtLeastAsync(new byte[4096], 1, throwOnEndOfStream: false, cancellationToken);
                 await stream.WriteAsync("garbage garbage\r\n\r\n"u8.ToArray(), cancellationToken);
             }
         }
