@@ -25,6 +25,9 @@ internal sealed class CommandLine
 
     public int? MaxDepth { get; set; }
 
+    /// <summary>The deadline of the whole walk (<c>--timeout SECONDS</c>); the library's default when absent.</summary>
+    public TimeSpan Timeout { get; set; } = global::BackingChain.Chain.ImageChainResolverOptions.Default.Timeout;
+
     /// <summary>Judge in the untrusted-image posture (<c>--untrusted</c>).</summary>
     public bool Untrusted { get; set; }
 
@@ -58,14 +61,15 @@ internal sealed class CommandLine
     /// <summary>The commands, each with its one-line usage (shown after a usage error) and its option list (shown by <c>--help</c>).</summary>
     public static readonly (string Name, string Usage, string Options)[] Commands =
     [
-        ("info", "backing-chain info [-f FMT] [--backing-chain] [--trust-url PREFIX]... [--output human|json] FILE|URL",
+        ("info", "backing-chain info [-f FMT] [--backing-chain] [--trust-url PREFIX]... [--timeout SECONDS] [--output human|json] FILE|URL",
             "  -f FMT             the image's format (probed when absent, as qemu-img does)\n"
             + "  --backing-chain    describe every layer of the chain, top first\n"
             + "  --trust-url PREFIX with trust roots or URL prefixes given, follow only what they trust (repeatable)\n"
+            + "  --timeout SECONDS  the deadline of the whole walk, every read included (default 120)\n"
             + "  --output FMT       human (qemu-img info's lines) or json (qemu-img 7.2's fields)\n"
             + "  URL                an http(s) URL, read with byte ranges as qemu's curl driver reads it\n"
             + "exit: 0, or 1 with one line on stderr\n"),
-        ("check", "backing-chain check [-f FMT] [--untrusted|--host] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--max-depth N] [--fix] [--output human|json] FILE|URL|- [--name NAME]",
+        ("check", "backing-chain check [-f FMT] [--untrusted|--host] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--max-depth N] [--timeout SECONDS] [--fix] [--output human|json] FILE|URL|- [--name NAME]",
             "  -f FMT             the image's format, declared (otherwise probed and judged as probed)\n"
             + "  --untrusted        judge in the untrusted-image posture (uploads, tenants' images)\n"
             + "  --host             judge standard input in the host posture (it is untrusted-image by default)\n"
@@ -73,22 +77,25 @@ internal sealed class CommandLine
             + "  --trust-digest SHA256=PATH trust the file at PATH (or URL) when its content has this SHA-256 (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --max-depth N      the most layers to walk (default 200)\n"
+            + "  --timeout SECONDS  the deadline of the whole walk, every read included (default 120)\n"
             + "  --fix              record missing backing formats of layers the verdict accepts (qcow2, QED: raw), then check again\n"
             + "  --output FMT       human or json\n"
             + "  -                  read the image from standard input (an upload: untrusted-image unless --host); --name NAME says where it will live\n"
             + "exit: 0 safe, 1 unsafe, 2 usage error\n"),
-        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--target DEV] FILE|URL",
+        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--timeout SECONDS] [--target DEV] FILE|URL",
             "  -f FMT             the image's format\n"
             + "  --untrusted        judge in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
             + "  --trust-digest SHA256=PATH trust the file at PATH (or URL) when its content has this SHA-256 (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
+            + "  --timeout SECONDS  the deadline of the whole walk, every read included (default 120)\n"
             + "  --target DEV       the guest device (default vda)\n"
             + "exit: 0 with the <disk> element, 1 when the chain is refused, 2 usage error\n"),
-        ("domain", "backing-chain domain [--untrusted] [--trust-root DIR]... [--trust-url PREFIX]... [--output human|json] DOMAIN.xml",
+        ("domain", "backing-chain domain [--untrusted] [--trust-root DIR]... [--trust-url PREFIX]... [--timeout SECONDS] [--output human|json] DOMAIN.xml",
             "  --untrusted        judge each disk's chain in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
+            + "  --timeout SECONDS  the deadline of each disk's walk, every read included (default 120)\n"
             + "  --output FMT       human or json\n"
             + "  DOMAIN.xml         a <domain> (every disk) or one <disk>, as virsh dumpxml writes them\n"
             + "exit: 0 when every disk's chain is safe and matches its images, 1 otherwise, 2 usage error\n"),
@@ -114,6 +121,9 @@ internal sealed class CommandLine
             + "  IMAGE...           qcow2 or QED images at their new place (or outside NEW, naming images that moved)\n"
             + "exit: 0, 1 when an image cannot be relocated, 2 usage error\n"),
     ];
+
+    /// <summary>The longest argument taken, in UTF-8 bytes: twice PATH_MAX, room for any file name and for long URLs.</summary>
+    public const int MaxArgumentBytes = 8192;
 
     /// <summary>The one line shown when no command applies.</summary>
     public const string GeneralUsage = "usage: backing-chain {info|check|xml|domain|scan|rebase|relocate} [options] ARG  (backing-chain --help for more)";
@@ -176,6 +186,16 @@ internal sealed class CommandLine
         {
             error = "missing command (info, check, xml, domain, scan, rebase or relocate)";
             return null;
+        }
+
+        // Every name and URL on the line is bounded before it is used or repeated in a message (the kernel allows 128 KiB).
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i].Length > MaxArgumentBytes / 3 && System.Text.Encoding.UTF8.GetByteCount(args[i]) > MaxArgumentBytes)
+            {
+                error = $"argument {i + 1} is longer than {MaxArgumentBytes} bytes";
+                return null;
+            }
         }
 
         if (args[0] is "-h" or "--help" or "help")
@@ -276,7 +296,7 @@ internal sealed class CommandLine
                     break;
                 case "--trust-root" when line.Command is "check" or "info" or "xml" or "domain" or "scan":
                     string? root = Value();
-                    if (root is null)
+                    if (string.IsNullOrEmpty(root))
                     {
                         error = "--trust-root needs a directory";
                         return null;
@@ -303,6 +323,17 @@ internal sealed class CommandLine
                     }
 
                     line.TrustDigests.Add(digest);
+                    break;
+                case "--timeout" when line.Command is "check" or "info" or "xml" or "domain":
+                    // Whole seconds or a fraction; at most a day, which no walk needs.
+                    if (!double.TryParse(Value(), System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out double seconds)
+                        || seconds <= 0 || seconds > 86400 || TimeSpan.FromSeconds(seconds) < TimeSpan.FromMilliseconds(1))
+                    {
+                        error = "--timeout needs a number of seconds greater than 0 (at most 86400)";
+                        return null;
+                    }
+
+                    line.Timeout = TimeSpan.FromSeconds(seconds);
                     break;
                 case "--max-depth" when line.Command is "check" or "info" or "scan":
                     if (!int.TryParse(Value(), out int depth) || depth < 1)

@@ -32,6 +32,7 @@ internal static class DomainOutput
         LibvirtDriftKind.BackingNameMismatch => "backing-name-mismatch",
         LibvirtDriftKind.BackingFormatMismatch => "backing-format-mismatch",
         LibvirtDriftKind.ExtraLayer => "extra-layer",
+        LibvirtDriftKind.IgnoredByLibvirt => "ignored-by-libvirt",
         _ => "missing-layer",
     };
 

@@ -59,8 +59,9 @@ switch (line.Command)
             Policy = policy,
             MaxDepth = line.BackingChain ? line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth : 1,
             SourceProviders = Providers(),
+            Timeout = line.Timeout,
         };
-        ImageChain? chain = (await CheckAsync(new ImageChainResolver(options), line.File!, declared, policy))?.Chain;
+        ImageChain? chain = (await CheckAsync(options, line.File!, declared, policy))?.Chain;
         if (chain is null)
         {
             return 1;
@@ -123,8 +124,9 @@ switch (line.Command)
                 Policy = policy,
                 MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth,
                 SourceProviders = Providers(),
+                Timeout = line.Timeout,
             };
-            TrustReport? checkedReport = await CheckAsync(new ImageChainResolver(options), line.File!, declared, policy);
+            TrustReport? checkedReport = await CheckAsync(options, line.File!, declared, policy);
             if (checkedReport is null)
             {
                 return 1;
@@ -136,7 +138,7 @@ switch (line.Command)
                 // The fixes the verdict allows, each change printed (beside the JSON, not in it); then the chain is judged again.
                 (int changed, bool allMade) = await FixCommand.ApplyAsync(report, line.Output == "json" ? Console.Error : Console.Out);
                 fixFailed = !allMade;
-                if (changed > 0 && await CheckAsync(new ImageChainResolver(options), line.File!, declared, options.Policy) is TrustReport again)
+                if (changed > 0 && await CheckAsync(options, line.File!, declared, options.Policy) is TrustReport again)
                 {
                     report = again;
                 }
@@ -168,7 +170,7 @@ switch (line.Command)
             return 2;
         }
 
-        TrustReport? report = await CheckAsync(new ImageChainResolver(new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers() }), line.File!, declared, policy);
+        TrustReport? report = await CheckAsync(new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers(), Timeout = line.Timeout }, line.File!, declared, policy);
         if (report is null)
         {
             return 1;
@@ -252,7 +254,7 @@ switch (line.Command)
         try
         {
             using FileStream xml = File.OpenRead(line.File!);
-            disks = await LibvirtDomainReader.ReadAsync(xml, new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers() }, default);
+            disks = await LibvirtDomainReader.ReadAsync(xml, new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers(), Timeout = line.Timeout }, default);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -301,27 +303,49 @@ static string OneLine(string text) => text.ReplaceLineEndings(" ");
 static ImmutableArray<IImageSourceProvider> Providers() => [ImageSources.Files, ImageSources.Http(Http.Client)];
 
 // The judged chain of a FILE or URL argument; null (after one line on stderr) when a URL cannot be opened at all.
-static async System.Threading.Tasks.Task<TrustReport?> CheckAsync(ImageChainResolver resolver, string file, ImageFormat? declared, TrustPolicy policy)
+// --timeout bounds everything: opening a top URL here, and the walk after it gets what is left of the deadline.
+static async System.Threading.Tasks.Task<TrustReport?> CheckAsync(ImageChainResolverOptions options, string file, ImageFormat? declared, TrustPolicy policy)
 {
     if (!file.StartsWith("http://", StringComparison.Ordinal) && !file.StartsWith("https://", StringComparison.Ordinal))
     {
-        return await resolver.CheckAsync(file, declared);
+        return await new ImageChainResolver(options).CheckAsync(file, declared);
+    }
+
+    long started = System.Diagnostics.Stopwatch.GetTimestamp();
+    using var opening = new System.Threading.CancellationTokenSource();
+    if (options.Timeout != System.Threading.Timeout.InfiniteTimeSpan)
+    {
+        opening.CancelAfter(options.Timeout);
     }
 
     IImageSource top;
     try
     {
-        top = await ImageSources.OpenUrlAsync(Http.Client, file, policy);
+        top = await ImageSources.OpenUrlAsync(Http.Client, file, policy, opening.Token);
     }
     catch (IOException ex)
     {
         Console.Error.WriteLine($"backing-chain: Could not open '{HumanOutput.Escape(file)}': {HumanOutput.Escape(OneLine(ex.Message))}");
         return null;
     }
+    catch (OperationCanceledException)
+    {
+        Console.Error.WriteLine($"backing-chain: Could not open '{HumanOutput.Escape(file)}': the server did not answer within the deadline of {options.Timeout.TotalSeconds:0.###} s (--timeout)");
+        return null;
+    }
 
     using (top)
     {
-        return await resolver.CheckAsync(top, declared);
+        TimeSpan left = options.Timeout == System.Threading.Timeout.InfiniteTimeSpan ? options.Timeout
+            : options.Timeout - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        var rest = new ImageChainResolverOptions
+        {
+            Policy = options.Policy,
+            MaxDepth = options.MaxDepth,
+            SourceProviders = options.SourceProviders,
+            Timeout = left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(1),
+        };
+        return await new ImageChainResolver(rest).CheckAsync(top, declared);
     }
 }
 
@@ -367,7 +391,7 @@ static TrustPolicy? BuildPolicy(CommandLine line, out string? error)
     }
     catch (ArgumentException ex)
     {
-        error = ex.Message.Split(" (Parameter", 2)[0];
+        error = SystemErrors.WithoutParameterName(ex);
         return null;
     }
 }

@@ -124,6 +124,8 @@ public sealed class ImageChainResolver
             return Unopened(ChainEnding.Malformed, FindingCodes.UnsupportedFeature, $"Could not open '{top.StoredName}': Unknown driver '{top.RecordedFormat}'");
         }
 
+        // The deadline covers opening the top as well: it may be a URL.
+        using CancellationTokenSource? deadline = StartDeadline(cancellationToken);
         IImageSource source;
         try
         {
@@ -143,7 +145,7 @@ public sealed class ImageChainResolver
             }
             else if (provider is not null)
             {
-                source = await provider.OpenAsync(top.FullName!, cancellationToken).ConfigureAwait(false);
+                source = await provider.OpenAsync(top.FullName!, deadline?.Token ?? cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -154,10 +156,14 @@ public sealed class ImageChainResolver
         {
             return Unopened(ChainEnding.Missing, FindingCodes.UnreachableImage, $"Could not open '{top.StoredName}': {DescribeOpenFailure(ex)}");
         }
+        catch (OperationCanceledException) when (IsPastDeadline(deadline, cancellationToken))
+        {
+            return Unopened(ChainEnding.Missing, FindingCodes.UnreachableImage, $"Could not open '{top.StoredName}': {PastDeadline()}");
+        }
 
         using (source)
         {
-            return await WalkAsync(source, format, null, topHasLocation: true, cancellationToken, declared).ConfigureAwait(false);
+            return await WalkAsync(source, format, null, topHasLocation: true, cancellationToken, declared, deadline: deadline).ConfigureAwait(false);
         }
     }
 
@@ -177,18 +183,47 @@ public sealed class ImageChainResolver
     /// whether the top image has a location that relative names can be resolved against.
     /// </summary>
     internal async ValueTask<ImageChain> WalkAsync(
-        IImageSource top, ImageFormat? format, ThoroughDetection? topDetection, bool topHasLocation, CancellationToken cancellationToken, DeclaredChain? declared = null, LayerMemo? memo = null)
+        IImageSource top, ImageFormat? format, ThoroughDetection? topDetection, bool topHasLocation, CancellationToken cancellationToken, DeclaredChain? declared = null, LayerMemo? memo = null,
+        CancellationTokenSource? deadline = null)
     {
+        // The walk's deadline (ImageChainResolverOptions.Timeout), unless the caller started it already.
+        using CancellationTokenSource? own = deadline is null ? StartDeadline(cancellationToken) : null;
+        deadline ??= own;
         var walk = new Walk(this, topDetection, topHasLocation, declared, memo);
         try
         {
-            return await walk.RunAsync(top, format, cancellationToken).ConfigureAwait(false);
+            return await walk.RunAsync(top, format, deadline?.Token ?? cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (IsPastDeadline(deadline, cancellationToken))
+        {
+            return walk.EndPastDeadline(PastDeadline());
         }
         finally
         {
             walk.Dispose();
         }
     }
+
+    /// <summary>A token source cancelled at the walk's deadline (and with the caller's token), or <see langword="null"/> when there is none.</summary>
+    private CancellationTokenSource? StartDeadline(CancellationToken cancellationToken)
+    {
+        if (_options.Timeout == Timeout.InfiniteTimeSpan)
+        {
+            return null;
+        }
+
+        var source = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        source.CancelAfter(_options.Timeout);
+        return source;
+    }
+
+    /// <summary>Whether a cancellation came from the deadline, not from the caller (whose cancellation still throws).</summary>
+    private static bool IsPastDeadline(CancellationTokenSource? deadline, CancellationToken cancellationToken) =>
+        deadline is { IsCancellationRequested: true } && !cancellationToken.IsCancellationRequested;
+
+    private string PastDeadline() => string.Create(
+        System.Globalization.CultureInfo.InvariantCulture,
+        $"the walk did not finish within its deadline of {_options.Timeout.TotalSeconds:0.###} s");
 
     /// <summary>The chain of a top image that could not be opened: no layers, one finding.</summary>
     internal ImageChain Unopened(ChainEnding ending, string code, string message) =>
@@ -199,7 +234,7 @@ public sealed class ImageChainResolver
         FileNotFoundException or DirectoryNotFoundException => "No such file or directory",
         UnauthorizedAccessException => "Permission denied",
         ArgumentException or NotSupportedException => "Invalid file name",
-        _ => OneLine(ex.Message),
+        _ => ErrorWords.Describe(ex),
     };
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ");
@@ -566,7 +601,7 @@ public sealed class ImageChainResolver
 
         private LayerRead HeadFailed(IImageSource source, int index, Exception ex)
         {
-            string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+            string message = $"Could not read '{source.Name}': {ErrorWords.Describe(ex)}";
             bool malformed = ex is ImageFormatException;
             _findings.Add(new ChainFinding(malformed ? FindingCodes.MalformedHeader : FindingCodes.UnreachableImage, index, message));
             return (null, ImageFormat.Unknown, ImageFormat.Unknown, null, malformed ? ChainEnding.Malformed : ChainEnding.Missing, message);
@@ -642,7 +677,7 @@ public sealed class ImageChainResolver
 
         private LayerRead ReaderUnreadable(IImageSource source, int index, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, Exception ex)
         {
-            string message = $"Could not read '{source.Name}': {OneLine(ex.Message)}";
+            string message = $"Could not read '{source.Name}': {ErrorWords.Describe(ex)}";
             _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, index, message));
             return (null, used, probed, detection, ChainEnding.Missing, message);
         }
@@ -1200,6 +1235,16 @@ public sealed class ImageChainResolver
                     _opened.RemoveAt(i);
                 }
             }
+        }
+
+        /// <summary>Ends a walk stopped by its deadline: the layers read so far, and one finding naming the deadline.</summary>
+        public ImageChain EndPastDeadline(string reason)
+        {
+            _decisions.AddRange(CollectionsMarshal.AsSpan(_pending));
+            _pending.Clear();
+            string message = $"Could not finish the chain after {_layers.Count} layer(s): {reason}";
+            _findings.Add(new ChainFinding(FindingCodes.UnreachableImage, _layers.Count, message));
+            return End(ChainEnding.Missing, message);
         }
 
         private ImageChain End(ChainEnding ending, string? message)

@@ -32,4 +32,10 @@ public enum BackingEditError
 
     /// <summary>The image's backing name or format is no longer what the planned change was computed from (another writer changed it).</summary>
     ImageChanged,
+
+    /// <summary>
+    /// The name now leads to another file than the one judged or planned (device and inode differ): it was replaced,
+    /// for example by a symlink to a file elsewhere, between the verdict (or plan) and the write. Nothing was written.
+    /// </summary>
+    ImageReplaced,
 }

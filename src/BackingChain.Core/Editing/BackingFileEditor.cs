@@ -7,6 +7,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Internal;
+using BackingChain.Sources;
 using Microsoft.Win32.SafeHandles;
 
 namespace BackingChain.Editing;
@@ -17,9 +18,10 @@ namespace BackingChain.Editing;
 /// data is not touched and the backing image is not opened.
 /// </summary>
 /// <remarks>
-/// <para>Writes are ordered and flushed one by one so that an interruption after any of them leaves the old
-/// backing file and format, the new ones, or a backing file without a recorded format, which the trust rule
-/// refuses to use unless probing finds raw (the orders are explained on the internal planners). The image is
+/// <para>Writes are ordered and flushed one by one so that an interruption after any of them (a failed write or
+/// flush, a kill) leaves the old backing file and format or the new ones, never a name without its format: one
+/// write makes the switch, within one 512-byte sector where the layout allows (the orders are explained on the
+/// internal planners; docs/limits.md says which layouts need a write across sectors). The image is
 /// opened without blocking and locked as qemu locks it (the byte-range locks of <c>qemu-img rebase -u</c>), so
 /// an image a running qemu uses is refused with <see cref="BackingEditError.ImageInUse"/>, and qemu cannot open
 /// the image to write while the edit runs.</para>
@@ -241,7 +243,16 @@ public static class BackingFileEditor
         throw new BackingEditException(BackingEditError.UnsupportedFormat, "the image is neither qcow2 nor QED; only those formats can record a backing file in place");
     }
 
-    internal static SafeFileHandle OpenForEdit(string path)
+    internal static SafeFileHandle OpenForEdit(string path) => OpenForEdit(path, null);
+
+    /// <summary>
+    /// Opens an image to edit it, as <see cref="OpenForEdit(string)"/>; with <paramref name="judged"/>, the file the
+    /// name now leads to must be the one judged or planned (same device and inode), else
+    /// <see cref="BackingEditError.ImageReplaced"/> is thrown before qemu's locks are taken or a byte is written: a
+    /// name swapped for a symlink (or another file) between the verdict and the write never gets another file
+    /// rewritten.
+    /// </summary>
+    internal static SafeFileHandle OpenForEdit(string path, ImageSourceIdentity? judged)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!UnixFile.IsSupported)
@@ -251,14 +262,21 @@ public static class BackingFileEditor
 
         // Without blocking (a FIFO swapped in cannot hang us), the type judged on the descriptor, .NET's own
         // exclusive lock (as FileShare.None takes), then qemu's locks, held until the handle is closed.
-        SafeFileHandle handle = UnixFile.TryOpen(path, UnixFile.ReadWrite, out SafeFileHandle opened, out _, out int errno) switch
+        SafeFileHandle handle = UnixFile.TryOpen(path, UnixFile.ReadWrite, out SafeFileHandle opened, out UnixFileStatus status, out int errno) switch
         {
             UnixOpenResult.Opened => opened,
-            UnixOpenResult.NotAFileOrBlockDevice => throw new IOException($"'{path}' is not a regular file or block device."),
+
+            // What was judged was a regular file or block device: anything else now is another file.
+            UnixOpenResult.NotAFileOrBlockDevice => throw (judged is null ? new IOException($"'{path}' is not a regular file or block device.") : Replaced(path)),
             _ => throw UnixErrors.ForOpen(errno, path),
         };
         try
         {
+            if (judged is ImageSourceIdentity expected && ImageSourceIdentity.ForFile(status.Device, status.Inode) != expected)
+            {
+                throw Replaced(path);
+            }
+
             QemuImageLocks.Acquire(handle, path);
             return handle;
         }
@@ -268,6 +286,13 @@ public static class BackingFileEditor
             throw;
         }
     }
+
+    private static Exception Replaced(string path) =>
+        new BackingEditException(BackingEditError.ImageReplaced, $"'{path}' is no longer the file that was judged (it was replaced, perhaps by a symlink); nothing was written, check it again");
+
+    /// <summary>The identity (device and inode) of an open image, or <see langword="null"/> where the platform has none.</summary>
+    internal static ImageSourceIdentity? IdentityOf(SafeFileHandle handle) =>
+        UnixFile.IsSupported && UnixFileStatus.TryGet(handle, out UnixFileStatus status) ? ImageSourceIdentity.ForFile(status.Device, status.Inode) : null;
 
     /// <summary>Opens an image only to read its header (a dry run): without blocking, without write access and without locks.</summary>
     internal static SafeFileHandle OpenForReading(string path)

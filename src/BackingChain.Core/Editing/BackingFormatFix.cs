@@ -4,6 +4,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Interop;
+using BackingChain.Sources;
 using BackingChain.Trust;
 using Microsoft.Win32.SafeHandles;
 
@@ -20,8 +21,9 @@ namespace BackingChain.Editing;
 /// </remarks>
 public sealed class BackingFormatFix
 {
-    private BackingFormatFix(int layerIndex, string imagePath, ImageFormat imageFormat, string backingName, ImageFormat backingFormat)
+    private BackingFormatFix(int layerIndex, string imagePath, ImageSourceIdentity judged, ImageFormat imageFormat, string backingName, ImageFormat backingFormat)
     {
+        Judged = judged;
         LayerIndex = layerIndex;
         ImagePath = imagePath;
         ImageFormat = imageFormat;
@@ -34,6 +36,9 @@ public sealed class BackingFormatFix
 
     /// <summary>Gets the image to change, by the name the walk opened it by.</summary>
     public string ImagePath { get; }
+
+    /// <summary>The file the verdict was about (device and inode): the edit writes that file or none.</summary>
+    internal ImageSourceIdentity Judged { get; }
 
     /// <summary>Gets the image's format (qcow2 or QED).</summary>
     public ImageFormat ImageFormat { get; }
@@ -73,7 +78,7 @@ public sealed class BackingFormatFix
 
             if (QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format, below.Format))
             {
-                fixes.Add(new BackingFormatFix(i, layer.FileName, layer.Format, backing.StoredName, below.Format));
+                fixes.Add(new BackingFormatFix(i, layer.FileName, layer.Identity, layer.Format, backing.StoredName, below.Format));
             }
         }
 
@@ -88,7 +93,8 @@ public sealed class BackingFormatFix
     /// <returns>A task that completes when the header is written and flushed.</returns>
     /// <exception cref="BackingEditException">
     /// The change was refused and nothing was written: the image is in use (<see cref="BackingEditError.ImageInUse"/>),
-    /// or it no longer stores the judged backing name without a format (<see cref="BackingEditError.ImageChanged"/>).
+    /// it no longer stores the judged backing name without a format (<see cref="BackingEditError.ImageChanged"/>), or
+    /// its name now leads to another file than the one judged (<see cref="BackingEditError.ImageReplaced"/>).
     /// </exception>
     /// <exception cref="System.IO.IOException">The image cannot be opened, read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
@@ -96,7 +102,8 @@ public sealed class BackingFormatFix
     public ValueTask ApplyAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        using SafeFileHandle handle = BackingFileEditor.OpenForEdit(ImagePath);
+        // The name is opened again (the walk's descriptor is closed), but only the file the verdict was about is written.
+        using SafeFileHandle handle = BackingFileEditor.OpenForEdit(ImagePath, Judged);
         BackingFileEditor.ImageHeader header = BackingFileEditor.ReadHeader(handle);
         (string? stored, string? format) = BackingFileEditor.ReadBacking(handle, header);
         if (header.IsQcow2 != (ImageFormat == ImageFormat.Qcow2)

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Sources;
 using Microsoft.Win32.SafeHandles;
 
 namespace BackingChain.Editing;
@@ -21,8 +22,9 @@ namespace BackingChain.Editing;
 /// </remarks>
 public sealed class BackingRelocation
 {
-    private BackingRelocation(string imagePath, string oldImagePath, string? storedName, string? newName, string? backingFormat, string? dataFileName, string? relocatedDataFileName)
+    private BackingRelocation(string imagePath, ImageSourceIdentity? planned, string oldImagePath, string? storedName, string? newName, string? backingFormat, string? dataFileName, string? relocatedDataFileName)
     {
+        Planned = planned;
         ImagePath = imagePath;
         OldImagePath = oldImagePath;
         StoredName = storedName;
@@ -31,6 +33,9 @@ public sealed class BackingRelocation
         DataFileName = dataFileName;
         RelocatedDataFileName = relocatedDataFileName;
     }
+
+    /// <summary>The file planned (device and inode): <see cref="ApplyAsync"/> writes that file or none.</summary>
+    internal ImageSourceIdentity? Planned { get; }
 
     /// <summary>Gets the image, as it was given to <see cref="PlanAsync"/>.</summary>
     public string ImagePath { get; }
@@ -103,7 +108,7 @@ public sealed class BackingRelocation
             BackingFileEditor.Apply(DiscardingWriter.Instance, header, BackingFileEditor.EncodeName(newName), format);
         }
 
-        return ValueTask.FromResult(new BackingRelocation(imagePath, oldImage, stored, newName, format, dataFile, newDataFile));
+        return ValueTask.FromResult(new BackingRelocation(imagePath, BackingFileEditor.IdentityOf(handle), oldImage, stored, newName, format, dataFile, newDataFile));
     }
 
     /// <summary>
@@ -114,7 +119,8 @@ public sealed class BackingRelocation
     /// <returns><see langword="true"/> when the header was rewritten; <see langword="false"/> when nothing needed to change.</returns>
     /// <exception cref="BackingEditException">
     /// The change was refused: the image is in use (<see cref="BackingEditError.ImageInUse"/>), its backing name or
-    /// format changed since it was planned (<see cref="BackingEditError.ImageChanged"/>), or the name does not fit.
+    /// format changed since it was planned (<see cref="BackingEditError.ImageChanged"/>), its name now leads to another
+    /// file than the one planned (<see cref="BackingEditError.ImageReplaced"/>), or the name does not fit.
     /// Nothing was written.
     /// </exception>
     /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
@@ -128,7 +134,8 @@ public sealed class BackingRelocation
             return ValueTask.FromResult(false);
         }
 
-        using SafeFileHandle handle = BackingFileEditor.OpenForEdit(ImagePath);
+        // The name is opened again, but only the file planned is written: a name swapped meanwhile is refused.
+        using SafeFileHandle handle = BackingFileEditor.OpenForEdit(ImagePath, Planned);
         BackingFileEditor.ImageHeader header = BackingFileEditor.ReadHeader(handle);
         (string? stored, string? format) = BackingFileEditor.ReadBacking(handle, header);
         if (!string.Equals(stored, StoredName, StringComparison.Ordinal) || !string.Equals(format, BackingFormat, StringComparison.Ordinal))

@@ -19,30 +19,41 @@ namespace BackingChain.Editing;
 /// extensions in their original order, the end marker, and the backing name right after it. Extension
 /// payloads are copied byte for byte; only their order is qemu's. Unlike qemu, the feature name table
 /// is kept as found rather than regenerated (and not added when absent).</para>
-/// <para>Order of writes, each followed by a flush. The rule: after any prefix, qemu reads the old (name,
-/// format), the new one, or a name with no recorded format (probed, which the trust rule refuses unless the
-/// image is raw or trusted); never one name with the other's format.</para>
+/// <para>Order of writes, each followed by a flush. The rule: every write before the commit leaves the old (name,
+/// format) as qemu reads them, the commit is one write, and every write after it leaves the new ones — so a
+/// failed write or flush, or a kill at any moment, leaves the old state or the new one, never a name with
+/// another's format or none. qemu reads the extensions from <c>header_length</c> up to the end marker (or up to
+/// the backing name's offset), and the name at the pointer (offset and size: 12 bytes in the first sector).
+/// The first of these whose commit lies within one 512-byte sector is taken, so that a power loss too leaves one
+/// state or the other:</para>
 /// <list type="number">
-/// <item>Unknown autoclear bits are cleared first, as the spec requires of any writer. Nothing else changes meaning.</item>
-/// <item>When the recorded format changes, the extension area is rewritten without a backing format: (old name, none).</item>
-/// <item>The new name is written to unused bytes past everything in use, and the backing pointer (offset and size,
-/// 12 bytes inside the first sector, so one atomic sector write) is switched to it: (new name, none), or the
-/// new name with the unchanged format.</item>
-/// <item>The new extension area, end marker and canonical copy of the name are written from <c>header_length</c>
-/// on; the pointer's bound (the parked name) lies past them: (new name, new format).</item>
-/// <item>The pointer moves to the canonical copy (same meaning), and the bytes the old layout or the parked
-/// copy used are zeroed, as qemu zeroes the rest of the cluster.</item>
+/// <item>Unknown autoclear bits are cleared first, as the spec requires of any writer; nothing else changes meaning.</item>
+/// <item>Straight: the changed bytes of the new layout lie in one sector (a version 2 header, a short area): one write.</item>
+/// <item>Parked name: the new name is written to unused bytes past everything in use; one write switches the
+/// pointer to it and the area to the new one (typically a format of the same padded length, or a relocation:
+/// the changes lie in the first sector). Then the canonical copy of the name after the end marker (which the
+/// walk no longer reaches), the pointer moved to it (same meaning), and the rest zeroed.</item>
+/// <item>Same name, area changes (a format recorded by <c>check --fix</c>): the name is first copied to a parked
+/// place and the pointer moved there (same meaning: the old walk ends at its end marker); the bytes of the new
+/// area past the old end marker are written (the old walk does not reach them); then one write changes the
+/// rest of the area. When the old area reaches past the first sector, the format record is appended where the
+/// old end marker was, rather than first as qemu orders it (qemu reads extensions in any order): its payload and
+/// the new end marker are written first, and the switch is the 8-byte record header over the old end marker.</item>
+/// <item>Otherwise (a format added or its padded length changed together with a new name, with the area past
+/// the first sector, or no room to park): one write from the first changed byte to the end of the new name, as
+/// qemu writes its header. A failure or a kill leaves the old state; a power loss that tears it across sectors
+/// may not (docs/limits.md).</item>
 /// </list>
-/// <para>When the name is unchanged and the new area stops before it, the area write is the commit. Without a
-/// backing file yet, the new area is ignored until the pointer commits it. When cluster 0 has no room to park
-/// the name, one write from the pointer to the end of the new name is made, as qemu does: if it fails the
-/// image still reads (old name, none) or the unchanged format; only a torn write can mix.</para>
-/// <para>Removing the backing file commits first (pointer to 0: no backing; a stale format extension is
-/// ignored without a backing file), then rewrites the extensions without the format.</para>
+/// <para>Without a backing file yet, the new area is written first (no backing: its format means nothing) and
+/// the pointer commits it. Removing the backing file commits first (pointer to 0: no backing; a stale format
+/// extension is ignored without a backing file), then rewrites the extensions without the format.</para>
 /// </remarks>
 internal static class Qcow2BackingEdit
 {
     private const int PointerOffset = BackingFileOffsetOffset;
+
+    /// <summary>The unit a disk writes atomically: a write within one such sector survives a power loss whole or not at all.</summary>
+    private const int SectorSize = 512;
 
     /// <summary>The autoclear bits qemu 7.2 knows; any other one must be cleared before the image is written.</summary>
     private const Qcow2AutoclearFeatures KnownAutoclear = Qcow2AutoclearFeatures.Bitmaps | Qcow2AutoclearFeatures.RawExternalData;
@@ -80,7 +91,7 @@ internal static class Qcow2BackingEdit
         int headerLength = (int)header.HeaderLength;
         int oldOffset = (int)header.BackingFileOffset;
         int oldSize = oldOffset == 0 ? 0 : (int)header.BackingFileSize;
-        List<Range>[] kept = CollectExtensions(cluster0, header, out int extensionsEnd);
+        List<Range>[] kept = CollectExtensions(cluster0, header, out int extensionsEnd, out bool endMarker);
         int oldUsedEnd = Math.Max(extensionsEnd, oldOffset + oldSize);
 
         // Build the new area in place over a copy of cluster 0, as qcow2_update_header lays it out.
@@ -100,26 +111,42 @@ internal static class Qcow2BackingEdit
             cursor += name.Length;
         }
 
+        Pointer(name is null ? 0 : nameOffset, name?.Length ?? 0).CopyTo(image, PointerOffset);
+
         int newEnd = cursor;
-        var writes = new List<HeaderWrite>();
+        var plan = new Planned(cluster0, clusterSize);
         if (header.Version >= 3 && (header.AutoclearFeatures & ~KnownAutoclear) != 0)
         {
-            writes.Add(new HeaderWrite(AutoclearFeaturesOffset, BigEndian((ulong)(header.AutoclearFeatures & KnownAutoclear))));
+            // Unknown autoclear bits say nothing about the backing file; clearing them first changes no meaning.
+            byte[] autoclear = BigEndian((ulong)(header.AutoclearFeatures & KnownAutoclear));
+            plan.Write(AutoclearFeaturesOffset, autoclear);
+            autoclear.CopyTo(image, AutoclearFeaturesOffset);
         }
 
         var layout = new NewLayout(image, headerLength, nameOffset, newEnd, oldUsedEnd);
-        int zeroEnd = name is null ? PlanRemoval(in layout, writes)
-            : oldOffset == 0 ? PlanFirstBacking(in layout, name, writes)
-            : PlanReplacement(in layout, cluster0, header, kept, name, format, writes);
+        int zeroEnd;
+        if (name is null)
+        {
+            zeroEnd = PlanRemoval(in layout, plan);
+        }
+        else if (oldOffset == 0)
+        {
+            zeroEnd = PlanFirstBacking(in layout, plan);
+        }
+        else
+        {
+            var old = new OldLayout(oldOffset, oldSize, extensionsEnd, endMarker, header.HasBackingFormat);
+            zeroEnd = PlanReplacement(in layout, in old, plan, name, format);
+        }
 
         // qemu zeroes the rest of the cluster: whatever the old layout or the parked copy used is cleared last.
         zeroEnd = Math.Min(zeroEnd, clusterSize);
         if (zeroEnd > newEnd)
         {
-            writes.Add(new HeaderWrite(newEnd, new byte[zeroEnd - newEnd]));
+            plan.Write(newEnd, new byte[zeroEnd - newEnd]);
         }
 
-        return writes;
+        return plan.Writes;
     }
 
     /// <summary>The new cluster-0 layout the writes move the image to.</summary>
@@ -131,6 +158,39 @@ internal static class Qcow2BackingEdit
     private readonly record struct NewLayout(byte[] Image, int HeaderLength, int NameOffset, int NewEnd, int OldUsedEnd)
     {
         public byte[] Area => Image[HeaderLength..NewEnd];
+    }
+
+    /// <summary>Where the old backing name lies, where the old extension walk ended, and whether an end marker ended it.</summary>
+    private readonly record struct OldLayout(int NameOffset, int NameSize, int ExtensionsEnd, bool EndMarker, bool HadFormat);
+
+    /// <summary>The planned writes, and cluster 0 as it is after them (so each next write is planned against what is on disk).</summary>
+    private sealed class Planned
+    {
+        public Planned(ReadOnlySpan<byte> cluster0, int clusterSize)
+        {
+            Current = new byte[clusterSize];
+            cluster0[..Math.Min(cluster0.Length, clusterSize)].CopyTo(Current);
+        }
+
+        public byte[] Current { get; }
+
+        public List<HeaderWrite> Writes { get; private set; } = [];
+
+        public void Write(int offset, byte[] data)
+        {
+            Writes.Add(new HeaderWrite(offset, data));
+            data.CopyTo(Current, offset);
+        }
+
+        /// <summary>A copy to try a plan on.</summary>
+        public Planned Clone() => new(Current, Current.Length) { Writes = [.. Writes] };
+
+        /// <summary>Takes the writes and the resulting cluster 0 of a tried plan.</summary>
+        public void Adopt(Planned trial)
+        {
+            Writes = trial.Writes;
+            trial.Current.CopyTo(Current, 0);
+        }
     }
 
     /// <summary>
@@ -179,8 +239,9 @@ internal static class Qcow2BackingEdit
     /// left out (it is replaced, or dropped with the backing file), and so is a bitmaps extension qemu would not
     /// honour. Returns the groups and, in <paramref name="end"/>, where the area ended.
     /// </summary>
-    private static List<Range>[] CollectExtensions(ReadOnlySpan<byte> cluster0, Qcow2Header header, out int end)
+    private static List<Range>[] CollectExtensions(ReadOnlySpan<byte> cluster0, Qcow2Header header, out int end, out bool endMarker)
     {
+        endMarker = false;
         int oldOffset = (int)header.BackingFileOffset;
         int bound = oldOffset != 0 ? oldOffset : header.ClusterSize;
         var dataFiles = new List<Range>();
@@ -196,6 +257,7 @@ internal static class Qcow2BackingEdit
             if (magic == ExtensionEnd)
             {
                 position += ExtensionHeaderSize;
+                endMarker = true;
                 break;
             }
 
@@ -241,80 +303,201 @@ internal static class Qcow2BackingEdit
     }
 
     /// <summary>Removing the backing file: commit first (pointer to 0, no backing; a stale format extension means nothing without one), then the area.</summary>
-    private static int PlanRemoval(in NewLayout layout, List<HeaderWrite> writes)
+    private static int PlanRemoval(in NewLayout layout, Planned plan)
     {
-        writes.Add(new HeaderWrite(PointerOffset, Pointer(0, 0)));
-        writes.Add(new HeaderWrite(layout.HeaderLength, layout.Area));
+        plan.Write(PointerOffset, Pointer(0, 0));
+        plan.Write(layout.HeaderLength, layout.Area);
         return layout.OldUsedEnd;
     }
 
-    /// <summary>No backing file yet: the new area is ignored until the pointer commits it.</summary>
-    private static int PlanFirstBacking(in NewLayout layout, byte[] name, List<HeaderWrite> writes)
+    /// <summary>No backing file yet: one write in the first sector when the new layout's changes fit there; else the new area (ignored until the pointer commits it), then the pointer.</summary>
+    private static int PlanFirstBacking(in NewLayout layout, Planned plan)
     {
-        writes.Add(new HeaderWrite(layout.HeaderLength, layout.Area));
-        writes.Add(new HeaderWrite(PointerOffset, Pointer(layout.NameOffset, name.Length)));
+        (int lo, int hi) = Differences(plan.Current, layout.Image, 0, layout.NewEnd);
+        if (InOneSector(lo, hi))
+        {
+            if (hi > lo)
+            {
+                plan.Write(lo, layout.Image[lo..hi]);
+            }
+
+            return layout.OldUsedEnd;
+        }
+
+        plan.Write(layout.HeaderLength, layout.Area);
+        plan.Write(PointerOffset, Pointer(layout.NameOffset, layout.NewEnd - layout.NameOffset));
         return layout.OldUsedEnd;
     }
 
     /// <summary>
-    /// Replacing a backing file: drop a changing format first, then commit the name by the pointer, parking the new
-    /// name past everything in use when cluster 0 has room. Returns how far the old bytes reach, for the zeroing.
+    /// Replacing a backing file (or recording its format): every write before the commit leaves the old (name,
+    /// format) as qemu reads them, the commit is one write, and every write after it leaves the new ones. Tried in
+    /// order, the first whose commit lies within one sector is taken (see the class remarks); otherwise the commit
+    /// is one write across sectors, as qemu's own. Returns how far the old bytes and the parked copy reach.
     /// </summary>
-    private static int PlanReplacement(
-        in NewLayout layout, ReadOnlySpan<byte> cluster0, Qcow2Header header, List<Range>[] kept, byte[] name, byte[]? format, List<HeaderWrite> writes)
+    private static int PlanReplacement(in NewLayout layout, in OldLayout old, Planned plan, byte[] name, byte[]? format)
     {
-        int clusterSize = header.ClusterSize;
-        int headerLength = layout.HeaderLength;
-        int oldOffset = (int)header.BackingFileOffset;
-        ReadOnlySpan<byte> oldName = cluster0.Slice(oldOffset, (int)header.BackingFileSize);
-        bool nameChanges = !oldName.SequenceEqual(name);
-        bool formatChanges = header.HasBackingFormat && (format is null || !cluster0[header.BackingFormatRange].SequenceEqual(format));
-        if (formatChanges)
+        byte[] current = plan.Current;
+
+        // 1. Straight to the new layout, when what changes lies in one sector (a v2 header, a short area).
+        (int lo, int hi) = Differences(current, layout.Image, 0, layout.NewEnd);
+        if (InOneSector(lo, hi))
         {
-            // The old name must never be paired with the new format (that would bless the old image with a
-            // format nobody recorded for it), nor the new name with the old one: first drop the format. A name
-            // without a format is probed, which the trust rule refuses unless the image is raw or trusted.
-            byte[] stripped = new byte[clusterSize];
-            int strippedEnd = WriteExtensions(stripped, headerLength, cluster0, null, kept);
-            if (strippedEnd > oldOffset)
+            if (hi > lo)
             {
-                throw new BackingEditException(BackingEditError.MalformedHeader, "the header extensions overlap the backing file name; it is left as it is");
+                plan.Write(lo, layout.Image[lo..hi]);
             }
 
-            writes.Add(new HeaderWrite(headerLength, stripped[headerLength..strippedEnd]));
+            return layout.OldUsedEnd;
         }
 
-        int zeroEnd = layout.OldUsedEnd;
-        int parked = Align(Math.Max(layout.OldUsedEnd, layout.NewEnd));
-        if (!nameChanges && layout.NewEnd <= oldOffset)
+        // qemu's order puts the format first; when that shifts the whole area (a format added to an image that
+        // had none), the same records with the format appended where the old end marker was change only its 8 bytes.
+        byte[]? appended = format is not null && !old.HadFormat && old.EndMarker ? Appended(in layout, current, old, format) : null;
+        byte[][] targets = appended is null ? [layout.Image] : [layout.Image, appended];
+        foreach (byte[] target in targets)
         {
-            // Same name, and the new area stops before it: the area write is the commit.
-            writes.Add(new HeaderWrite(headerLength, layout.Area));
-            writes.Add(new HeaderWrite(PointerOffset, Pointer(layout.NameOffset, name.Length)));
-        }
-        else if (parked + name.Length <= clusterSize)
-        {
-            // The new name goes to unused bytes past everything, and the pointer (12 bytes in the first
-            // sector: one atomic write) switches to it, still with no format or the unchanged one. Then the new
-            // area, which the pointer's bound no longer reaches, adds the format; then the pointer moves to the
-            // canonical copy of the same name.
-            writes.Add(new HeaderWrite(parked, name));
-            writes.Add(new HeaderWrite(PointerOffset, Pointer(parked, name.Length)));
-            writes.Add(new HeaderWrite(headerLength, layout.Area));
-            writes.Add(new HeaderWrite(PointerOffset, Pointer(layout.NameOffset, name.Length)));
-            zeroEnd = Math.Max(zeroEnd, parked + name.Length);
-        }
-        else
-        {
-            // No room to park the name: one write from the pointer to the end of the new name, as qemu does. A
-            // failed write leaves the old name with no format (or the unchanged one); only a torn write can mix.
-            byte[] whole = layout.Image[PointerOffset..layout.NewEnd];
-            Pointer(layout.NameOffset, name.Length).CopyTo(whole, 0);
-            writes.Add(new HeaderWrite(PointerOffset, whole));
+            foreach (bool parkOld in (ReadOnlySpan<bool>)[false, true])
+            {
+                if (parkOld && !old.EndMarker)
+                {
+                    continue;
+                }
+
+                Planned trial = plan.Clone();
+                if (TryParked(trial, target, in layout, in old, name, parkOld) is int reach)
+                {
+                    plan.Adopt(trial);
+                    return reach;
+                }
+            }
         }
 
-        return zeroEnd;
+        // No layout lets the switch lie in one sector: one write, from the first changed byte to the end of the new
+        // name, as qemu writes its header. A failed write changes nothing; only a power loss that tears it across
+        // sectors can mix the two (docs/limits.md).
+        plan.Write(lo, layout.Image[lo..layout.NewEnd]);
+        return layout.OldUsedEnd;
     }
+
+    /// <summary>
+    /// Plans the switch through parked copies, or returns <see langword="null"/> when its commit would not lie in one
+    /// sector. With <paramref name="parkOld"/>, the old name is first copied past everything and the pointer moved to
+    /// it (same meaning: the old walk ends at its end marker), which frees the bytes after the old end marker. The new
+    /// name is parked too (unless it is the old one), the new area's bytes the old walk does not reach are written,
+    /// then one write switches the pointer and the rest of the area; then the canonical copy of the name, which the
+    /// walk no longer reaches, and the pointer moved to it (same meaning). Returns how far the parked copies reach.
+    /// </summary>
+    private static int? TryParked(Planned plan, byte[] target, in NewLayout layout, in OldLayout old, byte[] name, bool parkOld)
+    {
+        byte[] current = plan.Current;
+        int nameOffset = layout.NameOffset;
+        int reach = Math.Max(layout.OldUsedEnd, layout.NewEnd);
+        int oldNameAt = old.NameOffset;
+        bool sameName = current.AsSpan(old.NameOffset, old.NameSize).SequenceEqual(name);
+        if (parkOld)
+        {
+            int copy = Align(reach);
+            if (copy + old.NameSize > current.Length)
+            {
+                return null;
+            }
+
+            plan.Write(copy, current[old.NameOffset..(old.NameOffset + old.NameSize)]);
+            plan.Write(PointerOffset, Pointer(copy, old.NameSize));
+            oldNameAt = copy;
+            reach = copy + old.NameSize;
+        }
+
+        int parked = oldNameAt;
+        if (!(parkOld && sameName))
+        {
+            parked = Align(reach);
+            if (parked + name.Length > current.Length)
+            {
+                return null;
+            }
+
+            plan.Write(parked, name);
+            reach = parked + name.Length;
+        }
+
+        // What the new area holds past the old walk's end, where the old name no longer is: unread until the commit.
+        if (old.ExtensionsEnd < nameOffset)
+        {
+            (int from, int to) = Differences(current, target, old.ExtensionsEnd, nameOffset);
+            if (to > from && (to <= oldNameAt || from >= oldNameAt + old.NameSize))
+            {
+                plan.Write(from, target[from..to]);
+            }
+        }
+
+        byte[] commit = target[..nameOffset];
+        Pointer(parked, name.Length).CopyTo(commit, PointerOffset);
+        (int lo, int hi) = Differences(current, commit, 0, nameOffset);
+        if (!InOneSector(lo, hi))
+        {
+            return null;
+        }
+
+        if (hi > lo)
+        {
+            plan.Write(lo, commit[lo..hi]);
+        }
+
+        (lo, hi) = Differences(current, target, nameOffset, layout.NewEnd);
+        if (hi > lo)
+        {
+            plan.Write(lo, target[lo..hi]);
+        }
+
+        plan.Write(PointerOffset, Pointer(nameOffset, name.Length));
+        return reach;
+    }
+
+    /// <summary>
+    /// The new layout with the backing format appended after the old records (where the old end marker was)
+    /// instead of first: qemu reads extensions in any order. <see langword="null"/> unless the old area holds
+    /// exactly the records the new one keeps.
+    /// </summary>
+    private static byte[]? Appended(in NewLayout layout, byte[] current, in OldLayout old, byte[] format)
+    {
+        int record = ExtensionHeaderSize + format.Length + Padding(format.Length);
+        int oldRecordsEnd = old.ExtensionsEnd - ExtensionHeaderSize;
+        int newRecordsEnd = layout.NameOffset - ExtensionHeaderSize;
+        ReadOnlySpan<byte> kept = layout.Image.AsSpan(layout.HeaderLength + record, newRecordsEnd - layout.HeaderLength - record);
+        if (oldRecordsEnd < layout.HeaderLength || !current.AsSpan(layout.HeaderLength, oldRecordsEnd - layout.HeaderLength).SequenceEqual(kept))
+        {
+            return null;
+        }
+
+        byte[] image = (byte[])layout.Image.Clone();
+        kept.ToArray().CopyTo(image, layout.HeaderLength);
+        int cursor = AddExtension(image, layout.HeaderLength + kept.Length, ExtensionBackingFormat, format);
+        AddExtension(image, cursor, ExtensionEnd, []);
+        return image;
+    }
+
+    /// <summary>The first and one past the last byte in [<paramref name="from"/>, <paramref name="to"/>) where the two differ; (0, 0) when none does.</summary>
+    private static (int Lo, int Hi) Differences(byte[] a, byte[] b, int from, int to)
+    {
+        int lo = from + a.AsSpan(from, to - from).CommonPrefixLength(b.AsSpan(from, to - from));
+        if (lo == to)
+        {
+            return (0, 0);
+        }
+
+        int hi = to;
+        while (a[hi - 1] == b[hi - 1])
+        {
+            hi--;
+        }
+
+        return (lo, hi);
+    }
+
+    /// <summary>Whether [<paramref name="lo"/>, <paramref name="hi"/>) lies within one 512-byte sector, which a disk writes whole or not at all.</summary>
+    private static bool InOneSector(int lo, int hi) => hi <= lo || lo / SectorSize == (hi - 1) / SectorSize;
 
     /// <summary>
     /// Writing cluster 0 is only safe if no other metadata lives there; qemu prevents that with its overlap

@@ -13,12 +13,16 @@ namespace BackingChain.Editing;
 /// only format QED can record. All fields are little-endian.
 /// </summary>
 /// <remarks>
-/// <para>qemu writes the header and the name in one write. Here the new name is first written to unused
-/// bytes past both the old and the new name, then one 48-byte write of the first sector switches the
-/// feature bits and the pointer together (the commit), then the name is copied to its canonical place
-/// (offset 64) and the pointer moved there (same meaning, atomic), and the leftovers are zeroed. A crash at
-/// any point leaves either the old or the new backing file, never a pointer into half-written bytes. When
-/// the header area has no room for the parked copy, the one-write path qemu uses is taken.</para>
+/// <para>qemu writes the header and the name in one write. Here, when the 48 bytes of fields from offset 16 and
+/// the new name at offset 64 all lie in the first 512-byte sector, that one write is made too: the whole change
+/// within one sector. Otherwise the new name is first written to unused bytes past both the old and the new name
+/// (the old header does not reach them), then one 48-byte write in the first sector switches the feature bits and
+/// the pointer together (the commit), then the name is copied to its canonical place (offset 64, which the
+/// pointer no longer reaches) and the pointer moved there (same meaning, within the first sector), and the
+/// leftovers are zeroed. Whatever write fails, or wherever the process is killed, qemu reads the old (name,
+/// format) or the new ones. When the header area has no room for the parked copy, the one write qemu makes is
+/// made: a failure or a kill leaves the old state; only a power loss that tears that write across sectors can
+/// mix them (docs/limits.md).</para>
 /// </remarks>
 internal static class QedBackingEdit
 {
@@ -33,6 +37,9 @@ internal static class QedBackingEdit
     public const int MaxBackingNameLength = (int)BackingFilenameBufferSize - 1;
 
     private const int Alignment = 8;
+
+    /// <summary>The unit a disk writes atomically: a write within one such sector survives a power loss whole or not at all.</summary>
+    private const int SectorSize = 512;
 
     /// <summary>Plans the writes that set (or, with a <see langword="null"/> name, remove) the backing file.</summary>
     /// <param name="header">The first 64 bytes of the image.</param>
@@ -117,7 +124,16 @@ internal static class QedBackingEdit
         else
         {
             ulong parked = Align(Math.Max(oldEnd, newEnd));
-            if (parked + (ulong)newSize <= Math.Min(headerBytes, uint.MaxValue))
+            if (newEnd <= SectorSize)
+            {
+                // Fields and name lie in the first sector: one write there is the whole change, as qemu makes it.
+                byte[] fields = Fields(header, newFeatures, HeaderSize, (uint)newSize);
+                byte[] whole = new byte[fields.Length + newSize];
+                fields.CopyTo(whole, 0);
+                name.CopyTo(whole, fields.Length);
+                writes.Add(new HeaderWrite(FeaturesOffset, whole));
+            }
+            else if (parked + (ulong)newSize <= Math.Min(headerBytes, uint.MaxValue))
             {
                 writes.Add(new HeaderWrite((long)parked, name));
                 writes.Add(new HeaderWrite(FeaturesOffset, Fields(header, newFeatures, (uint)parked, (uint)newSize)));

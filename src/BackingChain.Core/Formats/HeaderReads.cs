@@ -35,6 +35,12 @@ internal static class HeaderReads
             {
                 context.Head.Span[..length].CopyTo(buffer);
             }
+            else if (context.Coalesces)
+            {
+                // A remote layer: through the layer's window, so a table read entry by entry costs few requests.
+                ReadOnlyMemory<byte> read = await context.ReadAsync(start, length, cancellationToken).ConfigureAwait(false);
+                read.CopyTo(buffer);
+            }
             else
             {
                 int want = (int)Math.Min(length, context.Source.Length - start);
@@ -80,8 +86,12 @@ internal static class HeaderReads
                 return parsed;
             }
 
+            // At least twice what was read before (within the limits): a parser that finds its structures one by one
+            // (qcow2's header extensions) then costs a logarithmic number of reads, not one per structure, each
+            // re-reading everything before it.
             int before = data.Length;
-            data = await context.ReadAsync(0, (int)parsed.BytesNeeded, cancellationToken).ConfigureAwait(false);
+            long more = Math.Min(2L * before, Math.Min(contiguousLimit, ImageReadLimits.MaxMetadataRead));
+            data = await context.ReadAsync(0, (int)Math.Max(parsed.BytesNeeded, more), cancellationToken).ConfigureAwait(false);
             reachesEnd = data.Length >= context.Source.Length || data.Length <= before;
         }
     }

@@ -24,6 +24,18 @@ internal sealed class LayerReadContext
     private List<StoredReference>? _scratchReferences;
     private List<string>? _scratchProblems;
 
+    // The window of a remote layer (see ReadAsync): the bytes of the last request, where they start, and how many
+    // the last request asked for. Filled buffers are never written again, so a slice handed out stays valid.
+    private ReadOnlyMemory<byte> _window;
+    private long _windowOffset;
+    private int _windowRequest;
+
+    /// <summary>The smallest request a remote layer's read makes: qemu's curl driver reads ahead 256 KiB.</summary>
+    internal const int MinWindow = 64 * 1024;
+
+    /// <summary>The largest request a remote layer's read makes to fill its window (a larger read is one request of its own).</summary>
+    internal const int MaxWindow = 16 * 1024 * 1024;
+
     public LayerReadContext(IImageSource source, ReadOnlyMemory<byte> head, Func<StoredReference, CancellationToken, ValueTask<IImageSource?>>? openReference = null)
     {
         Source = source;
@@ -45,6 +57,9 @@ internal sealed class LayerReadContext
         Head = head;
         FormatSource = formatSource;
         Index = index;
+        _window = default;
+        _windowOffset = 0;
+        _windowRequest = 0;
     }
 
     /// <summary>The scratch lists for a layer's facts (empty), or new lists when they are out.</summary>
@@ -97,7 +112,24 @@ internal sealed class LayerReadContext
     /// <summary>Whether <see cref="Head"/> holds the whole image.</summary>
     public bool HeadIsWholeImage => Head.Length >= Source.Length;
 
-    /// <summary>Reads up to <paramref name="length"/> bytes at <paramref name="offset"/>, bounded by the limits and the image size.</summary>
+    /// <summary>
+    /// Whether reads of the layer are coalesced: a source that is neither a local file nor bytes in memory (http, or
+    /// a caller's own source) pays per request, so its small reads are served from one window (see
+    /// <see cref="ReadAsync"/>).
+    /// </summary>
+    internal bool Coalesces => Source is not (FileImageSource or MemoryImageSource or IRetainedImageSource);
+
+    /// <summary>
+    /// Reads up to <paramref name="length"/> bytes at <paramref name="offset"/>, bounded by the limits and the image size.
+    /// </summary>
+    /// <remarks>
+    /// A remote layer (<see cref="Coalesces"/>) is read through a window, as qemu's curl driver reads ahead: a read
+    /// the window does not hold asks for at least <see cref="MinWindow"/> bytes, and for twice as many as last time
+    /// when it continues forward from the window (up to <see cref="MaxWindow"/>). A table qemu reads in one (a qcow2
+    /// snapshot table read entry by entry, a header whose extensions are found one by one) then costs a handful of
+    /// requests, whatever count the header gives: the requests grow with the bytes read, which the limits bound,
+    /// never with the number of entries.
+    /// </remarks>
     public async ValueTask<ReadOnlyMemory<byte>> ReadAsync(long offset, int length, CancellationToken cancellationToken)
     {
         if (offset < 0 || offset >= Source.Length || length <= 0)
@@ -121,8 +153,49 @@ internal sealed class LayerReadContext
             return retained.GetRetained(offset, count);
         }
 
+        if (Coalesces)
+        {
+            return await ReadWindowedAsync(offset, count, cancellationToken).ConfigureAwait(false);
+        }
+
         byte[] buffer = new byte[count];
         int read = await Source.ReadAtAsync(offset, buffer, cancellationToken).ConfigureAwait(false);
         return buffer.AsMemory(0, read);
+    }
+
+    /// <summary>A read of a remote layer, from the window or by one request that refills it; <paramref name="count"/> is within the image.</summary>
+    private async ValueTask<ReadOnlyMemory<byte>> ReadWindowedAsync(long offset, int count, CancellationToken cancellationToken)
+    {
+        long windowEnd = _windowOffset + _window.Length;
+        if (!_window.IsEmpty && offset >= _windowOffset && offset + count <= windowEnd)
+        {
+            return _window.Slice((int)(offset - _windowOffset), count);
+        }
+
+        // Forward from the window (within one more window's length): a table being walked, so ask for more each time.
+        bool onward = !_window.IsEmpty && offset >= _windowOffset && offset - windowEnd <= _window.Length;
+        int request = onward ? (int)Math.Min(2L * _windowRequest, MaxWindow) : MinWindow;
+        int fetch = (int)Math.Min(Math.Max(count, request), Source.Length - offset);
+        byte[] buffer = new byte[fetch];
+        int done = 0;
+        while (done < fetch)
+        {
+            int read = await Source.ReadAtAsync(offset + done, buffer.AsMemory(done), cancellationToken).ConfigureAwait(false);
+            if (read <= 0)
+            {
+                break;
+            }
+
+            done += read;
+        }
+
+        if (fetch <= MaxWindow)
+        {
+            _window = buffer.AsMemory(0, done);
+            _windowOffset = offset;
+            _windowRequest = fetch;
+        }
+
+        return buffer.AsMemory(0, Math.Min(done, count));
     }
 }

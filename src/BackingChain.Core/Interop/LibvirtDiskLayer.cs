@@ -9,13 +9,15 @@ namespace BackingChain.Interop;
 /// </summary>
 public sealed class LibvirtDiskLayer
 {
-    internal LibvirtDiskLayer(string sourceType, string? format, string? path, string? protocol, string? name, ImmutableArray<string> hosts, int? index)
+    internal LibvirtDiskLayer(string sourceType, string? format, string? path, string? protocol, string? name, string? query, ImmutableArray<string> hosts, int? index)
     {
         SourceType = sourceType;
         Format = format;
         Path = path;
         Protocol = protocol;
-        Name = name;
+        SourceName = name;
+        Query = query;
+        Name = query is not null && name is not null ? name + "?" + query : name;
         Hosts = hosts;
         Index = index;
     }
@@ -34,6 +36,12 @@ public sealed class LibvirtDiskLayer
 
     /// <summary>Gets the network source's <c>name</c> (export, URL path, pool/image, volume/path), or <see langword="null"/>. For http and https, a <c>query</c> the XML gives follows it after a <c>?</c>.</summary>
     public string? Name { get; }
+
+    /// <summary>Gets the <c>name</c> attribute alone, without the query.</summary>
+    internal string? SourceName { get; }
+
+    /// <summary>Gets the <c>query</c> attribute libvirt reads for http and https, which it hands qemu as the URL's query, unescaped.</summary>
+    internal string? Query { get; }
 
     /// <summary>Gets the network hosts, each as <c>host:port</c>, <c>host</c> or <c>unix:SOCKET</c>.</summary>
     public ImmutableArray<string> Hosts { get; }

@@ -56,16 +56,18 @@ public static class LibvirtDomainReader
     /// <returns>One result per disk that has a source, in document order.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="xml"/> is <see langword="null"/>.</exception>
     /// <exception cref="XmlException">
-    /// The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept (a
-    /// backing store without format or source, a chain deeper than 200 layers, libvirt's limit).
+    /// The document is not well-formed, has a DTD, is larger than 10 MiB (virsh's limit), has an attribute longer than
+    /// 4,095 bytes (PATH_MAX), or is not a domain or disk libvirt would accept (a backing store without format or
+    /// source, a chain deeper than 200 layers, libvirt's limit). Its <see cref="Exception.Message"/> is in words, with
+    /// the line and position when known.
     /// </exception>
     public static async ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, ImageChainResolverOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(xml);
         options ??= ImageChainResolverOptions.Default;
 
-        // The text is buffered (bounded: UTF-8 takes at most 4 bytes per character) and parsed by the one synchronous parser.
-        const long maxBytes = LibvirtXmlParser.MaxDocumentCharacters * 4;
+        // The text is buffered (bounded as virsh bounds an XML file) and parsed by the one synchronous parser.
+        const int maxBytes = LibvirtXmlParser.MaxDocumentBytes;
         using var buffer = new MemoryStream();
         byte[] chunk = new byte[81920];
         int read;
@@ -73,7 +75,7 @@ public static class LibvirtDomainReader
         {
             if (buffer.Length + read > maxBytes)
             {
-                throw new XmlException("the document is larger than the size limit");
+                throw new DomainXmlException($"the document is larger than {maxBytes} bytes (virsh's limit for an XML file)", 0, 0);
             }
 
             buffer.Write(chunk, 0, read);
@@ -95,16 +97,17 @@ public static class LibvirtDomainReader
     private static async ValueTask<ImmutableArray<LibvirtDiskChain>> ExamineAllAsync(List<ParsedDisk> disks, ImageChainResolverOptions options, CancellationToken cancellationToken)
     {
         var resolver = new ImageChainResolver(options);
+        var locations = new TrustLocations(options.Policy);
         var results = ImmutableArray.CreateBuilder<LibvirtDiskChain>(disks.Count);
         foreach (ParsedDisk disk in disks)
         {
-            results.Add(await ExamineAsync(resolver, disk, cancellationToken).ConfigureAwait(false));
+            results.Add(await ExamineAsync(resolver, locations, disk, cancellationToken).ConfigureAwait(false));
         }
 
         return results.MoveToImmutable();
     }
 
-    private static async ValueTask<LibvirtDiskChain> ExamineAsync(ImageChainResolver resolver, ParsedDisk disk, CancellationToken cancellationToken)
+    private static async ValueTask<LibvirtDiskChain> ExamineAsync(ImageChainResolver resolver, TrustLocations locations, ParsedDisk disk, CancellationToken cancellationToken)
     {
         ImmutableArray<LibvirtDiskLayer> layers = disk.Layers;
         var references = ImmutableArray.CreateBuilder<ImageReference>(layers.Length);
@@ -117,14 +120,21 @@ public static class LibvirtDomainReader
         var declared = new DeclaredChain(references.MoveToImmutable(), disk.IsTerminated);
         ImageChain chain = await resolver.ResolveDeclaredAsync(declared, cancellationToken).ConfigureAwait(false);
         TrustReport report = TrustEvaluator.Evaluate(chain);
-        return new LibvirtDiskChain(disk.Target, disk.Device, layers, disk.IsTerminated, report, Describe(report), FindDrift(disk, declared, chain));
+        return new LibvirtDiskChain(disk.Target, disk.Device, layers, disk.IsTerminated, report, Describe(report), FindDrift(disk, declared, chain, locations));
     }
 
     /// <summary>Where the XML and the images disagree: facts beside the verdict, read from the same walk.</summary>
-    private static ImmutableArray<LibvirtDrift> FindDrift(ParsedDisk disk, DeclaredChain declared, ImageChain chain)
+    private static ImmutableArray<LibvirtDrift> FindDrift(ParsedDisk disk, DeclaredChain declared, ImageChain chain, TrustLocations locations)
     {
         ImmutableArray<LibvirtDiskLayer> layers = disk.Layers;
         var drift = ImmutableArray.CreateBuilder<LibvirtDrift>();
+
+        // What libvirt does not read comes first: the chain judged is libvirt's, but another reader may take these.
+        foreach (IgnoredElement ignored in disk.Ignored)
+        {
+            drift.Add(new LibvirtDrift(LibvirtDriftKind.IgnoredByLibvirt, ignored.LayerIndex, ignored.What, null, ignored.Message));
+        }
+
         int read = Math.Min(chain.Layers.Length, layers.Length);
         for (int i = 0; i < read; i++)
         {
@@ -139,7 +149,7 @@ public static class LibvirtDomainReader
                     continue;
                 }
 
-                if (!SameSource(backing, next) && !IsUnknown(backing, next))
+                if (!IsUnknown(backing, next) && !SameSource(backing, next, MayStat(chain, i, declared.Layers[i + 1], backing, locations)))
                 {
                     drift.Add(new LibvirtDrift(LibvirtDriftKind.BackingNameMismatch, i, next.ToString(), backing.StoredName, $"'{image.FileName}' records backing file '{backing.StoredName}', but the XML puts '{next}' below it"));
                 }
@@ -236,8 +246,28 @@ public static class LibvirtDomainReader
     private static bool IsUnknown(ImageReference backing, LibvirtDiskLayer next) =>
         !(next.IsLocal || next.Protocol is not null) || backing.Kind == ReferenceKind.Json;
 
-    /// <summary>Whether the name an image records opens what the XML puts below it.</summary>
-    private static bool SameSource(ImageReference backing, LibvirtDiskLayer next)
+    /// <summary>
+    /// Whether the drift check may ask the file system about both names: the XML's layer only when the walk opened it,
+    /// and the name the image records only when the gate would let the walk open it in the policy given. A name the
+    /// gate refuses is never touched, not even by <c>stat</c>: an automount point named by a header would wake the
+    /// automounter, and the time taken would tell whether it exists.
+    /// </summary>
+    private static bool MayStat(ImageChain chain, int layer, ImageReference next, ImageReference backing, TrustLocations locations)
+    {
+        if (OutcomeOf(chain, layer, next) != ReferenceOutcome.Opened || !backing.IsLocalPath || backing.FullName is null)
+        {
+            return false;
+        }
+
+        // Judged as the gate judges a backing file of a layer whose format the XML declares.
+        TrustPolicy policy = chain.Policy;
+        bool locationMatters = policy.Posture == TrustPosture.UntrustedImage;
+        bool trusted = locationMatters && locations.Judge(backing).Trusted;
+        return TrustJudge.Admit(policy, FormatSource.Declared, trusted, localReference: true) is TrustBasis.Location or TrustBasis.AuthenticFormat;
+    }
+
+    /// <summary>Whether the name an image records opens what the XML puts below it; <paramref name="mayStat"/> says whether the two names may be looked up to compare their identities.</summary>
+    private static bool SameSource(ImageReference backing, LibvirtDiskLayer next, bool mayStat)
     {
         if (next.IsLocal)
         {
@@ -252,7 +282,8 @@ public static class LibvirtDomainReader
             }
 
             // Two spellings of one file (a relative name, a symlink, "..") are the same layer.
-            return UnixFileStatus.TryGet(backing.FullName, out UnixFileStatus a)
+            return mayStat
+                && UnixFileStatus.TryGet(backing.FullName, out UnixFileStatus a)
                 && UnixFileStatus.TryGet(next.Path!, out UnixFileStatus b)
                 && a.Device == b.Device && a.Inode == b.Inode;
         }

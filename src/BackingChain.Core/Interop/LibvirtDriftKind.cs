@@ -20,4 +20,12 @@ public enum LibvirtDriftKind
 
     /// <summary>The XML ends the chain (<c>&lt;backingStore/&gt;</c>) at an image that records a backing file, which qemu will then not open.</summary>
     MissingLayer,
+
+    /// <summary>
+    /// The XML has an element or attribute libvirt does not read: a second <c>&lt;source&gt;</c>, <c>&lt;driver&gt;</c>,
+    /// <c>&lt;format&gt;</c> or <c>&lt;backingStore&gt;</c> (libvirt reads the first), or a path attribute of another
+    /// storage type (<c>file=</c> on a block disk). The chain judged is the one libvirt reads; what it ignores is
+    /// reported here, since another reader of the same document may take it.
+    /// </summary>
+    IgnoredByLibvirt,
 }

@@ -14,7 +14,12 @@ internal static class LibvirtNetworkName
 {
     /// <summary>
     /// The URI of a network layer (<c>https://host:port/name</c>, <c>nbd+unix:///export?socket=S</c>), from its first
-    /// host, or <see langword="null"/> when the layer is not network storage.
+    /// host, or <see langword="null"/> when the layer is not network storage. For the protocols qemu's curl driver
+    /// reads (http, https, ftp, ftps) it is the very URL libvirt hands qemu (qemuBlockStorageSourceGetURI, then
+    /// virURIFormat): the name becomes the path after one <c>/</c> and is escaped as libxml2's <c>xmlSaveUri</c>
+    /// escapes a path (so a <c>#</c>, a <c>?</c> or a <c>%</c> in the name is a literal character of the path, not a
+    /// fragment, a query or an escape), and the <c>query</c> attribute follows unescaped. What libcurl then sends
+    /// (the fragment dropped, dot segments removed) is for the caller's URL rules, which read it the same way.
     /// </summary>
     public static string? ToUrl(LibvirtDiskLayer layer)
     {
@@ -23,12 +28,44 @@ internal static class LibvirtNetworkName
             return null;
         }
 
+        string host = layer.Hosts.IsEmpty ? "" : layer.Hosts[0];
+        if (layer.Protocol is "http" or "https" or "ftp" or "ftps" && !host.StartsWith("unix:", StringComparison.Ordinal))
+        {
+            string path = layer.SourceName ?? "";
+            path = path.StartsWith('/') ? path : "/" + path;
+            string url = $"{layer.Protocol}://{host}{EscapePath(path)}";
+            return layer.Query is null ? url : url + "?" + layer.Query;
+        }
+
         string name = layer.Name ?? "";
         name = name.StartsWith('/') ? name[1..] : name;
-        string host = layer.Hosts.IsEmpty ? "" : layer.Hosts[0];
         return host.StartsWith("unix:", StringComparison.Ordinal)
             ? $"{layer.Protocol}+unix:///{name}?socket={host["unix:".Length..]}"
             : $"{layer.Protocol}://{host}/{name}";
+    }
+
+    /// <summary>
+    /// A path escaped as libxml2's <c>xmlSaveUri</c> escapes one: every UTF-8 byte becomes <c>%XX</c> except letters,
+    /// digits, RFC 2396's marks (<c>-_.!~*'()</c>) and <c>/;@&amp;=+$,</c>.
+    /// </summary>
+    internal static string EscapePath(string path)
+    {
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(path);
+        var text = new System.Text.StringBuilder(bytes.Length);
+        foreach (byte b in bytes)
+        {
+            char c = (char)b;
+            if (char.IsAsciiLetterOrDigit(c) || "-_.!~*'()/;@&=+$,".Contains(c, StringComparison.Ordinal))
+            {
+                text.Append(c);
+            }
+            else
+            {
+                text.Append('%').Append(System.Globalization.CultureInfo.InvariantCulture, $"{b:X2}");
+            }
+        }
+
+        return text.ToString();
     }
 
     public static bool Matches(string stored, LibvirtDiskLayer layer)

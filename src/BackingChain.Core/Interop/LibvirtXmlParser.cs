@@ -2,61 +2,113 @@ using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Text;
 using System.Xml;
 
 namespace BackingChain.Interop;
 
-/// <summary>A <c>&lt;disk&gt;</c> as the document gives it, before any image is read.</summary>
-internal sealed record ParsedDisk(string? Target, string? Device, ImmutableArray<LibvirtDiskLayer> Layers, bool IsTerminated);
+/// <summary>A <c>&lt;disk&gt;</c> as libvirt reads it, before any image is read, with what libvirt would ignore in it.</summary>
+internal sealed record ParsedDisk(string? Target, string? Device, ImmutableArray<LibvirtDiskLayer> Layers, bool IsTerminated, ImmutableArray<IgnoredElement> Ignored);
+
+/// <summary>An element or attribute of a <c>&lt;disk&gt;</c> that libvirt does not read: a later duplicate, or a path attribute of another storage type.</summary>
+/// <param name="LayerIndex">The layer it sits in (0 = the disk itself).</param>
+/// <param name="What">The ignored element or attribute, as text (bounded by <see cref="LibvirtXmlParser.MaxAttributeBytes"/>).</param>
+/// <param name="Message">One readable line.</param>
+internal readonly record struct IgnoredElement(int LayerIndex, string What, string Message);
 
 /// <summary>
 /// Reads <c>&lt;disk&gt;</c> elements (alone, or every one under <c>&lt;domain&gt;&lt;devices&gt;</c>) with a forward-only
-/// <see cref="XmlReader"/>. The document is someone else's text: no DTD (so no entity can expand or fetch anything), a
-/// bounded size, and the <c>&lt;backingStore&gt;</c> nesting bounded as libvirt bounds it. Elements the reader does not
-/// need are skipped without being walked.
+/// <see cref="XmlReader"/>, the way libvirt reads them (domain_conf.c): the <em>first</em> <c>&lt;source&gt;</c>,
+/// <c>&lt;driver&gt;</c>, <c>&lt;format&gt;</c>, <c>&lt;backingStore&gt;</c> and <c>&lt;target&gt;</c> of an element
+/// count, and a source's path is the attribute of its storage type only (<c>file</c> for <c>type='file'</c>,
+/// <c>dev</c> for <c>block</c>, <c>dir</c> for <c>dir</c>). What libvirt ignores is not dropped silently: every later
+/// duplicate and every path attribute of another type is returned as an <see cref="IgnoredElement"/>.
 /// </summary>
+/// <remarks>
+/// The document is someone else's text: no DTD (so no entity can expand or fetch anything), at most
+/// <see cref="MaxDocumentBytes"/>, every attribute read at most <see cref="MaxAttributeBytes"/>, and the
+/// <c>&lt;backingStore&gt;</c> nesting bounded as libvirt bounds it. Elements the reader does not need are skipped
+/// without being walked. Every error is a <see cref="DomainXmlException"/> in this library's words.
+/// </remarks>
 internal static class LibvirtXmlParser
 {
     /// <summary>libvirt refuses deeper chains (qemu_domain.c, bz 1524278: libxml2's nesting limit).</summary>
     public const int MaxLayers = 200;
 
-    /// <summary>The largest document read, in characters: 200 layers of a few hundred characters per disk leave ample room.</summary>
-    public const long MaxDocumentCharacters = 16L * 1024 * 1024;
+    /// <summary>The largest document read, in bytes: virsh's own limit for an XML file (VSH_MAX_XML_FILE, 10 MiB).</summary>
+    public const int MaxDocumentBytes = 10 * 1024 * 1024;
+
+    /// <summary>
+    /// The longest attribute value read, in UTF-8 bytes: PATH_MAX (4,096, its terminating NUL included), the longest
+    /// name the kernel opens. A longer name could never be opened by qemu; refusing it bounds what every later step
+    /// (the walk, the messages, the output) holds and prints.
+    /// </summary>
+    public const int MaxAttributeBytes = 4095;
+
+    /// <summary>The path attribute of each local storage type (virDomainStorageSourceParse); every other one is ignored.</summary>
+    private static readonly string[] PathAttributes = ["file", "dev", "dir"];
 
     public static XmlReaderSettings CreateSettings() => new()
     {
         DtdProcessing = DtdProcessing.Prohibit,
         XmlResolver = null,
-        MaxCharactersInDocument = MaxDocumentCharacters,
+        MaxCharactersInDocument = MaxDocumentBytes,
         IgnoreComments = true,
         IgnoreProcessingInstructions = true,
         IgnoreWhitespace = true,
         CloseInput = false,
     };
 
-    /// <exception cref="XmlException">The document is not well-formed, has a DTD, is too large, or is not a domain or disk libvirt would accept.</exception>
+    /// <exception cref="XmlException">The document is not well-formed, has a DTD, is too large, has too long a name, or is not a domain or disk libvirt would accept.</exception>
     public static List<ParsedDisk> Parse(XmlReader reader)
     {
-        var disks = new List<ParsedDisk>();
-        reader.MoveToContent();
-        switch (reader.NodeType == XmlNodeType.Element ? reader.LocalName : null)
+        try
         {
-            case "disk":
-                AddDisk(reader, disks);
-                break;
-            case "domain":
-                ParseDomain(reader, disks);
-                break;
-            default:
-                throw Error(reader, "the document is neither a <domain> nor a <disk>");
+            var disks = new List<ParsedDisk>();
+            reader.MoveToContent();
+            switch (reader.NodeType == XmlNodeType.Element ? reader.LocalName : null)
+            {
+                case "disk":
+                    AddDisk(reader, disks);
+                    break;
+                case "domain":
+                    ParseDomain(reader, disks);
+                    break;
+                default:
+                    throw Error(reader, "the document is neither a <domain> nor a <disk>");
+            }
+
+            // Anything after the root is an error the reader reports only when asked to go on.
+            while (reader.Read())
+            {
+            }
+
+            return disks;
+        }
+        catch (XmlException ex) when (ex is not DomainXmlException)
+        {
+            // The reader's own message is a runtime resource (a bare key in a build with UseSystemResourceKeys): say it in words.
+            throw new DomainXmlException(DescribeReaderError(ex), ex.LineNumber, ex.LinePosition, ex);
+        }
+    }
+
+    /// <summary>
+    /// Words for an error of <see cref="XmlReader"/> itself. Its message is a runtime resource, which is a bare key in
+    /// a build with <c>UseSystemResourceKeys</c>: it is used only when it is a sentence.
+    /// </summary>
+    private static string DescribeReaderError(XmlException ex)
+    {
+        const string what = "the document is not well-formed XML";
+        if (AppContext.TryGetSwitch("System.Resources.UseSystemResourceKeys", out bool keys) && keys)
+        {
+            return what;
         }
 
-        // Anything after the root is an error the reader reports only when asked to go on.
-        while (reader.Read())
-        {
-        }
-
-        return disks;
+        // "Reason. Line 1, position 2." without the position, which the caller adds in the same words every time.
+        string message = ex.Message.ReplaceLineEndings(" ");
+        int line = message.LastIndexOf(" Line ", StringComparison.Ordinal);
+        message = line > 0 ? message[..line] : message;
+        return $"{what}: {message.TrimEnd('.')}";
     }
 
     private static void ParseDomain(XmlReader reader, List<ParsedDisk> disks)
@@ -119,12 +171,16 @@ internal static class LibvirtXmlParser
 
     private static ParsedDisk? ParseDisk(XmlReader reader)
     {
-        string type = reader.GetAttribute("type") ?? "file";
-        string? device = reader.GetAttribute("device");
+        // libvirt's default storage type for a disk without one is file.
+        string type = Attribute(reader, "type") ?? "file";
+        string? device = Attribute(reader, "device");
         var below = new List<LibvirtDiskLayer>();
-        Children children = ParseChildren(reader, "driver", below, 1);
+        var ignored = new List<IgnoredElement>();
+        Children children = ParseChildren(reader, type, "driver", below, ignored, 1);
         reader.Read();
-        if (children.Source is not { } source)
+
+        // As virStorageSourceIsEmpty: local storage without a path, or no source at all, is an empty drive.
+        if (children.Source is not { } source || (source.IsLocalType && source.Path is null))
         {
             return null;
         }
@@ -132,16 +188,16 @@ internal static class LibvirtXmlParser
         var layers = ImmutableArray.CreateBuilder<LibvirtDiskLayer>(below.Count + 1);
         layers.Add(source.ToLayer(type, children.Format, source.Index));
         layers.AddRange(below);
-        return new ParsedDisk(children.Target, device, layers.MoveToImmutable(), children.IsTerminated);
+        return new ParsedDisk(children.Target, device, layers.MoveToImmutable(), children.IsTerminated, [.. ignored]);
     }
 
     /// <summary>
     /// Reads one <c>&lt;backingStore&gt;</c> and what it nests, appending layers top first; returns whether the chain
     /// ends in the empty terminator. As libvirt does, an element without a <c>type</c> is the terminator.
     /// </summary>
-    private static bool ParseBackingStore(XmlReader reader, List<LibvirtDiskLayer> layers, int level)
+    private static bool ParseBackingStore(XmlReader reader, List<LibvirtDiskLayer> layers, List<IgnoredElement> ignored, int level)
     {
-        string? type = reader.GetAttribute("type");
+        string? type = Attribute(reader, "type");
         if (type is null)
         {
             reader.Skip();
@@ -154,15 +210,15 @@ internal static class LibvirtXmlParser
             throw Error(reader, $"backing chains more than {MaxLayers} layers deep are not supported");
         }
 
-        int? index = ParseIndex(reader, reader.GetAttribute("index"));
+        int? index = ParseIndex(reader, Attribute(reader, "index"));
 
         // The slot is taken before the nested layers are appended, so the list stays top first.
         int slot = layers.Count;
         layers.Add(null!);
-        Children children = ParseChildren(reader, "format", layers, level + 1);
+        Children children = ParseChildren(reader, type, "format", layers, ignored, level + 1);
 
         // libvirt refuses a backing store without these (virDomainDiskBackingStoreParse), so the document is not one it runs.
-        if (children.Format is null)
+        if (string.IsNullOrEmpty(children.Format))
         {
             throw Error(reader, "missing disk backing store format");
         }
@@ -178,12 +234,14 @@ internal static class LibvirtXmlParser
     }
 
     /// <summary>
-    /// The children of a <c>&lt;disk&gt;</c> or of a <c>&lt;backingStore&gt;</c>, which differ only in the element that
-    /// declares the format (<c>&lt;driver type&gt;</c>, <c>&lt;format type&gt;</c>). Nested backing stores are appended
-    /// to <paramref name="below"/> at <paramref name="level"/>. Leaves the reader on the element's end (or on the
+    /// The children of a <c>&lt;disk&gt;</c> or of a <c>&lt;backingStore&gt;</c> of storage type <paramref name="type"/>,
+    /// which differ only in the element that declares the format (<c>&lt;driver type&gt;</c>, <c>&lt;format type&gt;</c>).
+    /// The first of each element counts, as in libvirt's XPath lookups; later ones are noted in
+    /// <paramref name="ignored"/> and skipped unread. The first nested backing store is appended to
+    /// <paramref name="below"/> at <paramref name="level"/>. Leaves the reader on the element's end (or on the
     /// element itself when it is empty).
     /// </summary>
-    private static Children ParseChildren(XmlReader reader, string formatElement, List<LibvirtDiskLayer> below, int level)
+    private static Children ParseChildren(XmlReader reader, string type, string formatElement, List<LibvirtDiskLayer> below, List<IgnoredElement> ignored, int level)
     {
         var children = default(Children);
         if (reader.IsEmptyElement)
@@ -191,6 +249,10 @@ internal static class LibvirtXmlParser
             return children;
         }
 
+        int layer = level - 1;
+        bool formatSeen = false;
+        bool backingSeen = false;
+        bool targetSeen = false;
         int depth = reader.Depth;
         reader.Read();
         while (!(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
@@ -204,20 +266,54 @@ internal static class LibvirtXmlParser
             string name = reader.LocalName;
             if (name == formatElement)
             {
-                children.Format = reader.GetAttribute("type");
+                string? format = Attribute(reader, "type");
+                if (formatSeen)
+                {
+                    Ignore(ignored, layer, $"<{name} type='{format}'>", $"a second <{name}> (type '{format}'); libvirt reads the first (type '{children.Format}')");
+                }
+                else
+                {
+                    formatSeen = true;
+                    children.Format = format;
+                }
+
                 reader.Skip();
             }
             else if (name == "source")
             {
-                children.Source = ParseSource(reader);
+                if (children.Source is { } first)
+                {
+                    string what = DescribeSource(reader);
+                    Ignore(ignored, layer, what, $"a second <source> ({what}); libvirt reads the first ({first.Describe()})");
+                    reader.Skip();
+                }
+                else
+                {
+                    children.Source = ParseSource(reader, type, layer, ignored);
+                }
             }
             else if (name == "backingStore")
             {
-                children.IsTerminated = ParseBackingStore(reader, below, level);
+                if (backingSeen)
+                {
+                    string what = Attribute(reader, "type") is { } backingType ? $"<backingStore type='{backingType}'>" : "<backingStore/>";
+                    Ignore(ignored, layer, what, $"a second {what}; libvirt reads the first, and nothing in this one");
+                    reader.Skip();
+                }
+                else
+                {
+                    backingSeen = true;
+                    children.IsTerminated = ParseBackingStore(reader, below, ignored, level);
+                }
             }
             else if (name == "target" && formatElement == "driver")
             {
-                children.Target = reader.GetAttribute("dev");
+                if (!targetSeen)
+                {
+                    targetSeen = true;
+                    children.Target = Attribute(reader, "dev");
+                }
+
                 reader.Skip();
             }
             else
@@ -229,16 +325,40 @@ internal static class LibvirtXmlParser
         return children;
     }
 
-    private static Source ParseSource(XmlReader reader)
+    /// <summary>
+    /// The <c>&lt;source&gt;</c> of storage type <paramref name="type"/>, read as virDomainStorageSourceParse reads it:
+    /// the path from the type's own attribute (an empty one is no path), a network source's protocol, name, query
+    /// (http and https only) and hosts. Path attributes of other types are noted as ignored.
+    /// </summary>
+    private static Source ParseSource(XmlReader reader, string type, int layer, List<IgnoredElement> ignored)
     {
-        var source = new Source
+        string? own = type switch { "file" => "file", "block" => "dev", "dir" => "dir", _ => null };
+        var source = new Source { IsLocalType = own is not null, Index = ParseIndex(reader, Attribute(reader, "index")) };
+        foreach (string attribute in PathAttributes)
         {
-            File = reader.GetAttribute("file") ?? reader.GetAttribute("dev") ?? reader.GetAttribute("dir"),
-            Protocol = reader.GetAttribute("protocol"),
-            Name = reader.GetAttribute("name"),
-            Query = reader.GetAttribute("query"),
-            Index = ParseIndex(reader, reader.GetAttribute("index")),
-        };
+            string? value = Attribute(reader, attribute);
+            if (value is null)
+            {
+                continue;
+            }
+
+            if (attribute == own)
+            {
+                source.Path = value.Length == 0 ? null : value;
+            }
+            else
+            {
+                Ignore(ignored, layer, $"{attribute}='{value}'", $"<source {attribute}='{value}'> in a disk of type '{type}'; libvirt reads {(own is null ? "no path attribute" : $"only '{own}'")} for that type");
+            }
+        }
+
+        if (type == "network")
+        {
+            source.Protocol = Attribute(reader, "protocol");
+            source.Name = Attribute(reader, "name");
+            source.Query = source.Protocol is "http" or "https" ? Attribute(reader, "query") : null;
+        }
+
         var hosts = ImmutableArray.CreateBuilder<string>();
         if (reader.IsEmptyElement)
         {
@@ -254,7 +374,7 @@ internal static class LibvirtXmlParser
             if (reader.NodeType == XmlNodeType.Element && reader.LocalName == "host")
             {
                 // Bounded by the document size; libvirt puts no limit on hosts (rbd and gluster list several).
-                hosts.Add(DescribeHost(reader.GetAttribute("name"), reader.GetAttribute("port"), reader.GetAttribute("transport"), reader.GetAttribute("socket")));
+                hosts.Add(DescribeHost(Attribute(reader, "name"), Attribute(reader, "port"), Attribute(reader, "transport"), Attribute(reader, "socket")));
                 reader.Skip();
             }
             else if (reader.NodeType == XmlNodeType.Element)
@@ -270,6 +390,36 @@ internal static class LibvirtXmlParser
         reader.Read();
         source.Hosts = hosts.ToImmutable();
         return source;
+    }
+
+    /// <summary>An ignored <c>&lt;source&gt;</c> in a few words: its first path or network attribute.</summary>
+    private static string DescribeSource(XmlReader reader)
+    {
+        foreach (string attribute in (ReadOnlySpan<string>)["file", "dev", "dir", "name", "volume"])
+        {
+            if (Attribute(reader, attribute) is { } value)
+            {
+                return $"{attribute}='{value}'";
+            }
+        }
+
+        return "no path";
+    }
+
+    private static void Ignore(List<IgnoredElement> ignored, int layer, string what, string message) =>
+        ignored.Add(new IgnoredElement(layer, what, $"layer {layer} has {message}"));
+
+    /// <summary>An attribute of the current element, refused when it is longer than any name the kernel opens.</summary>
+    private static string? Attribute(XmlReader reader, string name)
+    {
+        string? value = reader.GetAttribute(name);
+        if (value is not null && value.Length > MaxAttributeBytes / 3 && Encoding.UTF8.GetByteCount(value) > MaxAttributeBytes)
+        {
+            // The value itself is not repeated: it is what must not be copied into every message and output.
+            throw Error(reader, string.Create(CultureInfo.InvariantCulture, $"the {name} attribute of <{reader.LocalName}> is {Encoding.UTF8.GetByteCount(value)} bytes long; names and attributes are limited to {MaxAttributeBytes} bytes (PATH_MAX)"));
+        }
+
+        return value;
     }
 
     private static string DescribeHost(string? name, string? port, string? transport, string? socket)
@@ -303,10 +453,10 @@ internal static class LibvirtXmlParser
         return index;
     }
 
-    private static XmlException Error(XmlReader reader, string message) =>
+    private static DomainXmlException Error(XmlReader reader, string message) =>
         reader is IXmlLineInfo info && info.HasLineInfo()
-            ? new XmlException(message, null, info.LineNumber, info.LinePosition)
-            : new XmlException(message);
+            ? new DomainXmlException(message, info.LineNumber, info.LinePosition)
+            : new DomainXmlException(message, 0, 0);
 
     private struct Children
     {
@@ -318,7 +468,8 @@ internal static class LibvirtXmlParser
 
     private struct Source
     {
-        public string? File;
+        public bool IsLocalType;
+        public string? Path;
         public string? Protocol;
         public string? Name;
         public string? Query;
@@ -326,9 +477,9 @@ internal static class LibvirtXmlParser
         public ImmutableArray<string> Hosts;
 
         public readonly LibvirtDiskLayer ToLayer(string type, string? format, int? index) =>
-            new(type, format, type == "network" ? null : File, type == "network" ? Protocol : null, type == "network" ? NetworkName : null, Hosts.IsDefault ? [] : Hosts, index);
+            new(type, format, Path, Protocol, Name, Query, Hosts.IsDefault ? [] : Hosts, index);
 
-        /// <summary>The name, with the query http and https keep (libvirt's <c>query</c> attribute) after a <c>?</c>, as in the URL qemu is given.</summary>
-        private readonly string? NetworkName => Query is not null && Protocol is "http" or "https" ? Name + "?" + Query : Name;
+        public readonly string Describe() =>
+            Path is not null ? $"'{Path}'" : Name is not null ? $"name='{Name}'" : "no path";
     }
 }

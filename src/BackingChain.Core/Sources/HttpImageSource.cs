@@ -290,7 +290,7 @@ internal sealed class HttpImageSource : IImageSource
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
-            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the connection failed after {total} of {expected} bytes ({OneLine(ex.Message)})"), ex);
+            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the connection failed after {total} of {expected} bytes ({Internal.ErrorWords.Describe(ex)})"), ex);
         }
 
         if (total < expected)
@@ -378,7 +378,7 @@ internal sealed class HttpImageSource : IImageSource
         }
         catch (HttpRequestException ex)
         {
-            throw new IOException($"the request failed ({OneLine(ex.Message)})", ex);
+            throw new IOException($"the request failed ({Internal.ErrorWords.Describe(ex)})", ex);
         }
 
         // A handler that follows redirects by itself would have read another URL than the one judged.

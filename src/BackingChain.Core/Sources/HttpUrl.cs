@@ -39,10 +39,18 @@ internal static class HttpUrl
     /// <c>http://h/images/a</c> but not <c>http://h/images-old/a</c>. A query in the prefix must match exactly; a
     /// query in the URL is not a path and is not compared when the prefix has none.
     /// </summary>
+    /// <remarks>
+    /// A URL whose path another server may read as a different path is under no prefix (see
+    /// <see cref="HasAmbiguousPath"/>).
+    /// </remarks>
     public static bool IsUnder(string url, string prefix)
     {
         SplitQuery(prefix, out string prefixPath, out string prefixQuery);
         SplitQuery(url, out string urlPath, out _);
+        if (HasAmbiguousPath(urlPath))
+        {
+            return false;
+        }
         if (prefixQuery.Length > 0)
         {
             return string.Equals(url, prefix, StringComparison.Ordinal);
@@ -58,6 +66,18 @@ internal static class HttpUrl
             || prefixPath.EndsWith('/')
             || urlPath[prefixPath.Length] == '/';
     }
+
+    /// <summary>
+    /// Whether the path of a normal form holds what some server reads differently from RFC 3986: a <c>;</c> (Tomcat
+    /// and the servers behind it strip path parameters, so <c>..;/</c> climbs), its escape <c>%3B</c>, or an escaped
+    /// <c>%</c> (<c>%25</c>: a server or proxy that decodes twice turns <c>%252e%252e</c> into <c>..</c>). The
+    /// normal form is compared segment by segment as written; such a path would be judged as one path and served as
+    /// another, so it lies under no trusted prefix (the caller's callback may still trust it).
+    /// </summary>
+    internal static bool HasAmbiguousPath(string pathWithoutQuery) =>
+        pathWithoutQuery.Contains(';', StringComparison.Ordinal)
+        || pathWithoutQuery.Contains("%25", StringComparison.Ordinal)
+        || pathWithoutQuery.Contains("%3B", StringComparison.Ordinal);
 
     private static void SplitQuery(string url, out string beforeQuery, out string query)
     {

@@ -217,7 +217,7 @@ public sealed class BackingFileEditorTests
     [InlineData("backing_file=old.raw,backing_fmt=raw", "a-much-longer-backing-name-than-before.qcow2")]
     [InlineData("cluster_size=4096,backing_file=old-and-long-name.qcow2,backing_fmt=qcow2", "n.raw")]
     [InlineData("compat=0.10,backing_file=old.raw", "new.raw")]
-    public void Every_prefix_of_the_writes_leaves_the_old_or_the_new_name(string options, string name)
+    public void Every_prefix_of_the_writes_leaves_the_old_or_the_new_name_and_format(string options, string name)
     {
         using var dir = new ScratchDirectory();
         var create = new List<string> { "create", "-q", "-f", "qcow2", "-u" };
@@ -233,6 +233,8 @@ public sealed class BackingFileEditorTests
         int clusterSize = Qcow2Header.Parse(original).ClusterSize;
         byte[] cluster0 = original[..clusterSize];
         string? oldName = Qcow2Header.Parse(cluster0).GetBackingFileName(cluster0);
+        string? oldFormat = string.IsNullOrEmpty(oldName) ? null : Qcow2Header.Parse(cluster0).GetBackingFormat(cluster0);
+        oldName = string.IsNullOrEmpty(oldName) ? null : oldName;
 
         List<HeaderWrite> writes = Qcow2BackingEdit.Plan(cluster0, false, Encoding.UTF8.GetBytes(name), "raw"u8.ToArray());
 
@@ -240,8 +242,10 @@ public sealed class BackingFileEditorTests
         for (int i = 0; i <= writes.Count; i++)
         {
             Assert.True(Qcow2Header.TryParse(state, out Qcow2Header header, out HeaderError error), $"after {i} writes: {error}");
-            string? current = header.GetBackingFileName(state);
-            Assert.True(current == oldName || current == name, $"after {i} writes the name is '{current}'");
+            // Without a backing file, a format extension means nothing (qemu ignores it): the state is "none".
+            string? currentName = header.GetBackingFileName(state);
+            (string? Name, string? Format) current = string.IsNullOrEmpty(currentName) ? (null, null) : (currentName, header.GetBackingFormat(state));
+            Assert.True(current == (oldName, oldFormat) || current == (name, "raw"), $"after {i} writes the backing file is ('{current.Name}', '{current.Format}')");
             if (i < writes.Count)
             {
                 writes[i].Data.CopyTo(state, (int)writes[i].Offset);
