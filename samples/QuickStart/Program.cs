@@ -119,7 +119,8 @@ static async Task<int> FixAsync(string path, string backingName, string backingF
 static async Task<int> GateAsync(string path)
 {
     using FileStream upload = File.OpenRead(path);
-    using var stored = new MemoryStream();
+    string temporary = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName());
+    using var stored = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
 
     // snippet: gate-upload
     // In ASP.NET Core the reader is Request.BodyReader. The upload streams through once: it is judged from
@@ -131,6 +132,8 @@ static async Task<int> GateAsync(string path)
         Policy = TrustPolicy.Untrusted, // or new TrustPolicy { Posture = TrustPosture.UntrustedImage, TrustedRoots = [...] }
     });
 
+    // Stored in a file (a FileStream), the upload keeps its holes: zero 4 KiB blocks are skipped, not written,
+    // and the rest goes out in writes of up to 1 MiB (UploadInspectionOptions.SparseDestination, on by default).
     PipeReader body = PipeReader.Create(upload);
     UploadInspection inspection = await gate.InspectAsync(
         body,

@@ -22,7 +22,8 @@ namespace BackingChain.Streaming;
 /// (default 4 MiB; only the 4 KiB thorough detection looks at when the upload is raw) and the last
 /// <see cref="UploadInspectionOptions.TailWindowLength"/> bytes (default 64 KiB, kept in a ring) are held, in
 /// pooled arrays, so the buffers held at once never exceed head window + tail window + 64 KiB (each array
-/// rounded up to the pool's power-of-two size). Every buffer the reader returns is consumed whole
+/// rounded up to the pool's power-of-two size), plus, while storing into a file, one pooled 1 MiB staging buffer
+/// in which zero blocks are found and data is gathered into large writes. Every buffer the reader returns is consumed whole
 /// (<c>AdvanceTo(buffer.End)</c>), so the pipe never accumulates the upload either. Once the upload ends, the
 /// format reader runs over the retained bytes through the same code that reads files; a read outside the windows
 /// is never satisfied by buffering more: it becomes an <c>unsupported-feature</c> finding and a rejection
@@ -103,7 +104,7 @@ public sealed class ImageUploadGate
 
     /// <summary>Reads an upload to its end, copying every byte to <paramref name="destination"/> as it passes, and judges it.</summary>
     /// <param name="upload">The upload, e.g. ASP.NET Core's <c>Request.BodyReader</c>; read to its end, not completed.</param>
-    /// <param name="destination">Where the upload is stored while it is judged (a temporary file); flushed, not disposed. Delete it when the upload is rejected.</param>
+    /// <param name="destination">Where the upload is stored while it is judged (a temporary file); flushed, not disposed. Delete it when the upload is rejected. A seekable <see cref="FileStream"/> keeps the upload's holes and ends at the upload's length (<see cref="UploadInspectionOptions.SparseDestination"/>); any other stream gets every byte.</param>
     /// <param name="name">Where the upload will be stored once accepted (relative references resolve against it), or <see langword="null"/>.</param>
     /// <param name="declaredFormat">The format the sender declares, or <see langword="null"/> to probe it.</param>
     /// <param name="expectedLength">The length the sender announced (<c>Content-Length</c>), or <see langword="null"/>.</param>

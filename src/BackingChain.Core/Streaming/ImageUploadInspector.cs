@@ -35,7 +35,7 @@ internal static class ImageUploadInspector
 
     /// <summary>Reads an upload to its end, copying every byte to <paramref name="destination"/> as it passes, and judges it.</summary>
     /// <param name="reader">The upload; read to its end, not completed.</param>
-    /// <param name="destination">Where the upload is stored; written in order, flushed at the end, not disposed.</param>
+    /// <param name="destination">Where the upload is stored, flushed at the end, not disposed: a seekable file keeps the upload's zero blocks as holes (<see cref="UploadInspectionOptions.SparseDestination"/>), any other stream gets every byte in order.</param>
     /// <param name="options">Settings; <see cref="UploadInspectionOptions.Default"/> when <see langword="null"/>.</param>
     /// <param name="cancellationToken">Cancels the inspection.</param>
     /// <returns>The inspection, with its verdict. Delete what was stored when it is rejected.</returns>
@@ -63,10 +63,13 @@ internal static class ImageUploadInspector
         using var windows = new RetainedWindows(options.HeadWindowLength, options.TailWindowLength);
         using IncrementalHash? hash = options.ComputeSha256 ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
 
-        await PumpAsync(reader, destination, windows, hash, options.DeclaredFormat, options.ExpectedLength, cancellationToken).ConfigureAwait(false);
-        if (destination is not null)
+        using UploadDestinationWriter? writer = destination is null ? null : UploadDestinationWriter.Create(destination, options.SparseDestination);
+
+        await PumpAsync(reader, writer, windows, hash, options.DeclaredFormat, options.ExpectedLength, cancellationToken).ConfigureAwait(false);
+        if (writer is not null)
         {
-            await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
+            await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            await destination!.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
 
         windows.Complete();
@@ -81,7 +84,7 @@ internal static class ImageUploadInspector
     /// byte past it: that byte proves the upload too long, and nothing beyond it is read or stored.
     /// </summary>
     private static async ValueTask PumpAsync(
-        PipeReader reader, Stream? destination, RetainedWindows windows, IncrementalHash? hash, ImageFormat? declared, long? expectedLength, CancellationToken cancellationToken)
+        PipeReader reader, UploadDestinationWriter? destination, RetainedWindows windows, IncrementalHash? hash, ImageFormat? declared, long? expectedLength, CancellationToken cancellationToken)
     {
         bool headLimitDecided = false;
         long limit = expectedLength is long expected ? expected + 1 : long.MaxValue;

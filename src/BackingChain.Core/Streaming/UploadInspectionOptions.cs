@@ -116,6 +116,18 @@ public sealed class UploadInspectionOptions
     public bool AllowEmpty { get; init; }
 
     /// <summary>
+    /// Gets whether an upload stored in a file keeps its holes, as <c>cp --sparse=always</c> and
+    /// <c>qemu-img convert -S 4k</c> do. Default <see langword="true"/>: when the destination is a writable
+    /// <see cref="System.IO.FileStream"/> on a regular file (its type read with <c>fstat</c>, on Linux), every all-zero 4 KiB block (aligned to the file offset) is skipped rather than
+    /// written, the data between them goes out in writes of up to 1 MiB, the file is cut at the position the upload
+    /// starts from and ends at the upload's length, so it reads back byte for byte as sent while a mostly empty disk
+    /// takes only its data's room. Any other destination (a pipe, a block or character device, a network stream, a
+    /// <see cref="System.IO.MemoryStream"/>, any file on a system other than Linux) gets every byte whatever this says. Set <see langword="false"/> to have every zero written (a file meant to be
+    /// fully allocated).
+    /// </summary>
+    public bool SparseDestination { get; init; } = true;
+
+    /// <summary>
     /// A copy of these settings for one upload: the service-wide settings stay, the upload's own facts replace theirs.
     /// </summary>
     internal UploadInspectionOptions ForUpload(string? name, ImageFormat? declaredFormat, long? expectedLength) => new()
@@ -126,6 +138,7 @@ public sealed class UploadInspectionOptions
         TailWindowLength = TailWindowLength,
         ComputeSha256 = ComputeSha256,
         AllowEmpty = AllowEmpty,
+        SparseDestination = SparseDestination,
         Name = name,
         DeclaredFormat = declaredFormat,
         ExpectedLength = expectedLength,
