@@ -111,7 +111,13 @@ switch (line.Command)
             // Read in large blocks (the console stream and the pipe reader's defaults read 4 KiB at a time): a whole
             // image streams past, and each read is a system call.
             const int StandardInputBlock = 1024 * 1024;
-            var gate = new ImageUploadGate(new UploadInspectionOptions { Policy = policy });
+            var gate = new ImageUploadGate(new UploadInspectionOptions
+            {
+                Policy = policy,
+                MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth,
+                Timeout = line.Timeout,
+                SourceProviders = Providers(),
+            });
             using var input = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
             PipeReader body = PipeReader.Create(input, new StreamPipeReaderOptions(bufferSize: StandardInputBlock, minimumReadSize: StandardInputBlock / 2));
             UploadInspection inspection = await gate.InspectAsync(body, line.Name, declared);

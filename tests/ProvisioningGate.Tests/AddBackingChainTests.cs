@@ -1,6 +1,8 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
+using System.Threading.Tasks;
+using BackingChain;
 using BackingChain.Chain;
 using BackingChain.Hosting;
 using BackingChain.Streaming;
@@ -31,6 +33,8 @@ public sealed class AddBackingChainTests
             ["BackingChain:TrustedUrlPrefixes:0"] = "https://images.example/base/",
             ["BackingChain:MaxDigestFileLength"] = "1024",
             ["BackingChain:MaxDepth"] = "7",
+            ["BackingChain:Timeout"] = "00:00:05",
+            ["BackingChain:SparseDestination"] = "false",
             ["BackingChain:HeadWindowLength"] = "8192",
             ["BackingChain:TailWindowLength"] = "1024",
             ["BackingChain:ComputeSha256"] = "true",
@@ -54,6 +58,51 @@ public sealed class AddBackingChainTests
         Assert.True(upload.AllowEmpty);
         Assert.Equal(7, resolver.MaxDepth);
         Assert.Equal([first.Path, second.Path], [.. resolver.Policy.TrustedRoots]);
+
+        // The walk's settings reach the gate as well as the resolver: one setting, every entry point.
+        Assert.Equal((7, TimeSpan.FromSeconds(5)), (upload.MaxDepth, upload.Timeout));
+        Assert.Equal(TimeSpan.FromSeconds(5), resolver.Timeout);
+        Assert.False(upload.SparseDestination);
+    }
+
+    [QemuImgFact]
+    public async Task The_depth_cap_of_the_configuration_bounds_the_chain_an_upload_heads()
+    {
+        // Seen by a user: with MaxDepth = 2, an upload over a 6-deep chain of trusted bases was accepted.
+        using var root = new ScratchDirectory();
+        QemuImg.Run(root.Path, "create", "-q", "-f", "raw", "l0.img", "1M");
+        for (int i = 1; i < 6; i++)
+        {
+            QemuImg.Run(root.Path, "create", "-q", "-f", "qcow2", "-u", "-b", $"l{i - 1}.img", "-F", i == 1 ? "raw" : "qcow2", $"l{i}.img", "1M");
+        }
+
+        QemuImg.Run(root.Path, "create", "-q", "-f", "qcow2", "-u", "-b", "l5.img", "-F", "qcow2", "upload.qcow2", "1M");
+        byte[] upload = File.ReadAllBytes(root["upload.qcow2"]);
+
+        async Task<UploadInspection> InspectAsync(string depth)
+        {
+            IConfiguration configuration = Configuration(new()
+            {
+                ["BackingChain:TrustedRoots:0"] = root.Path,
+                ["BackingChain:MaxDepth"] = depth,
+            });
+            var services = new ServiceCollection();
+            services.AddBackingChain(o => configuration.GetSection("BackingChain").Bind(o));
+            using ServiceProvider provider = services.BuildServiceProvider();
+            ImageUploadGate gate = provider.GetRequiredService<ImageUploadGate>();
+            return await gate.InspectAsync(System.IO.Pipelines.PipeReader.Create(new MemoryStream(upload)), root["new.qcow2"], ImageFormat.Qcow2);
+        }
+
+        UploadInspection capped = await InspectAsync("2");
+        UploadInspection deep = await InspectAsync("200");
+
+        // The walk stops at the cap; the posture then counts the file it did not ask about as not trusted.
+        Assert.False(capped.IsAccepted);
+        Assert.Equal(ChainEnding.TooDeep, capped.Report.Chain.Ending);
+        Assert.Contains(capped.Findings, f => f.Code == FindingCodes.ChainTooDeep);
+        Assert.Equal(2, capped.Report.Chain.Layers.Length);
+        Assert.True(deep.IsAccepted, deep.Reason.ToString());
+        Assert.Equal(7, deep.Report.Chain.Layers.Length);
     }
 
     [Fact]
@@ -152,6 +201,7 @@ public sealed class AddBackingChainTests
     [InlineData("BackingChain:PinnedImages:0", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
     [InlineData("BackingChain:HeadWindowLength", "12")]
     [InlineData("BackingChain:MaxDepth", "0")]
+    [InlineData("BackingChain:Timeout", "-00:00:01")]
     public void Invalid_settings_are_refused_when_the_gate_is_first_resolved_naming_the_section(string key, string value)
     {
         IConfiguration configuration = Configuration(new() { [key] = value });

@@ -63,6 +63,15 @@ public sealed class BackingChainOptions
     /// <summary>Gets or sets the deepest chain walked. Default 200.</summary>
     public int MaxDepth { get; set; } = ImageChainResolverOptions.DefaultMaxDepth;
 
+    /// <summary>
+    /// Gets or sets the deadline of one walk, for stored chains and for what an upload names
+    /// (<see cref="ImageChainResolverOptions.Timeout"/>; configuration text such as <c>"00:00:30"</c>). Default two minutes.
+    /// </summary>
+    public TimeSpan Timeout { get; set; } = ImageChainResolverOptions.Default.Timeout;
+
+    /// <summary>Gets or sets whether an upload stored in a regular file keeps its holes (<see cref="UploadInspectionOptions.SparseDestination"/>). Default <see langword="true"/>.</summary>
+    public bool SparseDestination { get; set; } = true;
+
     /// <summary>Gets or sets the leading bytes of an upload kept for its header. Default 4 MiB.</summary>
     public int HeadWindowLength { get; set; } = UploadInspectionOptions.DefaultHeadWindowLength;
 
@@ -132,13 +141,18 @@ public sealed class BackingChainOptions
     {
         try
         {
+            // The walk's settings first: they are the resolver's too, and their errors name them the same way.
+            ImageChainResolverOptions walk = BuildResolverOptions(policy);
             return new UploadInspectionOptions
             {
                 Policy = policy,
+                MaxDepth = walk.MaxDepth,
+                Timeout = walk.Timeout,
                 HeadWindowLength = HeadWindowLength,
                 TailWindowLength = TailWindowLength,
                 ComputeSha256 = ComputeSha256,
                 AllowEmpty = AllowEmptyUpload,
+                SparseDestination = SparseDestination,
             };
         }
         catch (ArgumentOutOfRangeException e)
@@ -149,13 +163,24 @@ public sealed class BackingChainOptions
 
     internal ImageChainResolverOptions BuildResolverOptions(TrustPolicy policy)
     {
+        // One setting at a time, so that the error names the one out of range.
+        ImageChainResolverOptions depth;
         try
         {
-            return new ImageChainResolverOptions { Policy = policy, MaxDepth = MaxDepth };
+            depth = new ImageChainResolverOptions { Policy = policy, MaxDepth = MaxDepth };
         }
         catch (ArgumentOutOfRangeException e)
         {
             throw new ArgumentException($"{SectionName} settings: {nameof(MaxDepth)} {MaxDepth} is out of range: {e.Message}", e);
+        }
+
+        try
+        {
+            return new ImageChainResolverOptions { Policy = policy, MaxDepth = depth.MaxDepth, Timeout = Timeout };
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new ArgumentException($"{SectionName} settings: {nameof(Timeout)} {Timeout} is out of range: {e.Message}", e);
         }
     }
 }

@@ -201,7 +201,13 @@ internal static class ImageUploadInspector
 
         NoteContent(name, declared, detection, facts);
 
-        var resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = options.Policy, SourceProviders = options.SourceProviders });
+        var resolver = new ImageChainResolver(new ImageChainResolverOptions
+        {
+            Policy = options.Policy,
+            SourceProviders = options.SourceProviders,
+            MaxDepth = options.MaxDepth,
+            Timeout = options.Timeout,
+        });
         ImageChain chain = await resolver.WalkAsync(source, declared, detection, topHasLocation: options.Name is not null, cancellationToken).ConfigureAwait(false);
 
         if (source.HasMisses)

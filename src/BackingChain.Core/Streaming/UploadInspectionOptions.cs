@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Immutable;
+using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Trust;
 
@@ -67,6 +68,31 @@ public sealed class UploadInspectionOptions
     public ImmutableArray<IImageSourceProvider> SourceProviders { get; init; } = [FileImageSourceProvider.Instance];
 
     /// <summary>
+    /// Gets the most layers the chain an upload heads may have, the upload included: the same setting, with the same
+    /// range, as <see cref="ImageChainResolverOptions.MaxDepth"/>. Default 200.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is out of the resolver's range.</exception>
+    public int MaxDepth
+    {
+        get;
+
+        // The resolver's options hold the rule; asking them keeps one definition of what is in range.
+        init => field = new ImageChainResolverOptions { MaxDepth = value }.MaxDepth;
+    } = ImageChainResolverOptions.DefaultMaxDepth;
+
+    /// <summary>
+    /// Gets the deadline of the walk over the files an upload names (the upload's own bytes are read as the caller
+    /// sends them, and its cancellation token bounds that): the same setting as
+    /// <see cref="ImageChainResolverOptions.Timeout"/>. Default two minutes.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is neither positive nor infinite.</exception>
+    public TimeSpan Timeout
+    {
+        get;
+        init => field = new ImageChainResolverOptions { Timeout = value }.Timeout;
+    } = ImageChainResolverOptions.Default.Timeout;
+
+    /// <summary>
     /// Gets the number of leading bytes kept for the format reader. Default 4 MiB (a qcow2 cluster 0 of the largest
     /// cluster size, 2 MiB, and the regions VHDX and VMDK keep near the start); between 512 (the bytes qemu's probe
     /// reads) and 64 MiB. A raw upload keeps only the 512 bytes of the probe.
@@ -132,8 +158,11 @@ public sealed class UploadInspectionOptions
     /// </summary>
     internal UploadInspectionOptions ForUpload(string? name, ImageFormat? declaredFormat, long? expectedLength) => new()
     {
+        // Every setting of the service, copied: a setting left out here silently falls back to its default.
         Policy = Policy,
         SourceProviders = SourceProviders,
+        MaxDepth = MaxDepth,
+        Timeout = Timeout,
         HeadWindowLength = HeadWindowLength,
         TailWindowLength = TailWindowLength,
         ComputeSha256 = ComputeSha256,

@@ -34,4 +34,25 @@ public sealed class UploadPostureTests
         Assert.Equal(2, CliRunner.RunWithInput(dir.Path, dir["evil.qcow2"], "check", "--host", "--untrusted", "-").ExitCode);
         Assert.Equal(2, CliRunner.Run(dir.Path, "check", "--host", dir["evil.qcow2"]).ExitCode);
     }
+
+    [QemuImgFact]
+    public void Standard_input_takes_the_depth_cap_a_file_takes()
+    {
+        using var dir = new ScratchDirectory();
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "l0.img", "1M");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "l0.img", "-F", "raw", "l1.img");
+        QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", "l1.img", "-F", "qcow2", "l2.img");
+
+        (int exit, string json, string error) = CliRunner.RunWithInput(dir.Path, dir["l2.img"], "check", "-f", "qcow2", "--trust-root", dir.Path, "--name", dir["new.img"], "--max-depth", "2", "--output", "json", "-");
+        (int file, string fileJson, _) = CliRunner.Run(dir.Path, "check", "-f", "qcow2", "--max-depth", "2", "--output", "json", dir["l2.img"]);
+
+        // The walk stops at the cap in both; the untrusted posture of standard input then counts the file it did
+        // not ask about as not trusted, the host posture of the file names the depth.
+        Assert.True(exit == 1, json + error);
+        JsonNode upload = JsonNode.Parse(json)!;
+        Assert.Equal(2, upload["layers"]!.AsArray().Count);
+        Assert.Contains(upload["findings"]!.AsArray(), f => (string?)f!["code"] == "chain-too-deep");
+        Assert.Equal(1, file);
+        Assert.Equal("chain-too-deep", (string?)JsonNode.Parse(fileJson)!["reason"]);
+    }
 }
