@@ -72,10 +72,10 @@ internal static class TrustJudge
             verdicts.Add(new LayerVerdict(i, layer, accepted ? TrustDecision.Accepted : TrustDecision.Rejected, reason, decisions));
             firstRejection ??= accepted ? null : reason;
             AddLayerFindings(layer, i, reason, decisions, findings);
-            if (reason != TrustReason.UnsafeStructure)
+            if (policy.Posture == TrustPosture.Host)
             {
                 // The host posture accepts what qemu opens, but says what it saw: the same facts refuse an image
-                // from someone else.
+                // from someone else (in that posture they are the layer's reason, reported with it above).
                 foreach (string problem in layer.StructureProblems)
                 {
                     findings.Add(new ChainFinding(FindingCodes.MalformedHeader, i, $"'{layer.FileName}': {problem}; accepted as the host's image, refused for an image from someone else."));
