@@ -285,7 +285,7 @@ public sealed class ImageChainResolver
         // The image the walk reached but could not describe, if it stopped at one.
         private UnreadLayer? _unread;
 
-        // Whether the layer being read (whose references go to the gate) was read from this machine (TrustJudge.IsLocal).
+        // Whether the layer being read (whose references go to the gate) was read from this machine (ImageSourceIdentity.IsLocal).
         private bool _localReferrer = true;
 
         // Layers shared with the other walks of a store scan, or null.
@@ -317,7 +317,7 @@ public sealed class ImageChainResolver
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 int index = _layers.Count;
-                _localReferrer = TrustJudge.IsLocal(source.Identity);
+                _localReferrer = source.Identity.IsLocal;
                 (LayerFacts? read, ImageFormat used, ImageFormat probed, ThoroughDetection? detection, ChainEnding? failure, string? error) =
                     await ReadLayerOnceAsync(source, format, formatSource, index, cancellationToken).ConfigureAwait(false);
                 if (read is not { } facts)

@@ -117,7 +117,7 @@ internal sealed class LayerReadContext
     /// a caller's own source) pays per request, so its small reads are served from one window (see
     /// <see cref="ReadAsync"/>).
     /// </summary>
-    internal bool Coalesces => Source is not (FileImageSource or MemoryImageSource or IRetainedImageSource);
+    internal bool Coalesces => !Source.Identity.IsLocal;
 
     /// <summary>
     /// Reads up to <paramref name="length"/> bytes at <paramref name="offset"/>, bounded by the limits and the image size.

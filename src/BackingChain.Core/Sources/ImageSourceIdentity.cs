@@ -29,6 +29,13 @@ public readonly struct ImageSourceIdentity : IEquatable<ImageSourceIdentity>
     /// <summary>Gets the key, unique within <see cref="Scheme"/>, for sources without a device and inode (for http, the URL read).</summary>
     public string? Key { get; }
 
+    /// <summary>
+    /// Whether the source lies on this machine: a local file, or bytes the caller handed over in process (memory, an
+    /// upload stream). Anything else (http, or a source of the caller's own) is another machine's: its header is not
+    /// the host's word (the judge), and each request costs a round trip (reads are coalesced).
+    /// </summary>
+    internal bool IsLocal => Scheme is "file" or "memory" or "upload";
+
     /// <summary>Makes the identity of a local file.</summary>
     /// <param name="device">The device number.</param>
     /// <param name="inode">The inode number.</param>

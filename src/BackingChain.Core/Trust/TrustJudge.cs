@@ -21,7 +21,7 @@ internal static class TrustJudge
     /// <param name="trustedByLocation">Whether the file lies in a trusted location.</param>
     /// <returns>Why it may be opened, or <see cref="TrustBasis.None"/> when only a pinned digest could still vouch for it.</returns>
     /// <param name="localReference">Whether the reference is a local path; a URL is opened only when trusted (or followed like qemu-img).</param>
-    /// <param name="localReferrer">Whether the image that names the file was read from this machine (see <see cref="IsLocal"/>).</param>
+    /// <param name="localReferrer">Whether the image that names the file was read from this machine (<see cref="ImageSourceIdentity.IsLocal"/>): the header of any other is another machine's word.</param>
     public static TrustBasis Admit(TrustPolicy policy, FormatSource referrer, bool trustedByLocation, bool localReference = true, bool localReferrer = true)
     {
         if (trustedByLocation)
@@ -39,13 +39,6 @@ internal static class TrustJudge
 
         return policy.FollowUntrustedReferences ? TrustBasis.FollowedUntrusted : TrustBasis.None;
     }
-
-    /// <summary>
-    /// Whether an image was read from this machine: a local file, or bytes the caller handed over in process (memory,
-    /// an upload stream). Anything else — HTTP, or a source of the caller's own — is another machine's word, and the
-    /// files its header names are judged as the untrusted-image posture judges them, whatever the posture.
-    /// </summary>
-    public static bool IsLocal(ImageSourceIdentity identity) => identity.Scheme is "file" or "memory" or "upload";
 
     /// <summary>The verdict on a walked chain.</summary>
     public static TrustReport Judge(ImageChain chain)
@@ -67,7 +60,7 @@ internal static class TrustJudge
         {
             ChainLayer layer = chain.Layers[i];
             ImmutableArray<ReferenceDecision> decisions = DecisionsOf(chain, i);
-            TrustReason reason = JudgeLayer(layer, decisions, policy.Posture, IsLocal(layer.Identity));
+            TrustReason reason = JudgeLayer(layer, decisions, policy.Posture, layer.Identity.IsLocal);
             bool accepted = IsAcceptance(reason);
             verdicts.Add(new LayerVerdict(i, layer, accepted ? TrustDecision.Accepted : TrustDecision.Rejected, reason, decisions));
             firstRejection ??= accepted ? null : reason;

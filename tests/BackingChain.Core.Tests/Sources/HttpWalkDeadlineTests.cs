@@ -22,6 +22,14 @@ public sealed class HttpWalkDeadlineTests
 {
     private static HttpClient NewClient() => new(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false }) { Timeout = TimeSpan.FromSeconds(30) };
 
+    /// <summary>A resolver that trusts <paramref name="server"/> and reads over <paramref name="client"/>, within <paramref name="timeout"/>.</summary>
+    private static ImageChainResolver Resolver(RangeServer server, HttpClient client, TimeSpan timeout) => new(new ImageChainResolverOptions
+    {
+        Policy = new TrustPolicy { TrustedUrlPrefixes = [server.Url("")] },
+        SourceProviders = [ImageSources.Files, ImageSources.Http(client)],
+        Timeout = timeout,
+    });
+
     /// <summary>top.qcow2 → mid.qcow2 → base.raw, every backing name a URL on <paramref name="server"/>.</summary>
     private static void ServeChain(RangeServer server, RangeServer? baseServer = null)
     {
@@ -46,12 +54,7 @@ public sealed class HttpWalkDeadlineTests
         // Each answer waits 1 s, well under the client's 30 s: a walk without a deadline takes 6 s or more (the head
         // and tail of the top, then an open and a head per layer).
         server.Delay = TimeSpan.FromSeconds(1);
-        var resolver = new ImageChainResolver(new ImageChainResolverOptions
-        {
-            Policy = new TrustPolicy { TrustedUrlPrefixes = [server.Url("")] },
-            SourceProviders = [ImageSources.Files, ImageSources.Http(client)],
-            Timeout = TimeSpan.FromSeconds(1.5),
-        });
+        var resolver = Resolver(server, client, TimeSpan.FromSeconds(1.5));
         var clock = Stopwatch.StartNew();
         TrustReport report = await resolver.CheckAsync(top);
         clock.Stop();
@@ -66,12 +69,7 @@ public sealed class HttpWalkDeadlineTests
 
         // The same walk with the deadline lifted reads all three layers: the deadline was what ended it.
         server.Delay = TimeSpan.FromMilliseconds(100);
-        var unbounded = new ImageChainResolver(new ImageChainResolverOptions
-        {
-            Policy = new TrustPolicy { TrustedUrlPrefixes = [server.Url("")] },
-            SourceProviders = [ImageSources.Files, ImageSources.Http(client)],
-            Timeout = Timeout.InfiniteTimeSpan,
-        });
+        var unbounded = Resolver(server, client, Timeout.InfiniteTimeSpan);
         TrustReport whole = await unbounded.CheckAsync(top);
         Assert.True(whole.IsSafe, string.Join("\n", whole.Findings.Select(f => f.Message)));
         Assert.Equal(3, whole.Chain.Layers.Length);
@@ -111,12 +109,7 @@ public sealed class HttpWalkDeadlineTests
         using HttpClient client = NewClient();
         using IImageSource top = await ImageSources.OpenUrlAsync(client, server.Url("top.qcow2"));
         server.Delay = TimeSpan.FromSeconds(1);
-        var resolver = new ImageChainResolver(new ImageChainResolverOptions
-        {
-            Policy = new TrustPolicy { TrustedUrlPrefixes = [server.Url("")] },
-            SourceProviders = [ImageSources.Files, ImageSources.Http(client)],
-            Timeout = TimeSpan.FromSeconds(30),
-        });
+        var resolver = Resolver(server, client, TimeSpan.FromSeconds(30));
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await resolver.CheckAsync(top, cancellationToken: cancel.Token));
     }
