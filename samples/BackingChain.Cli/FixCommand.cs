@@ -15,7 +15,7 @@ internal static class FixCommand
 {
     /// <summary>Applies the fixes of <paramref name="report"/>, printing each change to <paramref name="changes"/>.</summary>
     /// <returns>How many images were changed, and whether every planned fix was made.</returns>
-    public static async Task<(int Changed, bool AllMade)> ApplyAsync(TrustReport report, TextWriter changes)
+    public static (int Changed, bool AllMade) Apply(TrustReport report, TextWriter changes)
     {
         ImmutableArray<BackingFormatFix> fixes = BackingFormatFix.Plan(report);
         int changed = 0;
@@ -24,7 +24,7 @@ internal static class FixCommand
         {
             try
             {
-                await fix.ApplyAsync();
+                fix.Apply();
                 changed++;
                 changes.WriteLine($"fixed: {HumanOutput.Escape(fix.ImagePath)}: recorded backing format {fix.BackingFormat.GetQemuName()} for '{HumanOutput.Escape(fix.BackingName)}' (as {HumanOutput.Escape(fix.QemuImgCommand)})");
             }

@@ -142,7 +142,7 @@ switch (line.Command)
             if (line.Fix)
             {
                 // The fixes the verdict allows, each change printed (beside the JSON, not in it); then the chain is judged again.
-                (int changed, bool allMade) = await FixCommand.ApplyAsync(report, line.Output == "json" ? Console.Error : Console.Out);
+                (int changed, bool allMade) = FixCommand.Apply(report, line.Output == "json" ? Console.Error : Console.Out);
                 fixFailed = !allMade;
                 if (changed > 0 && await CheckAsync(options, line.File!, declared, options.Policy) is TrustReport again)
                 {
@@ -223,11 +223,11 @@ switch (line.Command)
         {
             if (backing.Length == 0)
             {
-                await BackingFileEditor.RemoveBackingFileAsync(file);
+                BackingFileEditor.RemoveBackingFile(file);
                 return 0;
             }
 
-            bool recorded = await BackingFileEditor.SetBackingFileAsync(file, backing, line.BackingFormat!);
+            bool recorded = BackingFileEditor.SetBackingFile(file, backing, line.BackingFormat!);
             if (!recorded)
             {
                 Console.Error.WriteLine($"backing-chain: warning: the image cannot record the backing format '{line.BackingFormat}'; it will be probed");

@@ -27,7 +27,7 @@ internal static class RelocateCommand
         {
             try
             {
-                plans.Add(await BackingRelocation.PlanAsync(image, line.From!, line.To!));
+                plans.Add(BackingRelocation.Plan(image, line.From!, line.To!));
             }
             catch (BackingEditException ex)
             {
@@ -74,7 +74,7 @@ internal static class RelocateCommand
                 {
                     try
                     {
-                        await plan.ApplyAsync();
+                        plan.Apply();
                     }
                     catch (BackingEditException ex)
                     {

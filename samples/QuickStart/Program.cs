@@ -110,7 +110,7 @@ static async Task<int> FixAsync(string path, string backingName, string backingF
     // snippet: fix-backing-format
     // Record the backing format the overlay lacks, in place, as `qemu-img rebase -u -b NAME -F FMT` does:
     // only the header and its extensions are rewritten.
-    bool recorded = await BackingFileEditor.SetBackingFileAsync(path, backingName, backingFormat);
+    bool recorded = BackingFileEditor.SetBackingFile(path, backingName, backingFormat);
     Console.WriteLine(recorded ? "backing format recorded" : "this format cannot record that backing format");
     // end snippet
     return recorded ? 0 : 1;

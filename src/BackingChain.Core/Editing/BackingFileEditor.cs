@@ -41,7 +41,6 @@ public static class BackingFileEditor
     /// <param name="imagePath">The qcow2 or QED image to change.</param>
     /// <param name="backingName">The backing name to store, verbatim (relative names are relative to the image's directory).</param>
     /// <param name="backingFormat">The backing image's format, as a qemu driver name such as <c>raw</c> or <c>qcow2</c>.</param>
-    /// <param name="cancellationToken">Cancels the edit before anything is written.</param>
     /// <returns>
     /// <see langword="true"/> when the format was recorded; <see langword="false"/> for a QED image and a
     /// format other than raw, which QED cannot record (qemu then probes the backing image, as it does after
@@ -51,17 +50,15 @@ public static class BackingFileEditor
     /// <exception cref="BackingEditException">The change was refused (see <see cref="BackingEditException.Error"/>), for example because another process uses the image; nothing was written.</exception>
     /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
-    /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
-    public static ValueTask<bool> SetBackingFileAsync(string imagePath, string backingName, string backingFormat, CancellationToken cancellationToken = default)
+    public static bool SetBackingFile(string imagePath, string backingName, string backingFormat)
     {
         ArgumentNullException.ThrowIfNull(imagePath);
         ArgumentNullException.ThrowIfNull(backingName);
         ArgumentNullException.ThrowIfNull(backingFormat);
-        cancellationToken.ThrowIfCancellationRequested();
-        return ValueTask.FromResult(SetBackingFile(imagePath, backingName, backingFormat, FileHeaderWriter.Create));
+        return SetBackingFile(imagePath, backingName, backingFormat, FileHeaderWriter.Create);
     }
 
-    /// <summary><see cref="SetBackingFileAsync"/> with the writes going through <paramref name="writer"/> (tests make it fail).</summary>
+    /// <summary><see cref="SetBackingFile(string, string, string)"/> with the writes going through <paramref name="writer"/> (tests make it fail).</summary>
     internal static bool SetBackingFile(string imagePath, string backingName, string backingFormat, Func<SafeFileHandle, IHeaderWriter> writer)
     {
         byte[] name = EncodeName(backingName);
@@ -73,20 +70,15 @@ public static class BackingFileEditor
 
     /// <summary>Removes the backing file (and its format) from the image, like <c>qemu-img rebase -u -b '' IMAGE</c>. The image then stands alone.</summary>
     /// <param name="imagePath">The qcow2 or QED image to change.</param>
-    /// <param name="cancellationToken">Cancels the edit before anything is written.</param>
-    /// <returns>A task that completes when the header is written and flushed.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="imagePath"/> is <see langword="null"/>.</exception>
     /// <exception cref="BackingEditException">The change was refused; nothing was written.</exception>
     /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
-    /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
-    public static ValueTask RemoveBackingFileAsync(string imagePath, CancellationToken cancellationToken = default)
+    public static void RemoveBackingFile(string imagePath)
     {
         ArgumentNullException.ThrowIfNull(imagePath);
-        cancellationToken.ThrowIfCancellationRequested();
         using SafeFileHandle handle = OpenForEdit(imagePath);
         Apply(FileHeaderWriter.Create(handle), ReadHeader(handle), null, null);
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>
@@ -98,7 +90,6 @@ public static class BackingFileEditor
     /// <param name="oldImagePath">Where the image was before the move.</param>
     /// <param name="oldRoot">The directory that was moved.</param>
     /// <param name="newRoot">Where it was moved to.</param>
-    /// <param name="cancellationToken">Cancels the edit before anything is written.</param>
     /// <returns>The backing name now stored, or <see langword="null"/> when the image has no backing file.</returns>
     /// <remarks>
     /// Relative paths are made absolute against the working directory; the new locations are made
@@ -109,14 +100,12 @@ public static class BackingFileEditor
     /// <exception cref="BackingEditException">The change was refused (for example, the new name does not fit); nothing was written.</exception>
     /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
-    /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
-    internal static ValueTask<string?> RelocateAsync(string imagePath, string oldImagePath, string oldRoot, string newRoot, CancellationToken cancellationToken = default)
+    internal static string? Relocate(string imagePath, string oldImagePath, string oldRoot, string newRoot)
     {
         ArgumentNullException.ThrowIfNull(imagePath);
         ArgumentNullException.ThrowIfNull(oldImagePath);
         ArgumentNullException.ThrowIfNull(oldRoot);
         ArgumentNullException.ThrowIfNull(newRoot);
-        cancellationToken.ThrowIfCancellationRequested();
 
         string newImage = Canonical(Path.GetFullPath(imagePath), fileItself: false);
         string newRootFull = Canonical(Path.GetFullPath(newRoot), fileItself: true);
@@ -125,7 +114,7 @@ public static class BackingFileEditor
         (string? stored, string? format) = ReadBacking(handle, header);
         if (stored is null)
         {
-            return ValueTask.FromResult<string?>(null);
+            return null;
         }
 
         string relocated = BackingNames.Relocate(stored, Path.GetFullPath(oldImagePath), newImage, Path.GetFullPath(oldRoot), newRootFull);
@@ -134,7 +123,7 @@ public static class BackingFileEditor
             Apply(FileHeaderWriter.Create(handle), header, EncodeName(relocated), format);
         }
 
-        return ValueTask.FromResult<string?>(relocated);
+        return relocated;
     }
 
     internal static bool Apply(IHeaderWriter writer, ImageHeader header, byte[]? name, string? format)

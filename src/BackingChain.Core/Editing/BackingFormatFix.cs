@@ -89,8 +89,6 @@ public sealed class BackingFormatFix
     /// Records <see cref="BackingFormat"/> in the image, keeping <see cref="BackingName"/>, under qemu's locks and
     /// with the editor's crash-safe order of writes.
     /// </summary>
-    /// <param name="cancellationToken">Cancels the edit before anything is written.</param>
-    /// <returns>A task that completes when the header is written and flushed.</returns>
     /// <exception cref="BackingEditException">
     /// The change was refused and nothing was written: the image is in use (<see cref="BackingEditError.ImageInUse"/>),
     /// it no longer stores the judged backing name without a format (<see cref="BackingEditError.ImageChanged"/>), or
@@ -98,10 +96,8 @@ public sealed class BackingFormatFix
     /// </exception>
     /// <exception cref="System.IO.IOException">The image cannot be opened, read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
-    /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
-    public ValueTask ApplyAsync(CancellationToken cancellationToken = default)
+    public void Apply()
     {
-        cancellationToken.ThrowIfCancellationRequested();
         // The name is opened again (the walk's descriptor is closed), but only the file the verdict was about is written.
         using SafeFileHandle handle = BackingFileEditor.OpenForEdit(ImagePath, Judged);
         BackingFileEditor.ImageHeader header = BackingFileEditor.ReadHeader(handle);
@@ -114,7 +110,6 @@ public sealed class BackingFormatFix
         }
 
         BackingFileEditor.Apply(FileHeaderWriter.Create(handle), header, BackingFileEditor.EncodeName(BackingName), BackingFormat.GetQemuName());
-        return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc/>

@@ -13,7 +13,7 @@ namespace BackingChain.Editing;
 /// qemu resolves a relative backing name by appending it to the directory part of the image's name and
 /// lets the kernel resolve <c>..</c> — after symlinks. These functions work on the text of the paths
 /// (<c>.</c> and <c>..</c> are folded lexically), so give them paths whose directories are not symlinks,
-/// for example canonical ones; <see cref="BackingFileEditor.RelocateAsync"/> does that.
+/// for example canonical ones; <see cref="BackingFileEditor.Relocate"/> does that.
 /// </remarks>
 internal static class BackingNames
 {

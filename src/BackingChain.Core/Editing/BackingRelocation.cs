@@ -9,8 +9,8 @@ namespace BackingChain.Editing;
 
 /// <summary>
 /// What relocating one qcow2 or QED image after a move would change: the backing name it stores now and the
-/// name it needs at its new place. Made by <see cref="PlanAsync"/>, which writes nothing (a dry run);
-/// <see cref="ApplyAsync"/> then writes the new name, keeping the recorded backing format.
+/// name it needs at its new place. Made by <see cref="Plan"/>, which writes nothing (a dry run);
+/// <see cref="Apply"/> then writes the new name, keeping the recorded backing format.
 /// </summary>
 /// <remarks>
 /// <para>The new names are relative where the image and its backing image
@@ -34,10 +34,10 @@ public sealed class BackingRelocation
         RelocatedDataFileName = relocatedDataFileName;
     }
 
-    /// <summary>The file planned (device and inode): <see cref="ApplyAsync"/> writes that file or none.</summary>
+    /// <summary>The file planned (device and inode): <see cref="Apply"/> writes that file or none.</summary>
     internal ImageSourceIdentity? Planned { get; }
 
-    /// <summary>Gets the image, as it was given to <see cref="PlanAsync"/>.</summary>
+    /// <summary>Gets the image, as it was given to <see cref="Plan"/>.</summary>
     public string ImagePath { get; }
 
     /// <summary>Gets where the image was before the move (its own path when it lies outside the moved tree).</summary>
@@ -55,10 +55,10 @@ public sealed class BackingRelocation
     /// <summary>Gets the qcow2 external data file name stored now, or <see langword="null"/>.</summary>
     public string? DataFileName { get; }
 
-    /// <summary>Gets the data file name the image would need after the move; <see cref="ApplyAsync"/> does not write it.</summary>
+    /// <summary>Gets the data file name the image would need after the move; <see cref="Apply"/> does not write it.</summary>
     public string? RelocatedDataFileName { get; }
 
-    /// <summary>Gets whether <see cref="ApplyAsync"/> changes the backing name.</summary>
+    /// <summary>Gets whether <see cref="Apply"/> changes the backing name.</summary>
     public bool ChangesBackingName => !string.Equals(StoredName, NewName, StringComparison.Ordinal);
 
     /// <summary>Gets whether the data file name would need a change that is left undone.</summary>
@@ -71,22 +71,19 @@ public sealed class BackingRelocation
     /// <param name="imagePath">The image at its place now: under <paramref name="newRoot"/> when it moved, elsewhere when only its backing image did.</param>
     /// <param name="oldRoot">The directory that was moved (it need not exist any more).</param>
     /// <param name="newRoot">Where it was moved to (it must exist).</param>
-    /// <param name="cancellationToken">Cancels the plan before the image is read.</param>
     /// <returns>The plan.</returns>
     /// <exception cref="ArgumentNullException">An argument is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentException">A path is empty.</exception>
     /// <exception cref="BackingEditException">The image is not qcow2 or QED, its header cannot be read, or the new name does not fit in it.</exception>
     /// <exception cref="IOException">The image cannot be opened or read.</exception>
     /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
-    /// <exception cref="OperationCanceledException">The plan was cancelled.</exception>
-    public static ValueTask<BackingRelocation> PlanAsync(string imagePath, string oldRoot, string newRoot, CancellationToken cancellationToken = default)
+    public static BackingRelocation Plan(string imagePath, string oldRoot, string newRoot)
     {
         ArgumentNullException.ThrowIfNull(imagePath);
         ArgumentNullException.ThrowIfNull(oldRoot);
         ArgumentNullException.ThrowIfNull(newRoot);
         ArgumentException.ThrowIfNullOrEmpty(oldRoot);
         ArgumentException.ThrowIfNullOrEmpty(newRoot);
-        cancellationToken.ThrowIfCancellationRequested();
 
         // The new places exist and are made canonical, so that a relative name means to the kernel what it means
         // here; the old ones are gone and can only be folded as text.
@@ -108,14 +105,13 @@ public sealed class BackingRelocation
             BackingFileEditor.Apply(DiscardingWriter.Instance, header, BackingFileEditor.EncodeName(newName), format);
         }
 
-        return ValueTask.FromResult(new BackingRelocation(imagePath, BackingFileEditor.IdentityOf(handle), oldImage, stored, newName, format, dataFile, newDataFile));
+        return new BackingRelocation(imagePath, BackingFileEditor.IdentityOf(handle), oldImage, stored, newName, format, dataFile, newDataFile);
     }
 
     /// <summary>
     /// Writes <see cref="NewName"/> with the recorded backing format kept, as <c>qemu-img rebase -u</c> would, when it
     /// differs from the stored name. The image is locked as qemu locks it while the header is rewritten.
     /// </summary>
-    /// <param name="cancellationToken">Cancels the edit before anything is written.</param>
     /// <returns><see langword="true"/> when the header was rewritten; <see langword="false"/> when nothing needed to change.</returns>
     /// <exception cref="BackingEditException">
     /// The change was refused: the image is in use (<see cref="BackingEditError.ImageInUse"/>), its backing name or
@@ -125,13 +121,11 @@ public sealed class BackingRelocation
     /// </exception>
     /// <exception cref="IOException">The image cannot be opened, read or written.</exception>
     /// <exception cref="UnauthorizedAccessException">Access to the image is denied.</exception>
-    /// <exception cref="OperationCanceledException">The edit was cancelled before it started.</exception>
-    public ValueTask<bool> ApplyAsync(CancellationToken cancellationToken = default)
+    public bool Apply()
     {
-        cancellationToken.ThrowIfCancellationRequested();
         if (!ChangesBackingName)
         {
-            return ValueTask.FromResult(false);
+            return false;
         }
 
         // The name is opened again, but only the file planned is written: a name swapped meanwhile is refused.
@@ -145,7 +139,7 @@ public sealed class BackingRelocation
         }
 
         BackingFileEditor.Apply(FileHeaderWriter.Create(handle), header, BackingFileEditor.EncodeName(NewName!), format);
-        return ValueTask.FromResult(true);
+        return true;
     }
 
     /// <inheritdoc/>

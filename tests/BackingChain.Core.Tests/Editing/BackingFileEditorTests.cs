@@ -54,7 +54,7 @@ public sealed class BackingFileEditorTests
         QemuImg.Run(dir.Path, [.. create]);
         File.Copy(dir["ours.qcow2"], dir["theirs.qcow2"]);
 
-        bool recorded = await BackingFileEditor.SetBackingFileAsync(dir["ours.qcow2"], name, format);
+        bool recorded = BackingFileEditor.SetBackingFile(dir["ours.qcow2"], name, format);
         QemuImg.Run(dir.Path, "rebase", "-u", "-b", name, "-F", format, "theirs.qcow2");
 
         Assert.True(recorded);
@@ -68,7 +68,7 @@ public sealed class BackingFileEditorTests
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-u", "-b", "base.raw", "-F", "raw", "ours.qcow2", "1M");
         File.Copy(dir["ours.qcow2"], dir["theirs.qcow2"]);
 
-        await BackingFileEditor.RemoveBackingFileAsync(dir["ours.qcow2"]);
+        BackingFileEditor.RemoveBackingFile(dir["ours.qcow2"]);
         QemuImg.Run(dir.Path, "rebase", "-u", "-b", "", "theirs.qcow2");
 
         AssertSameAsQemu(dir, "ours.qcow2", "theirs.qcow2", "qcow2");
@@ -93,7 +93,7 @@ public sealed class BackingFileEditorTests
         QemuImg.Run(dir.Path, [.. create]);
         File.Copy(dir["ours.qed"], dir["theirs.qed"]);
 
-        bool recorded = await BackingFileEditor.SetBackingFileAsync(dir["ours.qed"], name, format);
+        bool recorded = BackingFileEditor.SetBackingFile(dir["ours.qed"], name, format);
         QemuImg.Run(dir.Path, "rebase", "-u", "-b", name, "-F", format, "theirs.qed");
 
         Assert.Equal(format == "raw", recorded);
@@ -107,8 +107,8 @@ public sealed class BackingFileEditorTests
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
         byte[] before = File.ReadAllBytes(dir["image.qcow2"]);
 
-        var error = await Assert.ThrowsAsync<BackingEditException>(async () =>
-            await BackingFileEditor.SetBackingFileAsync(dir["image.qcow2"], new string('x', 1024), "raw"));
+        var error = Assert.Throws<BackingEditException>(() =>
+            BackingFileEditor.SetBackingFile(dir["image.qcow2"], new string('x', 1024), "raw"));
 
         Assert.Equal(BackingEditError.InvalidBackingName, error.Error);
         Assert.Equal(before, File.ReadAllBytes(dir["image.qcow2"]));
@@ -125,8 +125,8 @@ public sealed class BackingFileEditorTests
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "image.qcow2", "1M");
 
-        var error = await Assert.ThrowsAsync<BackingEditException>(async () =>
-            await BackingFileEditor.SetBackingFileAsync(dir["image.qcow2"], "base.raw", format));
+        var error = Assert.Throws<BackingEditException>(() =>
+            BackingFileEditor.SetBackingFile(dir["image.qcow2"], "base.raw", format));
 
         Assert.Equal(expected, error.Error);
     }
@@ -137,8 +137,8 @@ public sealed class BackingFileEditorTests
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", "image.qcow2", "1M");
 
-        var error = await Assert.ThrowsAsync<BackingEditException>(async () =>
-            await BackingFileEditor.SetBackingFileAsync(dir["image.qcow2"], new string('x', 500), "raw"));
+        var error = Assert.Throws<BackingEditException>(() =>
+            BackingFileEditor.SetBackingFile(dir["image.qcow2"], new string('x', 500), "raw"));
 
         Assert.Equal(BackingEditError.DoesNotFit, error.Error);
         Assert.NotEqual(0, QemuImg.TryRun(dir.Path, "rebase", "-u", "-b", new string('x', 500), "-F", "raw", "image.qcow2").ExitCode);
@@ -150,8 +150,8 @@ public sealed class BackingFileEditorTests
         using var dir = new ScratchDirectory();
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-o", "data_file=data.raw,data_file_raw=on", "image.qcow2", "1M");
 
-        var error = await Assert.ThrowsAsync<BackingEditException>(async () =>
-            await BackingFileEditor.SetBackingFileAsync(dir["image.qcow2"], "base.raw", "raw"));
+        var error = Assert.Throws<BackingEditException>(() =>
+            BackingFileEditor.SetBackingFile(dir["image.qcow2"], "base.raw", "raw"));
 
         Assert.Equal(BackingEditError.RawDataFileWithBacking, error.Error);
     }
@@ -167,8 +167,8 @@ public sealed class BackingFileEditorTests
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(72), bits);
         File.WriteAllBytes(dir["image.qcow2"], bytes);
 
-        var error = await Assert.ThrowsAsync<BackingEditException>(async () =>
-            await BackingFileEditor.SetBackingFileAsync(dir["image.qcow2"], "base.raw", "raw"));
+        var error = Assert.Throws<BackingEditException>(() =>
+            BackingFileEditor.SetBackingFile(dir["image.qcow2"], "base.raw", "raw"));
 
         Assert.Equal(expected, error.Error);
         Assert.Equal(bytes, File.ReadAllBytes(dir["image.qcow2"]));
@@ -180,8 +180,8 @@ public sealed class BackingFileEditorTests
         using var dir = new ScratchDirectory();
         File.WriteAllBytes(dir["disk.raw"], new byte[4096]);
 
-        var error = await Assert.ThrowsAsync<BackingEditException>(async () =>
-            await BackingFileEditor.SetBackingFileAsync(dir["disk.raw"], "base.raw", "raw"));
+        var error = Assert.Throws<BackingEditException>(() =>
+            BackingFileEditor.SetBackingFile(dir["disk.raw"], "base.raw", "raw"));
 
         Assert.Equal(BackingEditError.UnsupportedFormat, error.Error);
     }
@@ -198,7 +198,7 @@ public sealed class BackingFileEditorTests
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(88), 1UL << 7);
         File.WriteAllBytes(dir["image.qcow2"], bytes);
 
-        await BackingFileEditor.SetBackingFileAsync(dir["image.qcow2"], "base.raw", "raw");
+        BackingFileEditor.SetBackingFile(dir["image.qcow2"], "base.raw", "raw");
 
         byte[] after = File.ReadAllBytes(dir["image.qcow2"]);
         Qcow2Header header = Qcow2Header.Parse(after.AsSpan(0, 4096));
@@ -266,7 +266,7 @@ public sealed class BackingFileEditorTests
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", Path.Combine(oldRoot, "base", "base.raw"), "-F", "raw", "old/top.qcow2");
         Directory.Move(oldRoot, dir["new"]);
 
-        string? name = await BackingFileEditor.RelocateAsync(dir["new/top.qcow2"], Path.Combine(oldRoot, "top.qcow2"), oldRoot, dir["new"]);
+        string? name = BackingFileEditor.Relocate(dir["new/top.qcow2"], Path.Combine(oldRoot, "top.qcow2"), oldRoot, dir["new"]);
 
         Assert.Equal("base/base.raw", name);
         JsonNode info = QemuImg.Info(dir.Path, "new/top.qcow2", backingChain: true);

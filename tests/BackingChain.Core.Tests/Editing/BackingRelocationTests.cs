@@ -34,7 +34,7 @@ public sealed class BackingRelocationTests
         Directory.Move(dir["old"], dir["new"]);
         string before = CliRelocateTests.Hash(dir["new/top.qcow2"]);
 
-        BackingRelocation plan = await BackingRelocation.PlanAsync(dir["new/top.qcow2"], dir["old"], dir["new"]);
+        BackingRelocation plan = BackingRelocation.Plan(dir["new/top.qcow2"], dir["old"], dir["new"]);
 
         Assert.Equal(before, CliRelocateTests.Hash(dir["new/top.qcow2"]));
         Assert.Equal(dir["old/base.raw"], plan.StoredName);
@@ -43,7 +43,7 @@ public sealed class BackingRelocationTests
         Assert.True(plan.ChangesBackingName);
         Assert.False(plan.LeavesDataFileName);
 
-        Assert.True(await plan.ApplyAsync());
+        Assert.True(plan.Apply());
         JsonNode info = QemuImg.Info(dir.Path, "new/top.qcow2", backingChain: true);
         Assert.Equal(2, info.AsArray().Count);
         Assert.Equal("base.raw", (string)info[0]!["backing-filename"]!);
@@ -57,10 +57,10 @@ public sealed class BackingRelocationTests
         QemuImg.Run(dir.Path, "create", "-q", "-f", "raw", "old/base.raw", "1M");
         QemuImg.Run(dir.Path, "create", "-q", "-f", "qcow2", "-b", dir["old/base.raw"], "-F", "raw", "old/top.qcow2");
         Directory.Move(dir["old"], dir["new"]);
-        BackingRelocation plan = await BackingRelocation.PlanAsync(dir["new/top.qcow2"], dir["old"], dir["new"]);
+        BackingRelocation plan = BackingRelocation.Plan(dir["new/top.qcow2"], dir["old"], dir["new"]);
         QemuImg.Run(dir.Path, "rebase", "-u", "-b", "elsewhere.raw", "-F", "raw", "new/top.qcow2");
 
-        BackingEditException refused = await Assert.ThrowsAsync<BackingEditException>(async () => await plan.ApplyAsync());
+        BackingEditException refused = Assert.Throws<BackingEditException>(() => plan.Apply());
 
         Assert.Equal(BackingEditError.ImageChanged, refused.Error);
         Assert.Equal("elsewhere.raw", (string)QemuImg.Info(dir.Path, "new/top.qcow2")["backing-filename"]!);

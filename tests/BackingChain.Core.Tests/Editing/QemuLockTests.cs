@@ -28,7 +28,7 @@ public sealed class QemuLockTests
             try
             {
                 BackingEditException refused = await Assert.ThrowsAsync<BackingEditException>(
-                    async () => await BackingFileEditor.SetBackingFileAsync(dir["image.qcow2"], "base.raw", "raw"));
+                    async () => BackingFileEditor.SetBackingFile(dir["image.qcow2"], "base.raw", "raw"));
 
                 Assert.Equal(BackingEditError.ImageInUse, refused.Error);
                 Assert.Contains(message, refused.Message, StringComparison.Ordinal);
@@ -43,7 +43,7 @@ public sealed class QemuLockTests
         Assert.Equal(before, File.ReadAllBytes(dir["image.qcow2"]));
 
         // Once qemu is gone the same edit goes through.
-        Assert.True(await BackingFileEditor.SetBackingFileAsync(dir["image.qcow2"], "base.raw", "raw"));
+        Assert.True(BackingFileEditor.SetBackingFile(dir["image.qcow2"], "base.raw", "raw"));
     }
 
     [QemuImgFact]

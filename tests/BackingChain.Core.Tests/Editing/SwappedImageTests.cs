@@ -35,7 +35,7 @@ public sealed class SwappedImageTests
         string judged = Swap(dir, $"images/top.{format}", $"../victim.{format}");
         string[] before = [Hash(dir[$"victim.{format}"]), Hash(judged)];
 
-        BackingEditException refused = await Assert.ThrowsAsync<BackingEditException>(() => fix.ApplyAsync().AsTask());
+        BackingEditException refused = Assert.Throws<BackingEditException>(() => fix.Apply());
 
         Assert.Equal(BackingEditError.ImageReplaced, refused.Error);
         Assert.Equal(before, new[] { Hash(dir[$"victim.{format}"]), Hash(judged) });
@@ -55,12 +55,12 @@ public sealed class SwappedImageTests
         Directory.Move(dir["old"], dir["new"]);
         File.Copy(dir[$"new/vm/top.{format}"], dir[$"victim.{format}"]);
 
-        BackingRelocation plan = await BackingRelocation.PlanAsync(dir[$"new/vm/top.{format}"], dir["old"], dir["new"]);
+        BackingRelocation plan = BackingRelocation.Plan(dir[$"new/vm/top.{format}"], dir["old"], dir["new"]);
         Assert.True(plan.ChangesBackingName);
         string judged = Swap(dir, $"new/vm/top.{format}", $"../../victim.{format}");
         string[] before = [Hash(dir[$"victim.{format}"]), Hash(judged)];
 
-        BackingEditException refused = await Assert.ThrowsAsync<BackingEditException>(() => plan.ApplyAsync().AsTask());
+        BackingEditException refused = Assert.Throws<BackingEditException>(() => plan.Apply());
 
         Assert.Equal(BackingEditError.ImageReplaced, refused.Error);
         Assert.Equal(before, new[] { Hash(dir[$"victim.{format}"]), Hash(judged) });
