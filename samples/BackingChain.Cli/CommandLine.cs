@@ -1,5 +1,8 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
+using System.IO;
+using BackingChain.Trust;
 
 namespace BackingChain.Cli;
 
@@ -18,7 +21,7 @@ internal sealed class CommandLine
 
     public List<string> TrustRoots { get; } = [];
 
-    public List<string> TrustDigests { get; } = [];
+    public List<ImagePin> PinnedImages { get; } = [];
 
     /// <summary>http(s) URL prefixes whose images are trusted (<c>--trust-url</c>).</summary>
     public List<string> TrustUrls { get; } = [];
@@ -315,14 +318,13 @@ internal sealed class CommandLine
                     line.TrustUrls.Add(prefix);
                     break;
                 case "--trust-digest" when line.Command is "check" or "xml":
-                    string? digest = Value();
-                    if (digest is null || digest.Length < 66 || digest[64] != '=' || !IsHex(digest[..64]))
+                    if (!TryParsePin(Value(), out ImagePin? pin, out string? why))
                     {
-                        error = "--trust-digest needs SHA256=PATH: a SHA-256 digest in hex, '=', the pinned file's path or URL";
+                        error = $"--trust-digest needs SHA256=PATH: {why}";
                         return null;
                     }
 
-                    line.TrustDigests.Add(digest);
+                    line.PinnedImages.Add(pin);
                     break;
                 case "--timeout" when line.Command is "check" or "info" or "xml" or "domain":
                     // Whole seconds or a fraction; at most a day, which no walk needs.
@@ -497,16 +499,20 @@ internal sealed class CommandLine
         return true;
     }
 
-    private static bool IsHex(string text)
+    /// <summary>
+    /// A pin as the library parses it (<see cref="ImagePin.TryParse"/>), except that a relative path is taken relative to
+    /// the working directory, as every other path on the command line is; a URL is kept as written.
+    /// </summary>
+    private static bool TryParsePin(string? text, [NotNullWhen(true)] out ImagePin? pin, [NotNullWhen(false)] out string? error)
     {
-        foreach (char c in text)
+        const int DigestLength = 64;
+        if (text is { Length: > DigestLength + 1 } && text[DigestLength] == '=' && text[(DigestLength + 1)..] is string location
+            && !location.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && !location.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
+            && !Path.IsPathRooted(location) && !location.Contains('\0', StringComparison.Ordinal))
         {
-            if (!char.IsAsciiHexDigit(c))
-            {
-                return false;
-            }
+            text = string.Concat(text.AsSpan(0, DigestLength + 1), Path.GetFullPath(location));
         }
 
-        return true;
+        return ImagePin.TryParse(text, out pin, out error);
     }
 }

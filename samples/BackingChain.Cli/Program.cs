@@ -376,22 +376,12 @@ static TrustPolicy? BuildPolicy(CommandLine line, out string? error)
             roots[i] = Path.GetFullPath(line.TrustRoots[i]);
         }
 
-        // A pinned path is made absolute here too; a URL is kept as written.
-        var pins = new ImagePin[line.TrustDigests.Count];
-        for (int i = 0; i < pins.Length; i++)
-        {
-            string pin = line.TrustDigests[i];
-            string location = pin[65..];
-            bool url = location.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || location.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
-            pins[i] = ImagePin.Create(url ? location : Path.GetFullPath(location), pin[..64]);
-        }
-
         return new TrustPolicy
         {
             // An image on standard input is an upload, never the administrator's word, unless --host says it is.
             Posture = line.Untrusted || (line.File == "-" && !line.Host) ? TrustPosture.UntrustedImage : TrustPosture.Host,
             TrustedRoots = [.. roots],
-            PinnedImages = [.. pins],
+            PinnedImages = [.. line.PinnedImages],
             TrustedUrlPrefixes = [.. line.TrustUrls],
         };
     }
