@@ -3,8 +3,10 @@ using System;
 namespace BackingChain.Tests.Infrastructure;
 
 /// <summary>
-/// A fact that needs the oracle and a long run (gigabytes through the gate): runs only with
-/// <c>BACKINGCHAIN_LONG_TESTS=1</c> (see the README's "Tests" section), skipped with the reason shown otherwise.
+/// A fact that needs the oracle and a long run (gigabytes through the gate, or packing the library and building a
+/// stranger's project on it): runs only with <c>BACKINGCHAIN_LONG_TESTS=1</c> (see the README's set-up section),
+/// skipped with the reason shown otherwise, so that the suite CI runs stays short. <c>.ci/run</c> keeps a smoke of
+/// each (a small upload; a pack).
 /// </summary>
 internal sealed class LongQemuImgFactAttribute : FactAttribute
 {
@@ -12,7 +14,7 @@ internal sealed class LongQemuImgFactAttribute : FactAttribute
     {
         if (Environment.GetEnvironmentVariable("BACKINGCHAIN_LONG_TESTS") != "1")
         {
-            Skip = "a long run (gigabytes through the gate); set BACKINGCHAIN_LONG_TESTS=1 to run it";
+            Skip = "a long run; set BACKINGCHAIN_LONG_TESTS=1 to run it";
         }
         else if (!QemuImg.IsAvailable)
         {

@@ -39,7 +39,7 @@ public sealed class PackageConsumptionTests
             .Require($"dotnet {string.Join(' ', arguments)}");
     }
 
-    [QemuImgFact]
+    [LongQemuImgFact]
     public void The_packed_library_restores_from_a_folder_feed_builds_and_runs()
     {
         using var dir = new ScratchDirectory();
