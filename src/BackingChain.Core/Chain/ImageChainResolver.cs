@@ -777,10 +777,10 @@ public sealed class ImageChainResolver
 
         /// <summary>
         /// qemu's raw and luks drivers ask the protocol underneath for <c>dirty-flag</c> (<c>bdrv_get_info</c>), and its
-        /// curl driver has no answer, so for those formats over http qemu-img prints no <c>dirty-flag</c>.
+        /// curl and nbd drivers have no answer, so for those formats over http or NBD qemu-img prints no <c>dirty-flag</c>.
         /// </summary>
         private static bool ProtocolAnswersGetInfo(IImageSource source, ImageFormat format) =>
-            source is not HttpImageSource || FormatReaders.Get(format) is not { InfoComesFromProtocol: true };
+            source is not (HttpImageSource or NbdImageSource) || FormatReaders.Get(format) is not { InfoComesFromProtocol: true };
 
         private static ImageReference? FindBacking(ImmutableArray<ImageReference> references)
         {
