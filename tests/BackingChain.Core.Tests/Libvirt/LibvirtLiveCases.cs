@@ -104,8 +104,8 @@ internal static partial class LibvirtLiveCases
         },
 
         // libvirt reads the first 0x8200 bytes: a backing name ending there is read, one byte further is not.
-        ["backing name ends at the bound"] = d => FarName(d, LibvirtHeader.MaxHeader),
-        ["backing name ends past the bound"] = d => FarName(d, LibvirtHeader.MaxHeader + 1),
+        ["backing name ends at the bound"] = d => FarName(d, 0x8200),
+        ["backing name ends past the bound"] = d => FarName(d, 0x8200 + 1),
 
         // qcow2 external data files: libvirt 9.0 does not pass them to qemu.
         ["data file, relative name"] = d =>
