@@ -6,7 +6,7 @@ namespace BackingChain.Interop;
 
 /// <summary>What libvirt 9.0 reads from one image header: the backing name, the backing format (<see langword="null"/> when libvirt will probe it), and whether it saw encryption.</summary>
 /// <param name="Backing">The backing name as stored, or <see langword="null"/> when libvirt sees none.</param>
-/// <param name="BackingFormat">libvirt's name of the recorded backing format, or <see langword="null"/>: libvirt probes the backing image.</param>
+/// <param name="BackingFormat">libvirt's name of the recorded backing format (<c>none</c>, which libvirt then refuses, included), or <see langword="null"/>: libvirt probes the backing image.</param>
 /// <param name="Encrypted">Whether libvirt detected an encryption header (LUKS1 in a raw image, a qcow/qcow2 encryption method).</param>
 /// <param name="NotRead">Why a backing name the image may hold was not read (the header parse gave up), or <see langword="null"/>.</param>
 /// <param name="ProbeAccepted">
@@ -234,7 +234,8 @@ internal static class LibvirtHeader
                 string name = CString(header.Slice((int)offset, (int)size));
                 if (!IsKnown(name))
                 {
-                    return (null, true);
+                    // An unknown name leaves the format to be probed; "none" is a name libvirt has, for no format.
+                    return (name == "none" ? "none" : null, true);
                 }
 
                 format = name;

@@ -144,6 +144,11 @@ internal sealed class LibvirtPredictor
                 return Refused(_layers.Count, $"internal error: backing store for {parentPath} is self-referential or too deeply nested");
             }
 
+            if (format == "none" && !probe)
+            {
+                return Refused(_layers.Count, "unknown storage file meta->format 0: Invalid argument");
+            }
+
             (byte[]? header, string? notRead, bool missing) = await ReadHeaderAsync(path, cancellationToken).ConfigureAwait(false);
             if (missing)
             {

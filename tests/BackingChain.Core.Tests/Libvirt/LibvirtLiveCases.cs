@@ -70,6 +70,13 @@ internal static partial class LibvirtLiveCases
             Create(d, "-f", "qcow2", "-F", "raw", "-b", "base.img", "-u", "top.qcow2", "1M");
             return Disk(d, "qcow2", "top.qcow2");
         },
+        ["qcow2 recording the format 'none' (refused)"] = d =>
+        {
+            Create(d, "-f", "qcow", "base.img", "1M");
+            Create(d, "-f", "qcow2", "-F", "qcow", "-b", "base.img", "top.qcow2");
+            RecordFormat(d["top.qcow2"], "qcow", "none");
+            return Disk(d, "qcow2", "top.qcow2");
+        },
         ["three qcow2 and raw"] = d =>
         {
             Chain3(d);
@@ -304,6 +311,19 @@ internal static partial class LibvirtLiveCases
         File.WriteAllBytes(d["top.qcow2"], image);
         Assert.Equal(d["base.raw"], (string)QemuImg.Info(d.Path, d["top.qcow2"], backingChain: true).AsArray()[1]!["filename"]!);
         return Disk(d, "qcow2", "top.qcow2");
+    }
+
+    /// <summary>Rewrites the backing format extension's name (qemu-img refuses to write a name it has no driver for).</summary>
+    private static void RecordFormat(string file, string from, string to)
+    {
+        byte[] image = File.ReadAllBytes(file);
+        int at = image.AsSpan(0, 4096).IndexOf((ReadOnlySpan<byte>)[0xE2, 0x79, 0x2A, 0xCA]);
+        Assert.Equal((uint)from.Length, BinaryPrimitives.ReadUInt32BigEndian(image.AsSpan(at + 4)));
+        BinaryPrimitives.WriteUInt32BigEndian(image.AsSpan(at + 4), (uint)to.Length);
+        image.AsSpan(at + 8, 8).Clear();
+        Encoding.ASCII.GetBytes(to).CopyTo(image, at + 8);
+        File.WriteAllBytes(file, image);
+        Assert.Equal(to, (string)QemuImg.Info(Path.GetDirectoryName(file)!, file)["backing-filename-format"]!);
     }
 
     private static void Luks(LiveDirectory d, string name) =>
