@@ -101,7 +101,10 @@ internal sealed class CommandLine
             + "  --timeout SECONDS  the deadline of each disk's walk, every read included (default 120)\n"
             + "  --output FMT       human or json\n"
             + "  DOMAIN.xml         a <domain> (every disk) or one <disk>, as virsh dumpxml writes them\n"
-            + "exit: 0 when every disk's chain is safe and matches its images, 1 otherwise, 2 usage error\n"),
+            + "  each disk also gets what libvirt 9.0 will do with it: start it, start it with another chain\n"
+            + "  than the images' (each difference a libvirt-* finding), or refuse it, in libvirt's words\n"
+            + "exit: 0 when every disk's chain is safe, libvirt starts it with that chain and it matches its\n"
+            + "  images, 1 otherwise, 2 usage error\n"),
         ("scan", "backing-chain scan [--untrusted] [--trust-root DIR]... [--max-depth N] [--output human|json] DIR",
             "  --untrusted        judge in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable); give the store itself to trust its own bases\n"

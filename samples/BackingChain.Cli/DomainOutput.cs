@@ -16,7 +16,7 @@ internal static class DomainOutput
     {
         foreach (LibvirtDiskChain disk in disks)
         {
-            if (!disk.Report.IsSafe || !disk.Drift.IsEmpty)
+            if (!IsSafe(disk) || !disk.Drift.IsEmpty)
             {
                 return false;
             }
@@ -24,6 +24,18 @@ internal static class DomainOutput
 
         return true;
     }
+
+    /// <summary>The judge accepts the chain, and libvirt starts the disk with that chain (a refusal or another chain is never safe).</summary>
+    public static bool IsSafe(LibvirtDiskChain disk) =>
+        disk.Report.IsSafe && disk.Prediction.Outcome is LibvirtOutcome.Starts or LibvirtOutcome.NotPredicted;
+
+    public static string GetName(LibvirtOutcome outcome) => outcome switch
+    {
+        LibvirtOutcome.Starts => "starts",
+        LibvirtOutcome.StartsWithOtherChain => "starts-with-other-chain",
+        LibvirtOutcome.Refused => "refused",
+        _ => "not-predicted",
+    };
 
     public static string GetName(LibvirtDriftKind kind) => kind switch
     {
@@ -63,7 +75,20 @@ internal static class DomainOutput
                 text.Append(CultureInfo.InvariantCulture, $"  drift {GetName(drift.Kind)} at [{drift.LayerIndex}]: {Escape(drift.Message)}\n");
             }
 
-            text.Append(CultureInfo.InvariantCulture, $"  {(disk.Report.IsSafe ? "safe" : "unsafe")}{(disk.UnsafeReason is null ? "" : ": " + Escape(disk.UnsafeReason))}\n");
+            LibvirtPrediction libvirt = disk.Prediction;
+            text.Append(CultureInfo.InvariantCulture, $"  libvirt {LibvirtPrediction.LibvirtVersion}: {GetName(libvirt.Outcome)}{(libvirt.Reason is null ? "" : ": " + Escape(libvirt.Reason))}\n");
+            for (int i = 0; i < libvirt.Layers.Length; i++)
+            {
+                LibvirtPredictedLayer layer = libvirt.Layers[i];
+                text.Append(CultureInfo.InvariantCulture, $"    [{i}] {Escape(layer.Source)}  [{Escape(layer.Format)}]  {(layer.IsExplicit ? "explicit" : "found by libvirt")}\n");
+            }
+
+            foreach (BackingChain.Chain.ChainFinding finding in libvirt.Findings)
+            {
+                text.Append(CultureInfo.InvariantCulture, $"    {finding.Code} at [{finding.LayerIndex}]: {Escape(finding.Message)}\n");
+            }
+
+            text.Append(CultureInfo.InvariantCulture, $"  {(IsSafe(disk) ? "safe" : "unsafe")}{(disk.UnsafeReason is null ? "" : ": " + Escape(disk.UnsafeReason))}\n");
         }
 
         text.Append(CultureInfo.InvariantCulture, $"verdict: {(IsClean(disks) ? "safe" : "unsafe")} ({disks.Length} disk(s), {drifting} with drift)\n");
@@ -92,7 +117,7 @@ internal static class DomainOutput
                     writer.WriteNull("probe-start");
                 }
 
-                writer.WriteBoolean("safe", disk.Report.IsSafe);
+                writer.WriteBoolean("safe", IsSafe(disk));
                 writer.WriteString("reason", disk.UnsafeReason);
                 writer.WriteStartArray("layers");
                 foreach (LibvirtDiskLayer layer in disk.Layers)
@@ -113,6 +138,7 @@ internal static class DomainOutput
                 writer.WritePropertyName("chain");
                 TrustReportJson.Write(writer, disk.Report);
 
+                WriteLibvirt(writer, disk.Prediction);
                 writer.WriteStartArray("drift");
                 foreach (LibvirtDrift drift in disk.Drift)
                 {
@@ -134,6 +160,38 @@ internal static class DomainOutput
         }
 
         stream.WriteByte((byte)'\n');
+    }
+
+    private static void WriteLibvirt(Utf8JsonWriter writer, LibvirtPrediction libvirt)
+    {
+        writer.WriteStartObject("libvirt");
+        writer.WriteString("version", LibvirtPrediction.LibvirtVersion);
+        writer.WriteString("outcome", GetName(libvirt.Outcome));
+        writer.WriteString("reason", libvirt.Reason);
+        writer.WriteBoolean("terminated", libvirt.IsTerminated);
+        writer.WriteStartArray("layers");
+        foreach (LibvirtPredictedLayer layer in libvirt.Layers)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("source", layer.Source);
+            writer.WriteString("format", layer.Format);
+            writer.WriteBoolean("explicit", layer.IsExplicit);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteStartArray("findings");
+        foreach (BackingChain.Chain.ChainFinding finding in libvirt.Findings)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("code", finding.Code);
+            writer.WriteNumber("layer", finding.LayerIndex);
+            writer.WriteString("message", finding.Message);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
     }
 
     private static string Escape(string text) => HumanOutput.Escape(text);

@@ -17,8 +17,10 @@ public sealed class LibvirtDiskChain
         bool isTerminated,
         TrustReport report,
         string? unsafeReason,
-        ImmutableArray<LibvirtDrift> drift)
+        ImmutableArray<LibvirtDrift> drift,
+        LibvirtPrediction prediction)
     {
+        Prediction = prediction;
         Target = target;
         Device = device;
         Layers = layers;
@@ -54,8 +56,17 @@ public sealed class LibvirtDiskChain
     /// </summary>
     public TrustReport Report { get; }
 
-    /// <summary>Gets whether the chain qemu will open may be used: <see cref="Report"/>'s verdict. Drift is reported beside it, in <see cref="Drift"/>.</summary>
-    internal bool IsSafe => Report.IsSafe;
+    /// <summary>
+    /// Gets what libvirt (the version <see cref="LibvirtPrediction.LibvirtVersion"/> models) will do with the disk: start
+    /// it with the images' chain, start it with another chain, or refuse it, and why.
+    /// </summary>
+    public LibvirtPrediction Prediction { get; }
+
+    /// <summary>
+    /// Gets whether the chain qemu will open may be used: <see cref="Report"/>'s verdict, and libvirt starts the disk
+    /// with the images' chain (a refusal or another chain is never safe). Drift is reported beside it, in <see cref="Drift"/>.
+    /// </summary>
+    internal bool IsSafe => Report.IsSafe && Prediction.Outcome is LibvirtOutcome.Starts or LibvirtOutcome.NotPredicted;
 
     /// <summary>Gets why the chain is not safe, in one line (the first rejected layer and its reason, or what stopped the walk), or <see langword="null"/> when it is.</summary>
     public string? UnsafeReason { get; }

@@ -120,7 +120,8 @@ public static class LibvirtDomainReader
         var declared = new DeclaredChain(references.MoveToImmutable(), disk.IsTerminated);
         ImageChain chain = await resolver.ResolveDeclaredAsync(declared, cancellationToken).ConfigureAwait(false);
         TrustReport report = TrustEvaluator.Evaluate(chain);
-        return new LibvirtDiskChain(disk.Target, disk.Device, layers, disk.IsTerminated, report, Describe(report), FindDrift(disk, declared, chain, locations));
+        LibvirtPrediction prediction = await LibvirtPredictor.PredictAsync(disk, chain, cancellationToken).ConfigureAwait(false);
+        return new LibvirtDiskChain(disk.Target, disk.Device, layers, disk.IsTerminated, report, Describe(report, prediction), FindDrift(disk, declared, chain, locations), prediction);
     }
 
     /// <summary>Where the XML and the images disagree: facts beside the verdict, read from the same walk.</summary>
@@ -200,11 +201,16 @@ public static class LibvirtDomainReader
     }
 
     /// <summary>The verdict in one line: the first rejected layer and why, or what stopped the walk.</summary>
-    private static string? Describe(TrustReport report)
+    private static string? Describe(TrustReport report, LibvirtPrediction prediction)
     {
         if (report.IsSafe)
         {
-            return null;
+            return prediction.Outcome switch
+            {
+                LibvirtOutcome.Refused => $"libvirt {LibvirtPrediction.LibvirtVersion} refuses the disk: {prediction.Reason}",
+                LibvirtOutcome.StartsWithOtherChain => $"libvirt {LibvirtPrediction.LibvirtVersion} starts the disk with another chain than the images': {prediction.Findings[0].Message}",
+                _ => null,
+            };
         }
 
         string walk = report.Chain.ErrorMessage is { } error ? ": " + error : "";
@@ -221,12 +227,13 @@ public static class LibvirtDomainReader
 
     /// <summary>
     /// A spelled-out layer as the name qemu is given, with the format libvirt gives it: as declared, and raw for a disk
-    /// that declares none (libvirt never probes the top image); libvirt turns iso into raw for qemu.
+    /// that declares none (libvirt never probes the top image), named as libvirt's qemu driver names it to qemu
+    /// (iso as raw, ploop as parallels, vhd as vhdx).
     /// </summary>
     private static ImageReference ToReference(LibvirtDiskLayer layer, int index)
     {
         string? format = layer.Format ?? (index == 0 ? "raw" : null);
-        format = format == "iso" ? "raw" : format;
+        format = format is null ? null : LibvirtHeader.QemuDriver(format) ?? format;
         if (layer.IsLocal)
         {
             return new ImageReference(layer.Path!, ReferenceRole.BackingFile, format, QemuPaths.Classify(layer.Path!), layer.Path);
@@ -238,7 +245,7 @@ public static class LibvirtDomainReader
 
 
     private static bool SameFormat(string recorded, string declared) =>
-        ImageFormatNames.TryParse(recorded, out ImageFormat a) && ImageFormatNames.TryParse(declared, out ImageFormat b)
+        ImageFormatNames.TryParse(recorded, out ImageFormat a) && ImageFormatNames.TryParse(LibvirtHeader.QemuDriver(declared) ?? declared, out ImageFormat b)
             ? a == b
             : string.Equals(recorded, declared, StringComparison.Ordinal);
 

@@ -72,8 +72,12 @@ public sealed class LibvirtDomainReaderTests
         Assert.Contains("probed-with-untrusted-references", host.UnsafeReason, StringComparison.Ordinal);
         Assert.Empty(host.Drift);
 
-        // Trusting the directory accepts the probe, and the walked part is the whole chain qemu-img sees.
-        Assert.True(rooted.IsSafe, rooted.UnsafeReason);
+        // Trusting the directory accepts the probe, and the walked part is the whole chain qemu-img sees; libvirt 9.0
+        // itself refuses a probed image that names a backing file, whatever is trusted, so the disk is not safe.
+        Assert.True(rooted.Report.IsSafe);
+        Assert.False(rooted.IsSafe);
+        Assert.Equal(LibvirtOutcome.Refused, rooted.Prediction.Outcome);
+        Assert.Contains("format of backing image 'base.qcow2'", rooted.Prediction.Reason, StringComparison.Ordinal);
         Assert.Equal(qemu.Select(l => Path.GetFullPath((string)l["filename"]!, dir.Path)), rooted.Report.Chain.Layers.Select(l => l.FileName));
     }
 
