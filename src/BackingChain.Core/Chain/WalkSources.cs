@@ -15,10 +15,11 @@ namespace BackingChain.Chain;
 /// </summary>
 internal sealed class WalkSources : IDisposable
 {
-    // Sources kept open for the layer being read (the backing file, a reader's extents), and among them the local
-    // files reopened over a bare descriptor, whose descriptors are batched.
+    // Sources kept open for the layer being read (a reader's extents, a backing file from a provider), and the one
+    // local backing file reopened over a bare descriptor, whose descriptor is batched (one per layer: only the
+    // backing file is reopened, and CloseOpened runs before the next layer's is).
     private readonly List<IImageSource> _opened = [];
-    private readonly List<FileImageSource> _reopened = [];
+    private FileImageSource? _reopened;
 
     // The descriptors of layers already read, closed a batch at a time (most with one close_range each).
     private readonly DeferredCloses _closes = new();
@@ -74,7 +75,13 @@ internal sealed class WalkSources : IDisposable
             _spare = null;
         }
 
-        _reopened.Add(file);
+        if (_reopened is not null)
+        {
+            // Not reached by a walk (see _reopened); kept open with the others rather than lost.
+            _opened.Add(_reopened);
+        }
+
+        _reopened = file;
         return file;
     }
 
@@ -85,9 +92,8 @@ internal sealed class WalkSources : IDisposable
     /// </summary>
     public void CloseOpened()
     {
-        for (int i = _reopened.Count - 1; i >= 0; i--)
+        if (_reopened is { } file)
         {
-            FileImageSource file = _reopened[i];
             if (file.DetachDescriptor() is int fd and >= 0)
             {
                 _closes.Add(fd);
@@ -98,9 +104,9 @@ internal sealed class WalkSources : IDisposable
             }
 
             _closed = file;
+            _reopened = null;
         }
 
-        _reopened.Clear();
         for (int i = _opened.Count - 1; i >= 0; i--)
         {
             _opened[i].Dispose();
@@ -130,10 +136,7 @@ internal sealed class WalkSources : IDisposable
             source.Dispose();
         }
 
-        foreach (FileImageSource file in _reopened)
-        {
-            file.Dispose();
-        }
+        _reopened?.Dispose();
 
         ReleaseDirectory();
         _closes.CloseAll();
