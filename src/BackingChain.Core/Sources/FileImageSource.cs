@@ -17,7 +17,7 @@ namespace BackingChain.Sources;
 /// backing reference must not block or feed endless data. Reads complete synchronously (a header read
 /// from the page cache costs less than scheduling it on the thread pool).
 /// </remarks>
-internal sealed class FileImageSource : IImageSource
+internal sealed class FileImageSource : IImageSource, IKnownImageSource
 {
     // Either a handle (every source a caller opens) or, for a source a walk reuses from layer to layer (Reopen), a
     // bare descriptor the walk always disposes: -1 when there is none.
@@ -61,10 +61,19 @@ internal sealed class FileImageSource : IImageSource
     /// The opened file's change time (<c>st_ctime</c>, nanoseconds), or <see langword="null"/> where it is not known:
     /// with the identity and length it tells whether a header read earlier is still the file's.
     /// </summary>
-    internal long? ChangeStamp { get; private set; }
+    public long? ChangeStamp { get; private set; }
 
     /// <summary>Whether what was opened is a regular file (not a block device): only regular files are hashed for pinned digests.</summary>
     internal bool IsRegularFile { get; private set; }
+
+    /// <inheritdoc/>
+    bool IKnownImageSource.ReadsSynchronously => true;
+
+    /// <inheritdoc/>
+    bool IKnownImageSource.IsDevice => !IsRegularFile;
+
+    /// <inheritdoc/>
+    bool IKnownImageSource.ProtocolAnswersGetInfo => true;
 
     /// <summary>Whether <see cref="Reopen"/> made this source (over a bare descriptor), so a walk may fill it in again once it is disposed.</summary>
     internal bool IsReopened => _handle is null;
@@ -238,7 +247,7 @@ internal sealed class FileImageSource : IImageSource
     /// <param name="offset">The position.</param>
     /// <param name="buffer">Where to put the bytes.</param>
     /// <returns>The bytes read; less than asked only at the end of the file.</returns>
-    internal int ReadAt(long offset, Span<byte> buffer)
+    public int ReadAt(long offset, Span<byte> buffer)
     {
         int total = 0;
         while (total < buffer.Length)

@@ -31,7 +31,7 @@ namespace BackingChain.Sources;
 /// disposed. Give it a handler with automatic redirects turned off; a redirect a handler follows by itself is
 /// detected and refused, as its target was never judged.</para>
 /// </remarks>
-internal sealed class HttpImageSource : IImageSource
+internal sealed class HttpImageSource : IImageSource, IKnownImageSource
 {
     private readonly HttpClient _client;
     private readonly Uri _uri;
@@ -74,6 +74,21 @@ internal sealed class HttpImageSource : IImageSource
     /// or <see langword="null"/> when the server did not redirect.
     /// </summary>
     internal TrustBasis? RedirectBasis { get; }
+
+    /// <inheritdoc/>
+    bool IKnownImageSource.ReadsSynchronously => false;
+
+    /// <inheritdoc/>
+    long? IKnownImageSource.ChangeStamp => null;
+
+    /// <inheritdoc/>
+    bool IKnownImageSource.IsDevice => false;
+
+    /// <inheritdoc/>
+    bool IKnownImageSource.ProtocolAnswersGetInfo => false;
+
+    /// <inheritdoc/>
+    int IKnownImageSource.ReadAt(long offset, Span<byte> buffer) => throw new NotSupportedException("An http source is read asynchronously.");
 
     /// <summary>
     /// Opens an image by its URL (<c>http://…</c>, <c>https://…</c>) or by qemu's <c>json:</c> spelling of one

@@ -3,6 +3,7 @@ using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
+using BackingChain.Trust;
 
 namespace BackingChain.Sources;
 
@@ -14,7 +15,7 @@ namespace BackingChain.Sources;
 /// (or by the policy's callback). A redirect is a reference the server makes: the resolver follows it only to a
 /// target its policy admits by the same rule, and otherwise records the reference as refused, naming the target.
 /// </summary>
-internal sealed class HttpImageSourceProvider : IImageSourceProvider
+internal sealed class HttpImageSourceProvider : IImageSourceProvider, IKnownSourceProvider
 {
     private readonly HttpClient _client;
 
@@ -42,6 +43,17 @@ internal sealed class HttpImageSourceProvider : IImageSourceProvider
         await HttpImageSource.OpenAsync(_client, name, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Opens the image, following the redirects <paramref name="redirectGate"/> admits (see <see cref="HttpRedirects.Gate"/>).</summary>
-    internal Task<HttpImageSource> OpenAsync(string name, Func<string, Trust.TrustBasis> redirectGate, CancellationToken cancellationToken) =>
+    internal Task<HttpImageSource> OpenAsync(string name, Func<string, TrustBasis> redirectGate, CancellationToken cancellationToken) =>
         HttpImageSource.OpenAsync(_client, name, redirectGate, cancellationToken);
+
+    /// <inheritdoc/>
+    public bool OpensLocalFiles => false;
+
+    /// <inheritdoc/>
+    /// <remarks>A redirect is the server naming another URL: the gate's rule judges it (<see cref="HttpRedirects.Gate"/>), and the URL read is returned.</remarks>
+    public async ValueTask<AdmittedSource> OpenAdmittedAsync(string name, TrustPolicy policy, FormatSource referrer, ImageReference reference, CancellationToken cancellationToken)
+    {
+        HttpImageSource read = await OpenAsync(name, HttpRedirects.Gate(policy, referrer, reference), cancellationToken).ConfigureAwait(false);
+        return new AdmittedSource(read, read.RedirectBasis, read.RedirectBasis is null ? null : read.Url);
+    }
 }

@@ -21,7 +21,7 @@ namespace BackingChain.Sources;
 /// flight at a time (reads are serialised); a read cancelled part-way leaves the stream at an unknown place, so the
 /// connection is then given up and later reads fail.
 /// </remarks>
-internal sealed class NbdImageSource : IImageSource
+internal sealed class NbdImageSource : IImageSource, IKnownImageSource
 {
     /// <summary>The most one option reply may carry; the replies asked for here hold a few bytes, a name at most 4 KiB.</summary>
     internal const int MaxOptionReply = 64 * 1024;
@@ -75,6 +75,17 @@ internal sealed class NbdImageSource : IImageSource
 
     /// <inheritdoc/>
     public ImageSourceIdentity Identity { get; }
+
+    bool IKnownImageSource.ReadsSynchronously => false;
+
+    long? IKnownImageSource.ChangeStamp => null;
+
+    bool IKnownImageSource.IsDevice => false;
+
+    /// <summary>qemu's nbd driver has no <c>bdrv_get_info</c>: over NBD qemu-img prints no <c>dirty-flag</c> for raw or luks.</summary>
+    bool IKnownImageSource.ProtocolAnswersGetInfo => false;
+
+    int IKnownImageSource.ReadAt(long offset, Span<byte> buffer) => throw new NotSupportedException();
 
     /// <summary>Connects to the export <paramref name="name"/> names and learns its size.</summary>
     /// <exception cref="IOException">The name is not an NBD name, the server cannot be reached, refuses the export, or breaks the protocol (the message says which).</exception>

@@ -29,16 +29,36 @@ internal static class TrustJudge
             return TrustBasis.Location;
         }
 
-        // Host posture: a declared or recorded format is the administrator's word, so the files it names are followed.
-        // Not so for URLs: the administrator vouches for the image's format, not for every server it may name. Nor for
-        // a header read from another machine: its bytes are that machine's word, whatever format it was declared as.
-        if (policy.Posture == TrustPosture.Host && referrer != FormatSource.Probed && localReference && localReferrer)
+        if (!LocationMatters(policy.Posture, referrer, localReference, localReferrer))
         {
             return TrustBasis.AuthenticFormat;
         }
 
         return policy.FollowUntrustedReferences ? TrustBasis.FollowedUntrusted : TrustBasis.None;
     }
+
+    /// <summary>
+    /// The rule's core, asked by the gate and by the verdict alike: the files an image names must be trusted (by
+    /// location or pinned digest) when its format was probed — a guest may have written that header — or, in the
+    /// untrusted-image posture, whatever its format source.
+    /// </summary>
+    /// <param name="posture">The policy's posture.</param>
+    /// <param name="probed">Whether the format of the image naming the files was probed.</param>
+    public static bool RequiresTrust(TrustPosture posture, bool probed) => probed || posture == TrustPosture.UntrustedImage;
+
+    /// <summary>
+    /// Whether a reference's location can change the gate's answer, so that it must be judged (and, for a local
+    /// name, its symlinks resolved). Host posture: a declared or recorded format is the administrator's word, so the
+    /// local files it names are followed wherever they lie. Not so for URLs: the administrator vouches for the
+    /// image's format, not for every server it may name. Nor for a header read from another machine: its bytes are
+    /// that machine's word, whatever format it was declared as.
+    /// </summary>
+    /// <param name="posture">The policy's posture.</param>
+    /// <param name="referrer">Where the format of the image that names the file came from.</param>
+    /// <param name="localReference">Whether the reference is a local path.</param>
+    /// <param name="localReferrer">Whether the image that names the file was read from this machine.</param>
+    public static bool LocationMatters(TrustPosture posture, FormatSource referrer, bool localReference, bool localReferrer) =>
+        RequiresTrust(posture, referrer == FormatSource.Probed) || !localReference || !localReferrer;
 
     /// <summary>The verdict on a walked chain.</summary>
     public static TrustReport Judge(ImageChain chain)
@@ -162,7 +182,7 @@ internal static class TrustJudge
     /// </summary>
     private static TrustReason ReferencesReason(ImmutableArray<ReferenceDecision> decisions, bool probed, TrustPosture posture)
     {
-        bool mustBeTrusted = probed || posture == TrustPosture.UntrustedImage;
+        bool mustBeTrusted = RequiresTrust(posture, probed);
         TrustReason? worst = null;
         foreach (ReferenceDecision decision in decisions)
         {
