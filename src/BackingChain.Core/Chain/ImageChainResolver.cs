@@ -94,6 +94,7 @@ public sealed class ImageChainResolver
     internal async ValueTask<ImageChain> ResolveAsync(string path, ImageFormat? format, LayerMemo? memo, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        format ??= Catalogued(path);
         IImageSource top;
         try
         {
@@ -225,6 +226,28 @@ public sealed class ImageChainResolver
         System.Globalization.CultureInfo.InvariantCulture,
         $"the walk did not finish within its deadline of {_options.Timeout.TotalSeconds:0.###} s");
 
+    /// <summary>The format the configured catalog records for a local image, or <see langword="null"/> (no catalog, no record, a name that is no path).</summary>
+    internal ImageFormat? Catalogued(string path)
+    {
+        if (_options.FormatCatalog is not { } catalog)
+        {
+            return null;
+        }
+
+        string full;
+        try
+        {
+            full = Path.GetFullPath(path);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return null;
+        }
+
+        // Unknown is no format to read an image as: taken as "not recorded", so the image is probed as without a catalog.
+        return catalog.TryGetFormat(full, out ImageFormat format) && format != ImageFormat.Unknown ? format : null;
+    }
+
     /// <summary>The chain of a top image that could not be opened: no layers, one finding.</summary>
     internal ImageChain Unopened(ChainEnding ending, string code, string message) =>
         new(ImmutableArray<ChainLayer>.Empty, ending, [new ChainFinding(code, 0, message)], message, _options.Policy, ImmutableArray<ReferenceDecision>.Empty);
@@ -335,6 +358,7 @@ public sealed class ImageChainResolver
                 // before opening anything below. A deep chain holds one source of its own at a time, plus at most
                 // DeferredCloses.Capacity bare descriptors of local layers already read, waiting to be closed.
                 CloseOpened(keep: null);
+                ImageFormat? catalogued = index > 0 ? CatalogMismatch(source, index, used, formatSource) : null;
 
                 ImmutableArray<ImageReference> references = Classify(source, index, facts);
                 ImageReference? backing = FindBacking(references);
@@ -397,6 +421,7 @@ public sealed class ImageChainResolver
                     FormatSpecific = facts.FormatSpecific,
                     Detection = detection,
                     StructureProblems = [.. facts.StructureProblems],
+                    CatalogFormat = catalogued,
                 };
                 _layers.Add(layer);
                 if (_memo is null)
@@ -455,6 +480,28 @@ public sealed class ImageChainResolver
                     return End(ChainEnding.Malformed, message);
                 }
             }
+        }
+
+        /// <summary>
+        /// The catalog's format of a stored image reached through a backing name, with a finding when qemu reads it as
+        /// another (probed, or recorded otherwise by the image above): the walk still reads it as qemu does.
+        /// </summary>
+        private ImageFormat? CatalogMismatch(IImageSource source, int index, ImageFormat used, FormatSource formatSource)
+        {
+            if (source is not FileImageSource || _resolver.Catalogued(source.Name) is not { } recorded)
+            {
+                return null;
+            }
+
+            if (recorded != used)
+            {
+                string how = formatSource == FormatSource.Probed
+                    ? $"the image above does not record its backing format, so it is probed, as qemu would, and read as {used.GetQemuName()}"
+                    : $"the image above records its backing format as {used.GetQemuName()}";
+                _findings.Add(new ChainFinding(FindingCodes.FormatMismatch, index, $"'{source.Name}' is recorded in the store as {recorded.GetQemuName()}, but {how}."));
+            }
+
+            return recorded;
         }
 
         /// <summary>
