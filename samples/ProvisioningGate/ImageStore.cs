@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Text.Json;
 using BackingChain;
+using BackingChain.Interop;
 using BackingChain.Sources;
 using Microsoft.Extensions.Configuration;
 
@@ -13,9 +14,10 @@ namespace ProvisioningGate;
 /// Where accepted images live. Images are the only files in <see cref="Root"/>; what the service keeps about them
 /// (the format each was accepted as, the files it names) and uploads still in flight live in <see cref="StateRoot"/>,
 /// beside it, so that an upload can never name a sidecar or another tenant's half-written upload as its backing file
-/// and have it trusted by location.
+/// and have it trusted by location. The sidecars are the store's <see cref="IImageFormatCatalog"/>: a stored image is
+/// read as the format it was accepted as, never probed again.
 /// </summary>
-public sealed class ImageStore
+public sealed class ImageStore : IImageFormatCatalog
 {
     /// <summary>The configuration key of the image root.</summary>
     public const string ImageRootKey = "ImageRoot";
@@ -35,7 +37,11 @@ public sealed class ImageStore
         Directory.CreateDirectory(Root);
         Directory.CreateDirectory(IncomingRoot);
         Directory.CreateDirectory(MetadataRoot);
+        Names = ImageNameMapping.RelativeTo(Root);
     }
+
+    /// <summary>Gets how names are shown to tenants: relative to the image root, which a response never reveals.</summary>
+    public ImageNameMapping Names { get; }
 
     /// <summary>Gets the folder of the images (absolute).</summary>
     public string Root { get; }
@@ -145,6 +151,17 @@ public sealed class ImageStore
         {
             return null;
         }
+    }
+
+    /// <summary>The format recorded in the sidecar of the stored image at <paramref name="path"/>, if it is one.</summary>
+    /// <param name="path">An absolute path.</param>
+    /// <param name="format">The format it was accepted as.</param>
+    /// <returns>Whether it is a stored image with a recorded format.</returns>
+    public bool TryGetFormat(string path, out ImageFormat format)
+    {
+        format = ImageFormat.Unknown;
+        string name = Path.GetFileName(path);
+        return Path.GetDirectoryName(path) == Root && IsValidName(name) && Find(name) is { } record && ImageFormatNames.TryParse(record.Format, out format);
     }
 
     /// <summary>The stored images that name <paramref name="name"/> (as backing file, data file, extent or parent).</summary>

@@ -11,6 +11,7 @@ using BackingChain;
 using BackingChain.Chain;
 using BackingChain.Hosting;
 using BackingChain.Interop;
+using BackingChain.Store;
 using BackingChain.Streaming;
 using BackingChain.Trust;
 using Microsoft.AspNetCore.Builder;
@@ -36,8 +37,12 @@ builder.Services.AddBackingChain(options =>
     options.TrustedRoots.Add(root);
 });
 
+// Every problem a tenant sees goes through IProblemDetailsService: a traceId, one content type, one place to customise.
+builder.Services.AddProblemDetails();
+
 WebApplication app = builder.Build();
 
+app.MapGet("/images", ScanAsync);
 app.MapPut("/images/{name}", UploadAsync);
 app.MapGet("/images/{name}/chain", ChainAsync);
 app.MapGet("/images/{name}/domain-disk", DomainDiskAsync);
@@ -93,9 +98,7 @@ static async Task<IResult> UploadAsync(string name, string? format, HttpContext 
 
         if (!inspection.IsAccepted)
         {
-            var problem = new MemoryStream();
-            UploadProblemDetails.Write(problem, inspection, context.Request.Path);
-            return Results.Text(problem.ToArray(), UploadProblemDetails.ContentType, UploadProblemDetails.Status);
+            return TenantProblems.Rejected(inspection, context.Request.Path, store.Names);
         }
 
         var references = new List<string>();
@@ -110,7 +113,7 @@ static async Task<IResult> UploadAsync(string name, string? format, HttpContext 
         store.Commit(name, incoming, new StoredImage(inspection.Format.GetQemuName(), inspection.Length, references));
         committed = true;
         var body = new MemoryStream();
-        UploadInspectionJson.Write(body, inspection);
+        UploadInspectionJson.Write(body, inspection, store.Names);
         context.Response.Headers.Location = $"/images/{name}";
         return Results.Text(body.ToArray(), "application/json", StatusCodes.Status201Created);
     }
@@ -118,7 +121,8 @@ static async Task<IResult> UploadAsync(string name, string? format, HttpContext 
     {
         // The client went away or the body broke off: nothing was judged, nothing is kept. (BadHttpRequestException
         // for a short body is an IOException too.)
-        return Problem(StatusCodes.Status400BadRequest, "Upload failed", e.Message);
+        // Not e.Message: an I/O error names the server's files.
+        return Problem(StatusCodes.Status400BadRequest, "Upload failed", "The upload broke off or could not be stored; nothing was kept.");
     }
     finally
     {
@@ -141,7 +145,7 @@ static async Task<IResult> ChainAsync(string name, ImageStore store, ImageChainR
     // The format recorded when the image was accepted: a stored image is never probed again.
     TrustReport report = await resolver.CheckAsync(store.PathOf(name), ImageFormatNames.Parse(record.Format), cancellationToken);
     var body = new MemoryStream();
-    TrustReportJson.Write(body, report);
+    TrustReportJson.Write(body, report, store.Names);
     return Results.Text(body.ToArray(), "application/json", StatusCodes.Status200OK);
 }
 
@@ -155,10 +159,44 @@ static async Task<IResult> DomainDiskAsync(string name, string? target, ImageSto
     TrustReport report = await resolver.CheckAsync(store.PathOf(name), ImageFormatNames.Parse(record.Format), cancellationToken);
     if (!LibvirtDiskXml.TryToXml(report, target ?? LibvirtDiskXml.DefaultTarget, out string? xml, out string? reason))
     {
-        return Problem(StatusCodes.Status409Conflict, "No disk XML for this chain", reason);
+        return Problem(StatusCodes.Status409Conflict, "No disk XML for this chain", store.Names.MapMessage(reason, report));
     }
 
     return Results.Text(xml, "application/xml", Encoding.UTF8, StatusCodes.Status200OK);
+}
+
+// The whole store, each image read as the format its sidecar records (never probed): a tenant's image accepted as raw
+// names nothing, whatever header its guest wrote. Names are relative to the image root.
+static async Task<IResult> ScanAsync(ImageStore store, ImageChainResolverOptions resolverOptions, CancellationToken cancellationToken)
+{
+    var scanner = new ImageStoreScanner(new ImageStoreScannerOptions { Policy = resolverOptions.Policy, MaxDepth = resolverOptions.MaxDepth, FormatCatalog = store });
+    StoreGraph graph = await scanner.ScanGraphAsync(store.Root, cancellationToken: cancellationToken);
+    var body = new MemoryStream();
+    using (var writer = new Utf8JsonWriter(body, new JsonWriterOptions { Indented = true }))
+    {
+        writer.WriteStartObject();
+        writer.WriteStartArray("images");
+        foreach (StoreImage image in graph.Images)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", store.Names.Map(image.Path));
+            writer.WritePropertyName("report");
+            TrustReportJson.Write(writer, image.Report, store.Names);
+            writer.WriteStartArray("used-by");
+            foreach (StoreImage user in graph.GetDependents(image))
+            {
+                writer.WriteStringValue(store.Names.Map(user.Path));
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    }
+
+    return Results.Text(body.ToArray(), "application/json", StatusCodes.Status200OK);
 }
 
 static IResult Delete(string name, ImageStore store)

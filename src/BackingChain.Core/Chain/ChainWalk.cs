@@ -79,6 +79,7 @@ internal sealed class ChainWalk : IDisposable, ILayerReferenceOpener
             // The layer's facts are read: be done with what this walk opened for it (never the caller's top) before
             // opening anything below.
             _sources.CloseOpened();
+            ImageFormat? catalogued = index > 0 ? CatalogMismatch(source, index, read.Used, formatSource) : null;
 
             ImmutableArray<ImageReference> references = Classify(source, index, facts);
             ImageReference? backing = FindBacking(references);
@@ -141,6 +142,7 @@ internal sealed class ChainWalk : IDisposable, ILayerReferenceOpener
                 FormatSpecific = facts.FormatSpecific,
                 Detection = read.Detection,
                 StructureProblems = [.. facts.StructureProblems],
+                CatalogFormat = catalogued,
             };
             _layers.Add(layer);
             if (!_shared)
@@ -267,6 +269,28 @@ internal sealed class ChainWalk : IDisposable, ILayerReferenceOpener
         }
 
         return reference;
+    }
+
+    /// <summary>
+    /// The catalog's format of a stored image reached through a backing name, with a finding when qemu reads it as
+    /// another (probed, or recorded otherwise by the image above): the walk still reads it as qemu does.
+    /// </summary>
+    private ImageFormat? CatalogMismatch(IImageSource source, int index, ImageFormat used, FormatSource formatSource)
+    {
+        if (source.Identity.Scheme != "file" || ImageChainResolver.Catalogued(_options.FormatCatalog, source.Name) is not { } recorded)
+        {
+            return null;
+        }
+
+        if (recorded != used)
+        {
+            string how = formatSource == FormatSource.Probed
+                ? $"the image above does not record its backing format, so it is probed, as qemu would, and read as {used.GetQemuName()}"
+                : $"the image above records its backing format as {used.GetQemuName()}";
+            _findings.Add(new ChainFinding(FindingCodes.FormatMismatch, index, $"'{source.Name}' is recorded in the store as {recorded.GetQemuName()}, but {how}."));
+        }
+
+        return recorded;
     }
 
     /// <summary>

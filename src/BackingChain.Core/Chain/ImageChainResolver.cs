@@ -79,6 +79,7 @@ public sealed class ImageChainResolver
     internal async ValueTask<ImageChain> ResolveAsync(string path, ImageFormat? format, LayerMemo? memo, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        format ??= Catalogued(path);
         IImageSource top;
         try
         {
@@ -201,6 +202,31 @@ public sealed class ImageChainResolver
     private string PastDeadline() => string.Create(
         System.Globalization.CultureInfo.InvariantCulture,
         $"the walk did not finish within its deadline of {_options.Timeout.TotalSeconds:0.###} s");
+
+    /// <summary>The format the configured catalog records for a local image, or <see langword="null"/> (no catalog, no record, a name that is no path).</summary>
+    internal ImageFormat? Catalogued(string path) => Catalogued(_options.FormatCatalog, path);
+
+    /// <summary>The format <paramref name="catalog"/> records for a local image (see <see cref="Catalogued(string)"/>).</summary>
+    internal static ImageFormat? Catalogued(IImageFormatCatalog? catalog, string path)
+    {
+        if (catalog is null)
+        {
+            return null;
+        }
+
+        string full;
+        try
+        {
+            full = Path.GetFullPath(path);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return null;
+        }
+
+        // Unknown is no format to read an image as: taken as "not recorded", so the image is probed as without a catalog.
+        return catalog.TryGetFormat(full, out ImageFormat format) && format != ImageFormat.Unknown ? format : null;
+    }
 
     /// <summary>The chain of a top image that could not be opened: no layers, one finding.</summary>
     internal ImageChain Unopened(ChainEnding ending, string code, string message) =>

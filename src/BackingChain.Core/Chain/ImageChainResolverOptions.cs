@@ -57,4 +57,12 @@ public sealed class ImageChainResolverOptions
 
     /// <summary>Where referenced images come from, asked in order. Default: local files only.</summary>
     public ImmutableArray<IImageSourceProvider> SourceProviders { get; init; } = [FileImageSourceProvider.Instance];
+
+    /// <summary>
+    /// The formats a service recorded for its stored images, or <see langword="null"/> (the default) for none. A top
+    /// image given by path without a format is read as the format recorded for it, never probed; an image the walk
+    /// reaches through a backing name is read as qemu reads it (the name's recorded format, else probed), with a
+    /// <c>format-mismatch</c> finding where that is not the format recorded for it.
+    /// </summary>
+    public IImageFormatCatalog? FormatCatalog { get; init; }
 }

@@ -31,11 +31,17 @@ public static class UploadInspectionJson
     /// <summary>Writes the inspection, followed by a newline.</summary>
     /// <param name="stream">Where to write.</param>
     /// <param name="inspection">The inspection.</param>
-    public static void Write(Stream stream, UploadInspection inspection)
+    public static void Write(Stream stream, UploadInspection inspection) => Write(stream, inspection, names: null);
+
+    /// <summary>Writes the inspection, followed by a newline, with its server paths presented as <paramref name="names"/> says.</summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="inspection">The inspection.</param>
+    /// <param name="names">How paths are shown to the client (<see cref="ImageNameMapping.RelativeTo"/>), or <see langword="null"/> to write them as they are.</param>
+    public static void Write(Stream stream, UploadInspection inspection, ImageNameMapping? names)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
-        JsonOutput.Write(stream, inspection, Write);
+        JsonOutput.Write(stream, inspection, (writer, i) => Write(writer, i, names));
     }
 
     /// <summary>Writes the inspection as one JSON object and a newline, with asynchronous writes only (for an HTTP response body).</summary>
@@ -43,18 +49,28 @@ public static class UploadInspectionJson
     /// <param name="inspection">The inspection.</param>
     /// <param name="cancellationToken">Cancels the write.</param>
     /// <returns>A task that completes when the document is written and flushed.</returns>
-    public static Task WriteAsync(Stream stream, UploadInspection inspection, CancellationToken cancellationToken = default)
+    public static Task WriteAsync(Stream stream, UploadInspection inspection, CancellationToken cancellationToken = default) =>
+        WriteAsync(stream, inspection, null, cancellationToken);
+
+    /// <summary>Writes the inspection as one JSON object and a newline, with asynchronous writes only, its server paths presented as <paramref name="names"/> says.</summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="inspection">The inspection.</param>
+    /// <param name="names">How paths are shown to the client (<see cref="ImageNameMapping.RelativeTo"/>), or <see langword="null"/> to write them as they are.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the document is written and flushed.</returns>
+    public static Task WriteAsync(Stream stream, UploadInspection inspection, ImageNameMapping? names, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
-        return JsonOutput.WriteAsync(stream, inspection, Write, cancellationToken);
+        return JsonOutput.WriteAsync(stream, inspection, (writer, i) => Write(writer, i, names), cancellationToken);
     }
 
     /// <summary>Writes the inspection as one JSON object.</summary>
-    internal static void Write(Utf8JsonWriter writer, UploadInspection inspection)
+    internal static void Write(Utf8JsonWriter writer, UploadInspection inspection, ImageNameMapping? names = null)
     {
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(inspection);
+        Func<string, string> text = names?.For(inspection.Report) ?? TrustReportJson.AsIs;
         writer.WriteStartObject();
         writer.WriteString("verdict", inspection.Verdict.GetStableName());
         writer.WriteString("reason", inspection.Reason.GetStableName());
@@ -77,14 +93,14 @@ public static class UploadInspectionJson
         {
             writer.WriteStartObject();
             writer.WriteString("role", reference.Role.GetStableName());
-            writer.WriteString("name", reference.StoredName);
+            writer.WriteString("name", text(reference.StoredName));
             writer.WriteString("backing-format", reference.RecordedFormat);
             writer.WriteEndObject();
         }
 
         writer.WriteEndArray();
         writer.WritePropertyName("report");
-        TrustReportJson.Write(writer, inspection.Report);
+        TrustReportJson.Write(writer, inspection.Report, names);
         writer.WriteEndObject();
     }
 }

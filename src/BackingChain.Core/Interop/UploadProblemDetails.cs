@@ -76,12 +76,20 @@ public static class UploadProblemDetails
     /// <param name="inspection">The rejected upload's inspection.</param>
     /// <param name="instance">The problem's <c>instance</c> (e.g. the request path), or <see langword="null"/> to leave it out.</param>
     /// <exception cref="ArgumentException">The inspection accepted the upload: there is no problem to describe.</exception>
-    public static void Write(Stream stream, UploadInspection inspection, string? instance = null)
+    public static void Write(Stream stream, UploadInspection inspection, string? instance = null) => Write(stream, inspection, instance, null);
+
+    /// <summary>Writes the problem details of a rejected upload, followed by a newline, with its server paths presented as <paramref name="names"/> says.</summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="inspection">The rejected upload's inspection.</param>
+    /// <param name="instance">The problem's <c>instance</c> (e.g. the request path), or <see langword="null"/> to leave it out.</param>
+    /// <param name="names">How paths are shown to the client (<see cref="ImageNameMapping.RelativeTo"/>), or <see langword="null"/> to write them as they are.</param>
+    /// <exception cref="ArgumentException">The inspection accepted the upload: there is no problem to describe.</exception>
+    public static void Write(Stream stream, UploadInspection inspection, string? instance, ImageNameMapping? names)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
         ThrowIfAccepted(inspection);
-        JsonOutput.Write(stream, inspection, (writer, i) => Write(writer, i, instance));
+        JsonOutput.Write(stream, inspection, (writer, i) => Write(writer, i, instance, names));
     }
 
     /// <summary>
@@ -94,12 +102,26 @@ public static class UploadProblemDetails
     /// <param name="cancellationToken">Cancels the write.</param>
     /// <returns>A task that completes when the document is written and flushed.</returns>
     /// <exception cref="ArgumentException">The inspection accepted the upload: there is no problem to describe.</exception>
-    public static Task WriteAsync(Stream stream, UploadInspection inspection, string? instance = null, CancellationToken cancellationToken = default)
+    public static Task WriteAsync(Stream stream, UploadInspection inspection, string? instance = null, CancellationToken cancellationToken = default) =>
+        WriteAsync(stream, inspection, instance, null, cancellationToken);
+
+    /// <summary>
+    /// Writes the problem details of a rejected upload and a newline, with asynchronous writes only, its server paths
+    /// presented as <paramref name="names"/> says.
+    /// </summary>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="inspection">The rejected upload's inspection.</param>
+    /// <param name="instance">The problem's <c>instance</c> (e.g. the request path), or <see langword="null"/> to leave it out.</param>
+    /// <param name="names">How paths are shown to the client (<see cref="ImageNameMapping.RelativeTo"/>), or <see langword="null"/> to write them as they are.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    /// <returns>A task that completes when the document is written and flushed.</returns>
+    /// <exception cref="ArgumentException">The inspection accepted the upload: there is no problem to describe.</exception>
+    public static Task WriteAsync(Stream stream, UploadInspection inspection, string? instance, ImageNameMapping? names, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(inspection);
         ThrowIfAccepted(inspection);
-        return JsonOutput.WriteAsync(stream, inspection, (writer, i) => Write(writer, i, instance), cancellationToken);
+        return JsonOutput.WriteAsync(stream, inspection, (writer, i) => Write(writer, i, instance, names), cancellationToken);
     }
 
     private static void ThrowIfAccepted(UploadInspection inspection)
@@ -111,13 +133,14 @@ public static class UploadProblemDetails
     }
 
     /// <summary>Writes the problem details as one JSON object; the public writers checked the arguments.</summary>
-    private static void Write(Utf8JsonWriter writer, UploadInspection inspection, string? instance)
+    private static void Write(Utf8JsonWriter writer, UploadInspection inspection, string? instance, ImageNameMapping? names)
     {
+        Func<string, string> text = names?.For(inspection.Report) ?? TrustReportJson.AsIs;
         writer.WriteStartObject();
         writer.WriteString("type", GetTypeUri(inspection.Reason));
         writer.WriteString("title", GetTitle(inspection.Reason));
         writer.WriteNumber("status", Status);
-        writer.WriteString("detail", inspection.Findings.IsEmpty ? GetTitle(inspection.Reason) : inspection.Findings[0].Message);
+        writer.WriteString("detail", inspection.Findings.IsEmpty ? GetTitle(inspection.Reason) : text(inspection.Findings[0].Message));
         if (instance is not null)
         {
             writer.WriteString("instance", instance);
@@ -129,7 +152,7 @@ public static class UploadProblemDetails
         // bytes were taken for, and whether that was its own word or the probe's.
         writer.WriteString("format", inspection.Format.GetQemuName());
         writer.WriteString("format-source", inspection.FormatSource.GetStableName());
-        TrustReportJson.WriteFindings(writer, inspection.Findings);
+        TrustReportJson.WriteFindings(writer, inspection.Findings, text);
         writer.WriteEndObject();
     }
 }

@@ -19,8 +19,9 @@ namespace BackingChain.Store;
 /// the scan adds is sharing: a layer many chains pass through is read once, and several images are walked at once.
 /// </summary>
 /// <remarks>
-/// <para>Every regular file (and block device) under the directory is an image: its format is probed, as when a
-/// single file is checked without a declared format. The scan never follows a symbolic link: on Linux each folder and
+/// <para>Every regular file (and block device) under the directory is an image: its format is the one the service
+/// recorded for it (<see cref="ImageStoreScannerOptions.FormatCatalog"/>), as when a single file is checked with a
+/// declared format, and is probed only where none is recorded. The scan never follows a symbolic link: on Linux each folder and
 /// file is opened beneath a descriptor of the store's directory with no link allowed in any component, and must be
 /// what the listing saw there (device and inode). A chain still follows the names its images record, through the
 /// trust gate.</para>
@@ -48,7 +49,7 @@ public sealed class ImageStoreScanner
     {
         _options = options ?? ImageStoreScannerOptions.Default;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = _options.Policy, MaxDepth = _options.MaxDepth });
+        _resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = _options.Policy, MaxDepth = _options.MaxDepth, FormatCatalog = _options.FormatCatalog });
     }
 
     /// <summary>Judges every image under <paramref name="directory"/>, yielding each as soon as it is judged (in no particular order).</summary>
@@ -188,7 +189,9 @@ public sealed class ImageStoreScanner
 
         using (source)
         {
-            ImageChain chain = await _resolver.WalkAsync(source, null, null, topHasLocation: true, cancellationToken, memo: memo).ConfigureAwait(false);
+            // The format the service recorded, when it did: such a file is read as it, never probed.
+            ImageFormat? recorded = _resolver.Catalogued(entry.Path);
+            ImageChain chain = await _resolver.WalkAsync(source, recorded, null, topHasLocation: true, cancellationToken, memo: memo).ConfigureAwait(false);
             return new StoreImage(entry.Path, TrustJudge.Judge(chain));
         }
     }

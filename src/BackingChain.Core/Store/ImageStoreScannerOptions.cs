@@ -27,6 +27,13 @@ public sealed class ImageStoreScannerOptions
         }
     }
 
+    /// <summary>
+    /// The formats the service recorded for the store's images, or <see langword="null"/> (the default) to probe every
+    /// file. A file whose format it records is read as that format and never probed (a file recorded as raw names
+    /// nothing, whatever header its content holds); see <see cref="IImageFormatCatalog"/>.
+    /// </summary>
+    public IImageFormatCatalog? FormatCatalog { get; init; }
+
     /// <summary>How many images are walked at once. Default: the number of processors.</summary>
     public int MaxParallelism
     {

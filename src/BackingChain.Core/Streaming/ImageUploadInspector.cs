@@ -207,6 +207,7 @@ internal static class ImageUploadInspector
             SourceProviders = options.SourceProviders,
             MaxDepth = options.MaxDepth,
             Timeout = options.Timeout,
+            FormatCatalog = options.FormatCatalog,
         });
         ImageChain chain = await resolver.WalkAsync(source, declared, detection, topHasLocation: options.Name is not null, cancellationToken).ConfigureAwait(false);
 

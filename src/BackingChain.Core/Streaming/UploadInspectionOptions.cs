@@ -68,6 +68,14 @@ public sealed class UploadInspectionOptions
     public ImmutableArray<IImageSourceProvider> SourceProviders { get; init; } = [FileImageSourceProvider.Instance];
 
     /// <summary>
+    /// The formats the service recorded for its stored images, or <see langword="null"/> (the default) for none. An
+    /// upload is never looked up in it; a stored image the upload names as its backing file is read as qemu would read
+    /// it (the upload's recorded backing format, else probed), with a <c>format-mismatch</c> finding where that is not
+    /// the format recorded for it (see <see cref="IImageFormatCatalog"/>).
+    /// </summary>
+    public IImageFormatCatalog? FormatCatalog { get; init; }
+
+    /// <summary>
     /// Gets the most layers the chain an upload heads may have, the upload included: the same setting, with the same
     /// range, as <see cref="ImageChainResolverOptions.MaxDepth"/>. Default 200.
     /// </summary>
@@ -163,6 +171,7 @@ public sealed class UploadInspectionOptions
         SourceProviders = SourceProviders,
         MaxDepth = MaxDepth,
         Timeout = Timeout,
+        FormatCatalog = FormatCatalog,
         HeadWindowLength = HeadWindowLength,
         TailWindowLength = TailWindowLength,
         ComputeSha256 = ComputeSha256,

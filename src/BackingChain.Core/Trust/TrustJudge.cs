@@ -118,14 +118,16 @@ internal static class TrustJudge
         {
             // The one fix qemu-img can make: record the backing format in the image above a probed layer. Only when
             // the probed layer passed the rule: recording the format of a header a guest may have forged (a probed
-            // qcow2 naming untrusted files) would bless the attack.
+            // qcow2 naming untrusted files) would bless the attack. Where a store's catalog records the layer's
+            // format, that is the format to record, and raw always may be: it names nothing.
             ChainLayer layer = chain.Layers[i];
             ChainLayer below = chain.Layers[i + 1];
+            ImageFormat record = below.CatalogFormat ?? below.Format;
             if (below.FormatSource == FormatSource.Probed && layer.Backing is { } backing
-                && verdicts[i + 1].Decision == TrustDecision.Accepted
-                && QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format, below.Format))
+                && (verdicts[i + 1].Decision == TrustDecision.Accepted || below.CatalogFormat == ImageFormat.Raw)
+                && QemuImgRebaseCommand.CanRecordBackingFormat(layer.Format, record))
             {
-                remediation.Add(QemuImgRebaseCommand.ToCommandLine(layer.Format, below.Format, backing.StoredName, layer.FileName));
+                remediation.Add(QemuImgRebaseCommand.ToCommandLine(layer.Format, record, backing.StoredName, layer.FileName));
             }
         }
 

@@ -421,7 +421,7 @@ public sealed class ImageStoreScannerTests
     }
 
     /// <summary>A qcow2 v2 image keeps its backing format in the extension at 0x48: an end marker there unrecords it.</summary>
-    private static void ClearV2BackingFormat(string path)
+    internal static void ClearV2BackingFormat(string path)
     {
         byte[] bytes = File.ReadAllBytes(path);
         Array.Clear(bytes, 0x48, 8);
