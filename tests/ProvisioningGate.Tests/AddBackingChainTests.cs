@@ -10,6 +10,7 @@ using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace ProvisioningGate.Tests;
 
@@ -190,7 +191,7 @@ public sealed class AddBackingChainTests
 
         ArgumentException error = Assert.ThrowsAny<ArgumentException>(() => options.BuildUploadInspectionOptions());
 
-        Assert.StartsWith($"BackingChain settings: Posture '{value}' is not a posture; use \"host\" or \"untrusted-image\"", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith($"BackingChain:Posture: '{value}' is not a posture; use \"host\" or \"untrusted-image\"", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -202,15 +203,22 @@ public sealed class AddBackingChainTests
     [InlineData("BackingChain:HeadWindowLength", "12")]
     [InlineData("BackingChain:MaxDepth", "0")]
     [InlineData("BackingChain:Timeout", "-00:00:01")]
-    public void Invalid_settings_are_refused_when_the_gate_is_first_resolved_naming_the_section(string key, string value)
+    [InlineData("BackingChain:TrustedUrlPrefixes:0", "ftp://images.example/base/")]
+    [InlineData("BackingChain:TailWindowLength", "-1")]
+    [InlineData("BackingChain:MaxDigestFileLength", "-1")]
+    public void Invalid_settings_are_refused_when_the_gate_is_first_resolved_naming_the_setting(string key, string value)
     {
+        // Without a host nothing starts, so validation runs when the options are first needed; with one, at start.
         IConfiguration configuration = Configuration(new() { [key] = value });
         var services = new ServiceCollection();
-        services.AddBackingChain(o => configuration.GetSection("BackingChain").Bind(o));
+        services.AddSingleton(configuration);
+        services.AddBackingChain();
         using ServiceProvider provider = services.BuildServiceProvider();
 
-        ArgumentException error = Assert.ThrowsAny<ArgumentException>(() => provider.GetRequiredService<ImageUploadGate>());
+        OptionsValidationException error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<ImageUploadGate>());
 
-        Assert.StartsWith("BackingChain settings:", error.Message, StringComparison.Ordinal);
+        string failure = Assert.Single(error.Failures);
+        Assert.StartsWith(key + ": ", failure, StringComparison.Ordinal);
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
     }
 }
