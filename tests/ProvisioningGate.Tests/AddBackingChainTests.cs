@@ -179,6 +179,22 @@ public sealed class AddBackingChainTests
     }
 
     [Theory]
+    [InlineData("untrusted-image", TrustPosture.UntrustedImage)]
+    [InlineData("UntrustedImage", TrustPosture.UntrustedImage)]
+    [InlineData("host", TrustPosture.Host)]
+    public void A_policy_bound_directly_takes_the_posture_as_reports_spell_it(string value, TrustPosture expected)
+    {
+        // Seen by a user: Get<TrustPolicy>() threw on "untrusted-image", the spelling every report writes.
+        IConfiguration configuration = Configuration(new() { ["Policy:Posture"] = value, ["Policy:FollowUntrustedReferences"] = "false" });
+
+        TrustPolicy policy = configuration.GetSection("Policy").Get<TrustPolicy>()!;
+
+        Assert.Equal(expected, policy.Posture);
+        Assert.Equal(expected.GetStableName(), System.ComponentModel.TypeDescriptor.GetConverter(typeof(TrustPosture)).ConvertToInvariantString(expected));
+        Assert.ThrowsAny<InvalidOperationException>(() => Configuration(new() { ["Policy:Posture"] = "1" }).GetSection("Policy").Get<TrustPolicy>());
+    }
+
+    [Theory]
     [InlineData("tenant")]
     [InlineData("1")]
     [InlineData("untrusted_image")]
