@@ -178,6 +178,30 @@ public sealed class AddBackingChainTests
         Assert.Equal(expected, options.BuildPolicy().Posture);
     }
 
+    [Fact]
+    public async Task The_health_check_names_a_trusted_root_that_went_away()
+    {
+        using var kept = new ScratchDirectory();
+        using var removed = new ScratchDirectory();
+        var services = new ServiceCollection();
+        services.AddBackingChain(o => o.TrustedRoots.AddRange([kept.Path, removed.Path]));
+        using ServiceProvider provider = services.BuildServiceProvider();
+        BackingChainHealthCheck check = provider.GetRequiredService<BackingChainHealthCheck>();
+        var context = new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext
+        {
+            Registration = new("backing-chain", check, Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, null),
+        };
+
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult before = await check.CheckHealthAsync(context);
+        Directory.Delete(removed.Path);
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult after = await check.CheckHealthAsync(context);
+
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, before.Status);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, after.Status);
+        Assert.Contains(removed.Path, after.Description, StringComparison.Ordinal);
+        Assert.DoesNotContain(kept.Path, after.Description, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("untrusted-image", TrustPosture.UntrustedImage)]
     [InlineData("UntrustedImage", TrustPosture.UntrustedImage)]
