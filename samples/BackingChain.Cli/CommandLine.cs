@@ -85,19 +85,21 @@ internal sealed class CommandLine
             + "  --output FMT       human or json\n"
             + "  -                  read the image from standard input (an upload: untrusted-image unless --host); --name NAME says where it will live\n"
             + "exit: 0 safe, 1 unsafe, 2 usage error\n"),
-        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--timeout SECONDS] [--target DEV] FILE|URL",
+        ("xml", "backing-chain xml [-f FMT] [--untrusted] [--trust-root DIR]... [--trust-digest SHA256=PATH]... [--trust-url PREFIX]... [--max-depth N] [--timeout SECONDS] [--target DEV] FILE|URL",
             "  -f FMT             the image's format\n"
             + "  --untrusted        judge in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
             + "  --trust-digest SHA256=PATH trust the file at PATH (or URL) when its content has this SHA-256 (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
+            + "  --max-depth N      the most layers to walk (default 200)\n"
             + "  --timeout SECONDS  the deadline of the whole walk, every read included (default 120)\n"
             + "  --target DEV       the guest device (default vda)\n"
             + "exit: 0 with the <disk> element, 1 when the chain is refused, 2 usage error\n"),
-        ("domain", "backing-chain domain [--untrusted] [--trust-root DIR]... [--trust-url PREFIX]... [--timeout SECONDS] [--output human|json] DOMAIN.xml",
+        ("domain", "backing-chain domain [--untrusted] [--trust-root DIR]... [--trust-url PREFIX]... [--max-depth N] [--timeout SECONDS] [--output human|json] DOMAIN.xml",
             "  --untrusted        judge each disk's chain in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable)\n"
             + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
+            + "  --max-depth N      the most layers to walk per disk (default 200)\n"
             + "  --timeout SECONDS  the deadline of each disk's walk, every read included (default 120)\n"
             + "  --output FMT       human or json\n"
             + "  DOMAIN.xml         a <domain> (every disk) or one <disk>, as virsh dumpxml writes them\n"
@@ -105,10 +107,12 @@ internal sealed class CommandLine
             + "  than the images' (each difference a libvirt-* finding), or refuse it, in libvirt's words\n"
             + "exit: 0 when every disk's chain is safe, libvirt starts it with that chain and it matches its\n"
             + "  images, 1 otherwise, 2 usage error\n"),
-        ("scan", "backing-chain scan [--untrusted] [--trust-root DIR]... [--max-depth N] [--output human|json] DIR",
+        ("scan", "backing-chain scan [--untrusted] [--trust-root DIR]... [--trust-url PREFIX]... [--max-depth N] [--timeout SECONDS] [--output human|json] DIR",
             "  --untrusted        judge in the untrusted-image posture\n"
             + "  --trust-root DIR   trust files under DIR (repeatable); give the store itself to trust its own bases\n"
+            + "  --trust-url PREFIX trust http(s) images under this URL prefix (repeatable)\n"
             + "  --max-depth N      the most layers to walk per chain (default 200)\n"
+            + "  --timeout SECONDS  the deadline of each image's walk, every read included (default 120)\n"
             + "  --output FMT       human (a summary) or json (every image, its chain, who uses it)\n"
             + "  DIR                the store: every regular file under it is judged once; symbolic links are\n"
             + "                     not followed but named, with folders or files it cannot read and paths\n"
@@ -310,7 +314,7 @@ internal sealed class CommandLine
 
                     line.TrustRoots.Add(root);
                     break;
-                case "--trust-url" when line.Command is "check" or "info" or "xml" or "domain":
+                case "--trust-url" when line.Command is "check" or "info" or "xml" or "domain" or "scan":
                     string? prefix = Value();
                     if (string.IsNullOrEmpty(prefix))
                     {
@@ -329,7 +333,7 @@ internal sealed class CommandLine
 
                     line.PinnedImages.Add(pin);
                     break;
-                case "--timeout" when line.Command is "check" or "info" or "xml" or "domain":
+                case "--timeout" when line.Command is "check" or "info" or "xml" or "domain" or "scan":
                     // Whole seconds or a fraction; at most a day, which no walk needs.
                     if (!double.TryParse(Value(), System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out double seconds)
                         || seconds <= 0 || seconds > 86400 || TimeSpan.FromSeconds(seconds) < TimeSpan.FromMilliseconds(1))
@@ -340,7 +344,7 @@ internal sealed class CommandLine
 
                     line.Timeout = TimeSpan.FromSeconds(seconds);
                     break;
-                case "--max-depth" when line.Command is "check" or "info" or "scan":
+                case "--max-depth" when line.Command is "check" or "info" or "xml" or "domain" or "scan":
                     if (!int.TryParse(Value(), out int depth) || depth < 1)
                     {
                         error = "--max-depth needs a positive number";

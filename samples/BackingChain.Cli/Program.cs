@@ -54,13 +54,8 @@ switch (line.Command)
             return 2;
         }
 
-        var options = new ImageChainResolverOptions
-        {
-            Policy = policy,
-            MaxDepth = line.BackingChain ? line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth : 1,
-            SourceProviders = Providers(),
-            Timeout = line.Timeout,
-        };
+        // One layer unless the chain was asked for; the walk's other settings as every command has them.
+        var options = line.BackingChain ? Walk(line, policy) : new ImageChainResolverOptions(Walk(line, policy)) { MaxDepth = 1 };
         ImageChain? chain = (await CheckAsync(options, line.File!, declared, policy))?.Chain;
         if (chain is null)
         {
@@ -111,13 +106,7 @@ switch (line.Command)
             // Read in large blocks (the console stream and the pipe reader's defaults read 4 KiB at a time): a whole
             // image streams past, and each read is a system call.
             const int StandardInputBlock = 1024 * 1024;
-            var gate = new ImageUploadGate(new UploadInspectionOptions
-            {
-                Policy = policy,
-                MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth,
-                Timeout = line.Timeout,
-                SourceProviders = Providers(),
-            });
+            var gate = new ImageUploadGate(new UploadInspectionOptions(Walk(line, policy)));
             using var input = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
             PipeReader body = PipeReader.Create(input, new StreamPipeReaderOptions(bufferSize: StandardInputBlock, minimumReadSize: StandardInputBlock / 2));
             UploadInspection inspection = await gate.InspectAsync(body, line.Name, declared);
@@ -125,13 +114,7 @@ switch (line.Command)
         }
         else
         {
-            var options = new ImageChainResolverOptions
-            {
-                Policy = policy,
-                MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth,
-                SourceProviders = Providers(),
-                Timeout = line.Timeout,
-            };
+            ImageChainResolverOptions options = Walk(line, policy);
             TrustReport? checkedReport = await CheckAsync(options, line.File!, declared, policy);
             if (checkedReport is null)
             {
@@ -176,7 +159,7 @@ switch (line.Command)
             return 2;
         }
 
-        TrustReport? report = await CheckAsync(new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers(), Timeout = line.Timeout }, line.File!, declared, policy);
+        TrustReport? report = await CheckAsync(Walk(line, policy), line.File!, declared, policy);
         if (report is null)
         {
             return 1;
@@ -260,7 +243,7 @@ switch (line.Command)
         try
         {
             using FileStream xml = File.OpenRead(line.File!);
-            disks = await LibvirtDomainReader.ReadAsync(xml, new ImageChainResolverOptions { Policy = policy, SourceProviders = Providers(), Timeout = line.Timeout }, default);
+            disks = await new LibvirtDomainReader(Walk(line, policy)).ReadAsync(xml);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -294,7 +277,7 @@ switch (line.Command)
             return 2;
         }
 
-        return await ScanCommand.RunAsync(line, policy, stdout);
+        return await ScanCommand.RunAsync(line, Walk(line, policy), stdout);
     }
 
     default:
@@ -307,6 +290,16 @@ static string OneLine(string text) => text.ReplaceLineEndings(" ");
 // Files as before; http(s) URLs through one client that follows redirects only where the policy allows (the URL
 // judged is the URL read) and never waits forever (the timeout also bounds each body, see ImageSources.OpenUrlAsync).
 static ImmutableArray<IImageSourceProvider> Providers() => [ImageSources.Files, ImageSources.Http(Http.Client)];
+
+// The walk's settings of every command, from its options: one place, so --max-depth, --timeout, the trust options and
+// the sources mean the same for a file, standard input, a domain and a store.
+static ImageChainResolverOptions Walk(CommandLine line, TrustPolicy policy) => new()
+{
+    Policy = policy,
+    MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth,
+    SourceProviders = Providers(),
+    Timeout = line.Timeout,
+};
 
 // The judged chain of a FILE or URL argument; null (after one line on stderr) when a URL cannot be opened at all.
 // --timeout bounds everything: opening a top URL here, and the walk after it gets what is left of the deadline.
@@ -344,13 +337,7 @@ static async System.Threading.Tasks.Task<TrustReport?> CheckAsync(ImageChainReso
     {
         TimeSpan left = options.Timeout == System.Threading.Timeout.InfiniteTimeSpan ? options.Timeout
             : options.Timeout - System.Diagnostics.Stopwatch.GetElapsedTime(started);
-        var rest = new ImageChainResolverOptions
-        {
-            Policy = options.Policy,
-            MaxDepth = options.MaxDepth,
-            SourceProviders = options.SourceProviders,
-            Timeout = left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(1),
-        };
+        var rest = new ImageChainResolverOptions(options) { Timeout = left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(1) };
         return await new ImageChainResolver(rest).CheckAsync(top, declared);
     }
 }
@@ -374,6 +361,13 @@ static TrustPolicy? BuildPolicy(CommandLine line, out string? error)
         for (int i = 0; i < roots.Length; i++)
         {
             roots[i] = Path.GetFullPath(line.TrustRoots[i]);
+
+            // The policy checks only the spelling; a root the user mistyped is told here, before anything is judged.
+            if (!Directory.Exists(roots[i]))
+            {
+                error = $"The trusted root '{roots[i]}' is not an existing directory.";
+                return null;
+            }
         }
 
         return new TrustPolicy

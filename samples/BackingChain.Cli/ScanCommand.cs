@@ -28,14 +28,9 @@ internal static class ScanCommand
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    public static async Task<int> RunAsync(CommandLine line, TrustPolicy policy, Stream stdout)
+    public static async Task<int> RunAsync(CommandLine line, ImageChainResolverOptions walk, Stream stdout)
     {
-        var options = new ImageStoreScannerOptions
-        {
-            Policy = policy,
-            MaxDepth = line.MaxDepth ?? ImageChainResolverOptions.Default.MaxDepth,
-        };
-        var scanner = new ImageStoreScanner(options);
+        var scanner = new ImageStoreScanner(new ImageStoreScannerOptions(walk));
 
         // Ctrl+C stops the walks and ends with a line, not a half-written document.
         using var cancel = new CancellationTokenSource();

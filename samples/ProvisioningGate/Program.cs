@@ -26,21 +26,21 @@ IConfiguration configuration = builder.Configuration;
 
 // Read when first resolved, not now: a test host may still add settings after this line runs.
 builder.Services.AddSingleton(_ => new ImageStore(ImageStore.RootFrom(configuration)));
-builder.Services.AddBackingChain(options =>
-{
-    configuration.GetSection(BackingChainOptions.SectionName).Bind(options);
 
-    // Overlays may name images already accepted here, and nothing else.
-    // A trusted root must exist when the policy is built, which may be before the store is first used.
-    string root = ImageStore.RootFrom(configuration);
-    Directory.CreateDirectory(root);
-    options.TrustedRoots.Add(root);
-});
+// The library's settings come from the "BackingChain" section of appsettings.json (and any other configuration
+// source), are validated when the host starts, and reach the gate, the resolver, the scanner and the domain reader
+// alike. Overlays may name images already accepted here, and whatever else the configuration trusts.
+builder.Services.AddBackingChain(options => options.TrustedRoots.Add(ImageStore.RootFrom(configuration)));
+builder.Services.AddHealthChecks().AddCheck<BackingChainHealthCheck>("backing-chain");
 
 // Every problem a tenant sees goes through IProblemDetailsService: a traceId, one content type, one place to customise.
 builder.Services.AddProblemDetails();
 
 WebApplication app = builder.Build();
+
+// The store's folders are made before the host starts, where the settings (its root among the trusted) are checked.
+app.Services.GetRequiredService<ImageStore>();
+app.MapHealthChecks("/healthz");
 
 app.MapGet("/images", ScanAsync);
 app.MapPut("/images/{name}", UploadAsync);

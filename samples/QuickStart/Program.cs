@@ -59,7 +59,7 @@ static async Task<int> InspectAsync(string path)
 static async Task<int> CheckAsync(string path)
 {
     // snippet: check-chain
-    // The host posture (libvirt's rule) trusting the image store; roots must be absolute, existing directories.
+    // The host posture (libvirt's rule) trusting the image store; roots must be absolute paths (a root missing when a walk runs trusts nothing).
     string store = Path.GetDirectoryName(Path.GetFullPath(path))!; // e.g. /var/lib/libvirt/images
     var policy = new TrustPolicy { Posture = TrustPosture.Host, TrustedRoots = [store] };
     var resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = policy });

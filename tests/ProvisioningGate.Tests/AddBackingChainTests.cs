@@ -10,6 +10,7 @@ using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace ProvisioningGate.Tests;
 
@@ -177,6 +178,46 @@ public sealed class AddBackingChainTests
         Assert.Equal(expected, options.BuildPolicy().Posture);
     }
 
+    [Fact]
+    public async Task The_health_check_names_a_trusted_root_that_went_away()
+    {
+        using var kept = new ScratchDirectory();
+        using var removed = new ScratchDirectory();
+        var services = new ServiceCollection();
+        services.AddBackingChain(o => o.TrustedRoots.AddRange([kept.Path, removed.Path]));
+        using ServiceProvider provider = services.BuildServiceProvider();
+        BackingChainHealthCheck check = provider.GetRequiredService<BackingChainHealthCheck>();
+        var context = new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext
+        {
+            Registration = new("backing-chain", check, Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, null),
+        };
+
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult before = await check.CheckHealthAsync(context);
+        Directory.Delete(removed.Path);
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult after = await check.CheckHealthAsync(context);
+
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, before.Status);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, after.Status);
+        Assert.Contains(removed.Path, after.Description, StringComparison.Ordinal);
+        Assert.DoesNotContain(kept.Path, after.Description, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("untrusted-image", TrustPosture.UntrustedImage)]
+    [InlineData("UntrustedImage", TrustPosture.UntrustedImage)]
+    [InlineData("host", TrustPosture.Host)]
+    public void A_policy_bound_directly_takes_the_posture_as_reports_spell_it(string value, TrustPosture expected)
+    {
+        // Seen by a user: Get<TrustPolicy>() threw on "untrusted-image", the spelling every report writes.
+        IConfiguration configuration = Configuration(new() { ["Policy:Posture"] = value, ["Policy:FollowUntrustedReferences"] = "false" });
+
+        TrustPolicy policy = configuration.GetSection("Policy").Get<TrustPolicy>()!;
+
+        Assert.Equal(expected, policy.Posture);
+        Assert.Equal(expected.GetStableName(), System.ComponentModel.TypeDescriptor.GetConverter(typeof(TrustPosture)).ConvertToInvariantString(expected));
+        Assert.ThrowsAny<InvalidOperationException>(() => Configuration(new() { ["Policy:Posture"] = "1" }).GetSection("Policy").Get<TrustPolicy>());
+    }
+
     [Theory]
     [InlineData("tenant")]
     [InlineData("1")]
@@ -190,7 +231,7 @@ public sealed class AddBackingChainTests
 
         ArgumentException error = Assert.ThrowsAny<ArgumentException>(() => options.BuildUploadInspectionOptions());
 
-        Assert.StartsWith($"BackingChain settings: Posture '{value}' is not a posture; use \"host\" or \"untrusted-image\"", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith($"BackingChain:Posture: '{value}' is not a posture; use \"host\" or \"untrusted-image\"", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -202,15 +243,22 @@ public sealed class AddBackingChainTests
     [InlineData("BackingChain:HeadWindowLength", "12")]
     [InlineData("BackingChain:MaxDepth", "0")]
     [InlineData("BackingChain:Timeout", "-00:00:01")]
-    public void Invalid_settings_are_refused_when_the_gate_is_first_resolved_naming_the_section(string key, string value)
+    [InlineData("BackingChain:TrustedUrlPrefixes:0", "ftp://images.example/base/")]
+    [InlineData("BackingChain:TailWindowLength", "-1")]
+    [InlineData("BackingChain:MaxDigestFileLength", "-1")]
+    public void Invalid_settings_are_refused_when_the_gate_is_first_resolved_naming_the_setting(string key, string value)
     {
+        // Without a host nothing starts, so validation runs when the options are first needed; with one, at start.
         IConfiguration configuration = Configuration(new() { [key] = value });
         var services = new ServiceCollection();
-        services.AddBackingChain(o => configuration.GetSection("BackingChain").Bind(o));
+        services.AddSingleton(configuration);
+        services.AddBackingChain();
         using ServiceProvider provider = services.BuildServiceProvider();
 
-        ArgumentException error = Assert.ThrowsAny<ArgumentException>(() => provider.GetRequiredService<ImageUploadGate>());
+        OptionsValidationException error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<ImageUploadGate>());
 
-        Assert.StartsWith("BackingChain settings:", error.Message, StringComparison.Ordinal);
+        string failure = Assert.Single(error.Failures);
+        Assert.StartsWith(key + ": ", failure, StringComparison.Ordinal);
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
     }
 }

@@ -17,10 +17,27 @@ public sealed class ImageChainResolverOptions
     private int _maxDepth = DefaultMaxDepth;
     private TimeSpan _timeout = DefaultTimeout;
 
+    /// <summary>Creates the default settings: <see cref="TrustPolicy.Default"/>, local files, 200 layers, two minutes.</summary>
+    public ImageChainResolverOptions()
+    {
+    }
+
+    /// <summary>
+    /// Creates a copy of <paramref name="other"/>, every setting included, to change some with an object initializer
+    /// (<c>new ImageChainResolverOptions(walk) { Timeout = left }</c>).
+    /// </summary>
+    /// <param name="other">The settings to copy.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="other"/> is <see langword="null"/>.</exception>
+    public ImageChainResolverOptions(ImageChainResolverOptions other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        Walk = other.Walk;
+    }
+
     /// <summary>The shared default options.</summary>
     public static ImageChainResolverOptions Default { get; } = new();
 
-    /// <summary>The trust policy, asked before any reference is opened. Default: <see cref="TrustPolicy.Default"/>.</summary>
+    /// <summary>The trust policy, asked before any reference is opened. Default: <see cref="TrustPolicy.Default"/> (the library's one default, stated there).</summary>
     public TrustPolicy Policy { get; init; } = TrustPolicy.Default;
 
     /// <summary>The most layers a chain may have, the top included. Default 200.</summary>
@@ -65,4 +82,18 @@ public sealed class ImageChainResolverOptions
     /// <c>format-mismatch</c> finding where that is not the format recorded for it.
     /// </summary>
     public IImageFormatCatalog? FormatCatalog { get; init; }
+
+    /// <summary>Every setting a walk takes, read or written at once: the one place they are copied (<see cref="WalkSettings"/>).</summary>
+    internal WalkSettings Walk
+    {
+        get => new(Policy, SourceProviders, MaxDepth, Timeout, FormatCatalog);
+        init
+        {
+            Policy = value.Policy;
+            SourceProviders = value.SourceProviders;
+            MaxDepth = value.MaxDepth;
+            Timeout = value.Timeout;
+            FormatCatalog = value.FormatCatalog;
+        }
+    }
 }

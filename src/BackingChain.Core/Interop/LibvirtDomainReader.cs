@@ -8,6 +8,7 @@ using System.Xml;
 using BackingChain.Chain;
 using BackingChain.Internal;
 using BackingChain.Trust;
+using Microsoft.Extensions.Logging;
 
 namespace BackingChain.Interop;
 
@@ -32,7 +33,7 @@ namespace BackingChain.Interop;
 /// <para>The document is treated as hostile text: DTDs are refused (no entity expansion, nothing fetched), its size is
 /// bounded, and so is the <c>&lt;backingStore&gt;</c> nesting (200 layers, as libvirt).</para>
 /// </remarks>
-public static class LibvirtDomainReader
+public sealed partial class LibvirtDomainReader
 {
     /// <summary>The deepest chain a document may spell out, the disk's own source included; libvirt refuses deeper ones.</summary>
     internal const int MaxLayers = LibvirtXmlParser.MaxLayers;
@@ -49,7 +50,7 @@ public static class LibvirtDomainReader
     /// <param name="xml">The document: a <c>&lt;domain&gt;</c> or a <c>&lt;disk&gt;</c>. It is read to its end (at most the size bound) and not closed.</param>
     /// <param name="options">
     /// The policy each chain is walked and judged under, the depth limit, and the sources layers are opened from: add
-    /// <see cref="Sources.ImageSources.Http"/> to read <c>http</c> and <c>https</c> network disks and backing stores.
+    /// <see cref="Sources.ImageSources.Http(System.Net.Http.HttpClient)"/> to read <c>http</c> and <c>https</c> network disks and backing stores.
     /// Default: <see cref="ImageChainResolverOptions.Default"/> (local files, <see cref="TrustPolicy.Default"/>).
     /// </param>
     /// <param name="cancellationToken">Cancels reading and walking.</param>
@@ -61,10 +62,14 @@ public static class LibvirtDomainReader
     /// source, a chain deeper than 200 layers, libvirt's limit). Its <see cref="Exception.Message"/> is in words, with
     /// the line and position when known.
     /// </exception>
-    public static async ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, ImageChainResolverOptions? options = null, CancellationToken cancellationToken = default)
+    public static ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, ImageChainResolverOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(xml);
-        options ??= ImageChainResolverOptions.Default;
+        return ReadAsync(xml, options ?? ImageChainResolverOptions.Default, null, cancellationToken);
+    }
+
+    private static async ValueTask<ImmutableArray<LibvirtDiskChain>> ReadAsync(Stream xml, ImageChainResolverOptions options, ILogger? logger, CancellationToken cancellationToken)
+    {
 
         // The text is buffered (bounded as virsh bounds an XML file) and parsed by the one synchronous parser.
         const int maxBytes = LibvirtXmlParser.MaxDocumentBytes;
@@ -83,7 +88,7 @@ public static class LibvirtDomainReader
 
         buffer.Position = 0;
         List<ParsedDisk> disks = Parse(buffer);
-        return await ExamineAllAsync(disks, options, cancellationToken).ConfigureAwait(false);
+        return await ExamineAllAsync(disks, options, cancellationToken, logger).ConfigureAwait(false);
     }
 
     private static ImageChainResolverOptions OptionsFor(TrustPolicy? policy) => new() { Policy = policy ?? TrustPolicy.Default };
@@ -94,9 +99,9 @@ public static class LibvirtDomainReader
         return LibvirtXmlParser.Parse(reader);
     }
 
-    private static async ValueTask<ImmutableArray<LibvirtDiskChain>> ExamineAllAsync(List<ParsedDisk> disks, ImageChainResolverOptions options, CancellationToken cancellationToken)
+    private static async ValueTask<ImmutableArray<LibvirtDiskChain>> ExamineAllAsync(List<ParsedDisk> disks, ImageChainResolverOptions options, CancellationToken cancellationToken, ILogger? logger = null)
     {
-        var resolver = new ImageChainResolver(options);
+        ImageChainResolver resolver = options.Walk.CreateResolver(logger);
         var locations = new TrustLocations(options.Policy);
         var results = ImmutableArray.CreateBuilder<LibvirtDiskChain>(disks.Count);
         foreach (ParsedDisk disk in disks)

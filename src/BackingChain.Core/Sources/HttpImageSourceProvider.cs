@@ -17,7 +17,7 @@ namespace BackingChain.Sources;
 /// </summary>
 internal sealed class HttpImageSourceProvider : IImageSourceProvider, IKnownSourceProvider
 {
-    private readonly HttpClient _client;
+    private readonly Func<HttpClient> _client;
 
     /// <summary>Creates the provider.</summary>
     /// <param name="client">
@@ -27,7 +27,15 @@ internal sealed class HttpImageSourceProvider : IImageSourceProvider, IKnownSour
     public HttpImageSourceProvider(HttpClient client)
     {
         ArgumentNullException.ThrowIfNull(client);
-        _client = client;
+        _client = () => client;
+    }
+
+    /// <summary>Creates a provider that asks <paramref name="clients"/> for a client each time it opens an image (an <c>IHttpClientFactory</c>'s named client, whose handlers the factory rotates).</summary>
+    /// <param name="clients">Makes the client one image is read with; the provider never disposes it.</param>
+    public HttpImageSourceProvider(Func<HttpClient> clients)
+    {
+        ArgumentNullException.ThrowIfNull(clients);
+        _client = clients;
     }
 
     /// <inheritdoc/>
@@ -40,11 +48,11 @@ internal sealed class HttpImageSourceProvider : IImageSourceProvider, IKnownSour
     /// <inheritdoc/>
     /// <remarks>Opened this way, with no policy to judge a target, a redirect is not followed; the resolver opens through the overload that follows the ones its policy allows.</remarks>
     public async ValueTask<IImageSource> OpenAsync(string name, CancellationToken cancellationToken = default) =>
-        await HttpImageSource.OpenAsync(_client, name, cancellationToken).ConfigureAwait(false);
+        await HttpImageSource.OpenAsync(Client(), name, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Opens the image, following the redirects <paramref name="redirectGate"/> admits (see <see cref="HttpRedirects.Gate"/>).</summary>
     internal Task<HttpImageSource> OpenAsync(string name, Func<string, TrustBasis> redirectGate, CancellationToken cancellationToken) =>
-        HttpImageSource.OpenAsync(_client, name, redirectGate, cancellationToken);
+        HttpImageSource.OpenAsync(Client(), name, redirectGate, cancellationToken);
 
     /// <inheritdoc/>
     public bool OpensLocalFiles => false;
@@ -56,4 +64,6 @@ internal sealed class HttpImageSourceProvider : IImageSourceProvider, IKnownSour
         HttpImageSource read = await OpenAsync(name, HttpRedirects.Gate(policy, referrer, reference), cancellationToken).ConfigureAwait(false);
         return new AdmittedSource(read, read.RedirectBasis, read.RedirectBasis is null ? null : read.Url);
     }
+
+    private HttpClient Client() => _client() ?? throw new InvalidOperationException("The HTTP client factory of an image source provider returned null.");
 }

@@ -92,6 +92,17 @@ public static class ImageSources
     /// <returns>The provider.</returns>
     public static IImageSourceProvider Http(HttpClient client) => new HttpImageSourceProvider(client);
 
+    /// <summary>
+    /// Makes a provider like <see cref="Http(HttpClient)"/> that takes a client from <paramref name="clientFactory"/>
+    /// for each image it opens, for example <c>() =&gt; factory.CreateClient("BackingChain")</c> with
+    /// <c>IHttpClientFactory</c>, whose handlers are pooled and renewed. The image keeps that client for its later
+    /// reads; the provider never disposes it. Give the client a handler with automatic redirects turned off.
+    /// </summary>
+    /// <param name="clientFactory">Makes the client one image is read with.</param>
+    /// <returns>The provider.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="clientFactory"/> is <see langword="null"/>.</exception>
+    public static IImageSourceProvider Http(Func<HttpClient> clientFactory) => new HttpImageSourceProvider(clientFactory);
+
     /// <summary>Makes a provider that serves a fixed set of in-memory images by name: chains for tests and embedding.</summary>
     /// <param name="images">Image bytes keyed by the exact name a reference resolves to.</param>
     /// <returns>The provider.</returns>

@@ -49,7 +49,7 @@ public sealed class ImageStoreScanner
     {
         _options = options ?? ImageStoreScannerOptions.Default;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _resolver = new ImageChainResolver(new ImageChainResolverOptions { Policy = _options.Policy, MaxDepth = _options.MaxDepth, FormatCatalog = _options.FormatCatalog });
+        _resolver = _options.Walk.CreateResolver(logger);
     }
 
     /// <summary>Judges every image under <paramref name="directory"/>, yielding each as soon as it is judged (in no particular order).</summary>

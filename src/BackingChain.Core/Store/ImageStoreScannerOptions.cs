@@ -1,5 +1,7 @@
 using System;
+using System.Collections.Immutable;
 using BackingChain.Chain;
+using BackingChain.Sources;
 using BackingChain.Trust;
 
 namespace BackingChain.Store;
@@ -10,11 +12,44 @@ public sealed class ImageStoreScannerOptions
     private int _maxDepth = ImageChainResolverOptions.DefaultMaxDepth;
     private int _maxParallelism = Environment.ProcessorCount;
 
+    /// <summary>Creates the default settings: those of <see cref="ImageChainResolverOptions.Default"/> for every walk, one walk per processor.</summary>
+    public ImageStoreScannerOptions()
+    {
+    }
+
+    /// <summary>
+    /// Creates settings whose walks are <paramref name="walk"/>'s: its policy, source providers, depth cap and deadline
+    /// (each image's walk), so that a scanned image is judged as a check of that file alone with the same settings.
+    /// </summary>
+    /// <param name="walk">The walk's settings, for example the resolver's of the same service.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="walk"/> is <see langword="null"/>.</exception>
+    public ImageStoreScannerOptions(ImageChainResolverOptions walk)
+    {
+        ArgumentNullException.ThrowIfNull(walk);
+        Walk = walk.Walk;
+    }
+
     /// <summary>The shared default options.</summary>
     internal static ImageStoreScannerOptions Default { get; } = new();
 
     /// <summary>The trust policy every image of the store is judged under. Default: <see cref="TrustPolicy.Default"/>.</summary>
     public TrustPolicy Policy { get; init; } = TrustPolicy.Default;
+
+    /// <summary>Where the images a store's images name are opened from, asked in order (<see cref="ImageChainResolverOptions.SourceProviders"/>). Default: local files only.</summary>
+    public ImmutableArray<IImageSourceProvider> SourceProviders { get; init; } = ImageChainResolverOptions.Default.SourceProviders;
+
+    /// <summary>
+    /// The deadline of each image's walk (<see cref="ImageChainResolverOptions.Timeout"/>): an image whose walk
+    /// outlives it gets an <c>unreachable-image</c> finding, and the scan goes on. Default two minutes.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is neither positive nor infinite.</exception>
+    public TimeSpan Timeout
+    {
+        get;
+
+        // The resolver's options hold the rule; asking them keeps one definition of what is in range.
+        init => field = new ImageChainResolverOptions { Timeout = value }.Timeout;
+    } = ImageChainResolverOptions.Default.Timeout;
 
     /// <summary>The most layers a chain may have, the top included. Default 200, as for a single chain.</summary>
     public int MaxDepth
@@ -33,6 +68,20 @@ public sealed class ImageStoreScannerOptions
     /// nothing, whatever header its content holds); see <see cref="IImageFormatCatalog"/>.
     /// </summary>
     public IImageFormatCatalog? FormatCatalog { get; init; }
+
+    /// <summary>Every setting each image's walk takes, read or written at once (<see cref="WalkSettings"/>).</summary>
+    internal WalkSettings Walk
+    {
+        get => new(Policy, SourceProviders, MaxDepth, Timeout, FormatCatalog);
+        init
+        {
+            Policy = value.Policy;
+            SourceProviders = value.SourceProviders;
+            MaxDepth = value.MaxDepth;
+            Timeout = value.Timeout;
+            FormatCatalog = value.FormatCatalog;
+        }
+    }
 
     /// <summary>How many images are walked at once. Default: the number of processors.</summary>
     public int MaxParallelism

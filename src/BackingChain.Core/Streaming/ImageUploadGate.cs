@@ -99,7 +99,7 @@ public sealed class ImageUploadGate
         PipeReader upload, string? name = null, ImageFormat? declaredFormat = null, long? expectedLength = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(upload);
-        return RunAsync(upload, null, Options.ForUpload(name, declaredFormat, expectedLength), cancellationToken);
+        return RunAsync(upload, null, Options.ForUpload(name, declaredFormat, expectedLength, _logger), cancellationToken);
     }
 
     /// <summary>Reads an upload to its end, copying every byte to <paramref name="destination"/> as it passes, and judges it.</summary>
@@ -120,7 +120,7 @@ public sealed class ImageUploadGate
     {
         ArgumentNullException.ThrowIfNull(upload);
         ArgumentNullException.ThrowIfNull(destination);
-        return RunAsync(upload, destination, Options.ForUpload(name, declaredFormat, expectedLength), cancellationToken);
+        return RunAsync(upload, destination, Options.ForUpload(name, declaredFormat, expectedLength, _logger), cancellationToken);
     }
 
     private async ValueTask<UploadInspection> RunAsync(PipeReader upload, Stream? destination, UploadInspectionOptions options, CancellationToken cancellationToken)

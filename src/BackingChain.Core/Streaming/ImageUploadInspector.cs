@@ -201,14 +201,8 @@ internal static class ImageUploadInspector
 
         NoteContent(name, declared, detection, facts);
 
-        var resolver = new ImageChainResolver(new ImageChainResolverOptions
-        {
-            Policy = options.Policy,
-            SourceProviders = options.SourceProviders,
-            MaxDepth = options.MaxDepth,
-            Timeout = options.Timeout,
-            FormatCatalog = options.FormatCatalog,
-        });
+        // The gate's walk settings and its logger: the files an upload names are walked as a stored chain would be.
+        ImageChainResolver resolver = options.Walk.CreateResolver(options.Logger);
         ImageChain chain = await resolver.WalkAsync(source, declared, detection, topHasLocation: options.Name is not null, cancellationToken).ConfigureAwait(false);
 
         if (source.HasMisses)

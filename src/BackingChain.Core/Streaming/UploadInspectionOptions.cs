@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Trust;
+using Microsoft.Extensions.Logging;
 
 namespace BackingChain.Streaming;
 
@@ -25,6 +26,25 @@ public sealed class UploadInspectionOptions
     private readonly int _tailWindowLength = DefaultTailWindowLength;
     private readonly long? _expectedLength;
     private readonly string? _name;
+
+    /// <summary>Creates the default settings: <see cref="TrustPolicy.Untrusted"/>, local files, the walk's default depth cap and deadline, default windows.</summary>
+    public UploadInspectionOptions()
+    {
+    }
+
+    /// <summary>
+    /// Creates settings whose walk (over the files an upload names) is <paramref name="walk"/>'s: its policy, source
+    /// providers, depth cap and deadline, taken as they are, so that an upload and a stored chain are walked and judged
+    /// alike. The upload's own settings (windows, hashing, empty uploads) keep their defaults; set them with an object
+    /// initializer.
+    /// </summary>
+    /// <param name="walk">The walk's settings, for example the resolver's of the same service.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="walk"/> is <see langword="null"/>.</exception>
+    public UploadInspectionOptions(ImageChainResolverOptions walk)
+    {
+        ArgumentNullException.ThrowIfNull(walk);
+        Walk = walk.Walk;
+    }
 
     /// <summary>Gets the shared default options: format probed, <see cref="TrustPolicy.Untrusted"/>, default windows.</summary>
     public static UploadInspectionOptions Default { get; } = new();
@@ -164,14 +184,11 @@ public sealed class UploadInspectionOptions
     /// <summary>
     /// A copy of these settings for one upload: the service-wide settings stay, the upload's own facts replace theirs.
     /// </summary>
-    internal UploadInspectionOptions ForUpload(string? name, ImageFormat? declaredFormat, long? expectedLength) => new()
+    internal UploadInspectionOptions ForUpload(string? name, ImageFormat? declaredFormat, long? expectedLength, ILogger? logger) => new()
     {
-        // Every setting of the service, copied: a setting left out here silently falls back to its default.
-        Policy = Policy,
-        SourceProviders = SourceProviders,
-        MaxDepth = MaxDepth,
-        Timeout = Timeout,
-        FormatCatalog = FormatCatalog,
+        // Every setting of the service, copied: a setting left out here silently falls back to its default. The
+        // walk's settings go together (WalkSettings), so a new one cannot be missed here.
+        Walk = Walk,
         HeadWindowLength = HeadWindowLength,
         TailWindowLength = TailWindowLength,
         ComputeSha256 = ComputeSha256,
@@ -180,7 +197,25 @@ public sealed class UploadInspectionOptions
         Name = name,
         DeclaredFormat = declaredFormat,
         ExpectedLength = expectedLength,
+        Logger = logger,
     };
+
+    /// <summary>Every setting the walk over what an upload names takes, read or written at once (<see cref="WalkSettings"/>).</summary>
+    internal WalkSettings Walk
+    {
+        get => new(Policy, SourceProviders, MaxDepth, Timeout, FormatCatalog);
+        init
+        {
+            Policy = value.Policy;
+            SourceProviders = value.SourceProviders;
+            MaxDepth = value.MaxDepth;
+            Timeout = value.Timeout;
+            FormatCatalog = value.FormatCatalog;
+        }
+    }
+
+    /// <summary>Gets where the walk over what one upload names logs: the gate's logger, or <see langword="null"/>.</summary>
+    internal ILogger? Logger { get; init; }
 
     /// <summary>
     /// Gets the length the sender announced (an HTTP <c>Content-Length</c>, for example), or <see langword="null"/>.

@@ -12,9 +12,10 @@ namespace BackingChain.Trust;
 /// so the gate and the verdict can never use two different policies.
 /// </summary>
 /// <remarks>
-/// <para>Trusted roots must be absolute paths of existing directories when the policy is built (an
-/// <see cref="ArgumentException"/> names the first that is not); they are canonicalised (every symlink resolved)
-/// each time a walk first needs them, so a root that is a symlink follows its target.</para>
+/// <para>Trusted roots must be absolute paths when the policy is built (an <see cref="ArgumentException"/> names the
+/// first that is not); nothing is read from the file system then. They are canonicalised (every symlink resolved)
+/// each time a walk first needs them, so a root that is a symlink follows its target, and a root missing at that time
+/// trusts nothing.</para>
 /// <para>A policy is immutable once built and may be shared by any number of threads. The
 /// <see cref="Callback"/>, if any, is called from whichever thread runs a walk.</para>
 /// </remarks>
@@ -28,7 +29,13 @@ public sealed class TrustPolicy
     private ImmutableArray<string> _trustedUrlPrefixes = ImmutableArray<string>.Empty;
     private long _maxDigestFileLength = DefaultMaxDigestFileLength;
 
-    /// <summary>Gets the default policy: the <see cref="TrustPosture.Host"/> posture, no trusted location, no pinned digest.</summary>
+    /// <summary>
+    /// Gets the library's default policy: the <see cref="TrustPosture.Host"/> posture, no trusted location, no pinned
+    /// digest. It answers one question, "what may an image this host's administrator chose name?", and is the default
+    /// wherever the caller names the image file (<see cref="ImageChainResolverOptions"/>, the store scanner, the domain
+    /// reader, the CLI's <c>check FILE</c>). Where the bytes come from someone else (the upload gate,
+    /// <c>AddBackingChain</c>, the CLI's <c>check -</c>), the default is <see cref="Untrusted"/> instead.
+    /// </summary>
     public static TrustPolicy Default { get; } = new();
 
     /// <summary>Gets a policy in the <see cref="TrustPosture.UntrustedImage"/> posture that trusts no location: an image may name no other file.</summary>
@@ -54,7 +61,12 @@ public sealed class TrustPolicy
     }
 
     /// <summary>Gets the directories whose files are trusted (compared after resolving every symlink, when a walk needs them).</summary>
-    /// <exception cref="ArgumentException">A root is empty, relative, or not an existing directory.</exception>
+    /// <remarks>
+    /// Setting them looks only at the text (a root must be an absolute path); the file system is read when a walk
+    /// first needs them, so a policy may be built before its directories exist. A root that does not exist then, or is
+    /// not a directory, trusts nothing. The DI package's validation and health check report such a root.
+    /// </remarks>
+    /// <exception cref="ArgumentException">A root is empty or relative.</exception>
     public ImmutableArray<string> TrustedRoots
     {
         get => _trustedRoots;
@@ -66,11 +78,6 @@ public sealed class TrustPolicy
                 if (string.IsNullOrEmpty(root) || !Path.IsPathFullyQualified(root))
                 {
                     throw new ArgumentException($"The trusted root '{root}' is not an absolute path.", nameof(value));
-                }
-
-                if (!Directory.Exists(root))
-                {
-                    throw new ArgumentException($"The trusted root '{root}' is not an existing directory.", nameof(value));
                 }
             }
 

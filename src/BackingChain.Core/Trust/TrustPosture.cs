@@ -4,6 +4,7 @@ namespace BackingChain.Trust;
 /// Whose word an image's header is. The posture decides which files a chain may name; everything else about the
 /// verdict is the same in both.
 /// </summary>
+[System.ComponentModel.TypeConverter(typeof(TrustPostureConverter))]
 public enum TrustPosture
 {
     /// <summary>

@@ -142,11 +142,12 @@ public sealed class HttpWalkDeadlineTests
             var clock = Stopwatch.StartNew();
             (int exit, string stdout, string stderr) = CliRunner.Run(dir.Path, command);
             clock.Stop();
-            Assert.Equal(1, exit);
+            Assert.True(exit == 1, $"{command[0]} exited {exit}: {stderr}");
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(8), $"{command[0]} took {clock.Elapsed}");
             Assert.Contains("deadline of", stdout + stderr, StringComparison.Ordinal);
             if (command[0] == "check")
             {
+                Assert.True(stdout.Length > 0, $"check wrote no report: {stderr}");
                 JsonNode json = JsonNode.Parse(stdout)!;
                 Assert.Equal("unsafe", (string?)json["verdict"]);
             }
