@@ -2,7 +2,6 @@ using System;
 using System.Collections.Immutable;
 using System.IO;
 using System.IO.Pipelines;
-using System.Net.Http;
 using System.Text;
 using BackingChain;
 using BackingChain.Chain;

@@ -4,7 +4,6 @@ using System.IO;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Editing;
-using BackingChain.Interop;
 using BackingChain.Trust;
 
 namespace BackingChain.Cli;

@@ -9,7 +9,6 @@ using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
-using BackingChain.Interop;
 using BackingChain.Store;
 using BackingChain.Trust;
 

@@ -1,7 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Collections.Immutable;
-using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Detection;
 using BackingChain.Formats.Bochs;

@@ -5,7 +5,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Streaming;
-using BackingChain.Trust;
 
 namespace BackingChain.Interop;
 

@@ -2,7 +2,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Reflection;
-using BackingChain.Interop;
 using BackingChain.Streaming;
 using BackingChain.Trust;
 

@@ -1,4 +1,3 @@
-using System;
 using System.Collections.Immutable;
 using BackingChain.Chain;
 using BackingChain.Internal;

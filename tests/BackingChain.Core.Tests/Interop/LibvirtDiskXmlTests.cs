@@ -1,8 +1,6 @@
 using System;
-using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Text.Json.Nodes;
 using System.Xml.Linq;
 using BackingChain.Chain;
 using BackingChain.Interop;

@@ -1,5 +1,4 @@
 using BackingChain.Chain;
-using BackingChain;
 
 namespace BackingChain.Tests.Interop;
 

@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Immutable;
 using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Trust;

@@ -1,7 +1,6 @@
 using System;
 using System.Buffers.Binary;
 using System.IO;
-using System.Linq;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Streaming;
