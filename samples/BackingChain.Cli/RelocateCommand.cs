@@ -5,6 +5,7 @@ using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Editing;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Cli;
 

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.IO;
 using System.Text.Json;
+using BackingChain;
 using BackingChain.Sources;
 using Microsoft.Extensions.Configuration;
 

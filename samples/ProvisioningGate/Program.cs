@@ -12,6 +12,7 @@ using BackingChain.Hosting;
 using BackingChain.Interop;
 using BackingChain.Streaming;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using BackingChain.Detection;
-using BackingChain.Sources;
 
 namespace BackingChain.Chain;
 

@@ -7,7 +7,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Internal;
-using BackingChain.Sources;
 using Microsoft.Win32.SafeHandles;
 
 namespace BackingChain.Editing;

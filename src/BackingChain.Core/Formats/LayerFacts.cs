@@ -1,5 +1,4 @@
 using System.Collections.Generic;
-using BackingChain.Chain;
 
 namespace BackingChain.Formats;
 

@@ -1,8 +1,8 @@
 using System;
 using System.Collections.Generic;
-using BackingChain.Chain;
 using BackingChain.Streaming;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Hosting;
 

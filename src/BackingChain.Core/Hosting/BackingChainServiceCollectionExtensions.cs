@@ -1,6 +1,6 @@
 using System;
-using BackingChain.Chain;
 using BackingChain.Streaming;
+using BackingChain.Walk;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;

@@ -5,6 +5,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Streaming;
+using BackingChain.Trust;
 
 namespace BackingChain.Interop;
 

@@ -1,6 +1,6 @@
 using System;
-using BackingChain.Chain;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Store;
 

@@ -7,6 +7,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Chain;
 using BackingChain.Detection;
 using BackingChain.Formats;
 using BackingChain.Internal;
@@ -25,7 +26,7 @@ using LayerRead = (
     BackingChain.Chain.ChainEnding? Failure,
     string? Error);
 
-namespace BackingChain.Chain;
+namespace BackingChain.Walk;
 
 /// <summary>
 /// Walks a backing chain from its top image down, with qemu's path rules, putting every file an image names to the

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using BackingChain.Chain;
 using BackingChain.Editing;
 using BackingChain.Tests.Infrastructure;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Editing;
 

@@ -5,6 +5,7 @@ using BackingChain.Formats.Vmdk;
 using BackingChain.Fuzz;
 using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Formats;
 

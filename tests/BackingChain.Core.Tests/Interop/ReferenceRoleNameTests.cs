@@ -1,4 +1,4 @@
-using BackingChain.Chain;
+using BackingChain.Trust;
 
 namespace BackingChain.Tests.Interop;
 

@@ -1,5 +1,6 @@
 using System;
 using BackingChain.Chain;
+using BackingChain.Internal;
 using BackingChain.Sources;
 using BackingChain.Trust;
 

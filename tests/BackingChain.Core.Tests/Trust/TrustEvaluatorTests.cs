@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using BackingChain.Chain;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Trust;
 

@@ -1,6 +1,6 @@
 using System;
 
-namespace BackingChain.Detection;
+namespace BackingChain.Formats;
 
 /// <summary>What thorough detection read of one image, handed to every <see cref="SignatureRule"/>.</summary>
 internal readonly ref struct SignatureInput
@@ -14,13 +14,13 @@ internal readonly ref struct SignatureInput
         QemuFormat = qemuFormat;
     }
 
-    /// <summary>Gets the image's first bytes (up to <see cref="ImageFormatDetector.ThoroughHeadLength"/>).</summary>
+    /// <summary>Gets the image's first bytes (up to <see cref="Detection.ImageFormatDetector.ThoroughHeadLength"/>).</summary>
     public ReadOnlySpan<byte> Head { get; }
 
     /// <summary>Gets the first 512 bytes, zero-padded, as qemu's probe sees them.</summary>
     public ReadOnlySpan<byte> Probe { get; }
 
-    /// <summary>Gets the image's last bytes (up to <see cref="ImageFormatDetector.ThoroughTailLength"/>).</summary>
+    /// <summary>Gets the image's last bytes (up to <see cref="Detection.ImageFormatDetector.ThoroughTailLength"/>).</summary>
     public ReadOnlySpan<byte> Tail { get; }
 
     /// <summary>Gets the image length in bytes.</summary>

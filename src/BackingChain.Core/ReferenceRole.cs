@@ -1,4 +1,4 @@
-namespace BackingChain.Chain;
+namespace BackingChain;
 
 /// <summary>What the referenced file is to the image that names it.</summary>
 /// <remarks>

@@ -1,7 +1,8 @@
 using System;
+using BackingChain.Chain;
 using Microsoft.Extensions.Logging;
 
-namespace BackingChain.Chain;
+namespace BackingChain.Walk;
 
 /// <summary>The resolver's log messages, source-generated so that disabled levels cost nothing.</summary>
 internal static partial class ResolverLog

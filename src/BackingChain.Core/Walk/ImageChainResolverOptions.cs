@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 using BackingChain.Sources;
 using BackingChain.Trust;
 
-namespace BackingChain.Chain;
+namespace BackingChain.Walk;
 
 /// <summary>Settings of <see cref="ImageChainResolver"/>. The defaults are the safe ones. Immutable once built (<c>init</c> only), so one instance may be shared by any number of threads.</summary>
 public sealed class ImageChainResolverOptions

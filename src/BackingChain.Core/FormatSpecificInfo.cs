@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace BackingChain.Chain;
+namespace BackingChain;
 
 /// <summary>
 /// Facts particular to one format, as qemu reports them under <c>format-specific</c>. The concrete types

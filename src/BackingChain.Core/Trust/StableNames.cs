@@ -1,7 +1,6 @@
 using BackingChain.Chain;
-using BackingChain.Trust;
 
-namespace BackingChain;
+namespace BackingChain.Trust;
 
 /// <summary>
 /// The stable, lower-case spellings of the library's enumerations, as the JSON writers, the command-line tool and

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
+using BackingChain.Chain;
 
-namespace BackingChain.Chain;
+namespace BackingChain.Walk;
 
 /// <summary>
 /// A chain whose upper layers the caller spells out, top first, each with its format (libvirt's <c>&lt;disk&gt;</c>

@@ -1,19 +1,15 @@
 using System;
 using BackingChain.Chain;
-using BackingChain.Trust;
 
-namespace BackingChain.Sources;
+namespace BackingChain.Trust;
 
 /// <summary>
-/// Where an http(s) redirect may lead. A redirect is a reference the server makes instead of the image: its target
+/// The trust rules for http(s) redirects (the reader in <c>Sources/</c> follows them and asks these). A redirect is a reference the server makes instead of the image: its target
 /// goes through the gate's own rule (<see cref="TrustJudge.Admit"/>, with the URL-prefix test every URL reference
 /// gets), so a server under a trusted prefix cannot send the reader somewhere the policy would not open directly.
 /// </summary>
 internal static class HttpRedirects
 {
-    /// <summary>The most redirects followed for one image; a longer chain of them is an error, so a loop ends.</summary>
-    public const int MaxCount = 5;
-
     /// <summary>
     /// The rule for one walk's reference: a target is admitted as the gate would admit a URL that reference named
     /// (trusted under a prefix, by the policy's callback — which sees the target as the reference's canonical form —

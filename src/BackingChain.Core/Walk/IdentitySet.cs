@@ -1,8 +1,7 @@
 using System;
 using System.Buffers;
-using BackingChain.Sources;
 
-namespace BackingChain.Internal;
+namespace BackingChain.Walk;
 
 /// <summary>
 /// The identities a walk has visited (loop detection): an open-addressing table in arrays rented from the shared

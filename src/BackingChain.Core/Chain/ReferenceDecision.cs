@@ -1,6 +1,4 @@
-using BackingChain.Chain;
-
-namespace BackingChain.Trust;
+namespace BackingChain.Chain;
 
 /// <summary>
 /// The gate's decision on one file a layer names, recorded as data when the chain was walked: whether the policy
@@ -35,9 +33,6 @@ public sealed class ReferenceDecision
 
     /// <summary>Gets why the gate let it be opened, or <see cref="TrustBasis.None"/>.</summary>
     public TrustBasis Basis { get; }
-
-    /// <summary>Gets whether the file is trusted by location or pinned digest (what the probed-format rule and the untrusted-image posture require).</summary>
-    public bool IsTrusted => Basis is TrustBasis.Location or TrustBasis.Digest;
 
     /// <summary>Gets whether the policy let the file be opened (it may still have been missing or unreadable).</summary>
     public bool IsAllowed => Basis != TrustBasis.None;

@@ -2,7 +2,7 @@ using System;
 using System.Text;
 using BackingChain.Formats;
 
-namespace BackingChain.Interop;
+namespace BackingChain.Trust;
 
 /// <summary>
 /// <c>qemu-img rebase -u</c> command lines: the fix for an image whose backing format is missing. With

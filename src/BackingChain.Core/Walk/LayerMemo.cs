@@ -3,9 +3,8 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Detection;
 using BackingChain.Formats;
-using BackingChain.Sources;
 
-namespace BackingChain.Chain;
+namespace BackingChain.Walk;
 
 /// <summary>
 /// Layers already read, shared by the walks of one store scan, so a base used by many overlays is read once however

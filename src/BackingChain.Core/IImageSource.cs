@@ -2,7 +2,7 @@ using System;
 using System.Threading;
 using System.Threading.Tasks;
 
-namespace BackingChain.Sources;
+namespace BackingChain;
 
 /// <summary>
 /// Random-access bytes of one image: positional reads with no shared cursor, so one source can serve

@@ -1,4 +1,4 @@
-namespace BackingChain.Detection;
+namespace BackingChain.Formats;
 
 /// <summary>Where thorough detection saw a format's signature.</summary>
 public enum SignatureLocation

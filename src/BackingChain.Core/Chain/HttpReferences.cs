@@ -1,9 +1,8 @@
 using System;
 using System.Text;
 using System.Text.Json;
-using BackingChain.Chain;
 
-namespace BackingChain.Sources;
+namespace BackingChain.Chain;
 
 /// <summary>
 /// Which names denote an image over http(s): a plain <c>http://</c> or <c>https://</c> URL, or qemu's

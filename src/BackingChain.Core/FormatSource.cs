@@ -1,4 +1,4 @@
-namespace BackingChain.Chain;
+namespace BackingChain;
 
 /// <summary>Where a layer's format came from — the heart of the trust rule.</summary>
 public enum FormatSource

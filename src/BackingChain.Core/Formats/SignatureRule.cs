@@ -1,6 +1,6 @@
 using System;
 
-namespace BackingChain.Detection;
+namespace BackingChain.Formats;
 
 /// <summary>
 /// One signature a format reader declares for thorough detection: where it is looked for, whether qemu 7.2's

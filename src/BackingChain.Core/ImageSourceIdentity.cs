@@ -1,6 +1,6 @@
 using System;
 
-namespace BackingChain.Sources;
+namespace BackingChain;
 
 /// <summary>
 /// The identity of an image's storage, used to detect loops: a device and inode pair for local files

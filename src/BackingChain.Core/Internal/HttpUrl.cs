@@ -2,7 +2,7 @@ using System;
 using System.Globalization;
 using System.Text;
 
-namespace BackingChain.Sources;
+namespace BackingChain.Internal;
 
 /// <summary>
 /// One spelling for every way of writing the same http(s) URL, so that a trusted prefix is compared with what the

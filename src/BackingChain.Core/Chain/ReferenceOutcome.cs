@@ -1,4 +1,4 @@
-namespace BackingChain.Trust;
+namespace BackingChain.Chain;
 
 /// <summary>What happened to one reference at the gate: whether the policy let it be opened, and what opening found.</summary>
 public enum ReferenceOutcome

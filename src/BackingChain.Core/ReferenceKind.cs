@@ -1,4 +1,4 @@
-namespace BackingChain.Chain;
+namespace BackingChain;
 
 /// <summary>What kind of name an image stores for another file, classified with qemu's rules.</summary>
 public enum ReferenceKind
