@@ -5,6 +5,7 @@ using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using BenchmarkDotNet.Attributes;
 
 namespace BackingChain.Benchmarks;

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using BackingChain.Chain;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using BenchmarkDotNet.Attributes;
 using Microsoft.Win32.SafeHandles;
 

@@ -2,6 +2,7 @@ using System.IO;
 using BackingChain.Chain;
 using BackingChain.Interop;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using BenchmarkDotNet.Attributes;
 
 namespace BackingChain.Benchmarks;

@@ -5,6 +5,7 @@ using System.Globalization;
 using BackingChain.Chain;
 using BackingChain.Internal;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Benchmarks;
 

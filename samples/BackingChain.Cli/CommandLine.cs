@@ -29,7 +29,7 @@ internal sealed class CommandLine
     public int? MaxDepth { get; set; }
 
     /// <summary>The deadline of the whole walk (<c>--timeout SECONDS</c>); the library's default when absent.</summary>
-    public TimeSpan Timeout { get; set; } = global::BackingChain.Chain.ImageChainResolverOptions.Default.Timeout;
+    public TimeSpan Timeout { get; set; } = global::BackingChain.Walk.ImageChainResolverOptions.Default.Timeout;
 
     /// <summary>Judge in the untrusted-image posture (<c>--untrusted</c>).</summary>
     public bool Untrusted { get; set; }

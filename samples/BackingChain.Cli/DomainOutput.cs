@@ -4,7 +4,6 @@ using System.IO;
 using System.Text;
 using System.Text.Json;
 using BackingChain.Interop;
-using BackingChain.Trust;
 
 namespace BackingChain.Cli;
 

@@ -2,9 +2,7 @@ using System;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using BackingChain;
 using BackingChain.Chain;
-using BackingChain.Formats.Qcow2;
 using BackingChain.Interop;
 using BackingChain.Trust;
 

@@ -2,7 +2,6 @@ using System;
 using System.Collections.Immutable;
 using System.IO;
 using System.IO.Pipelines;
-using System.Net.Http;
 using System.Text;
 using BackingChain;
 using BackingChain.Chain;
@@ -12,6 +11,7 @@ using BackingChain.Interop;
 using BackingChain.Sources;
 using BackingChain.Streaming;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 // backing-chain: the command-line face of BackingChain.Core (its contract: docs/design.md, "The command-line sample").
 // Exit codes: info 0/1; check 0 safe, 1 unsafe (or a --fix refused); scan 0 every image safe, 1 otherwise; xml 0/1; domain 0 safe and without drift, 1 otherwise;

@@ -4,8 +4,8 @@ using System.IO;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Editing;
-using BackingChain.Interop;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Cli;
 

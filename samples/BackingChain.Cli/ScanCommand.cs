@@ -9,9 +9,9 @@ using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
-using BackingChain.Interop;
 using BackingChain.Store;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Cli;
 
@@ -72,14 +72,14 @@ internal static class ScanCommand
         }
         else
         {
-            byte[] text = Encoding.UTF8.GetBytes(Human(graph));
+            byte[] text = Encoding.UTF8.GetBytes(Human(graph, walk.Policy));
             stdout.Write(text);
         }
 
         return graph.Unsafe.IsEmpty ? 0 : 1;
     }
 
-    public static string Human(StoreGraph graph)
+    public static string Human(StoreGraph graph, TrustPolicy policy)
     {
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"store: {HumanOutput.Escape(graph.Directory)} ({graph.Images.Length} image(s))\n");
@@ -116,7 +116,7 @@ internal static class ScanCommand
 
         text.Append(CultureInfo.InvariantCulture,
             $"verdict: {(graph.Unsafe.IsEmpty ? "safe" : "unsafe")} ({graph.Images.Length} image(s): {graph.Images.Length - graph.Unsafe.Length} safe, {graph.Unsafe.Length} unsafe, {graph.BrokenChains.Length} broken, {graph.Orphans.Length} orphan(s), {graph.UnrecordedBackingFormat.Length} without backing format{(graph.Unscanned.IsEmpty ? "" : $", {graph.Unscanned.Length} not scanned")})\n");
-        if (graph.Unsafe.Any(static image => image.Report.Reason == TrustReason.ProbedWithUntrustedReferences && image.Report.Chain.Policy.TrustedRoots.IsEmpty))
+        if (policy.TrustedRoots.IsEmpty && graph.Unsafe.Any(static image => image.Report.Reason == TrustReason.ProbedWithUntrustedReferences))
         {
             text.Append("hint: probed backing files are trusted only under a trust root: --trust-root DIR\n");
         }

@@ -1,10 +1,10 @@
 // A provisioning service's upload gate: tenants PUT disk images, the gate judges each as it streams to disk, and
 // only accepted images are kept. See README.md ("The gate in ASP.NET Core") for the two commands that run it.
+using System.Text.Json;
 using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Text;
-using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain;
@@ -14,6 +14,7 @@ using BackingChain.Interop;
 using BackingChain.Store;
 using BackingChain.Streaming;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;

@@ -11,6 +11,7 @@ using BackingChain.Formats.Qcow2;
 using BackingChain.Interop;
 using BackingChain.Streaming;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 if (args.Length < 2)
 {

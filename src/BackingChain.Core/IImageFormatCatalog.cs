@@ -8,7 +8,7 @@ namespace BackingChain;
 /// </summary>
 /// <remarks>
 /// <para>The store scanner (<see cref="Store.ImageStoreScannerOptions.FormatCatalog"/>) asks it for every file it
-/// judges, and a resolver (<see cref="Chain.ImageChainResolverOptions.FormatCatalog"/>) for a top image it is given by
+/// judges, and a resolver (<see cref="Walk.ImageChainResolverOptions.FormatCatalog"/>) for a top image it is given by
 /// path without a format. Where a chain reaches a stored image through another image's backing name, qemu reads that
 /// image as the name's recorded format, or probes it when none is recorded, whatever the catalog says; the walk does
 /// the same, and says (a <c>format-mismatch</c> finding, and a <c>qemu-img rebase</c> line recording the catalog's

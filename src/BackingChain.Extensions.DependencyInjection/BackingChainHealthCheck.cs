@@ -3,8 +3,8 @@ using System.Collections.Generic;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Chain;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using BackingChain.Walk;
 
 namespace BackingChain.Hosting;
 

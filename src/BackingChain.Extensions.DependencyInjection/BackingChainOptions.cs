@@ -1,11 +1,11 @@
 using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
-using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Store;
 using BackingChain.Streaming;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Hosting;
 

@@ -2,10 +2,10 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
-using BackingChain.Chain;
 using BackingChain.Streaming;
 using BackingChain.Trust;
 using Microsoft.Extensions.Options;
+using BackingChain.Walk;
 
 namespace BackingChain.Hosting;
 

@@ -1,6 +1,5 @@
 using System;
 using System.Net.Http;
-using BackingChain.Chain;
 using BackingChain.Interop;
 using BackingChain.Store;
 using BackingChain.Streaming;
@@ -10,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using BackingChain.Walk;
 
 namespace BackingChain.Hosting;
 

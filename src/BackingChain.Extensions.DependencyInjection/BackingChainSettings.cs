@@ -1,12 +1,11 @@
-using System;
 using System.Collections.Immutable;
 using System.Net.Http;
-using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Store;
 using BackingChain.Streaming;
 using BackingChain.Trust;
 using Microsoft.Extensions.Options;
+using BackingChain.Walk;
 
 namespace BackingChain.Hosting;
 

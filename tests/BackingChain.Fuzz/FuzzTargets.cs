@@ -1,7 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Collections.Immutable;
-using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Detection;
 using BackingChain.Formats.Bochs;
@@ -21,6 +19,7 @@ using BackingChain.Sources;
 using BackingChain.Streaming;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Fuzz;
 

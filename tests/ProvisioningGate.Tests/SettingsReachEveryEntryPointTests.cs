@@ -18,6 +18,7 @@ using BackingChain.Trust;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using BackingChain.Walk;
 
 namespace ProvisioningGate.Tests;
 

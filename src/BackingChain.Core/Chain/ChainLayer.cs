@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using BackingChain.Detection;
-using BackingChain.Sources;
 
 namespace BackingChain.Chain;
 
@@ -56,7 +55,7 @@ public sealed class ChainLayer
     /// <summary>Structure the untrusted-image posture refuses (see the format readers), each naming the check; usually empty.</summary>
     internal ImmutableArray<string> StructureProblems { get; init; } = ImmutableArray<string>.Empty;
 
-    /// <summary>The format a store's catalog records for this image (<see cref="ImageChainResolverOptions.FormatCatalog"/>), when the walk reached it through a backing name and the catalog has it.</summary>
+    /// <summary>The format a store's catalog records for this image (<c>ImageChainResolverOptions.FormatCatalog</c>), when the walk reached it through a backing name and the catalog has it.</summary>
     internal ImageFormat? CatalogFormat { get; init; }
 
     /// <summary>The backing reference (backing file or VMDK parent), if the image has one.</summary>

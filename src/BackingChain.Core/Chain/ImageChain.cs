@@ -1,11 +1,11 @@
 using System.Collections.Immutable;
-using BackingChain.Trust;
 
 namespace BackingChain.Chain;
 
 /// <summary>
 /// A resolved backing chain, ordered top (the image asked for) to base, with how the walk ended, what was found on
-/// the way, every decision the trust gate took, and the policy it took them under. Immutable (safe to read from any thread); made only by the
+/// the way, every decision the trust gate took, and the posture it took them under (a fact, not the policy: the model
+/// names no type of the trust layer). Immutable (safe to read from any thread); made only by the
 /// resolver and the upload gate.
 /// </summary>
 public sealed class ImageChain
@@ -15,9 +15,8 @@ public sealed class ImageChain
         ChainEnding ending,
         ImmutableArray<ChainFinding> findings,
         string? errorMessage,
-        TrustPolicy policy,
+        IWalkPosture policy,
         ImmutableArray<ReferenceDecision> decisions,
-        ImmutableArray<InputFact> inputFacts = default,
         int readerFaults = 0,
         UnreadLayer? unreadLayer = null)
     {
@@ -25,9 +24,8 @@ public sealed class ImageChain
         Ending = ending;
         Findings = findings.IsDefault ? ImmutableArray<ChainFinding>.Empty : findings;
         ErrorMessage = errorMessage;
-        Policy = policy;
+        ReadsUntrustedImage = policy.ReadsUntrustedImage;
         Decisions = decisions.IsDefault ? ImmutableArray<ReferenceDecision>.Empty : decisions;
-        InputFacts = inputFacts.IsDefault ? ImmutableArray<InputFact>.Empty : inputFacts;
         ReaderFaults = readerFaults;
         UnreadLayer = unreadLayer;
     }
@@ -51,8 +49,8 @@ public sealed class ImageChain
     /// <summary>Gets a one-line account of what stopped the walk (worded like qemu-img), or <see langword="null"/> when it completed.</summary>
     public string? ErrorMessage { get; }
 
-    /// <summary>Gets the policy the walk's gate asked; the verdict on this chain is taken under the same policy.</summary>
-    public TrustPolicy Policy { get; }
+    /// <summary>Whether the walk was taken in the untrusted-image posture; the verdict is taken in the same posture.</summary>
+    internal bool ReadsUntrustedImage { get; }
 
     /// <summary>
     /// Gets the gate's decision on every file a layer names, in walk order (by layer, then in the order of
@@ -65,23 +63,10 @@ public sealed class ImageChain
     internal bool IsComplete => Ending == ChainEnding.Complete;
 
     /// <summary>
-    /// Facts about the input as a whole rather than any layer, recorded by the upload gate: what thorough detection
-    /// saw, and problems (its length, its retained windows), each of which rejects the chain.
-    /// </summary>
-    internal ImmutableArray<InputFact> InputFacts { get; }
-
-    /// <summary>
     /// How many layers the walk's last-resort catch failed: a reader threw an exception it never throws on purpose
     /// (an index, overflow or argument error over bytes it failed to validate). The caller still gets a finding for
     /// the image, but each one is a reader bug; tests and the fuzz harness assert that this stays 0, so the catch cannot
     /// hide the failure they look for.
     /// </summary>
     internal int ReaderFaults { get; }
-
-    /// <summary>The same chain with facts about the input added, for the judge.</summary>
-    internal ImageChain WithInputFacts(ImmutableArray<InputFact> facts) =>
-        new(Layers, Ending, Findings, ErrorMessage, Policy, Decisions, InputFacts.AddRange(facts), ReaderFaults, UnreadLayer);
 }
-
-/// <summary>A fact about the input as a whole: a finding, and the reason it rejects the chain, if it does.</summary>
-internal readonly record struct InputFact(TrustReason? Rejects, ChainFinding Finding);

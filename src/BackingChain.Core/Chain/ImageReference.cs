@@ -1,3 +1,4 @@
+
 namespace BackingChain.Chain;
 
 /// <summary>A name one image stores for another file: a backing file, a data file, an extent or a parent.</summary>

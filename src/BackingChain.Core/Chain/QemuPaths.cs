@@ -1,4 +1,5 @@
 using System;
+using BackingChain.Formats;
 
 namespace BackingChain.Chain;
 
@@ -9,41 +10,11 @@ namespace BackingChain.Chain;
 /// </summary>
 internal static class QemuPaths
 {
-    private const string JsonPrefix = "json:";
-
     /// <summary>True when a <c>:</c> occurs before any <c>/</c>.</summary>
-    public static bool HasProtocol(ReadOnlySpan<char> name)
-    {
-        int colon = name.IndexOf(':');
-        if (colon < 0)
-        {
-            return false;
-        }
-
-        int slash = name.IndexOf('/');
-        return slash < 0 || colon < slash;
-    }
+    public static bool HasProtocol(ReadOnlySpan<char> name) => NameKinds.HasProtocol(name);
 
     /// <summary>Classifies a stored name. Windows paths are recognised so they are never opened as POSIX paths.</summary>
-    public static ReferenceKind Classify(string name)
-    {
-        if (name.StartsWith(JsonPrefix, StringComparison.Ordinal))
-        {
-            return ReferenceKind.Json;
-        }
-
-        if (IsWindowsPath(name))
-        {
-            return ReferenceKind.WindowsPath;
-        }
-
-        if (HasProtocol(name))
-        {
-            return ReferenceKind.Protocol;
-        }
-
-        return name.StartsWith('/') ? ReferenceKind.AbsolutePath : ReferenceKind.RelativePath;
-    }
+    public static ReferenceKind Classify(string name) => NameKinds.Classify(name);
 
     /// <summary>The protocol prefix of a name (<c>"nbd"</c> for <c>nbd://h/x</c>), or <see langword="null"/>.</summary>
     public static string? GetProtocol(string name)
@@ -87,7 +58,7 @@ internal static class QemuPaths
             return new ImageReference(name, role, recordedFormat, Classify(name), Combine(referrer, name));
         }
 
-        ReferenceKind kind = IsWindowsPath(name) ? ReferenceKind.WindowsPath
+        ReferenceKind kind = NameKinds.IsWindowsPath(name) ? ReferenceKind.WindowsPath
             : name.StartsWith('/') ? ReferenceKind.AbsolutePath
             : ReferenceKind.RelativePath;
         string? fullName = name.Length == 0 ? null
@@ -108,21 +79,5 @@ internal static class QemuPaths
         int slash = referrer.LastIndexOf('/');
         int cut = slash + 1 > start ? slash + 1 : start;
         return referrer.AsSpan(0, cut);
-    }
-
-    private static bool IsWindowsPath(string name)
-    {
-        // "C:\dir\x", "C:/dir/x", "\\server\share\x", "\\?\C:\x", or a relative name that only uses backslashes.
-        if (name.Length >= 3 && char.IsAsciiLetter(name[0]) && name[1] == ':' && (name[2] == '\\' || name[2] == '/'))
-        {
-            return true;
-        }
-
-        if (name.StartsWith(@"\\", StringComparison.Ordinal))
-        {
-            return true;
-        }
-
-        return name.Contains('\\', StringComparison.Ordinal) && !name.Contains('/', StringComparison.Ordinal);
     }
 }

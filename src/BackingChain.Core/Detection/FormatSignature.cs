@@ -1,3 +1,5 @@
+using BackingChain.Formats;
+
 namespace BackingChain.Detection;
 
 /// <summary>One format signature found by <see cref="ImageFormatDetector.DetectThorough(System.ReadOnlySpan{byte}, System.ReadOnlySpan{byte}, long, string?)"/>.</summary>

@@ -4,14 +4,13 @@ using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Formats;
 using BackingChain.Formats.Raw;
-using BackingChain.Sources;
 
 namespace BackingChain.Detection;
 
 /// <summary>
 /// qemu 7.2's format probe: every driver scores the first 512 bytes (zero-padded) and the file name, and
 /// the strictly highest score wins. The content is never trusted to name a format safely: the result of a
-/// probe is recorded as <see cref="Chain.FormatSource.Probed"/> and judged by the trust policy.
+/// probe is recorded as <see cref="FormatSource.Probed"/> and judged by the trust policy.
 /// </summary>
 public static class ImageFormatDetector
 {

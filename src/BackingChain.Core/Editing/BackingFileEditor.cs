@@ -3,11 +3,8 @@ using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using BackingChain.Formats.Qcow2;
 using BackingChain.Internal;
-using BackingChain.Sources;
 using Microsoft.Win32.SafeHandles;
 
 namespace BackingChain.Editing;

@@ -1,10 +1,6 @@
 using System;
 using System.Collections.Immutable;
-using System.Threading;
-using System.Threading.Tasks;
 using BackingChain.Chain;
-using BackingChain.Interop;
-using BackingChain.Sources;
 using BackingChain.Trust;
 using Microsoft.Win32.SafeHandles;
 

@@ -1,8 +1,5 @@
 using System;
 using System.IO;
-using System.Threading;
-using System.Threading.Tasks;
-using BackingChain.Sources;
 using Microsoft.Win32.SafeHandles;
 
 namespace BackingChain.Editing;

@@ -1,4 +1,3 @@
-using System;
 using System.IO;
 using BackingChain.Internal;
 using Microsoft.Win32.SafeHandles;

@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using BackingChain.Formats.Bochs;
 using BackingChain.Formats.Cloop;
 using BackingChain.Formats.Dmg;
@@ -64,6 +66,24 @@ internal static class FormatReaders
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Publishes every registered reader's qemu name to <see cref="ImageFormatNames"/> (the root namespace, below this
+    /// one) when the assembly loads, before any code of it runs, so that <c>GetQemuName</c> and <c>TryParse</c> see
+    /// the registry without the root naming it.
+    /// </summary>
+    [ModuleInitializer]
+    [SuppressMessage("Usage", "CA2255:The 'ModuleInitializer' attribute should not be used in libraries", Justification = "It only fills the library's own name table from its own registry; it runs no user code and touches nothing outside the assembly.")]
+    internal static void PublishNames()
+    {
+        var names = new string?[ByFormat.Length];
+        for (int i = 0; i < names.Length; i++)
+        {
+            names[i] = ByFormat[i]?.QemuName;
+        }
+
+        ImageFormatNames.Publish(names);
     }
 
     private static IImageFormatReader?[] Index(ImmutableArray<IImageFormatReader> readers)

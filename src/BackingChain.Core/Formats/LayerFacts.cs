@@ -1,6 +1,4 @@
-using System;
 using System.Collections.Generic;
-using BackingChain.Chain;
 
 namespace BackingChain.Formats;
 

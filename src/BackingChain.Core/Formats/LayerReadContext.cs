@@ -2,8 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Chain;
-using BackingChain.Sources;
 
 namespace BackingChain.Formats;
 

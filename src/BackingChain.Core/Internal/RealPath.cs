@@ -46,6 +46,9 @@ internal static partial class RealPath
         }
     }
 
+    /// <summary>The path made absolute against the working directory, as qemu would open it (no link resolved, nothing looked up).</summary>
+    public static string Absolute(string path) => Path.IsPathRooted(path) ? path : Path.Join(Directory.GetCurrentDirectory(), path);
+
     /// <summary>Whether <paramref name="canonicalPath"/> lies inside <paramref name="canonicalRoot"/> (both from <see cref="TryResolve"/>).</summary>
     public static bool IsUnder(string canonicalPath, string canonicalRoot)
     {

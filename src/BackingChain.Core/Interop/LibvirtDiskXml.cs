@@ -42,7 +42,7 @@ public static class LibvirtDiskXml
 
     /// <summary>Writes the <c>&lt;disk&gt;</c> element for a judged chain, or says why the chain cannot be written.</summary>
     /// <param name="writer">Where to write the element; nothing is written when the chain is refused.</param>
-    /// <param name="report">The verdict on the chain, as <see cref="ImageChainResolver.CheckAsync(string, ImageFormat?, CancellationToken)"/> returned it.</param>
+    /// <param name="report">The verdict on the chain, as <see cref="Walk.ImageChainResolver.CheckAsync(string, ImageFormat?, CancellationToken)"/> returned it.</param>
     /// <param name="target">The guest device name (<c>dev</c> of <c>&lt;target&gt;</c>), such as <c>vda</c>; the bus follows from its prefix (vd: virtio, sd: scsi, hd: ide, xvd: xen).</param>
     /// <param name="reason">A one-line reason when the chain cannot be written; otherwise <see langword="null"/>.</param>
     /// <returns><see langword="true"/> when the element was written.</returns>

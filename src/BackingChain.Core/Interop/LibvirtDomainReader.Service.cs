@@ -3,8 +3,8 @@ using System.Collections.Immutable;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Chain;
 using Microsoft.Extensions.Logging;
+using BackingChain.Walk;
 
 namespace BackingChain.Interop;
 

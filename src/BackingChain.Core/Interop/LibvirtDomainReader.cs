@@ -9,6 +9,7 @@ using BackingChain.Chain;
 using BackingChain.Internal;
 using BackingChain.Trust;
 using Microsoft.Extensions.Logging;
+using BackingChain.Walk;
 
 namespace BackingChain.Interop;
 
@@ -272,7 +273,7 @@ public sealed partial class LibvirtDomainReader
         }
 
         // Judged as the gate judges a backing file of a layer whose format the XML declares.
-        TrustPolicy policy = chain.Policy;
+        TrustPolicy policy = locations.Policy;
         bool locationMatters = policy.Posture == TrustPosture.UntrustedImage;
         bool trusted = locationMatters && locations.Judge(backing).Trusted;
         return TrustJudge.Admit(policy, FormatSource.Declared, trusted, localReference: true) is TrustBasis.Location or TrustBasis.AuthenticFormat;

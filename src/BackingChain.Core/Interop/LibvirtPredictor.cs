@@ -7,7 +7,6 @@ using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Internal;
 using BackingChain.Sources;
-using BackingChain.Trust;
 
 namespace BackingChain.Interop;
 

@@ -1,4 +1,4 @@
-using BackingChain.Trust;
+using BackingChain.Chain;
 
 namespace BackingChain.Sources;
 

@@ -170,7 +170,7 @@ internal static class ConfinedOpen
         }
     }
 
-    internal static string Absolute(string path) => Path.IsPathRooted(path) ? path : Path.Join(Directory.GetCurrentDirectory(), path);
+    internal static string Absolute(string path) => RealPath.Absolute(path);
 
     /// <summary>The rest of <paramref name="path"/> after <paramref name="root"/> as a string prefix ending at a separator ("." for the root itself), or <see langword="null"/>.</summary>
     internal static string? RelativeTo(string path, string root)

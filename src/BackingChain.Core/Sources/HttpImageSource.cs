@@ -6,6 +6,8 @@ using System.Net.Http;
 using System.Net.Http.Headers;
 using System.Threading;
 using System.Threading.Tasks;
+using BackingChain.Chain;
+using BackingChain.Internal;
 using BackingChain.Trust;
 
 namespace BackingChain.Sources;
@@ -33,6 +35,9 @@ namespace BackingChain.Sources;
 /// </remarks>
 internal sealed class HttpImageSource : IImageSource, IKnownImageSource
 {
+    /// <summary>The most redirects followed for one image; a longer chain of them is an error, so a loop ends.</summary>
+    internal const int MaxRedirects = 5;
+
     private readonly HttpClient _client;
     private readonly Uri _uri;
     private readonly EntityTagHeaderValue? _etag;
@@ -122,7 +127,7 @@ internal sealed class HttpImageSource : IImageSource, IKnownImageSource
     public static Task<HttpImageSource> OpenAsync(HttpClient client, string name, TrustPolicy policy, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        return OpenAsync(client, name, HttpRedirects.Gate(policy, Chain.FormatSource.Declared, reference: null), cancellationToken);
+        return OpenAsync(client, name, HttpRedirects.Gate(policy, FormatSource.Declared, reference: null), cancellationToken);
     }
 
     /// <summary>Opens the image; <paramref name="redirectGate"/> says, for a target in normal form, why it may be read (or <see cref="TrustBasis.None"/>).</summary>
@@ -225,9 +230,9 @@ internal sealed class HttpImageSource : IImageSource, IKnownImageSource
             throw new IOException($"the server redirected from https to plain http ('{target}'); that is not followed");
         }
 
-        if (redirects >= HttpRedirects.MaxCount)
+        if (redirects >= MaxRedirects)
         {
-            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the server redirected more than {HttpRedirects.MaxCount} times (last to '{target}')"));
+            throw new IOException(string.Create(CultureInfo.InvariantCulture, $"the server redirected more than {MaxRedirects} times (last to '{target}')"));
         }
 
         return target;

@@ -10,7 +10,7 @@ namespace BackingChain.Sources;
 /// <summary>
 /// Opens http(s) references with <see cref="HttpImageSource"/>: plain <c>http://</c>/<c>https://</c> URLs and
 /// qemu's <c>json:{"file.driver":"http(s)","file.url":…}</c> spelling of one. Add it to
-/// <see cref="ImageChainResolverOptions.SourceProviders"/> to follow such references; the resolver still asks the
+/// <see cref="Walk.ImageChainResolverOptions.SourceProviders"/> to follow such references; the resolver still asks the
 /// trust policy first, and a URL is trusted only under one of <see cref="Trust.TrustPolicy.TrustedUrlPrefixes"/>
 /// (or by the policy's callback). A redirect is a reference the server makes: the resolver follows it only to a
 /// target its policy admits by the same rule, and otherwise records the reference as refused, naming the target.

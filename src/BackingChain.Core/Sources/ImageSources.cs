@@ -4,7 +4,6 @@ using System.IO;
 using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Chain;
 using BackingChain.Trust;
 
 namespace BackingChain.Sources;
@@ -82,7 +81,7 @@ public static class ImageSources
     /// <summary>
     /// Makes a provider that opens http(s) references with <see cref="OpenUrlAsync"/>: plain URLs and qemu's
     /// <c>json:{"file.driver":"http(s)","file.url":…}</c> spelling of one. Add it to
-    /// <see cref="ImageChainResolverOptions.SourceProviders"/> to follow such references; the resolver still asks the
+    /// <see cref="Walk.ImageChainResolverOptions.SourceProviders"/> to follow such references; the resolver still asks the
     /// trust policy first, and a URL is trusted only under one of <see cref="TrustPolicy.TrustedUrlPrefixes"/> (or by
     /// the policy's callback). A redirect is a reference the server makes: it is followed only to a target the
     /// resolver's policy admits by the same rule, and otherwise the reference is refused with a finding naming the

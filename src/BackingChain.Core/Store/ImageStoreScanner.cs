@@ -8,6 +8,7 @@ using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

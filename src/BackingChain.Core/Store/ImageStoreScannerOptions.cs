@@ -1,8 +1,8 @@
 using System;
 using System.Collections.Immutable;
-using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Store;
 

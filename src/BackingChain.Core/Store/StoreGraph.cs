@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using BackingChain.Chain;
-using BackingChain.Sources;
 
 namespace BackingChain.Store;
 

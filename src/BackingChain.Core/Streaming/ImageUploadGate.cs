@@ -3,7 +3,6 @@ using System.IO;
 using System.IO.Pipelines;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Interop;
 using BackingChain.Trust;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -32,7 +31,7 @@ namespace BackingChain.Streaming;
 /// </para>
 /// <para>
 /// <b>Verdict.</b> The upload is judged by the same walk, gate and judge as an image on disk
-/// (<see cref="Chain.ImageChainResolver.CheckAsync(Sources.IImageSource, ImageFormat?, System.Threading.CancellationToken)"/>), under
+/// (<see cref="Walk.ImageChainResolver.CheckAsync(IImageSource, ImageFormat?, System.Threading.CancellationToken)"/>), under
 /// <see cref="UploadInspectionOptions.Policy"/> — by default <see cref="TrustPolicy.Untrusted"/>, the
 /// <see cref="TrustPosture.UntrustedImage"/> posture: the header is the uploader's even when the format is
 /// declared, so every file it names must be trusted by location or pinned digest, and a trusted file it names is

@@ -11,6 +11,7 @@ using BackingChain.Chain;
 using BackingChain.Detection;
 using BackingChain.Telemetry;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Streaming;
 
@@ -54,7 +55,8 @@ internal static class ImageUploadInspector
         // Started here rather than in the gate so that callers of this static entry are traced and measured too.
         using Activity? activity = BackingChainTelemetry.Source.StartActivity(BackingChainTelemetry.InspectUploadActivityName);
         UploadInspection inspection = await InspectUntracedAsync(reader, destination, options, cancellationToken).ConfigureAwait(false);
-        BackingChainTelemetry.Record(activity, inspection);
+        BackingChainTelemetry.Record(
+            activity, inspection.IsAccepted, inspection.Reason.GetStableName(), inspection.Format.GetQemuName(), inspection.Length, inspection.Report.Chain.Layers.Length);
         return inspection;
     }
 
@@ -215,7 +217,7 @@ internal static class ImageUploadInspector
                 $"'{name}' ({used.GetQemuName()}) keeps metadata at offset {offset} ({length} bytes), outside the bytes kept while streaming (the first {windows.HeadCount} and the last {windows.TailCount}); raise the head or tail window (at most {UploadInspectionOptions.MaxWindowLength} bytes) to inspect it.")));
         }
 
-        TrustReport report = TrustEvaluator.Evaluate(chain.WithInputFacts(facts.ToImmutable()));
+        TrustReport report = TrustEvaluator.Evaluate(chain, facts.ToImmutable());
         return new UploadInspection(report, declared ?? detection.QemuFormat, declared is null ? FormatSource.Probed : FormatSource.Declared, detection, windows.Length, sha256, windows.PeakBufferBytes);
     }
 

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Formats;
-using BackingChain.Sources;
 
 namespace BackingChain.Streaming;
 

@@ -1,9 +1,9 @@
 using System;
 using System.Collections.Immutable;
-using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Trust;
 using Microsoft.Extensions.Logging;
+using BackingChain.Walk;
 
 namespace BackingChain.Streaming;
 

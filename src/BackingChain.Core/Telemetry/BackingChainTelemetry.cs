@@ -2,7 +2,6 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Reflection;
-using BackingChain.Interop;
 using BackingChain.Streaming;
 using BackingChain.Trust;
 
@@ -74,29 +73,35 @@ public static class BackingChainTelemetry
     private static readonly Histogram<int> WalkDepth = Meter.CreateHistogram<int>(WalkDepthName, "{layer}", "Layers in the chain an upload heads.");
 
     /// <summary>Records one finished inspection on the instruments and, when traced, on its activity.</summary>
-    internal static void Record(Activity? activity, UploadInspection inspection)
+    /// <param name="activity">The inspection's activity, when traced.</param>
+    /// <param name="accepted">Whether the upload was accepted.</param>
+    /// <param name="reason">The verdict's reason, by its stable name.</param>
+    /// <param name="format">The upload's format, by its qemu name.</param>
+    /// <param name="length">The bytes read.</param>
+    /// <param name="depth">The layers of the chain it heads.</param>
+    // Plain values rather than the inspection: telemetry sits below the gate and names none of its types.
+    internal static void Record(Activity? activity, bool accepted, string reason, string format, long length, int depth)
     {
-        string verdict = inspection.IsAccepted ? "safe" : "unsafe";
-        string reason = inspection.Reason.GetStableName();
+        string verdict = accepted ? "safe" : "unsafe";
         var verdictTag = new KeyValuePair<string, object?>(VerdictTag, verdict);
         var reasonTag = new KeyValuePair<string, object?>(ReasonTag, reason);
         ImagesJudged.Add(1, verdictTag, reasonTag);
-        if (!inspection.IsAccepted)
+        if (!accepted)
         {
-            ImagesRejected.Add(1, reasonTag, new KeyValuePair<string, object?>(FormatTag, inspection.Format.GetQemuName()));
+            ImagesRejected.Add(1, reasonTag, new KeyValuePair<string, object?>(FormatTag, format));
         }
 
-        BytesInspected.Add(inspection.Length);
-        WalkDepth.Record(inspection.Report.Chain.Layers.Length);
+        BytesInspected.Add(length);
+        WalkDepth.Record(depth);
 
         if (activity is not null)
         {
             activity.SetTag(VerdictTag, verdict);
             activity.SetTag(ReasonTag, reason);
-            activity.SetTag(FormatTag, inspection.Format.GetQemuName());
-            activity.SetTag(BytesInspectedName, inspection.Length);
-            activity.SetTag(WalkDepthName, inspection.Report.Chain.Layers.Length);
-            activity.SetStatus(inspection.IsAccepted ? ActivityStatusCode.Ok : ActivityStatusCode.Unset);
+            activity.SetTag(FormatTag, format);
+            activity.SetTag(BytesInspectedName, length);
+            activity.SetTag(WalkDepthName, depth);
+            activity.SetStatus(accepted ? ActivityStatusCode.Ok : ActivityStatusCode.Unset);
         }
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics.CodeAnalysis;
 using System.IO;
 using System.Text;
+using BackingChain.Internal;
 
 namespace BackingChain.Trust;
 
@@ -104,7 +105,7 @@ public sealed class ImagePin : IEquatable<ImagePin>
         string key;
         if (location.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || location.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
         {
-            if (!Sources.HttpUrl.TryNormalize(location, out key, out string? why))
+            if (!HttpUrl.TryNormalize(location, out key, out string? why))
             {
                 error = $"The pinned URL '{location}' is not usable: {why}.";
                 return false;

@@ -2,14 +2,12 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Text;
 using BackingChain.Chain;
-using BackingChain.Interop;
-using BackingChain.Sources;
 
 namespace BackingChain.Trust;
 
 /// <summary>
 /// The one place that decides. <see cref="Admit"/> is the gate's rule — may a file a layer names be opened — asked
-/// by the walk before anything is opened, for files, sources and uploads alike. <see cref="Judge"/> is the
+/// by the walk before anything is opened, for files, sources and uploads alike. <see cref="Judge(ImageChain, ImmutableArray{InputFact})"/> is the
 /// verdict: a pure function of the facts the walk recorded (layers, gate decisions, ending, input problems) and
 /// the policy's posture. It touches no file system.
 /// </summary>
@@ -60,14 +58,26 @@ internal static class TrustJudge
     public static bool LocationMatters(TrustPosture posture, FormatSource referrer, bool localReference, bool localReferrer) =>
         RequiresTrust(posture, referrer == FormatSource.Probed) || !localReference || !localReferrer;
 
+    /// <summary>
+    /// Whether the file a decision is about is trusted itself — by location or by pinned digest — as the probed-format
+    /// rule and the untrusted-image posture require; a format's authenticity or qemu-img's copying vouch for nothing.
+    /// </summary>
+    public static bool IsTrusted(ReferenceDecision decision) => decision.Basis is TrustBasis.Location or TrustBasis.Digest;
+
+    /// <summary>The posture a chain was walked in, which is the one it is judged in.</summary>
+    public static TrustPosture PostureOf(ImageChain chain) => chain.ReadsUntrustedImage ? TrustPosture.UntrustedImage : TrustPosture.Host;
+
     /// <summary>The verdict on a walked chain.</summary>
-    public static TrustReport Judge(ImageChain chain)
+    public static TrustReport Judge(ImageChain chain) => Judge(chain, ImmutableArray<InputFact>.Empty);
+
+    /// <summary>The verdict on a walked chain and the facts the upload gate recorded about its input as a whole.</summary>
+    public static TrustReport Judge(ImageChain chain, ImmutableArray<InputFact> inputFacts)
     {
-        TrustPolicy policy = chain.Policy;
+        TrustPosture posture = PostureOf(chain);
         var verdicts = ImmutableArray.CreateBuilder<LayerVerdict>(chain.Layers.Length);
         var findings = ImmutableArray.CreateBuilder<ChainFinding>();
         TrustReason? firstRejection = null;
-        foreach (InputFact fact in chain.InputFacts)
+        foreach (InputFact fact in inputFacts)
         {
             findings.Add(fact.Finding);
             firstRejection ??= fact.Rejects;
@@ -80,12 +90,12 @@ internal static class TrustJudge
         {
             ChainLayer layer = chain.Layers[i];
             ImmutableArray<ReferenceDecision> decisions = DecisionsOf(chain, i);
-            TrustReason reason = JudgeLayer(layer, decisions, policy.Posture, layer.Identity.IsLocal);
+            TrustReason reason = JudgeLayer(layer, decisions, posture, layer.Identity.IsLocal);
             bool accepted = IsAcceptance(reason);
             verdicts.Add(new LayerVerdict(i, layer, accepted ? TrustDecision.Accepted : TrustDecision.Rejected, reason, decisions));
             firstRejection ??= accepted ? null : reason;
             AddLayerFindings(layer, i, reason, decisions, findings);
-            if (policy.Posture == TrustPosture.Host)
+            if (posture == TrustPosture.Host)
             {
                 // The host posture accepts what qemu opens, but says what it saw: the same facts refuse an image
                 // from someone else (in that posture they are the layer's reason, reported with it above).
@@ -100,7 +110,7 @@ internal static class TrustJudge
         ImmutableArray<ReferenceDecision> unread = DecisionsOf(chain, chain.Layers.Length);
         if (firstRejection is null && !unread.IsEmpty)
         {
-            TrustReason reason = ReferencesReason(unread, unread[0].ReferrerFormatSource == FormatSource.Probed, policy.Posture);
+            TrustReason reason = ReferencesReason(unread, unread[0].ReferrerFormatSource == FormatSource.Probed, posture);
             firstRejection = IsAcceptance(reason) ? null : reason;
             if (reason == TrustReason.ProbedWithUntrustedReferences)
             {
@@ -189,8 +199,8 @@ internal static class TrustJudge
         foreach (ReferenceDecision decision in decisions)
         {
             // A URL that was opened without being trusted was only followed to describe the chain as qemu-img would.
-            bool urlFollowedUntrusted = !decision.Reference.IsLocalPath && decision.Outcome == ReferenceOutcome.Opened && !decision.IsTrusted;
-            if ((mustBeTrusted || urlFollowedUntrusted) && !decision.IsTrusted)
+            bool urlFollowedUntrusted = !decision.Reference.IsLocalPath && decision.Outcome == ReferenceOutcome.Opened && !IsTrusted(decision);
+            if ((mustBeTrusted || urlFollowedUntrusted) && !IsTrusted(decision))
             {
                 return probed ? TrustReason.ProbedWithUntrustedReferences : TrustReason.ReferenceNotTrusted;
             }
@@ -218,7 +228,7 @@ internal static class TrustJudge
             var untrusted = new List<ReferenceDecision>();
             foreach (ReferenceDecision decision in decisions)
             {
-                if (!decision.IsTrusted)
+                if (!IsTrusted(decision))
                 {
                     untrusted.Add(decision);
                 }

@@ -1,4 +1,3 @@
-using System;
 using System.Collections.Immutable;
 using BackingChain.Chain;
 using BackingChain.Internal;
@@ -19,6 +18,9 @@ internal sealed class TrustLocations
     private ImmutableArray<string> _roots;
 
     public TrustLocations(TrustPolicy policy) => _policy = policy;
+
+    /// <summary>The policy whose locations these are.</summary>
+    public TrustPolicy Policy => _policy;
 
     /// <summary>
     /// Whether the file a reference names is trusted by location, the canonical path used to decide it, and the
@@ -44,7 +46,7 @@ internal sealed class TrustLocations
         }
 
         string name = reference.FullName;
-        string absolute = Sources.ConfinedOpen.Absolute(name);
+        string absolute = RealPath.Absolute(name);
         string? canonical = null;
         if (SpelledUnderARoot(absolute))
         {
@@ -78,7 +80,7 @@ internal sealed class TrustLocations
     private (bool Trusted, string? CanonicalPath, string? Root) JudgeUrl(ImageReference reference)
     {
         string? normalized = null;
-        if (Sources.HttpReferences.TryGetUrl(reference, out string url) && Sources.HttpUrl.TryNormalize(url, out string normal, out _))
+        if (HttpReferences.TryGetUrl(reference, out string url) && HttpUrl.TryNormalize(url, out string normal, out _))
         {
             normalized = normal;
             if (_policy.IsUrlTrusted(normal))

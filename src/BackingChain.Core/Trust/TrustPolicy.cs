@@ -3,13 +3,14 @@ using System.Collections.Immutable;
 using System.Globalization;
 using System.IO;
 using BackingChain.Chain;
+using BackingChain.Internal;
 
 namespace BackingChain.Trust;
 
 /// <summary>
 /// What may be opened and what is trusted: the posture, the trusted locations, the pinned digests. The policy is
-/// given once, to <see cref="ImageChainResolver"/> or to the upload gate, and is recorded in the chain it judged,
-/// so the gate and the verdict can never use two different policies.
+/// given once, to <see cref="Walk.ImageChainResolver"/> or to the upload gate; the chain it walks records its posture,
+/// and the verdict is taken in that posture, so the gate and the verdict can never use two different ones.
 /// </summary>
 /// <remarks>
 /// <para>Trusted roots must be absolute paths when the policy is built (an <see cref="ArgumentException"/> names the
@@ -19,7 +20,7 @@ namespace BackingChain.Trust;
 /// <para>A policy is immutable once built and may be shared by any number of threads. The
 /// <see cref="Callback"/>, if any, is called from whichever thread runs a walk.</para>
 /// </remarks>
-public sealed class TrustPolicy
+public sealed class TrustPolicy : IWalkPosture
 {
     /// <summary>The default bound on files hashed to compare with a pinned digest: 4 GiB.</summary>
     internal const long DefaultMaxDigestFileLength = 4L * 1024 * 1024 * 1024;
@@ -32,7 +33,7 @@ public sealed class TrustPolicy
     /// <summary>
     /// Gets the library's default policy: the <see cref="TrustPosture.Host"/> posture, no trusted location, no pinned
     /// digest. It answers one question, "what may an image this host's administrator chose name?", and is the default
-    /// wherever the caller names the image file (<see cref="ImageChainResolverOptions"/>, the store scanner, the domain
+    /// wherever the caller names the image file (<see cref="Walk.ImageChainResolverOptions"/>, the store scanner, the domain
     /// reader, the CLI's <c>check FILE</c>). Where the bytes come from someone else (the upload gate,
     /// <c>AddBackingChain</c>, the CLI's <c>check -</c>), the default is <see cref="Untrusted"/> instead.
     /// </summary>
@@ -114,7 +115,7 @@ public sealed class TrustPolicy
                     throw new ArgumentException("A trusted URL prefix is null.", nameof(value));
                 }
 
-                if (!Sources.HttpUrl.TryNormalize(prefix, out string normalized, out string? error))
+                if (!HttpUrl.TryNormalize(prefix, out string normalized, out string? error))
                 {
                     throw new ArgumentException($"The trusted URL prefix '{prefix}' is not usable: {error}.", nameof(value));
                 }
@@ -189,7 +190,7 @@ public sealed class TrustPolicy
     {
         foreach (string prefix in _trustedUrlPrefixes)
         {
-            if (Sources.HttpUrl.IsUnder(normalizedUrl, prefix))
+            if (HttpUrl.IsUnder(normalizedUrl, prefix))
             {
                 return true;
             }
@@ -220,4 +221,7 @@ public sealed class TrustPolicy
     public override string ToString() => string.Create(
         CultureInfo.InvariantCulture,
         $"{Posture}, {_trustedRoots.Length} trusted root(s), {_trustedUrlPrefixes.Length} trusted URL prefix(es), {_pinnedImages.Length} pinned image(s){(FollowUntrustedReferences ? ", follows untrusted references" : "")}");
+
+    /// <inheritdoc/>
+    bool IWalkPosture.ReadsUntrustedImage => Posture == TrustPosture.UntrustedImage;
 }

@@ -29,7 +29,7 @@ public sealed class TrustReport
     public ImageChain Chain { get; }
 
     /// <summary>Gets the posture the chain was judged in.</summary>
-    public TrustPosture Posture => Chain.Policy.Posture;
+    public TrustPosture Posture => TrustJudge.PostureOf(Chain);
 
     /// <summary>Gets one verdict per layer, top first.</summary>
     public ImmutableArray<LayerVerdict> Layers { get; }

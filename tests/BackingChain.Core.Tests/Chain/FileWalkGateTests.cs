@@ -5,6 +5,7 @@ using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Chain;
 

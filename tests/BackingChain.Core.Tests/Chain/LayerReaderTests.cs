@@ -6,13 +6,12 @@ using System.Text.Json.Nodes;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Chain;
-using BackingChain.Detection;
 using BackingChain.Formats;
 using BackingChain.Internal;
 using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
-using BackingChain.Trust;
 using Microsoft.Extensions.Logging.Abstractions;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Chain;
 

@@ -9,6 +9,7 @@ using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
 using Microsoft.Extensions.Logging.Abstractions;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Chain;
 

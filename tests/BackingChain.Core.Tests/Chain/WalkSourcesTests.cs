@@ -1,7 +1,7 @@
 using System.IO;
-using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Chain;
 

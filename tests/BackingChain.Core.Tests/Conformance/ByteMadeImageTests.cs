@@ -4,6 +4,7 @@ using System.Linq;
 using System.Text;
 using BackingChain.Chain;
 using BackingChain.Tests.Infrastructure;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Conformance;
 

@@ -7,6 +7,7 @@ using BackingChain.Chain;
 using BackingChain.Streaming;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using static BackingChain.Tests.Streaming.UploadTestHelpers;
 
 namespace BackingChain.Tests.Conformance;

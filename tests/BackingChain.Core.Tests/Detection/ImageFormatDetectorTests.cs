@@ -2,6 +2,7 @@ using System;
 using System.Buffers.Binary;
 using System.IO;
 using BackingChain.Detection;
+using BackingChain.Formats;
 using BackingChain.Tests.Infrastructure;
 
 namespace BackingChain.Tests.Detection;

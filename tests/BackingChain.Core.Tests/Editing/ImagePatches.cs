@@ -2,7 +2,6 @@ using System;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
-using Xunit;
 
 namespace BackingChain.Tests.Editing;
 

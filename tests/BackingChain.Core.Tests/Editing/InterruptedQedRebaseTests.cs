@@ -1,4 +1,3 @@
-using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
@@ -6,6 +5,7 @@ using System.Text.Json.Nodes;
 using BackingChain.Chain;
 using BackingChain.Editing;
 using BackingChain.Tests.Infrastructure;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Editing;
 

@@ -2,7 +2,6 @@ using System;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Sources;
 
 namespace BackingChain.Tests.Formats;
 

@@ -1,11 +1,11 @@
 using System;
-using System.Linq;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Formats.Vmdk;
 using BackingChain.Fuzz;
 using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Formats;
 

@@ -5,7 +5,6 @@ using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 using BackingChain.Formats;
-using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
 
 namespace BackingChain.Tests.Formats;

@@ -5,6 +5,7 @@ using System.IO;
 using System.Text;
 using BackingChain.Chain;
 using BackingChain.Detection;
+using BackingChain.Formats;
 using BackingChain.Formats.Bochs;
 using BackingChain.Formats.Cloop;
 using BackingChain.Formats.Dmg;
@@ -15,6 +16,7 @@ using BackingChain.Formats.Vhdx;
 using BackingChain.Formats.Vpc;
 using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Formats;
 

@@ -7,6 +7,7 @@ using BackingChain.Chain;
 using BackingChain.Detection;
 using BackingChain.Formats.Vmdk;
 using BackingChain.Tests.Infrastructure;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Formats;
 

@@ -1,5 +1,4 @@
 using System;
-using System.IO;
 using System.Text.Json.Nodes;
 using System.Xml.Linq;
 using BackingChain.Tests.Infrastructure;

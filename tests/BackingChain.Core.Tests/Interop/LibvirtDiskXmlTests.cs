@@ -1,13 +1,12 @@
 using System;
-using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Text.Json.Nodes;
 using System.Xml.Linq;
 using BackingChain.Chain;
 using BackingChain.Interop;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Interop;
 

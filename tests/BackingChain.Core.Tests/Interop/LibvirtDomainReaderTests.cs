@@ -45,7 +45,7 @@ public sealed class LibvirtDomainReaderTests
 
         // Every layer is read as the XML declares it, and nothing below the last is opened.
         Assert.Equal(qemu.Count, result.Report.Layers.Length);
-        Assert.All(result.Report.Layers, l => Assert.Equal(BackingChain.Chain.FormatSource.Declared, l.FormatSource));
+        Assert.All(result.Report.Layers, l => Assert.Equal(BackingChain.FormatSource.Declared, l.FormatSource));
         Assert.Empty(result.Drift);
         Assert.Equal("vda", result.Target);
     }
@@ -65,8 +65,8 @@ public sealed class LibvirtDomainReaderTests
         Assert.False(host.IsTerminated);
         Assert.Equal(0, host.ProbeStart);
         Assert.Equal(dir["top.qcow"], host.Report.Layers[0].FileName);
-        Assert.Equal(BackingChain.Chain.FormatSource.Declared, host.Report.Layers[0].FormatSource);
-        Assert.Equal(BackingChain.Chain.FormatSource.Probed, host.Report.Layers[1].FormatSource);
+        Assert.Equal(BackingChain.FormatSource.Declared, host.Report.Layers[0].FormatSource);
+        Assert.Equal(BackingChain.FormatSource.Probed, host.Report.Layers[1].FormatSource);
         Assert.Equal(TrustReason.ProbedWithUntrustedReferences, host.Report.Layers[1].Reason);
         Assert.False(host.IsSafe);
         Assert.Contains("probed-with-untrusted-references", host.UnsafeReason, StringComparison.Ordinal);
@@ -95,9 +95,9 @@ public sealed class LibvirtDomainReaderTests
         Assert.Equal(1, result.ProbeStart);
         Assert.True(result.IsSafe, result.UnsafeReason);
         Assert.Equal(dir["base.qcow2"], result.Report.Layers[1].FileName);
-        Assert.Equal(BackingChain.Chain.FormatSource.Declared, result.Report.Layers[1].FormatSource);
+        Assert.Equal(BackingChain.FormatSource.Declared, result.Report.Layers[1].FormatSource);
         Assert.Equal((string)QemuImg.Info(dir.Path, dir["base.qcow2"])["backing-filename-format"]!, result.Report.Layers[2].Format.GetQemuName());
-        Assert.Equal(BackingChain.Chain.FormatSource.Recorded, result.Report.Layers[2].FormatSource);
+        Assert.Equal(BackingChain.FormatSource.Recorded, result.Report.Layers[2].FormatSource);
         Assert.Empty(result.Drift);
     }
 

@@ -1,6 +1,6 @@
 using System.IO;
-using BackingChain.Interop;
 using BackingChain.Tests.Infrastructure;
+using BackingChain.Trust;
 
 namespace BackingChain.Tests.Interop;
 

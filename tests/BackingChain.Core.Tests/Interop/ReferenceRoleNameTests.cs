@@ -1,5 +1,4 @@
-using BackingChain.Chain;
-using BackingChain;
+using BackingChain.Trust;
 
 namespace BackingChain.Tests.Interop;
 

@@ -10,6 +10,7 @@ using System.Text.Json.Nodes;
 using BackingChain.Chain;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Performance;
 

@@ -18,7 +18,7 @@ public sealed class ZeroAllocationTests
 
     private static byte[] Fixture(string name) => File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", name));
 
-    /// <summary>Bytes allocated on this thread by <paramref name="calls"/> calls after a warm-up call.</summary>
+    /// <summary>Bytes allocated on this thread by <see cref="Calls"/> calls of <paramref name="call"/> after a warm-up call.</summary>
     private static long AllocatedBy(Func<bool> call)
     {
         Assert.True(call()); // warm: JIT, static constructors, and the call must succeed

@@ -14,6 +14,7 @@ using BackingChain.Streaming;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Tests.Streaming;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using CsCheck;
 
 namespace BackingChain.Tests.Properties;

@@ -12,6 +12,7 @@ using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Sources;
 

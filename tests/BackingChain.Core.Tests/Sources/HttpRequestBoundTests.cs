@@ -5,11 +5,7 @@ using System.Linq;
 using System.Net.Http;
 using System.Text;
 using System.Text.Json.Nodes;
-using System.Threading.Tasks;
-using BackingChain.Chain;
-using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
-using BackingChain.Trust;
 
 namespace BackingChain.Tests.Sources;
 

@@ -1,6 +1,6 @@
 using System;
-using System.Collections.Immutable;
 using BackingChain.Chain;
+using BackingChain.Internal;
 using BackingChain.Sources;
 using BackingChain.Trust;
 

@@ -11,6 +11,7 @@ using BackingChain.Interop;
 using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Sources;
 

@@ -11,6 +11,7 @@ using BackingChain.Sources;
 using BackingChain.Store;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Store;
 

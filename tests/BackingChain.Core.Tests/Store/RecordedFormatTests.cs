@@ -10,6 +10,7 @@ using BackingChain.Store;
 using BackingChain.Streaming;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Store;
 

@@ -4,10 +4,10 @@ using System.Linq;
 using System.Text.Json.Nodes;
 using System.Threading.Tasks;
 using BackingChain.Chain;
-using BackingChain.Formats;
 using BackingChain.Streaming;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using static BackingChain.Tests.Streaming.UploadTestHelpers;
 
 namespace BackingChain.Tests.Streaming;

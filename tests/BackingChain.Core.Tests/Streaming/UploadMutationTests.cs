@@ -1,7 +1,6 @@
 using System;
 using System.IO;
 using System.Threading.Tasks;
-using BackingChain.Formats;
 using BackingChain.Streaming;
 using BackingChain.Tests.Infrastructure;
 using static BackingChain.Tests.Streaming.UploadTestHelpers;

@@ -1,11 +1,11 @@
 using System;
 using System.IO;
-using System.Linq;
 using System.Text.Json.Nodes;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Trust;
 

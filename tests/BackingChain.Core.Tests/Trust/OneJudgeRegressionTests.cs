@@ -8,6 +8,7 @@ using BackingChain.Interop;
 using BackingChain.Streaming;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using static BackingChain.Tests.Streaming.UploadTestHelpers;
 
 namespace BackingChain.Tests.Trust;

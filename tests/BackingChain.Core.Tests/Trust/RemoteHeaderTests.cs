@@ -8,6 +8,7 @@ using BackingChain.Chain;
 using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Trust;
 

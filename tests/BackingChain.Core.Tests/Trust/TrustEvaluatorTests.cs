@@ -3,9 +3,9 @@ using System.IO;
 using System.Linq;
 using System.Security.Cryptography;
 using BackingChain.Chain;
-using BackingChain.Sources;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 
 namespace BackingChain.Tests.Trust;
 

@@ -1,12 +1,12 @@
 using System;
 using System.Buffers.Binary;
 using System.IO;
-using System.Linq;
 using System.Threading.Tasks;
 using BackingChain.Chain;
 using BackingChain.Streaming;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using static BackingChain.Tests.Streaming.UploadTestHelpers;
 
 namespace BackingChain.Tests.Trust;

@@ -9,6 +9,7 @@ using BackingChain.Streaming;
 using BackingChain.Tests.Formats;
 using BackingChain.Tests.Infrastructure;
 using BackingChain.Trust;
+using BackingChain.Walk;
 using static BackingChain.Tests.Streaming.UploadTestHelpers;
 
 namespace BackingChain.Tests.Trust;

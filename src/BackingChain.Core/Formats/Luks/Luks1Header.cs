@@ -1,7 +1,6 @@
 using System;
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
-using System.Text;
 using static BackingChain.Formats.Luks.LuksLayout;
 
 namespace BackingChain.Formats.Luks;

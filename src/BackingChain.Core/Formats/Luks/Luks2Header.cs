@@ -2,7 +2,6 @@ using System;
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
-using System.Text;
 using static BackingChain.Formats.Luks.Luks2Layout;
 
 namespace BackingChain.Formats.Luks;

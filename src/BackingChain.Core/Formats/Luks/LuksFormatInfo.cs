@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Immutable;
 using System.Text.Json;
-using BackingChain.Chain;
 
 namespace BackingChain.Formats.Luks;
 

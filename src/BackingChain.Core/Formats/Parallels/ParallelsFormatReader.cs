@@ -3,7 +3,6 @@ using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Detection;
 using static BackingChain.Formats.Parallels.ParallelsLayout;
 
 namespace BackingChain.Formats.Parallels;

@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Text.Json;
-using BackingChain.Chain;
 using BackingChain.Formats.Luks;
 
 namespace BackingChain.Formats.Qcow2;

@@ -4,8 +4,6 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Chain;
-using BackingChain.Detection;
 using BackingChain.Formats.Luks;
 
 namespace BackingChain.Formats.Qcow2;

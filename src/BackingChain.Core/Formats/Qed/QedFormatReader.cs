@@ -3,8 +3,6 @@ using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Chain;
-using BackingChain.Detection;
 
 namespace BackingChain.Formats.Qed;
 

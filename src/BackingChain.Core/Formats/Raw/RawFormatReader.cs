@@ -2,7 +2,6 @@ using System;
 using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Detection;
 
 namespace BackingChain.Formats.Raw;
 

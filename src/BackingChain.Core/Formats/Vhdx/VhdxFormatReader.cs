@@ -5,8 +5,6 @@ using System.Collections.Immutable;
 using System.Numerics;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Chain;
-using BackingChain.Detection;
 using static BackingChain.Formats.Vhdx.VhdxLayout;
 
 namespace BackingChain.Formats.Vhdx;
@@ -425,7 +423,7 @@ internal sealed class VhdxFormatReader : IImageFormatReader
             }
 
             var reference = new StoredReference(path, ReferenceRole.BackingFile, "vhdx");
-            ReferenceKind kind = QemuPaths.Classify(path);
+            ReferenceKind kind = NameKinds.Classify(path);
             (kind is ReferenceKind.RelativePath or ReferenceKind.AbsolutePath ? local : other).Add(reference);
         }
 

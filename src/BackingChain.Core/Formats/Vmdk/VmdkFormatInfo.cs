@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Text.Json;
-using BackingChain.Chain;
 
 namespace BackingChain.Formats.Vmdk;
 

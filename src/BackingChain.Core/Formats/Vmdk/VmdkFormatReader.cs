@@ -5,9 +5,6 @@ using System.Collections.Immutable;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Chain;
-using BackingChain.Detection;
-using BackingChain.Sources;
 using static BackingChain.Formats.Vmdk.VmdkLayout;
 
 namespace BackingChain.Formats.Vmdk;

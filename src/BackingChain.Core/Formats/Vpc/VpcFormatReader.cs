@@ -4,8 +4,6 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Threading;
 using System.Threading.Tasks;
-using BackingChain.Chain;
-using BackingChain.Detection;
 using static BackingChain.Formats.Vpc.VhdLayout;
 
 namespace BackingChain.Formats.Vpc;
@@ -242,7 +240,7 @@ internal sealed class VpcFormatReader : IImageFormatReader
 
             // A VHD's parent is a VHD: the format is implied, like a VMDK parent's.
             var reference = new StoredReference(path, ReferenceRole.BackingFile, "vpc");
-            ReferenceKind kind = QemuPaths.Classify(path);
+            ReferenceKind kind = NameKinds.Classify(path);
             (kind is ReferenceKind.RelativePath or ReferenceKind.AbsolutePath ? local : other).Add(reference);
         }
     }
