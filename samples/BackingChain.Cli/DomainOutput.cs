@@ -179,17 +179,7 @@ internal static class DomainOutput
         }
 
         writer.WriteEndArray();
-        writer.WriteStartArray("findings");
-        foreach (BackingChain.Chain.ChainFinding finding in libvirt.Findings)
-        {
-            writer.WriteStartObject();
-            writer.WriteString("code", finding.Code);
-            writer.WriteNumber("layer", finding.LayerIndex);
-            writer.WriteString("message", finding.Message);
-            writer.WriteEndObject();
-        }
-
-        writer.WriteEndArray();
+        FindingsJson.Write(writer, "findings", libvirt.Findings);
         writer.WriteEndObject();
     }
 

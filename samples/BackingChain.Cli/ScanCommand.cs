@@ -223,17 +223,7 @@ internal static class ScanCommand
 
         writer.WriteEndArray();
         Paths(writer, "used-by", graph.GetDependents(image));
-        writer.WriteStartArray("findings");
-        foreach (ChainFinding finding in report.Findings)
-        {
-            writer.WriteStartObject();
-            writer.WriteString("code", finding.Code);
-            writer.WriteNumber("layer", finding.LayerIndex);
-            writer.WriteString("message", finding.Message);
-            writer.WriteEndObject();
-        }
-
-        writer.WriteEndArray();
+        FindingsJson.Write(writer, "findings", report.Findings);
         writer.WriteStartArray("remediation");
         foreach (string command in report.Remediation)
         {
