@@ -168,6 +168,21 @@ public sealed class NbdImageSourceTests
         await serving;
     }
 
+    [Theory]
+    [InlineData(uint.MaxValue)]
+    [InlineData(NbdImageSource.MaxOptionReply + 1u)]
+    public async Task An_option_reply_longer_than_the_bound_is_refused_before_it_is_read(uint claimed)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        Task serving = ServeAsync(listener, [.. Greeting(), .. OptionReply(3, claimed), .. new byte[NbdImageSource.MaxOptionReply + 1]]);
+
+        IOException error = await Assert.ThrowsAsync<IOException>(
+            () => NbdImageSource.OpenAsync($"nbd://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/e", CancellationToken.None));
+        Assert.Contains($"claims {claimed} bytes", error.Message, StringComparison.Ordinal);
+        await serving;
+    }
+
     [Fact]
     public async Task A_silent_server_is_given_up_at_the_callers_deadline()
     {
